@@ -1,0 +1,21 @@
+//! gf-model is gigafleet's vocabulary: the words that the fleet file, the
+//! workload files, the scheduler, the simulator, the API and the CLI share.
+//!
+//! It holds the accelerator catalog, the fleet and workload specs, their TOML
+//! file format and the compiler-style validation of that format. It does no IO
+//! beyond parsing a string it is handed, reads no clock and is not async, so
+//! every layer above may depend on it.
+
+pub mod catalog;
+pub mod diag;
+pub mod parse;
+pub mod spec;
+pub mod units;
+mod validate;
+
+pub use catalog::{Accelerator, Catalog, Vendor};
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use parse::{parse_document, parse_document_with};
+pub use spec::*;
+pub use units::Date;
+pub use validate::{domain_gpus, region_matches};

@@ -1,0 +1,749 @@
+//! Reading the TOML file format into [`Document`], reporting every problem.
+//!
+//! serde stops at the first error it meets; a user fixing a fleet file of a
+//! hundred clusters wants them all at once. So the TOML text is parsed into a
+//! spanned tree (toml-span) and walked here by hand: each table is read
+//! through [`Tbl`], which records where every field was, reports a missing or
+//! mistyped field with its line and column, and at the end names each field it
+//! does not know together with the fields it would accept. Checks that relate
+//! several entities (names that refer to each other, a gang too large for any
+//! cluster) run afterwards in [`crate::validate`], pointed by the recorded
+//! locations.
+
+use std::collections::BTreeMap;
+
+use toml_span::value::{Table, Value, ValueInner};
+
+use crate::catalog::{Accelerator, Vendor};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::spec::*;
+use crate::units::Date;
+
+/// Parses and validates one file on its own (with the built-in catalog only
+/// and no fleet to check workloads against).
+pub fn parse_document(path: &str, src: &str) -> Result<Document, Vec<Diagnostic>> {
+    parse_document_with(path, src, None)
+}
+
+/// Parses and validates one file; `fleet`, when given, is the fleet that its
+/// workloads will run on (its catalog, teams and clusters are checked against).
+pub fn parse_document_with(
+    path: &str,
+    src: &str,
+    fleet: Option<&Document>,
+) -> Result<Document, Vec<Diagnostic>> {
+    let mut cx = Diagnostics::new(path, src);
+    let doc = read_document(&mut cx, src);
+    if let Some(doc) = &doc {
+        crate::validate::validate(&mut cx, doc, fleet);
+    }
+    match doc {
+        Some(doc) if !cx.has_errors() => Ok(doc),
+        _ => Err(cx.into_sorted()),
+    }
+}
+
+fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document> {
+    let root = match toml_span::parse(src) {
+        Ok(v) => v,
+        Err(e) => {
+            cx.error(e.span.start, format!("invalid TOML: {e}"));
+            return None;
+        }
+    };
+    let mut t = Tbl::new(cx, root, "the file")?;
+    let version = t.req::<u32>(cx, "version");
+    if let Some(v) = version {
+        if v != FORMAT_VERSION {
+            cx.error(
+                t.locs.of("version") as usize,
+                format!("unsupported version {v}; this build reads version = {FORMAT_VERSION}"),
+            );
+        }
+    }
+    let accelerators = t.list(cx, "accelerator", read_accelerator);
+    let providers = t.list(cx, "provider", read_provider);
+    let contracts = t.list(cx, "contract", read_contract);
+    let teams = t.list(cx, "team", read_team);
+    let jobs = t.list(cx, "job", read_job);
+    let services = t.list(cx, "service", read_service);
+    t.finish(cx);
+    Some(Document {
+        version: version.unwrap_or(FORMAT_VERSION),
+        accelerators,
+        providers,
+        contracts,
+        teams,
+        jobs,
+        services,
+    })
+}
+
+/// A value that can be read from one TOML value, reporting what was expected.
+pub(crate) trait FromToml: Sized {
+    fn from_toml(cx: &mut Diagnostics, v: Value<'_>) -> Option<Self>;
+}
+
+fn type_name(v: &ValueInner<'_>) -> &'static str {
+    match v {
+        ValueInner::String(_) => "a string",
+        ValueInner::Integer(_) => "an integer",
+        ValueInner::Float(_) => "a float",
+        ValueInner::Boolean(_) => "a boolean",
+        ValueInner::Array(_) => "an array",
+        ValueInner::Table(_) => "a table",
+    }
+}
+
+fn wanted(cx: &mut Diagnostics, at: usize, what: &str, found: &ValueInner<'_>) {
+    cx.error(at, format!("expected {what}, found {}", type_name(found)));
+}
+
+impl FromToml for String {
+    fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+        match v.take() {
+            ValueInner::String(s) => Some(s.into_owned()),
+            other => {
+                wanted(cx, v.span.start, "a string", &other);
+                None
+            }
+        }
+    }
+}
+
+impl FromToml for bool {
+    fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+        match v.take() {
+            ValueInner::Boolean(b) => Some(b),
+            other => {
+                wanted(cx, v.span.start, "true or false", &other);
+                None
+            }
+        }
+    }
+}
+
+impl FromToml for f64 {
+    fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+        match v.take() {
+            ValueInner::Float(f) if f.is_finite() => Some(f),
+            ValueInner::Float(_) => {
+                cx.error(v.span.start, "expected a finite number, found inf or nan");
+                None
+            }
+            ValueInner::Integer(i) => Some(i as f64),
+            other => {
+                wanted(cx, v.span.start, "a number", &other);
+                None
+            }
+        }
+    }
+}
+
+macro_rules! from_toml_uint {
+    ($t:ty) => {
+        impl FromToml for $t {
+            fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+                match v.take() {
+                    ValueInner::Integer(i) => match <$t>::try_from(i) {
+                        Ok(n) => Some(n),
+                        Err(_) => {
+                            cx.error(
+                                v.span.start,
+                                format!(
+                                    "{i} is out of range; expected a whole number from 0 to {}",
+                                    <$t>::MAX
+                                ),
+                            );
+                            None
+                        }
+                    },
+                    other => {
+                        wanted(cx, v.span.start, "a whole number", &other);
+                        None
+                    }
+                }
+            }
+        }
+    };
+}
+from_toml_uint!(u32);
+from_toml_uint!(u64);
+
+impl FromToml for Date {
+    fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+        match v.take() {
+            ValueInner::String(s) => match s.parse::<Date>() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    cx.error(v.span.start, e);
+                    None
+                }
+            },
+            other => {
+                wanted(cx, v.span.start, "a date string \"YYYY-MM-DD\"", &other);
+                None
+            }
+        }
+    }
+}
+
+impl<T: FromToml> FromToml for Vec<T> {
+    fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+        match v.take() {
+            ValueInner::Array(items) => {
+                let n = items.len();
+                let out: Vec<T> = items
+                    .into_iter()
+                    .filter_map(|i| T::from_toml(cx, i))
+                    .collect();
+                (out.len() == n).then_some(out)
+            }
+            other => {
+                wanted(cx, v.span.start, "an array", &other);
+                None
+            }
+        }
+    }
+}
+
+/// A table of name → value, such as a quota or a throughput table.
+impl<T: FromToml> FromToml for BTreeMap<String, T> {
+    fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
+        match v.take() {
+            ValueInner::Table(t) => {
+                let n = t.len();
+                let out: BTreeMap<String, T> = t
+                    .into_iter()
+                    .filter_map(|(k, v)| T::from_toml(cx, v).map(|x| (k.name.into_owned(), x)))
+                    .collect();
+                (out.len() == n).then_some(out)
+            }
+            other => {
+                wanted(cx, v.span.start, "a table of name = value", &other);
+                None
+            }
+        }
+    }
+}
+
+/// One TOML table being read: what was taken from it is remembered, so that
+/// whatever is left at the end is an unknown field.
+pub(crate) struct Tbl<'de> {
+    table: Table<'de>,
+    start: usize,
+    kind: &'static str,
+    known: Vec<&'static str>,
+    pub(crate) locs: Locs,
+}
+
+impl<'de> Tbl<'de> {
+    /// Starts reading `v`, which must be a table; `kind` names it in messages.
+    pub(crate) fn new(cx: &mut Diagnostics, mut v: Value<'de>, kind: &'static str) -> Option<Self> {
+        match v.take() {
+            ValueInner::Table(table) => Some(Tbl {
+                table,
+                start: v.span.start,
+                kind,
+                known: Vec::new(),
+                locs: Locs::new(v.span.start as u32),
+            }),
+            other => {
+                wanted(cx, v.span.start, &format!("a table for {kind}"), &other);
+                None
+            }
+        }
+    }
+
+    fn take(&mut self, key: &'static str) -> Option<Value<'de>> {
+        self.known.push(key);
+        let (_, v) = self.table.remove_entry(key)?;
+        self.locs.set(key, v.span.start as u32);
+        Some(v)
+    }
+
+    /// A field that must be present.
+    pub(crate) fn req<T: FromToml>(
+        &mut self,
+        cx: &mut Diagnostics,
+        key: &'static str,
+    ) -> Option<T> {
+        match self.take(key) {
+            Some(v) => T::from_toml(cx, v),
+            None => {
+                cx.error(
+                    self.start,
+                    format!("missing field `{key}` in {}", self.kind),
+                );
+                None
+            }
+        }
+    }
+
+    /// A field that may be absent; `None` when absent or invalid (invalid is reported).
+    pub(crate) fn opt<T: FromToml>(
+        &mut self,
+        cx: &mut Diagnostics,
+        key: &'static str,
+    ) -> Option<T> {
+        self.take(key).and_then(|v| T::from_toml(cx, v))
+    }
+
+    /// A field with a default when absent.
+    pub(crate) fn or<T: FromToml>(&mut self, cx: &mut Diagnostics, key: &'static str, d: T) -> T {
+        self.opt(cx, key).unwrap_or(d)
+    }
+
+    /// An array of tables (`[[key]]`), each read by `read`; absent means empty.
+    pub(crate) fn list<T>(
+        &mut self,
+        cx: &mut Diagnostics,
+        key: &'static str,
+        read: fn(&mut Diagnostics, Value<'de>) -> Option<T>,
+    ) -> Vec<T> {
+        let Some(mut v) = self.take(key) else {
+            return Vec::new();
+        };
+        match v.take() {
+            ValueInner::Array(items) => items.into_iter().filter_map(|i| read(cx, i)).collect(),
+            other => {
+                wanted(
+                    cx,
+                    v.span.start,
+                    &format!("an array of tables `[[{key}]]`"),
+                    &other,
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Where a field's value was written, as a byte offset.
+    pub(crate) fn at(&self, key: &str) -> usize {
+        self.locs.of(key) as usize
+    }
+
+    /// Reports every field that was not taken, naming the accepted ones, and
+    /// hands back where each field was.
+    pub(crate) fn finish(self, cx: &mut Diagnostics) -> Locs {
+        let mut known = self.known.clone();
+        known.sort_unstable();
+        for (k, _) in self.table {
+            cx.error(
+                k.span.start,
+                format!(
+                    "unknown field `{}` in {}; expected one of: {}",
+                    k.name,
+                    self.kind,
+                    known.join(", ")
+                ),
+            );
+        }
+        self.locs
+    }
+}
+
+fn non_negative(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
+    if x < 0.0 {
+        cx.error(
+            t.at(key),
+            format!("`{key}` is {x}; it must be zero or more"),
+        );
+    }
+}
+
+fn positive(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
+    if x <= 0.0 {
+        cx.error(
+            t.at(key),
+            format!("`{key}` is {x}; it must be more than zero"),
+        );
+    }
+}
+
+fn read_accelerator(cx: &mut Diagnostics, v: Value<'_>) -> Option<Accelerator> {
+    let mut t = Tbl::new(cx, v, "[[accelerator]]")?;
+    let name = t.req::<String>(cx, "name");
+    let vendor_s = t.req::<String>(cx, "vendor");
+    let vendor = vendor_s.as_deref().and_then(|s| {
+        let v = Vendor::from_name(s);
+        if v.is_none() {
+            cx.error(
+                t.at("vendor"),
+                format!(
+                    "unknown vendor `{s}`; expected one of: {}",
+                    Vendor::NAMES.join(", ")
+                ),
+            );
+        }
+        v
+    });
+    let hbm_gib = t.req::<f64>(cx, "hbm_gib");
+    let train = t.req::<f64>(cx, "train_throughput");
+    let infer = t.req::<f64>(cx, "infer_throughput");
+    let power = t.req::<f64>(cx, "power_kw");
+    let domain = t.req::<u32>(cx, "domain_gpus");
+    for (k, x) in [
+        ("hbm_gib", hbm_gib),
+        ("train_throughput", train),
+        ("infer_throughput", infer),
+        ("power_kw", power),
+    ] {
+        if let Some(x) = x {
+            positive(cx, &t, k, x);
+        }
+    }
+    if domain == Some(0) {
+        cx.error(t.at("domain_gpus"), "`domain_gpus` must be at least 1");
+    }
+    t.finish(cx);
+    Some(Accelerator {
+        name: name?,
+        vendor: vendor?,
+        hbm_gib: hbm_gib?,
+        train_throughput: train?,
+        infer_throughput: infer?,
+        power_kw: power?,
+        domain_gpus: domain?,
+    })
+}
+
+fn read_provider(cx: &mut Diagnostics, v: Value<'_>) -> Option<ProviderSpec> {
+    let mut t = Tbl::new(cx, v, "[[provider]]")?;
+    let name = t.req::<String>(cx, "name");
+    let regions = t.list(cx, "region", read_region);
+    if t.locs.of("region") == t.locs.at {
+        cx.error(
+            t.start,
+            "provider has no `[[provider.region]]`; add at least one region",
+        );
+    }
+    let locs = t.finish(cx);
+    Some(ProviderSpec {
+        name: name?,
+        regions,
+        locs,
+    })
+}
+
+fn read_region(cx: &mut Diagnostics, v: Value<'_>) -> Option<RegionSpec> {
+    let mut t = Tbl::new(cx, v, "[[provider.region]]")?;
+    let name = t.req::<String>(cx, "name");
+    let power_mw = t.req::<f64>(cx, "power_mw");
+    if let Some(p) = power_mw {
+        positive(cx, &t, "power_mw", p);
+    }
+    let zone = t.req::<String>(cx, "zone");
+    let clusters = t.list(cx, "cluster", read_cluster);
+    let locs = t.finish(cx);
+    Some(RegionSpec {
+        name: name?,
+        power_mw: power_mw?,
+        zone: zone?,
+        clusters,
+        locs,
+    })
+}
+
+fn read_cluster(cx: &mut Diagnostics, v: Value<'_>) -> Option<ClusterSpec> {
+    let mut t = Tbl::new(cx, v, "[[provider.region.cluster]]")?;
+    let name = t.req::<String>(cx, "name");
+    let accelerator = t.req::<String>(cx, "accelerator");
+    let domain_gpus = t.opt::<u32>(cx, "domain_gpus");
+    if domain_gpus == Some(0) {
+        cx.error(t.at("domain_gpus"), "`domain_gpus` must be at least 1");
+    }
+    let domains = t.req::<u32>(cx, "domains");
+    let domains_per_block = t.opt::<u32>(cx, "domains_per_block");
+    if domains_per_block == Some(0) {
+        cx.error(
+            t.at("domains_per_block"),
+            "`domains_per_block` must be at least 1",
+        );
+    }
+    let ramp = match t.take("ramp") {
+        Some(v) => read_ramp(cx, v).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let price = match t.take("price") {
+        Some(v) => read_price(cx, v),
+        None => {
+            cx.error(
+                t.start,
+                "missing field `price` in [[provider.region.cluster]]; e.g. price = { model = \"reserved\", usd_per_gpu_hour = 2.5 }",
+            );
+            None
+        }
+    };
+    let locs = t.finish(cx);
+    Some(ClusterSpec {
+        name: name?,
+        accelerator: accelerator?,
+        domain_gpus,
+        domains: domains?,
+        domains_per_block,
+        ramp,
+        price: price?,
+        locs,
+    })
+}
+
+fn read_ramp(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Vec<RampStep>> {
+    let items = match v.take() {
+        ValueInner::Array(items) => items,
+        other => {
+            wanted(cx, v.span.start, "an array of { date, domains }", &other);
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    let mut prev: Option<Date> = None;
+    for item in items {
+        let Some(mut t) = Tbl::new(cx, item, "a ramp step") else {
+            continue;
+        };
+        let date = t.req::<Date>(cx, "date");
+        let domains = t.req::<u32>(cx, "domains");
+        if let (Some(d), Some(p)) = (date, prev) {
+            if d <= p {
+                cx.error(
+                    t.at("date"),
+                    format!("ramp dates out of order: {d} comes after {p}; list steps by increasing date"),
+                );
+            }
+        }
+        prev = date.or(prev);
+        t.finish(cx);
+        if let (Some(date), Some(domains)) = (date, domains) {
+            out.push(RampStep { date, domains });
+        }
+    }
+    Some(out)
+}
+
+fn read_price(cx: &mut Diagnostics, v: Value<'_>) -> Option<PriceSpec> {
+    let mut t = Tbl::new(cx, v, "price")?;
+    let model_s = t.req::<String>(cx, "model");
+    let model = model_s.as_deref().and_then(|s| {
+        let m = PriceModel::from_name(s);
+        if m.is_none() {
+            cx.error(
+                t.at("model"),
+                format!(
+                    "unknown price model `{s}`; expected one of: {}",
+                    PriceModel::NAMES.join(", ")
+                ),
+            );
+        }
+        m
+    });
+    let usd = t.req::<f64>(cx, "usd_per_gpu_hour");
+    if let Some(x) = usd {
+        non_negative(cx, &t, "usd_per_gpu_hour", x);
+    }
+    let rate = t.or::<f64>(cx, "interruption_rate_per_hour", 0.0);
+    non_negative(cx, &t, "interruption_rate_per_hour", rate);
+    if rate > 0.0 && model.is_some_and(|m| m != PriceModel::Spot) {
+        cx.error(
+            t.at("interruption_rate_per_hour"),
+            "`interruption_rate_per_hour` applies to spot capacity only; set model = \"spot\" or remove it",
+        );
+    }
+    let contract = t.opt::<String>(cx, "contract");
+    t.finish(cx);
+    Some(PriceSpec {
+        model: model?,
+        usd_per_gpu_hour: usd?,
+        interruption_rate_per_hour: rate,
+        contract,
+    })
+}
+
+fn read_contract(cx: &mut Diagnostics, v: Value<'_>) -> Option<ContractSpec> {
+    let mut t = Tbl::new(cx, v, "[[contract]]")?;
+    let name = t.req::<String>(cx, "name");
+    let provider = t.req::<String>(cx, "provider");
+    let committed = t.req::<f64>(cx, "committed_usd");
+    if let Some(x) = committed {
+        non_negative(cx, &t, "committed_usd", x);
+    }
+    let start = t.req::<Date>(cx, "start");
+    let term = t.req::<u32>(cx, "term_months");
+    if term == Some(0) {
+        cx.error(t.at("term_months"), "`term_months` must be at least 1");
+    }
+    let locs = t.finish(cx);
+    Some(ContractSpec {
+        name: name?,
+        provider: provider?,
+        committed_usd: committed?,
+        start: start?,
+        term_months: term?,
+        locs,
+    })
+}
+
+fn read_team(cx: &mut Diagnostics, v: Value<'_>) -> Option<TeamSpec> {
+    let mut t = Tbl::new(cx, v, "[[team]]")?;
+    let name = t.req::<String>(cx, "name");
+    let quota = t.or::<BTreeMap<String, u64>>(cx, "quota", BTreeMap::new());
+    let weight = t.or::<f64>(cx, "weight", 1.0);
+    positive(cx, &t, "weight", weight);
+    let max_priority = t.or::<u32>(cx, "max_priority", 1000);
+    let locs = t.finish(cx);
+    Some(TeamSpec {
+        name: name?,
+        quota,
+        weight,
+        max_priority,
+        locs,
+    })
+}
+
+fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
+    let mut t = Tbl::new(cx, v, "[[job]]")?;
+    let name = t.req::<String>(cx, "name");
+    let team = t.req::<String>(cx, "team");
+    let priority = t.or::<u32>(cx, "priority", 0);
+    let gpus = t.req::<u32>(cx, "gpus");
+    if gpus == Some(0) {
+        cx.error(t.at("gpus"), "`gpus` must be at least 1");
+    }
+    let accelerators = t.req::<Vec<String>>(cx, "accelerators");
+    if accelerators.as_ref().is_some_and(|a| a.is_empty()) {
+        cx.error(
+            t.at("accelerators"),
+            "`accelerators` is empty; list at least one, e.g. [\"gb200\"]",
+        );
+    }
+    let work = t.req::<f64>(cx, "work_gpu_hours");
+    if let Some(w) = work {
+        positive(cx, &t, "work_gpu_hours", w);
+    }
+    let interval = t.opt::<f64>(cx, "checkpoint_interval_min");
+    if let Some(i) = interval {
+        positive(cx, &t, "checkpoint_interval_min", i);
+    }
+    let cost = t.or::<f64>(cx, "checkpoint_cost_min", 5.0);
+    non_negative(cx, &t, "checkpoint_cost_min", cost);
+    let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
+    let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
+    let preemptible = t.or::<bool>(cx, "preemptible", true);
+    let spot = t.or::<bool>(cx, "spot", false);
+    let locs = t.finish(cx);
+    Some(JobSpec {
+        name: name?,
+        team: team?,
+        priority,
+        gpus: gpus?,
+        accelerators: accelerators?,
+        work_gpu_hours: work?,
+        checkpoint_interval_min: interval,
+        checkpoint_cost_min: cost,
+        providers,
+        regions,
+        preemptible,
+        spot,
+        locs,
+    })
+}
+
+fn read_demand(cx: &mut Diagnostics, v: Value<'_>) -> Option<DemandSpec> {
+    let mut t = Tbl::new(cx, v, "a demand entry")?;
+    let zone = t.req::<String>(cx, "zone");
+    let rps = t.req::<f64>(cx, "rps");
+    if let Some(r) = rps {
+        non_negative(cx, &t, "rps", r);
+    }
+    t.finish(cx);
+    Some(DemandSpec {
+        zone: zone?,
+        rps: rps?,
+    })
+}
+
+fn read_service(cx: &mut Diagnostics, v: Value<'_>) -> Option<ServiceSpec> {
+    let mut t = Tbl::new(cx, v, "[[service]]")?;
+    let name = t.req::<String>(cx, "name");
+    let team = t.req::<String>(cx, "team");
+    let model = t.req::<String>(cx, "model");
+    let priority = t.or::<u32>(cx, "priority", 500);
+    let gpr = t.req::<u32>(cx, "gpus_per_replica");
+    if gpr == Some(0) {
+        cx.error(
+            t.at("gpus_per_replica"),
+            "`gpus_per_replica` must be at least 1",
+        );
+    }
+    let throughput = t.req::<BTreeMap<String, f64>>(cx, "throughput");
+    if let Some(tp) = &throughput {
+        if tp.is_empty() {
+            cx.error(t.at("throughput"), "`throughput` is empty; give requests/s per replica for at least one accelerator, e.g. { gb200 = 900.0 }");
+        }
+        for (k, &x) in tp {
+            if x <= 0.0 {
+                cx.error(
+                    t.at("throughput"),
+                    format!("throughput for `{k}` is {x}; it must be more than zero"),
+                );
+            }
+        }
+    }
+    let demand = match t.take("demand") {
+        Some(mut v) => match v.take() {
+            ValueInner::Array(items) => items
+                .into_iter()
+                .filter_map(|i| read_demand(cx, i))
+                .collect(),
+            other => {
+                wanted(cx, v.span.start, "an array of { zone, rps }", &other);
+                Vec::new()
+            }
+        },
+        None => {
+            cx.error(t.start, "missing field `demand` in [[service]]; e.g. demand = [{ zone = \"us-east\", rps = 1000.0 }]");
+            Vec::new()
+        }
+    };
+    let slo = t.req::<f64>(cx, "latency_slo_ms");
+    if let Some(s) = slo {
+        positive(cx, &t, "latency_slo_ms", s);
+    }
+    let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
+    let min_providers = t.or::<u32>(cx, "min_providers", 1);
+    if min_providers == 0 {
+        cx.error(t.at("min_providers"), "`min_providers` must be at least 1");
+    }
+    let share = t.or::<f64>(cx, "max_share_per_provider", 1.0);
+    if !(share > 0.0 && share <= 1.0) {
+        cx.error(
+            t.at("max_share_per_provider"),
+            format!("`max_share_per_provider` is {share}; expected a fraction in (0, 1], e.g. 0.5"),
+        );
+    }
+    let min_replicas = t.or::<u32>(cx, "min_replicas", 1);
+    let max_replicas = t.or::<u32>(cx, "max_replicas", 100_000);
+    if min_replicas > max_replicas {
+        cx.error(
+            t.at("min_replicas"),
+            format!("`min_replicas` ({min_replicas}) is more than `max_replicas` ({max_replicas})"),
+        );
+    }
+    let locs = t.finish(cx);
+    Some(ServiceSpec {
+        name: name?,
+        team: team?,
+        model: model?,
+        priority,
+        gpus_per_replica: gpr?,
+        throughput: throughput?,
+        demand,
+        latency_slo_ms: slo?,
+        regions,
+        min_providers,
+        max_share_per_provider: share,
+        min_replicas,
+        max_replicas,
+        locs,
+    })
+}

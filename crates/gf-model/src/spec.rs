@@ -1,0 +1,400 @@
+//! The specs a user writes: the fleet (providers, sites, clusters, contracts,
+//! teams) and the work (training jobs, inference services).
+//!
+//! These types are the one vocabulary of gigafleet: the fleet file, the
+//! workload files, the API, the CLI and the reports use their field names.
+//! They derive `Serialize` for output and `JsonSchema` for `gigafleet schema`;
+//! reading them from TOML goes through [`crate::parse`], which reports every
+//! problem of a file with its line and column instead of stopping at the first.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Accelerator;
+use crate::units::Date;
+
+/// The version of the file format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Where each field of an entity was written, so that checks made after
+/// parsing can still point at the line and column of the offending value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Locs {
+    /// Byte offset of the entity's table.
+    pub at: u32,
+    fields: Vec<(&'static str, u32)>,
+}
+
+impl Locs {
+    /// Locations starting at the table's own offset.
+    pub fn new(at: u32) -> Self {
+        Locs {
+            at,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Records where `field`'s value starts.
+    pub fn set(&mut self, field: &'static str, offset: u32) {
+        self.fields.push((field, offset));
+    }
+
+    /// Where `field`'s value starts, or the table's start when it was not written.
+    pub fn of(&self, field: &str) -> u32 {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or(self.at, |&(_, o)| o)
+    }
+}
+
+/// One parsed file. A file may hold a fleet, work, or both: `gigafleet place`
+/// reads the fleet from one and the work from another, and a scenario holds both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// File format version; this build reads `1`.
+    pub version: u32,
+    /// Catalog overrides and additions.
+    #[serde(default, rename = "accelerator", skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<Accelerator>,
+    /// Cloud providers and own sites.
+    #[serde(default, rename = "provider", skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderSpec>,
+    /// Spend commitments.
+    #[serde(default, rename = "contract", skip_serializing_if = "Vec::is_empty")]
+    pub contracts: Vec<ContractSpec>,
+    /// Teams, their quotas and fair shares.
+    #[serde(default, rename = "team", skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<TeamSpec>,
+    /// Training jobs.
+    #[serde(default, rename = "job", skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobSpec>,
+    /// Inference services.
+    #[serde(default, rename = "service", skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSpec>,
+}
+
+impl Document {
+    /// True when the file describes a fleet (it has providers).
+    pub fn is_fleet(&self) -> bool {
+        !self.providers.is_empty()
+    }
+
+    /// Every cluster with its provider and region, in file order.
+    pub fn clusters(&self) -> impl Iterator<Item = (&ProviderSpec, &RegionSpec, &ClusterSpec)> {
+        self.providers.iter().flat_map(|p| {
+            p.regions
+                .iter()
+                .flat_map(move |r| r.clusters.iter().map(move |c| (p, r, c)))
+        })
+    }
+}
+
+/// A cloud provider or an own site operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// Unique name (`aws`, `azure`, `oracle`, `gcp`, `own`).
+    pub name: String,
+    /// Its regions or sites.
+    #[serde(rename = "region")]
+    pub regions: Vec<RegionSpec>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// A region or site: one power envelope, one latency zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    /// Name, unique within the provider (`us-east-1`).
+    pub name: String,
+    /// Facility power available to GPUs, MW; running GPUs never draw more.
+    pub power_mw: f64,
+    /// Latency zone of users served well from here (`us-east`, `eu-west`).
+    pub zone: String,
+    /// Its clusters.
+    #[serde(rename = "cluster")]
+    pub clusters: Vec<ClusterSpec>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// One network fabric of one accelerator type, built from NVLink domains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Name, unique within the region.
+    pub name: String,
+    /// Catalog name of its accelerator.
+    pub accelerator: String,
+    /// GPUs per NVLink domain; defaults to the catalog's usual domain size.
+    pub domain_gpus: Option<u32>,
+    /// NVLink domains built (the capacity once the ramp completes).
+    pub domains: u32,
+    /// Domains per fabric block (second topology level), if the fabric has blocks.
+    pub domains_per_block: Option<u32>,
+    /// Dated steps of domains online; without it every domain is online from the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ramp: Vec<RampStep>,
+    /// How the capacity is paid for.
+    pub price: PriceSpec,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// From `date` on, `domains` domains of the cluster are online.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RampStep {
+    /// The day the step takes effect.
+    pub date: Date,
+    /// Domains online from that day (a total, not an increment).
+    pub domains: u32,
+}
+
+/// How capacity is paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PriceModel {
+    /// Paid whether used or not.
+    Reserved,
+    /// Paid per GPU-hour used.
+    OnDemand,
+    /// Cheaper, paid per use, can be taken back.
+    Spot,
+}
+
+impl PriceModel {
+    /// Names accepted in files.
+    pub const NAMES: [&'static str; 3] = ["reserved", "on-demand", "spot"];
+
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceModel::Reserved => "reserved",
+            PriceModel::OnDemand => "on-demand",
+            PriceModel::Spot => "spot",
+        }
+    }
+
+    /// Parses a name as written in a file.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "reserved" => Some(PriceModel::Reserved),
+            "on-demand" => Some(PriceModel::OnDemand),
+            "spot" => Some(PriceModel::Spot),
+            _ => None,
+        }
+    }
+}
+
+/// A cluster's price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSpec {
+    /// Reserved, on-demand or spot.
+    pub model: PriceModel,
+    /// US dollars per GPU-hour.
+    pub usd_per_gpu_hour: f64,
+    /// Spot only: expected reclaims per GPU-hour of use.
+    #[serde(default)]
+    pub interruption_rate_per_hour: f64,
+    /// The contract whose commitment this spend counts against.
+    pub contract: Option<String>,
+}
+
+/// A spend commitment with a provider: use it or lose it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractSpec {
+    /// Unique name.
+    pub name: String,
+    /// The provider it is signed with.
+    pub provider: String,
+    /// Committed spend over the term, USD.
+    pub committed_usd: f64,
+    /// First day of the term.
+    pub start: Date,
+    /// Length of the term in months.
+    pub term_months: u32,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+impl ContractSpec {
+    /// The first day after the term.
+    pub fn end(&self) -> Date {
+        self.start.add_months(self.term_months)
+    }
+}
+
+/// A team: quota, fair share and the highest priority it may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSpec {
+    /// Unique name.
+    pub name: String,
+    /// GPUs the team may hold at once, per accelerator; an accelerator not listed is not limited.
+    #[serde(default)]
+    pub quota: BTreeMap<String, u64>,
+    /// Fair-share weight.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// The highest priority its work may ask for.
+    #[serde(default = "max_priority")]
+    pub max_priority: u32,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn max_priority() -> u32 {
+    1000
+}
+
+/// A training job: a gang of GPUs that starts all together or not at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Unique name.
+    pub name: String,
+    /// The team that owns it.
+    pub team: String,
+    /// Higher runs first and may preempt lower.
+    #[serde(default)]
+    pub priority: u32,
+    /// Gang size in GPUs.
+    pub gpus: u32,
+    /// Accelerators it runs on, most preferred first.
+    pub accelerators: Vec<String>,
+    /// Work in reference (H100) GPU-hours.
+    pub work_gpu_hours: f64,
+    /// Minutes between checkpoints; without it the interval is derived from the failure rate.
+    pub checkpoint_interval_min: Option<f64>,
+    /// Minutes to write a checkpoint (and to restart from one).
+    #[serde(default = "checkpoint_cost")]
+    pub checkpoint_cost_min: f64,
+    /// Providers it may run on; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
+    /// Regions it may run in, as `provider/region` or `region`; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// May be preempted by higher-priority work.
+    #[serde(default = "yes")]
+    pub preemptible: bool,
+    /// May run on spot capacity.
+    #[serde(default)]
+    pub spot: bool,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+fn checkpoint_cost() -> f64 {
+    5.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Demand for a service from one latency zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemandSpec {
+    /// The users' latency zone.
+    pub zone: String,
+    /// Peak requests per second from that zone.
+    pub rps: f64,
+}
+
+/// An inference service: replicas in many regions under a latency SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Unique name.
+    pub name: String,
+    /// The team that owns it.
+    pub team: String,
+    /// The model served.
+    pub model: String,
+    /// Higher is placed first and may preempt lower.
+    #[serde(default = "service_priority")]
+    pub priority: u32,
+    /// GPUs per replica (one gang each).
+    pub gpus_per_replica: u32,
+    /// Requests per second one replica serves, per accelerator it can run on.
+    pub throughput: BTreeMap<String, f64>,
+    /// Demand per users' latency zone.
+    pub demand: Vec<DemandSpec>,
+    /// Latency objective, milliseconds at p99.
+    pub latency_slo_ms: f64,
+    /// Regions it may run in, as `provider/region` or `region`; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Replicas must span at least this many providers.
+    #[serde(default = "one_u32")]
+    pub min_providers: u32,
+    /// At most this share of replicas on one provider (0 < x <= 1).
+    #[serde(default = "one")]
+    pub max_share_per_provider: f64,
+    /// Fewest replicas.
+    #[serde(default = "one_u32")]
+    pub min_replicas: u32,
+    /// Most replicas.
+    #[serde(default = "max_replicas")]
+    pub max_replicas: u32,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+fn service_priority() -> u32 {
+    500
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+fn max_replicas() -> u32 {
+    100_000
+}
+
+impl ServiceSpec {
+    /// Accelerators it runs on, best throughput first (ties by name, so the order is stable).
+    pub fn accelerators(&self) -> Vec<&str> {
+        let mut v: Vec<(&str, f64)> = self
+            .throughput
+            .iter()
+            .map(|(k, &t)| (k.as_str(), t))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        v.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// Total peak demand, requests per second.
+    pub fn total_rps(&self) -> f64 {
+        self.demand.iter().map(|d| d.rps).sum()
+    }
+}

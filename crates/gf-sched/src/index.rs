@@ -1,0 +1,324 @@
+//! The capacity index: free GPUs per NVLink domain, per fabric block, per
+//! cluster, and power drawn per site, kept so that every query the pipeline
+//! asks is O(1) and every allocation or release is O(1) per domain touched.
+//!
+//! Each cluster keeps its online domains in buckets by free-GPU count, with a
+//! bitset of the non-empty buckets: "the fullest domain that still holds g
+//! GPUs" (best fit, which keeps whole domains free for large gangs) is one
+//! `trailing_zeros`. Each fabric block keeps its whole-free domains in a list,
+//! so a gang of many domains is taken from as few blocks as possible. Memory is
+//! linear in the number of domains: a 20M-GPU NVL72 fleet is ~280k domains.
+
+use crate::topology::{ClusterOrd, DomainOrd, Topology};
+
+const NONE: u32 = u32::MAX;
+
+/// Per-cluster counters and buckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClusterCap {
+    free_gpus: u64,
+    online_gpus: u64,
+    whole_free: u32,
+    /// `buckets[k]` holds the online domains with exactly `k` free GPUs.
+    buckets: Vec<Vec<DomainOrd>>,
+    /// Bit `k` is set when `buckets[k]` is non-empty.
+    nonempty: Vec<u64>,
+}
+
+/// Free capacity and power of the whole fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacityIndex {
+    free: Vec<u32>,
+    online: Vec<bool>,
+    /// Position of each online domain in its cluster bucket.
+    pos: Vec<u32>,
+    /// Position of each whole-free domain in its block's list (`NONE` otherwise).
+    block_pos: Vec<u32>,
+    clusters: Vec<ClusterCap>,
+    block_whole: Vec<Vec<DomainOrd>>,
+    block_free_gpus: Vec<u64>,
+    site_drawn_w: Vec<u64>,
+    site_envelope_w: Vec<u64>,
+    domain_gpus: Vec<u32>,
+}
+
+impl CapacityIndex {
+    /// An index with every domain offline; bring capacity online with [`Self::set_online`].
+    pub fn new(topo: &Topology) -> Self {
+        let n = topo.n_domains();
+        CapacityIndex {
+            free: vec![0; n],
+            online: vec![false; n],
+            pos: vec![NONE; n],
+            block_pos: vec![NONE; n],
+            clusters: topo
+                .clusters
+                .iter()
+                .map(|c| ClusterCap {
+                    free_gpus: 0,
+                    online_gpus: 0,
+                    whole_free: 0,
+                    buckets: vec![Vec::new(); c.domain_gpus as usize + 1],
+                    nonempty: vec![0; (c.domain_gpus as usize + 1).div_ceil(64)],
+                })
+                .collect(),
+            block_whole: vec![Vec::new(); topo.block_cluster.len()],
+            block_free_gpus: vec![0; topo.block_cluster.len()],
+            site_drawn_w: vec![0; topo.sites.len()],
+            site_envelope_w: topo.sites.iter().map(|s| s.envelope_w).collect(),
+            domain_gpus: topo
+                .domain_cluster
+                .iter()
+                .map(|&c| topo.clusters[c as usize].domain_gpus)
+                .collect(),
+        }
+    }
+
+    /// An index with every built domain online (no ramp applied).
+    pub fn all_online(topo: &Topology) -> Self {
+        let mut ix = CapacityIndex::new(topo);
+        for d in 0..topo.n_domains() as DomainOrd {
+            ix.set_online(topo, d, true);
+        }
+        ix
+    }
+
+    /// Free GPUs of a domain (0 when offline).
+    pub fn free(&self, d: DomainOrd) -> u32 {
+        self.free[d as usize]
+    }
+
+    /// True when the domain is online.
+    pub fn is_online(&self, d: DomainOrd) -> bool {
+        self.online[d as usize]
+    }
+
+    /// Free GPUs of a cluster.
+    pub fn cluster_free(&self, c: ClusterOrd) -> u64 {
+        self.clusters[c as usize].free_gpus
+    }
+
+    /// Online GPUs of a cluster.
+    pub fn cluster_online(&self, c: ClusterOrd) -> u64 {
+        self.clusters[c as usize].online_gpus
+    }
+
+    /// Whole-free domains of a cluster.
+    pub fn cluster_whole_free(&self, c: ClusterOrd) -> u32 {
+        self.clusters[c as usize].whole_free
+    }
+
+    /// Watts drawn at a site by allocated GPUs.
+    pub fn site_drawn_w(&self, s: u32) -> u64 {
+        self.site_drawn_w[s as usize]
+    }
+
+    /// A site's envelope, watts.
+    pub fn site_envelope_w(&self, s: u32) -> u64 {
+        self.site_envelope_w[s as usize]
+    }
+
+    /// Free GPUs of a fabric block.
+    pub fn block_free(&self, b: u32) -> u64 {
+        self.block_free_gpus[b as usize]
+    }
+
+    /// Whole-free domains of a fabric block.
+    pub fn block_whole_free(&self, b: u32) -> &[DomainOrd] {
+        &self.block_whole[b as usize]
+    }
+
+    /// The smallest free count `k >= g` held by some online domain of the cluster.
+    pub fn best_fit_bucket(&self, c: ClusterOrd, g: u32) -> Option<u32> {
+        let cc = &self.clusters[c as usize];
+        let mut w = g as usize / 64;
+        if w >= cc.nonempty.len() {
+            return None;
+        }
+        let mut bits = cc.nonempty[w] & (!0u64 << (g as usize % 64));
+        loop {
+            if bits != 0 {
+                return Some((w * 64) as u32 + bits.trailing_zeros());
+            }
+            w += 1;
+            if w >= cc.nonempty.len() {
+                return None;
+            }
+            bits = cc.nonempty[w];
+        }
+    }
+
+    /// The domains of a cluster with exactly `k` free GPUs.
+    pub fn bucket(&self, c: ClusterOrd, k: u32) -> &[DomainOrd] {
+        &self.clusters[c as usize].buckets[k as usize]
+    }
+
+    fn bucket_insert(&mut self, c: usize, d: DomainOrd, k: u32) {
+        let cc = &mut self.clusters[c];
+        let b = &mut cc.buckets[k as usize];
+        self.pos[d as usize] = b.len() as u32;
+        b.push(d);
+        cc.nonempty[k as usize / 64] |= 1 << (k % 64);
+    }
+
+    fn bucket_remove(&mut self, c: usize, d: DomainOrd, k: u32) {
+        let cc = &mut self.clusters[c];
+        let b = &mut cc.buckets[k as usize];
+        let p = self.pos[d as usize] as usize;
+        b.swap_remove(p);
+        if let Some(&moved) = b.get(p) {
+            self.pos[moved as usize] = p as u32;
+        }
+        if b.is_empty() {
+            cc.nonempty[k as usize / 64] &= !(1 << (k % 64));
+        }
+        self.pos[d as usize] = NONE;
+    }
+
+    fn whole_insert(&mut self, blk: usize, d: DomainOrd) {
+        let l = &mut self.block_whole[blk];
+        self.block_pos[d as usize] = l.len() as u32;
+        l.push(d);
+    }
+
+    fn whole_remove(&mut self, blk: usize, d: DomainOrd) {
+        let l = &mut self.block_whole[blk];
+        let p = self.block_pos[d as usize] as usize;
+        l.swap_remove(p);
+        if let Some(&moved) = l.get(p) {
+            self.block_pos[moved as usize] = p as u32;
+        }
+        self.block_pos[d as usize] = NONE;
+    }
+
+    /// Moves domain `d` from `old` to `new` free GPUs, keeping every counter true.
+    fn set_free(&mut self, topo: &Topology, d: DomainOrd, old: u32, new: u32) {
+        let c = topo.domain_cluster[d as usize] as usize;
+        let blk = topo.domain_block[d as usize] as usize;
+        let dg = self.domain_gpus[d as usize];
+        self.bucket_remove(c, d, old);
+        self.bucket_insert(c, d, new);
+        if old == dg {
+            self.whole_remove(blk, d);
+            self.clusters[c].whole_free -= 1;
+        }
+        if new == dg {
+            self.whole_insert(blk, d);
+            self.clusters[c].whole_free += 1;
+        }
+        let delta = new as i64 - old as i64;
+        self.clusters[c].free_gpus = (self.clusters[c].free_gpus as i64 + delta) as u64;
+        self.block_free_gpus[blk] = (self.block_free_gpus[blk] as i64 + delta) as u64;
+        self.free[d as usize] = new;
+    }
+
+    /// Takes `n` GPUs of domain `d`, drawing `watts_per_gpu` each at its site.
+    /// The caller has checked that they are free.
+    pub fn take(&mut self, topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
+        let old = self.free[d as usize];
+        debug_assert!(
+            self.online[d as usize] && old >= n,
+            "taking GPUs that are not free"
+        );
+        self.set_free(topo, d, old, old - n);
+        let site = topo.clusters[topo.domain_cluster[d as usize] as usize].site as usize;
+        self.site_drawn_w[site] += n as u64 * watts_per_gpu;
+    }
+
+    /// Gives back `n` GPUs of domain `d`.
+    pub fn give(&mut self, topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
+        let site = topo.clusters[topo.domain_cluster[d as usize] as usize].site as usize;
+        self.site_drawn_w[site] -= n as u64 * watts_per_gpu;
+        if !self.online[d as usize] {
+            // The domain went offline while allocated; its GPUs come back with it.
+            return;
+        }
+        let old = self.free[d as usize];
+        debug_assert!(
+            old + n <= self.domain_gpus[d as usize],
+            "giving back more than a domain has"
+        );
+        self.set_free(topo, d, old, old + n);
+    }
+
+    /// Brings a domain online (all its GPUs free) or takes it offline.
+    ///
+    /// Taking a domain offline drops it from every bucket; GPUs allocated on it
+    /// stay counted as allocated until they are given back, so the caller (the
+    /// controller) releases the work that ran there.
+    pub fn set_online(&mut self, topo: &Topology, d: DomainOrd, on: bool) {
+        let i = d as usize;
+        if self.online[i] == on {
+            return;
+        }
+        let c = topo.domain_cluster[i] as usize;
+        let blk = topo.domain_block[i] as usize;
+        let dg = self.domain_gpus[i];
+        if on {
+            self.online[i] = true;
+            self.free[i] = 0;
+            self.bucket_insert(c, d, 0);
+            self.clusters[c].online_gpus += dg as u64;
+            self.set_free(topo, d, 0, dg);
+        } else {
+            let old = self.free[i];
+            if old == dg {
+                self.whole_remove(blk, d);
+                self.clusters[c].whole_free -= 1;
+            }
+            self.bucket_remove(c, d, old);
+            self.clusters[c].free_gpus -= old as u64;
+            self.clusters[c].online_gpus -= dg as u64;
+            self.block_free_gpus[blk] -= old as u64;
+            self.free[i] = 0;
+            self.online[i] = false;
+        }
+    }
+
+    /// Fleet-wide free GPUs.
+    pub fn total_free(&self) -> u64 {
+        self.clusters.iter().map(|c| c.free_gpus).sum()
+    }
+
+    /// Fleet-wide online GPUs.
+    pub fn total_online(&self) -> u64 {
+        self.clusters.iter().map(|c| c.online_gpus).sum()
+    }
+
+    /// Recomputes every counter from the per-domain state and compares: the
+    /// property tests call it after every step.
+    pub fn check_consistent(&self, topo: &Topology) -> Result<(), String> {
+        for (ci, c) in topo.clusters.iter().enumerate() {
+            let range = c.first_domain..c.first_domain + c.n_domains;
+            let free: u64 = range.clone().map(|d| self.free[d as usize] as u64).sum();
+            let online: u64 = range
+                .clone()
+                .filter(|&d| self.online[d as usize])
+                .map(|_| c.domain_gpus as u64)
+                .sum();
+            let whole = range
+                .clone()
+                .filter(|&d| self.online[d as usize] && self.free[d as usize] == c.domain_gpus)
+                .count() as u32;
+            let cc = &self.clusters[ci];
+            if cc.free_gpus != free || cc.online_gpus != online || cc.whole_free != whole {
+                return Err(format!(
+                    "cluster {}: counters free={} online={} whole={} but domains say {free} {online} {whole}",
+                    c.name, cc.free_gpus, cc.online_gpus, cc.whole_free
+                ));
+            }
+            for d in range {
+                if self.free[d as usize] > c.domain_gpus {
+                    return Err(format!("domain {d} has more free GPUs than it holds"));
+                }
+                let on = self.online[d as usize];
+                let k = self.free[d as usize] as usize;
+                let in_bucket = on && cc.buckets[k].get(self.pos[d as usize] as usize) == Some(&d);
+                if on != in_bucket {
+                    return Err(format!("domain {d} is misplaced in its buckets"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Choosing the NVLink domains of a gang inside one cluster: as few domains
+//! and fabric blocks as possible, never splitting a gang that one domain can
+//! hold, taking the fullest domain that fits so whole domains stay free.
+
+use crate::index::CapacityIndex;
+use crate::topology::{ClusterOrd, DomainOrd, Topology};
+
+/// The `(domain, gpus)` parts for `g` GPUs in cluster `c`, or `None` when the
+/// cluster has fewer than `g` free GPUs online.
+pub fn pick_domains(
+    topo: &Topology,
+    ix: &CapacityIndex,
+    c: ClusterOrd,
+    g: u32,
+) -> Option<Vec<(DomainOrd, u32)>> {
+    if ix.cluster_free(c) < g as u64 || g == 0 {
+        return None;
+    }
+    let cl = &topo.clusters[c as usize];
+    let dg = cl.domain_gpus;
+    // One domain holds it: best fit. Taking from the bucket's end keeps the
+    // choice deterministic for a given history.
+    if g <= dg {
+        if let Some(k) = ix.best_fit_bucket(c, g) {
+            let d = *ix.bucket(c, k).last()?;
+            return Some(vec![(d, g)]);
+        }
+    }
+    let mut parts: Vec<(DomainOrd, u32)> = Vec::with_capacity((g / dg + 2) as usize);
+    let mut left = g;
+    // Whole domains first, from as few fabric blocks as possible.
+    let want_whole = (g / dg).min(ix.cluster_whole_free(c));
+    if want_whole > 0 {
+        take_whole(
+            ix,
+            cl.first_block,
+            cl.n_blocks,
+            want_whole,
+            dg,
+            g % dg != 0,
+            &mut parts,
+        );
+        left -= want_whole * dg;
+    }
+    if left == 0 {
+        return Some(parts);
+    }
+    // The remainder: the fullest partial domain that holds it...
+    if left < dg {
+        if let Some(k) = ix.best_fit_bucket(c, left).filter(|&k| k < dg) {
+            parts.push((*ix.bucket(c, k).last()?, left));
+            return Some(parts);
+        }
+    }
+    // ...or a whole domain not yet taken, preferably in a block already used...
+    if left <= dg && ix.cluster_whole_free(c) > want_whole {
+        if let Some(d) = spare_whole(topo, ix, cl.first_block, cl.n_blocks, &parts) {
+            parts.push((d, left));
+            return Some(parts);
+        }
+    }
+    // ...or, when the cluster is fragmented, the emptiest partial domains first.
+    for k in (1..dg).rev() {
+        for &d in ix.bucket(c, k).iter().rev() {
+            let n = k.min(left);
+            parts.push((d, n));
+            left -= n;
+            if left == 0 {
+                return Some(parts);
+            }
+        }
+    }
+    // Whole domains beyond the first pass (only when partials ran out).
+    for b in cl.first_block..cl.first_block + cl.n_blocks {
+        for &d in ix.block_whole_free(b) {
+            if left == 0 {
+                break;
+            }
+            if parts.iter().any(|p| p.0 == d) {
+                continue;
+            }
+            let n = dg.min(left);
+            parts.push((d, n));
+            left -= n;
+        }
+    }
+    (left == 0).then_some(parts)
+}
+
+/// Takes `n` whole-free domains: from the single block that holds them with
+/// the least to spare (best fit), else from the fullest blocks first.
+fn take_whole(
+    ix: &CapacityIndex,
+    first_block: u32,
+    n_blocks: u32,
+    n: u32,
+    dg: u32,
+    remainder: bool,
+    parts: &mut Vec<(DomainOrd, u32)>,
+) {
+    let blocks = first_block..first_block + n_blocks;
+    let need_in_one = n + u32::from(remainder);
+    let single = blocks
+        .clone()
+        .map(|b| (ix.block_whole_free(b).len() as u32, b))
+        .filter(|&(k, _)| k >= need_in_one)
+        .min();
+    let single = single.or_else(|| {
+        blocks
+            .clone()
+            .map(|b| (ix.block_whole_free(b).len() as u32, b))
+            .filter(|&(k, _)| k >= n)
+            .min()
+    });
+    let mut order: Vec<u32> = match single {
+        Some((_, b)) => vec![b],
+        None => {
+            let mut v: Vec<(u32, u32)> = blocks
+                .map(|b| (ix.block_whole_free(b).len() as u32, b))
+                .filter(|&(k, _)| k > 0)
+                .collect();
+            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            v.into_iter().map(|(_, b)| b).collect()
+        }
+    };
+    let mut left = n;
+    for b in order.drain(..) {
+        for &d in ix.block_whole_free(b) {
+            if left == 0 {
+                return;
+            }
+            parts.push((d, dg));
+            left -= 1;
+        }
+    }
+}
+
+/// A whole-free domain not in `parts`, from a block `parts` already uses if possible.
+fn spare_whole(
+    topo: &Topology,
+    ix: &CapacityIndex,
+    first_block: u32,
+    n_blocks: u32,
+    parts: &[(DomainOrd, u32)],
+) -> Option<DomainOrd> {
+    let used = |d: DomainOrd| parts.iter().any(|p| p.0 == d);
+    let used_blocks: Vec<u32> = parts
+        .iter()
+        .map(|p| topo.domain_block[p.0 as usize])
+        .collect();
+    let mut blocks: Vec<u32> = (first_block..first_block + n_blocks).collect();
+    blocks.sort_by_key(|b| !used_blocks.contains(b));
+    blocks
+        .into_iter()
+        .flat_map(|b| ix.block_whole_free(b).iter().copied())
+        .find(|&d| !used(d))
+}

@@ -1,0 +1,343 @@
+//! The placement pipeline: filter → score → select. Each rule is a small
+//! named type; [`Pipeline::new`] lists them once, in the order they run.
+
+use gf_model::PriceModel;
+
+use crate::decision::Cause;
+use crate::index::CapacityIndex;
+use crate::policy::{Policy, Strategy, Weights};
+use crate::request::{Request, WorkKind};
+use crate::topology::{ClusterOrd, Topology};
+
+/// Everything a rule may read about one decision. Rules never write.
+pub struct Ctx<'a> {
+    /// The fleet.
+    pub topo: &'a Topology,
+    /// Free capacity and power.
+    pub index: &'a CapacityIndex,
+    /// GPUs in use per team and accelerator (`team * n_accels + accel`).
+    pub team_used: &'a [u64],
+    /// Spend accrued per contract, USD.
+    pub contract_spend: &'a [f64],
+    /// Static per-cluster cost terms.
+    pub costs: &'a CostTable,
+    /// The request.
+    pub req: &'a Request,
+    /// Now, seconds since the epoch.
+    pub now: i64,
+}
+
+/// A hard rule: a cluster passes or is rejected with a cause.
+pub trait Filter: Send + Sync {
+    /// The cause reported when it rejects.
+    fn cause(&self) -> Cause;
+    /// True when the cluster may host the request.
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool;
+}
+
+/// A soft rule: a score in [0, 1], higher is better.
+pub trait Scorer: Send + Sync {
+    /// Name shown in explanations.
+    fn name(&self) -> &'static str;
+    /// The score of placing the request on cluster `c`.
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64;
+}
+
+/// The cluster's accelerator is one the request accepts.
+pub struct AcceleratorAccepted;
+impl Filter for AcceleratorAccepted {
+    fn cause(&self) -> Cause {
+        Cause::Accelerator
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        cx.req.accels.contains(&cx.topo.clusters[c as usize].accel)
+    }
+}
+
+/// The cluster's provider and region are allowed.
+pub struct ScopeAllowed;
+impl Filter for ScopeAllowed {
+    fn cause(&self) -> Cause {
+        Cause::Scope
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        match &cx.req.sites {
+            None => true,
+            Some(s) => s[cx.topo.clusters[c as usize].site as usize],
+        }
+    }
+}
+
+/// Spot capacity only for spot-tolerant work.
+pub struct SpotEligible;
+impl Filter for SpotEligible {
+    fn cause(&self) -> Cause {
+        Cause::Spot
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        cx.req.spot_ok || cx.topo.clusters[c as usize].price_model != PriceModel::Spot
+    }
+}
+
+/// The team stays within its quota for the cluster's accelerator.
+pub struct TeamQuota;
+impl Filter for TeamQuota {
+    fn cause(&self) -> Cause {
+        Cause::Quota
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        let Some(t) = cx.req.team else { return true };
+        let a = cx.topo.clusters[c as usize].accel as usize;
+        let n = cx.topo.accels.len();
+        let quota = cx.topo.teams[t as usize].quota[a];
+        cx.team_used[t as usize * n + a].saturating_add(cx.req.gpus as u64) <= quota
+    }
+}
+
+/// Enough free GPUs online in the cluster; a gang never spans clusters.
+pub struct GangFits;
+impl Filter for GangFits {
+    fn cause(&self) -> Cause {
+        Cause::Capacity
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        cx.index.cluster_free(c) >= cx.req.gpus as u64
+    }
+}
+
+/// The site's power envelope holds with the new GPUs drawing.
+pub struct PowerHeadroom;
+impl Filter for PowerHeadroom {
+    fn cause(&self) -> Cause {
+        Cause::Power
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        let cl = &cx.topo.clusters[c as usize];
+        let need = cx.req.gpus as u64 * cx.topo.accels[cl.accel as usize].watts;
+        cx.index.site_drawn_w(cl.site) + need <= cx.index.site_envelope_w(cl.site)
+    }
+}
+
+/// Per-cluster cost per unit of work, and the fleet's cheapest, computed once per fleet.
+#[derive(Debug, Clone)]
+pub struct CostTable {
+    /// USD per reference GPU-hour of training work, per cluster.
+    pub train: Vec<f64>,
+    /// USD per reference GPU-hour of inference work, per cluster.
+    pub infer: Vec<f64>,
+    min_train: f64,
+    min_infer: f64,
+}
+
+impl CostTable {
+    /// Computes the table for a fleet.
+    pub fn new(topo: &Topology) -> Self {
+        let per = |f: fn(&crate::topology::AccelInfo) -> f64| -> Vec<f64> {
+            topo.clusters
+                .iter()
+                .map(|c| c.usd_per_gpu_hour / f(&topo.accels[c.accel as usize]).max(1e-9))
+                .collect()
+        };
+        let train = per(|a| a.train);
+        let infer = per(|a| a.infer);
+        let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        CostTable {
+            min_train: min(&train),
+            min_infer: min(&infer),
+            train,
+            infer,
+        }
+    }
+
+    /// Cost per unit of work of the request's kind on a cluster.
+    pub fn of(&self, kind: WorkKind, c: ClusterOrd) -> f64 {
+        match kind {
+            WorkKind::Training => self.train[c as usize],
+            WorkKind::Inference => self.infer[c as usize],
+        }
+    }
+
+    fn normalized(&self, kind: WorkKind, c: ClusterOrd) -> f64 {
+        let (v, m) = match kind {
+            WorkKind::Training => (self.train[c as usize], self.min_train),
+            WorkKind::Inference => (self.infer[c as usize], self.min_infer),
+        };
+        if v <= 0.0 {
+            1.0
+        } else {
+            (m / v).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Lower price per unit of work scores higher (the cheapest cluster scores 1).
+pub struct EffectiveCost;
+impl Scorer for EffectiveCost {
+    fn name(&self) -> &'static str {
+        "cost"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        cx.costs.normalized(cx.req.kind, c)
+    }
+}
+
+/// Reserved capacity is paid for whether it is used or not: idle reserved
+/// GPUs cost nothing more to use, so they go first.
+pub struct PaidAnyway;
+impl Scorer for PaidAnyway {
+    fn name(&self) -> &'static str {
+        "paid-anyway"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        f64::from(cx.topo.clusters[c as usize].price_model == PriceModel::Reserved)
+    }
+}
+
+/// Contracts behind their pro-rata commitment schedule score above 0.5, ahead
+/// below; capacity under no contract scores 0.5.
+pub struct CommitmentBehind;
+impl Scorer for CommitmentBehind {
+    fn name(&self) -> &'static str {
+        "commitment"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        let Some(k) = cx.topo.clusters[c as usize].contract else {
+            return 0.5;
+        };
+        let k_ord = k as usize;
+        let k = &cx.topo.contracts[k_ord];
+        if cx.now < k.start_s || cx.now >= k.end_s || k.committed_usd <= 0.0 {
+            return 0.5;
+        }
+        let elapsed = (cx.now - k.start_s) as f64 / (k.end_s - k.start_s) as f64;
+        let expected = k.committed_usd * elapsed;
+        let spent = cx.contract_spend.get(k_ord).copied().unwrap_or(0.0);
+        // A shortfall of 5% of the commitment already counts as fully behind.
+        let behind = ((expected - spent) / k.committed_usd * 20.0).clamp(-1.0, 1.0);
+        0.5 + 0.5 * behind
+    }
+}
+
+/// More power headroom left at the site after placing scores higher.
+pub struct PowerLeft;
+impl Scorer for PowerLeft {
+    fn name(&self) -> &'static str {
+        "power"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        let cl = &cx.topo.clusters[c as usize];
+        let env = cx.index.site_envelope_w(cl.site);
+        if env == 0 {
+            return 0.0;
+        }
+        let need = cx.req.gpus as u64 * cx.topo.accels[cl.accel as usize].watts;
+        1.0 - ((cx.index.site_drawn_w(cl.site) + need) as f64 / env as f64).min(1.0)
+    }
+}
+
+/// Packing: a gang that fits one domain should take the fullest domain that
+/// holds it (best fit); a larger gang should find whole domains. Both keep
+/// whole NVLink domains free for the next large gang.
+pub struct Packing;
+impl Scorer for Packing {
+    fn name(&self) -> &'static str {
+        "packing"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        let dg = cx.topo.clusters[c as usize].domain_gpus;
+        let g = cx.req.gpus;
+        if g <= dg {
+            match cx.index.best_fit_bucket(c, g) {
+                Some(k) => 1.0 - (k - g) as f64 / dg as f64,
+                None => 0.0, // it would have to be split across domains
+            }
+        } else {
+            let need = g / dg;
+            let whole = cx.index.cluster_whole_free(c);
+            (whole.min(need) as f64 / need as f64) * 0.9 + if g % dg == 0 { 0.1 } else { 0.0 }
+        }
+    }
+}
+
+/// The work's own preference among its accelerators.
+pub struct Preference;
+impl Scorer for Preference {
+    fn name(&self) -> &'static str {
+        "preference"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        let a = cx.topo.clusters[c as usize].accel;
+        let n = cx.req.accels.len();
+        let i = cx.req.accels.iter().position(|&x| x == a).unwrap_or(n);
+        1.0 - i as f64 / n.max(1) as f64
+    }
+}
+
+/// First feasible cluster in file order wins.
+pub struct FileOrder;
+impl Scorer for FileOrder {
+    fn name(&self) -> &'static str {
+        "file-order"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        1.0 - c as f64 / cx.topo.clusters.len().max(1) as f64
+    }
+}
+
+/// The cluster left with the fewest free GPUs wins.
+pub struct LeastLeftover;
+impl Scorer for LeastLeftover {
+    fn name(&self) -> &'static str {
+        "least-leftover"
+    }
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        let left = cx.index.cluster_free(c) - cx.req.gpus as u64;
+        1.0 / (1.0 + left as f64)
+    }
+}
+
+/// The filters and weighted scorers of one policy.
+pub struct Pipeline {
+    /// Hard rules, cheapest and most selective first.
+    pub filters: Vec<Box<dyn Filter>>,
+    /// Soft rules with their weights.
+    pub scorers: Vec<(f64, Box<dyn Scorer>)>,
+}
+
+impl Pipeline {
+    /// The pipeline of a policy.
+    ///
+    /// Filters run cheapest and most selective first: the accelerator and
+    /// scope rules read only static facts and reject most clusters of a large
+    /// fleet; spot and quota are O(1) lookups; capacity and power read the
+    /// live index last. The first rule that rejects a cluster is its cause.
+    pub fn new(policy: &Policy) -> Self {
+        let filters: Vec<Box<dyn Filter>> = vec![
+            Box::new(AcceleratorAccepted),
+            Box::new(ScopeAllowed),
+            Box::new(SpotEligible),
+            Box::new(TeamQuota),
+            Box::new(GangFits),
+            Box::new(PowerHeadroom),
+        ];
+        let scorers: Vec<(f64, Box<dyn Scorer>)> = match policy.strategy {
+            Strategy::FirstFit => vec![(1.0, Box::new(FileOrder))],
+            Strategy::BestFit => vec![(1.0, Box::new(LeastLeftover))],
+            Strategy::Cheapest => vec![(1.0, Box::new(EffectiveCost))],
+            Strategy::MultiObjective(w) => weighted(w),
+        };
+        Pipeline { filters, scorers }
+    }
+}
+
+fn weighted(w: Weights) -> Vec<(f64, Box<dyn Scorer>)> {
+    let all: Vec<(f64, Box<dyn Scorer>)> = vec![
+        (w.cost, Box::new(EffectiveCost)),
+        (w.paid_anyway, Box::new(PaidAnyway)),
+        (w.commitment, Box::new(CommitmentBehind)),
+        (w.power, Box::new(PowerLeft)),
+        (w.packing, Box::new(Packing)),
+        (w.preference, Box::new(Preference)),
+    ];
+    all.into_iter().filter(|(w, _)| *w != 0.0).collect()
+}

@@ -1,0 +1,510 @@
+//! The scheduler: the capacity index, the running allocations and the
+//! pipeline of one policy, behind `decide` (pure: reads, never writes) and
+//! `commit` / `release` (the only writers). The controller and the batch
+//! function [`crate::schedule`] are built on these three calls.
+
+use std::sync::Arc;
+
+use crate::decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict, Victim};
+use crate::index::CapacityIndex;
+use crate::pack::pick_domains;
+use crate::pipeline::{CostTable, Ctx, Pipeline};
+use crate::policy::Policy;
+use crate::request::{Request, WorkId};
+use crate::topology::{ClusterOrd, DomainOrd, Topology};
+
+/// Handle of a running allocation.
+pub type AllocId = u32;
+
+/// A running allocation: one gang on some domains of one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alloc {
+    /// The work it runs.
+    pub work: WorkId,
+    /// Its cluster.
+    pub cluster: ClusterOrd,
+    /// `(domain, gpus)` parts.
+    pub parts: Vec<(DomainOrd, u32)>,
+    /// Gang size.
+    pub gpus: u32,
+    /// Owning team.
+    pub team: Option<u32>,
+    /// Priority.
+    pub priority: u32,
+    /// May be preempted.
+    pub preemptible: bool,
+    /// When it started, seconds since the epoch.
+    pub started_s: i64,
+    /// Its last checkpoint, seconds since the epoch.
+    pub last_checkpoint_s: i64,
+    /// Checkpoint interval, seconds (0: never checkpoints).
+    pub checkpoint_interval_s: i64,
+}
+
+/// Errors are for faults of the caller, never for "no fit".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchedError {
+    /// The placement no longer matches free capacity.
+    #[error("placement is stale: domain {domain} has {free} free GPUs, {wanted} wanted")]
+    Stale {
+        /// The domain.
+        domain: DomainOrd,
+        /// Free now.
+        free: u32,
+        /// Asked for.
+        wanted: u32,
+    },
+    /// No such allocation.
+    #[error("no running allocation {0}")]
+    UnknownAlloc(AllocId),
+}
+
+/// The scheduler of one fleet under one policy.
+#[derive(Clone)]
+pub struct Scheduler {
+    topo: Arc<Topology>,
+    index: CapacityIndex,
+    allocs: Vec<Option<Alloc>>,
+    free_ids: Vec<AllocId>,
+    /// Allocation ids per cluster, for preemption.
+    cluster_allocs: Vec<Vec<AllocId>>,
+    team_used: Vec<u64>,
+    contract_spend: Vec<f64>,
+    costs: Arc<CostTable>,
+    pipeline: Arc<Pipeline>,
+    policy: Policy,
+    seed: u64,
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64: a cheap, well-spread hash for seeded tie-breaking.
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl Scheduler {
+    /// A scheduler over `index` (capacity already online as the caller wants).
+    pub fn with_index(
+        topo: Arc<Topology>,
+        index: CapacityIndex,
+        policy: Policy,
+        seed: u64,
+    ) -> Self {
+        let n_teams = topo.teams.len();
+        let n_acc = topo.accels.len();
+        Scheduler {
+            index,
+            allocs: Vec::new(),
+            free_ids: Vec::new(),
+            cluster_allocs: vec![Vec::new(); topo.clusters.len()],
+            team_used: vec![0; n_teams * n_acc],
+            contract_spend: vec![0.0; topo.contracts.len()],
+            costs: Arc::new(CostTable::new(&topo)),
+            pipeline: Arc::new(Pipeline::new(&policy)),
+            policy,
+            seed,
+            topo,
+        }
+    }
+
+    /// A scheduler with every built domain online.
+    pub fn new(topo: Arc<Topology>, policy: Policy, seed: u64) -> Self {
+        let index = CapacityIndex::all_online(&topo);
+        Scheduler::with_index(topo, index, policy, seed)
+    }
+
+    /// The fleet.
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topo
+    }
+
+    /// The capacity index.
+    pub fn index(&self) -> &CapacityIndex {
+        &self.index
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A running allocation.
+    pub fn alloc(&self, id: AllocId) -> Option<&Alloc> {
+        self.allocs.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Every running allocation with its id, in id order.
+    pub fn allocs(&self) -> impl Iterator<Item = (AllocId, &Alloc)> {
+        self.allocs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (i as AllocId, a)))
+    }
+
+    /// GPUs a team holds of an accelerator.
+    pub fn team_used(&self, team: u32, accel: u16) -> u64 {
+        self.team_used[team as usize * self.topo.accels.len() + accel as usize]
+    }
+
+    /// Sets the spend accrued against a contract (the controller accrues it).
+    pub fn set_contract_spend(&mut self, contract: u32, usd: f64) {
+        if let Some(s) = self.contract_spend.get_mut(contract as usize) {
+            *s = usd;
+        }
+    }
+
+    /// Records a checkpoint of a running allocation.
+    pub fn checkpointed(&mut self, id: AllocId, now: i64) {
+        if let Some(Some(a)) = self.allocs.get_mut(id as usize) {
+            a.last_checkpoint_s = now;
+        }
+    }
+
+    /// Brings a domain online or takes it offline (ramps, failures, repairs).
+    pub fn set_domain_online(&mut self, d: DomainOrd, on: bool) {
+        let topo = Arc::clone(&self.topo);
+        self.index.set_online(&topo, d, on);
+    }
+
+    /// Allocations that hold GPUs on domain `d`.
+    pub fn allocs_on_domain(&self, d: DomainOrd) -> Vec<AllocId> {
+        let c = self.topo.domain_cluster[d as usize] as usize;
+        self.cluster_allocs[c]
+            .iter()
+            .copied()
+            .filter(|&id| {
+                self.alloc(id)
+                    .is_some_and(|a| a.parts.iter().any(|p| p.0 == d))
+            })
+            .collect()
+    }
+
+    fn ctx<'a>(&'a self, req: &'a Request, now: i64) -> Ctx<'a> {
+        Ctx {
+            topo: &self.topo,
+            index: &self.index,
+            team_used: &self.team_used,
+            contract_spend: &self.contract_spend,
+            costs: &self.costs,
+            req,
+            now,
+        }
+    }
+
+    /// Decides where `req` goes, without changing anything.
+    ///
+    /// With `explain`, every cluster's verdict and score terms are kept;
+    /// without, only the counts by cause (the hot path allocates nothing
+    /// but the placement itself).
+    pub fn decide(&self, now: i64, req: &Request, explain: bool) -> Decision {
+        self.decide_with(now, req, explain, &|_| Some(0.0))
+    }
+
+    /// [`Self::decide`] with one more rule from the caller: `extra(c)` is
+    /// `None` to reject cluster `c` (counted as [`Cause::Spread`]) or a bonus
+    /// added to its score. Services use it to spread replicas.
+    pub fn decide_with(
+        &self,
+        now: i64,
+        req: &Request,
+        explain: bool,
+        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+    ) -> Decision {
+        let cx = self.ctx(req, now);
+        let n = self.topo.clusters.len() as u32;
+        let mut ex = Explanation::default();
+        let mut best: Option<(f64, u64, ClusterOrd)> = None;
+        let cap = self.policy.max_candidates;
+        let start = if cap > 0 && n > 0 {
+            (mix(self.seed ^ req.id) % n as u64) as u32
+        } else {
+            0
+        };
+        for i in 0..n {
+            let c = (start + i) % n;
+            ex.considered += 1;
+            if cap > 0 && ex.feasible >= cap {
+                ex.rejected[Cause::NotScored as usize] += 1;
+                if explain {
+                    ex.clusters.push((c, Verdict::Rejected(Cause::NotScored)));
+                }
+                continue;
+            }
+            if let Some(f) = self.pipeline.filters.iter().find(|f| !f.pass(&cx, c)) {
+                ex.rejected[f.cause() as usize] += 1;
+                if explain {
+                    ex.clusters.push((c, Verdict::Rejected(f.cause())));
+                }
+                continue;
+            }
+            let Some(bonus) = extra(c) else {
+                ex.rejected[Cause::Spread as usize] += 1;
+                if explain {
+                    ex.clusters.push((c, Verdict::Rejected(Cause::Spread)));
+                }
+                continue;
+            };
+            ex.feasible += 1;
+            let mut total = bonus;
+            let mut terms = Vec::new();
+            for (w, s) in &self.pipeline.scorers {
+                let v = s.score(&cx, c);
+                total += w * v;
+                if explain {
+                    terms.push((s.name(), v));
+                }
+            }
+            if explain {
+                ex.clusters.push((c, Verdict::Scored(total, terms)));
+            }
+            // Ties go to a seeded order, so equal clusters share the load
+            // across seeds but one seed always decides the same way.
+            let tie = mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
+            let better = match best {
+                None => true,
+                Some((bs, bt, _)) => {
+                    total > bs + 1e-12 || ((total - bs).abs() <= 1e-12 && tie < bt)
+                }
+            };
+            if better {
+                best = Some((total, tie, c));
+            }
+        }
+        if explain {
+            ex.clusters.sort_by_key(|(c, _)| *c);
+        }
+        let outcome = match best.and_then(|(score, _, c)| {
+            pick_domains(&self.topo, &self.index, c, req.gpus).map(|parts| Placement {
+                cluster: c,
+                parts,
+                score,
+            })
+        }) {
+            Some(p) => Outcome::Placed(p),
+            None if self.policy.preemption && ex.rejected[Cause::Spread as usize] == 0 => {
+                self.preemption(now, req)
+            }
+            None => Outcome::NoFit,
+        };
+        Decision {
+            work: req.id,
+            outcome,
+            explanation: ex,
+        }
+    }
+
+    /// GPU-hours an allocation loses if stopped now.
+    pub fn loss_if_stopped(&self, a: &Alloc, now: i64) -> f64 {
+        a.gpus as f64 * (now - a.last_checkpoint_s).max(0) as f64 / 3600.0
+    }
+
+    /// Chooses victims for a request that fits nowhere: in each cluster that
+    /// passes every rule but capacity and power, the lower-priority
+    /// preemptible allocations losing the fewest GPU-hours per GPU freed,
+    /// until the gang fits; the cluster whose victims lose least wins.
+    fn preemption(&self, now: i64, req: &Request) -> Outcome {
+        let cx = self.ctx(req, now);
+        let static_rules = &self.pipeline.filters;
+        let mut best: Option<(f64, ClusterOrd, Vec<AllocId>)> = None;
+        for c in 0..self.topo.clusters.len() as ClusterOrd {
+            if static_rules
+                .iter()
+                .any(|f| !matches!(f.cause(), Cause::Capacity | Cause::Power) && !f.pass(&cx, c))
+            {
+                continue;
+            }
+            let cl = &self.topo.clusters[c as usize];
+            let watts = self.topo.accels[cl.accel as usize].watts;
+            let mut cands: Vec<(f64, AllocId, u32)> = self.cluster_allocs[c as usize]
+                .iter()
+                .filter_map(|&id| {
+                    let a = self.alloc(id)?;
+                    (a.preemptible && a.priority < req.priority)
+                        .then(|| (self.loss_if_stopped(a, now), id, a.gpus))
+                })
+                .collect();
+            // Least loss per GPU freed first; the id breaks ties.
+            cands.sort_by(|a, b| {
+                (a.0 / a.2 as f64)
+                    .total_cmp(&(b.0 / b.2 as f64))
+                    .then(a.1.cmp(&b.1))
+            });
+            let mut free = self.index.cluster_free(c);
+            let need_w = req.gpus as u64 * watts;
+            let mut drawn = self.index.site_drawn_w(cl.site);
+            let env = self.index.site_envelope_w(cl.site);
+            let mut chosen = Vec::new();
+            let mut loss = 0.0;
+            for (l, id, g) in cands {
+                if free >= req.gpus as u64 && drawn + need_w <= env {
+                    break;
+                }
+                free += g as u64;
+                drawn -= g as u64 * watts;
+                loss += l;
+                chosen.push(id);
+            }
+            if free < req.gpus as u64 || drawn + need_w > env || chosen.is_empty() {
+                continue;
+            }
+            // Drop victims that turned out unnecessary (largest loss first).
+            let mut i = chosen.len();
+            while i > 0 {
+                i -= 1;
+                let a = self.alloc(chosen[i]).expect("victim exists");
+                let g = a.gpus as u64;
+                if free - g >= req.gpus as u64 && drawn + g * watts + need_w <= env {
+                    free -= g;
+                    drawn += g * watts;
+                    loss -= self.loss_if_stopped(a, now);
+                    chosen.remove(i);
+                }
+            }
+            if best.as_ref().is_none_or(|(bl, _, _)| loss < *bl) {
+                best = Some((loss, c, chosen));
+            }
+        }
+        let Some((_, c, victims)) = best else {
+            return Outcome::NoFit;
+        };
+        // Where the gang lands once the victims are gone: release them on a
+        // copy of the index (preemption is rare; the hot path never copies).
+        let mut ix = self.index.clone();
+        for &id in &victims {
+            let a = self.alloc(id).expect("victim exists");
+            let w = self.topo.accels[self.topo.clusters[a.cluster as usize].accel as usize].watts;
+            for &(d, g) in &a.parts {
+                ix.give(&self.topo, d, g, w);
+            }
+        }
+        let Some(parts) = pick_domains(&self.topo, &ix, c, req.gpus) else {
+            return Outcome::NoFit;
+        };
+        Outcome::Preempt {
+            placement: Placement {
+                cluster: c,
+                parts,
+                score: 0.0,
+            },
+            victims: victims
+                .iter()
+                .map(|&id| {
+                    let a = self.alloc(id).expect("victim exists");
+                    Victim {
+                        work: a.work,
+                        gpus: a.gpus,
+                        lost_gpu_hours: self.loss_if_stopped(a, now),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The allocation running `work`, if any.
+    pub fn alloc_of(&self, work: WorkId) -> Option<AllocId> {
+        self.allocs().find(|(_, a)| a.work == work).map(|(i, _)| i)
+    }
+
+    /// Takes the placement's GPUs for `req`. Fails, changing nothing, when the
+    /// placement no longer matches free capacity.
+    pub fn commit(
+        &mut self,
+        now: i64,
+        req: &Request,
+        p: &Placement,
+    ) -> Result<AllocId, SchedError> {
+        for &(d, g) in &p.parts {
+            let free = self.index.free(d);
+            if free < g || self.topo.domain_cluster[d as usize] != p.cluster {
+                return Err(SchedError::Stale {
+                    domain: d,
+                    free,
+                    wanted: g,
+                });
+            }
+        }
+        let topo = Arc::clone(&self.topo);
+        let cl = &topo.clusters[p.cluster as usize];
+        let watts = topo.accels[cl.accel as usize].watts;
+        for &(d, g) in &p.parts {
+            self.index.take(&topo, d, g, watts);
+        }
+        let gpus = p.gpus();
+        if let Some(t) = req.team {
+            self.team_used[t as usize * topo.accels.len() + cl.accel as usize] += gpus as u64;
+        }
+        let a = Alloc {
+            work: req.id,
+            cluster: p.cluster,
+            parts: p.parts.clone(),
+            gpus,
+            team: req.team,
+            priority: req.priority,
+            preemptible: req.preemptible,
+            started_s: now,
+            last_checkpoint_s: now,
+            checkpoint_interval_s: req.checkpoint_interval_s,
+        };
+        let id = match self.free_ids.pop() {
+            Some(id) => {
+                self.allocs[id as usize] = Some(a);
+                id
+            }
+            None => {
+                self.allocs.push(Some(a));
+                (self.allocs.len() - 1) as AllocId
+            }
+        };
+        self.cluster_allocs[p.cluster as usize].push(id);
+        Ok(id)
+    }
+
+    /// Gives an allocation's GPUs back.
+    pub fn release(&mut self, id: AllocId) -> Result<Alloc, SchedError> {
+        let a = self
+            .allocs
+            .get_mut(id as usize)
+            .and_then(Option::take)
+            .ok_or(SchedError::UnknownAlloc(id))?;
+        let topo = Arc::clone(&self.topo);
+        let cl = &topo.clusters[a.cluster as usize];
+        let watts = topo.accels[cl.accel as usize].watts;
+        for &(d, g) in &a.parts {
+            self.index.give(&topo, d, g, watts);
+        }
+        if let Some(t) = a.team {
+            self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= a.gpus as u64;
+        }
+        let list = &mut self.cluster_allocs[a.cluster as usize];
+        if let Some(i) = list.iter().position(|&x| x == id) {
+            list.swap_remove(i);
+        }
+        self.free_ids.push(id);
+        Ok(a)
+    }
+
+    /// Carries out a decision: preempts its victims, then commits its
+    /// placement. Returns the new allocation and the released victims.
+    pub fn apply(
+        &mut self,
+        now: i64,
+        req: &Request,
+        d: &Decision,
+    ) -> Result<Option<(AllocId, Vec<Alloc>)>, SchedError> {
+        match &d.outcome {
+            Outcome::NoFit => Ok(None),
+            Outcome::Placed(p) => Ok(Some((self.commit(now, req, p)?, Vec::new()))),
+            Outcome::Preempt { placement, victims } => {
+                let mut released = Vec::new();
+                for v in victims {
+                    if let Some(id) = self.alloc_of(v.work) {
+                        released.push(self.release(id)?);
+                    }
+                }
+                Ok(Some((self.commit(now, req, placement)?, released)))
+            }
+        }
+    }
+}
