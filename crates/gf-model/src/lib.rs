@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod diag;
 pub mod parse;
+pub mod scenario;
 pub mod spec;
 pub mod units;
 mod validate;
@@ -16,6 +17,7 @@ mod validate;
 pub use catalog::{Accelerator, Catalog, Vendor};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use parse::{parse_document, parse_document_with};
+pub use scenario::ScenarioSpec;
 pub use spec::*;
 pub use units::Date;
 pub use validate::{domain_gpus, region_matches};

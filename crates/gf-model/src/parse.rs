@@ -67,6 +67,9 @@ fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document> {
     let teams = t.list(cx, "team", read_team);
     let jobs = t.list(cx, "job", read_job);
     let services = t.list(cx, "service", read_service);
+    let scenario = t
+        .take("scenario")
+        .and_then(|v| crate::scenario::read_scenario(cx, v));
     t.finish(cx);
     Some(Document {
         version: version.unwrap_or(FORMAT_VERSION),
@@ -76,6 +79,7 @@ fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document> {
         teams,
         jobs,
         services,
+        scenario,
     })
 }
 
@@ -255,7 +259,7 @@ impl<'de> Tbl<'de> {
         }
     }
 
-    fn take(&mut self, key: &'static str) -> Option<Value<'de>> {
+    pub(crate) fn take(&mut self, key: &'static str) -> Option<Value<'de>> {
         self.known.push(key);
         let (_, v) = self.table.remove_entry(key)?;
         self.locs.set(key, v.span.start as u32);

@@ -75,6 +75,9 @@ pub struct Document {
     /// Inference services.
     #[serde(default, rename = "service", skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceSpec>,
+    /// What the digital twin simulates (a scenario file has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<crate::scenario::ScenarioSpec>,
 }
 
 impl Document {
