@@ -1,1 +1,51 @@
-fn main() {}
+//! The `gigafleet` binary: one command-line front for the fleet model, the
+//! scheduler, and (as they land) the twin, replay and the control plane.
+//! Argument parsing and output live here; decisions live in the libraries.
+
+mod load;
+mod place;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// gigafleet: the control plane of a multi-cloud GPU fleet.
+#[derive(Parser)]
+#[command(name = "gigafleet", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check fleet, workload and scenario files; errors as PATH:LINE:COL.
+    Validate(validate::ValidateArgs),
+    /// Decide where one job or service goes on a fleet, and why.
+    Place(place::PlaceArgs),
+    /// Print the JSON Schema of the file format.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Place(a) => place::run(a),
+        Command::Schema => schema(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn schema() -> anyhow::Result<ExitCode> {
+    let schema = schemars::schema_for!(gf_model::Document);
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(ExitCode::SUCCESS)
+}

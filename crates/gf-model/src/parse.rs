@@ -440,10 +440,13 @@ fn read_region(cx: &mut Diagnostics, v: Value<'_>) -> Option<RegionSpec> {
     let zone = t.req::<String>(cx, "zone");
     let clusters = t.list(cx, "cluster", read_cluster);
     let locs = t.finish(cx);
+    // Only the name is needed to keep an entity: other fields fall back to
+    // defaults (their errors are already recorded) so that the checks across
+    // entities still run and report everything in one pass.
     Some(RegionSpec {
         name: name?,
-        power_mw: power_mw?,
-        zone: zone?,
+        power_mw: power_mw.unwrap_or(1.0),
+        zone: zone.unwrap_or_default(),
         clusters,
         locs,
     })
@@ -482,12 +485,17 @@ fn read_cluster(cx: &mut Diagnostics, v: Value<'_>) -> Option<ClusterSpec> {
     let locs = t.finish(cx);
     Some(ClusterSpec {
         name: name?,
-        accelerator: accelerator?,
+        accelerator: accelerator.unwrap_or_default(),
         domain_gpus,
-        domains: domains?,
+        domains: domains.unwrap_or(1),
         domains_per_block,
         ramp,
-        price: price?,
+        price: price.unwrap_or(PriceSpec {
+            model: PriceModel::OnDemand,
+            usd_per_gpu_hour: 0.0,
+            interruption_rate_per_hour: 0.0,
+            contract: None,
+        }),
         locs,
     })
 }
@@ -556,8 +564,8 @@ fn read_price(cx: &mut Diagnostics, v: Value<'_>) -> Option<PriceSpec> {
     let contract = t.opt::<String>(cx, "contract");
     t.finish(cx);
     Some(PriceSpec {
-        model: model?,
-        usd_per_gpu_hour: usd?,
+        model: model.unwrap_or(PriceModel::OnDemand),
+        usd_per_gpu_hour: usd.unwrap_or(0.0),
         interruption_rate_per_hour: rate,
         contract,
     })
@@ -579,10 +587,10 @@ fn read_contract(cx: &mut Diagnostics, v: Value<'_>) -> Option<ContractSpec> {
     let locs = t.finish(cx);
     Some(ContractSpec {
         name: name?,
-        provider: provider?,
-        committed_usd: committed?,
-        start: start?,
-        term_months: term?,
+        provider: provider.unwrap_or_default(),
+        committed_usd: committed.unwrap_or(0.0),
+        start: start.unwrap_or_default(),
+        term_months: term.unwrap_or(1),
         locs,
     })
 }
@@ -637,11 +645,11 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
     let locs = t.finish(cx);
     Some(JobSpec {
         name: name?,
-        team: team?,
+        team: team.unwrap_or_default(),
         priority,
-        gpus: gpus?,
-        accelerators: accelerators?,
-        work_gpu_hours: work?,
+        gpus: gpus.unwrap_or(1),
+        accelerators: accelerators.unwrap_or_default(),
+        work_gpu_hours: work.unwrap_or(1.0),
         checkpoint_interval_min: interval,
         checkpoint_cost_min: cost,
         providers,
@@ -736,13 +744,13 @@ fn read_service(cx: &mut Diagnostics, v: Value<'_>) -> Option<ServiceSpec> {
     let locs = t.finish(cx);
     Some(ServiceSpec {
         name: name?,
-        team: team?,
-        model: model?,
+        team: team.unwrap_or_default(),
+        model: model.unwrap_or_default(),
         priority,
-        gpus_per_replica: gpr?,
-        throughput: throughput?,
+        gpus_per_replica: gpr.unwrap_or(1),
+        throughput: throughput.unwrap_or_default(),
         demand,
-        latency_slo_ms: slo?,
+        latency_slo_ms: slo.unwrap_or(1.0),
         regions,
         min_providers,
         max_share_per_provider: share,

@@ -80,7 +80,7 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
         doc.contracts.iter().map(|c| (c.name.as_str(), c)).collect();
 
     for c in &doc.contracts {
-        if doc.is_fleet() && !providers.contains(c.provider.as_str()) {
+        if doc.is_fleet() && !c.provider.is_empty() && !providers.contains(c.provider.as_str()) {
             cx.error(
                 c.locs.of("provider") as usize,
                 format!(
@@ -149,7 +149,7 @@ fn check_cluster(
     p: &ProviderSpec,
     c: &ClusterSpec,
 ) {
-    if catalog.get(&c.accelerator).is_none() {
+    if !c.accelerator.is_empty() && catalog.get(&c.accelerator).is_none() {
         cx.error(
             c.locs.of("accelerator") as usize,
             format!(
@@ -222,6 +222,9 @@ fn check_team(
     priority: u32,
 ) {
     let Some(teams) = teams else { return };
+    if team.is_empty() {
+        return; // missing, and already reported as such
+    }
     match teams.get(team) {
         None => cx.error(
             locs.of("team") as usize,

@@ -11,6 +11,7 @@
 //! batch form used to re-plan.
 
 pub mod decision;
+pub mod explain;
 pub mod index;
 pub mod pack;
 pub mod pipeline;
