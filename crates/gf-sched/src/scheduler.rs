@@ -485,6 +485,32 @@ impl Scheduler {
         Ok(a)
     }
 
+    /// Gives back the GPUs an allocation holds on domain `d` and drops that
+    /// part, keeping the rest running: how a gang with hot-spare domains
+    /// survives the loss of one. Returns the GPUs released (0 when the
+    /// allocation had none there).
+    pub fn release_part(&mut self, id: AllocId, d: DomainOrd) -> Result<u32, SchedError> {
+        let topo = Arc::clone(&self.topo);
+        let a = self
+            .allocs
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .ok_or(SchedError::UnknownAlloc(id))?;
+        let Some(i) = a.parts.iter().position(|p| p.0 == d) else {
+            return Ok(0);
+        };
+        let (_, g) = a.parts.remove(i);
+        a.gpus -= g;
+        let team = a.team;
+        let cl = &topo.clusters[a.cluster as usize];
+        let watts = topo.accels[cl.accel as usize].watts;
+        self.index.give(&topo, d, g, watts);
+        if let Some(t) = team {
+            self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= g as u64;
+        }
+        Ok(g)
+    }
+
     /// Carries out a decision: preempts its victims, then commits its
     /// placement. Returns the new allocation and the released victims.
     pub fn apply(
