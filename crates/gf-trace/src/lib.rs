@@ -1,0 +1,18 @@
+//! gf-trace: streaming readers for public cluster traces.
+//!
+//! A scheduler is only as good as its results on workloads nobody here wrote,
+//! so `gigafleet replay` feeds real traces to the production scheduler. This
+//! crate turns trace files into plain records and nothing else: it reads files
+//! line by line (never the whole file into memory), knows no scheduler and no
+//! clock, and reports a malformed row as `PATH:ROW: error: MESSAGE`, naming the
+//! column and what it would accept. A reader never panics on bad input.
+//!
+//! Traces:
+//! - [`openb`]: the Alibaba GPU trace v2023 ("openb") node and pod lists used
+//!   by the FGD paper (Weng et al., USENIX ATC 2023).
+
+mod csv;
+pub mod error;
+pub mod openb;
+
+pub use error::TraceError;
