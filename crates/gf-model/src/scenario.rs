@@ -363,10 +363,7 @@ fn check_non_negative(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
 
 fn check_fraction(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
     if !(0.0..=1.0).contains(&x) {
-        cx.error(
-            t.at(key),
-            format!("`{key}` is {x}; it must be from 0 to 1"),
-        );
+        cx.error(t.at(key), format!("`{key}` is {x}; it must be from 0 to 1"));
     }
 }
 
@@ -449,7 +446,8 @@ fn read_training(cx: &mut Diagnostics, v: Value<'_>) -> Option<TrainingGen> {
         Some(mut v) => match v.take() {
             toml_span::value::ValueInner::Array(items) => {
                 let n = items.len();
-                let s: Vec<SizeShare> = items.into_iter().filter_map(|i| read_size(cx, i)).collect();
+                let s: Vec<SizeShare> =
+                    items.into_iter().filter_map(|i| read_size(cx, i)).collect();
                 (s.len() == n).then_some(s)
             }
             _ => {
@@ -461,10 +459,7 @@ fn read_training(cx: &mut Diagnostics, v: Value<'_>) -> Option<TrainingGen> {
             }
         },
         None => {
-            cx.error(
-                t.at(""),
-                "missing field `sizes` in [[scenario.training]]",
-            );
+            cx.error(t.at(""), "missing field `sizes` in [[scenario.training]]");
             None
         }
     };
@@ -582,7 +577,12 @@ fn rate(t: &mut Tbl<'_>, cx: &mut Diagnostics, key: &'static str, def: f64) -> f
 fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
     let d = FailureSpec::default();
     let mut t = Tbl::new(cx, v, "[scenario.failures]")?;
-    let gpu = rate(&mut t, cx, "gpu_interruptions_per_gpu_day", d.gpu_interruptions_per_gpu_day);
+    let gpu = rate(
+        &mut t,
+        cx,
+        "gpu_interruptions_per_gpu_day",
+        d.gpu_interruptions_per_gpu_day,
+    );
     let hardware_share = t.or::<f64>(cx, "hardware_share", d.hardware_share);
     check_fraction(cx, &t, "hardware_share", hardware_share);
     let gpu_repair = rate(&mut t, cx, "gpu_repair_hours", d.gpu_repair_hours);
@@ -593,9 +593,19 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
         d.domain_failures_per_domain_year,
     );
     let dom_repair = rate(&mut t, cx, "domain_repair_hours", d.domain_repair_hours);
-    let cl = rate(&mut t, cx, "cluster_outages_per_year", d.cluster_outages_per_year);
+    let cl = rate(
+        &mut t,
+        cx,
+        "cluster_outages_per_year",
+        d.cluster_outages_per_year,
+    );
     let cl_h = rate(&mut t, cx, "cluster_outage_hours", d.cluster_outage_hours);
-    let rg = rate(&mut t, cx, "region_outages_per_year", d.region_outages_per_year);
+    let rg = rate(
+        &mut t,
+        cx,
+        "region_outages_per_year",
+        d.region_outages_per_year,
+    );
     let rg_h = rate(&mut t, cx, "region_outage_hours", d.region_outage_hours);
     let spot = rate(&mut t, cx, "spot_return_hours", d.spot_return_hours);
     let hot_spare_min_gpus = t.or::<u32>(cx, "hot_spare_min_gpus", d.hot_spare_min_gpus);

@@ -305,6 +305,10 @@ impl Scheduler {
     /// preemptible allocations losing the fewest GPU-hours per GPU freed,
     /// until the gang fits; the cluster whose victims lose least wins.
     fn preemption(&self, now: i64, req: &Request) -> Outcome {
+        // Priority 0 can preempt nothing: skip the scan of running work.
+        if req.priority == 0 {
+            return Outcome::NoFit;
+        }
         let cx = self.ctx(req, now);
         let static_rules = &self.pipeline.filters;
         let mut best: Option<(f64, ClusterOrd, Vec<AllocId>)> = None;

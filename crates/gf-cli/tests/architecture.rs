@@ -1,0 +1,141 @@
+//! The dependency-direction guard: fails when a crate gains a dependency
+//! that DESIGN.md forbids (tokio reaching gf-sched, anyhow in a library, a
+//! lower layer depending on a higher one). It reads `cargo metadata`, so it
+//! sees transitive dependencies too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// `crate -> what it must never depend on, even transitively (normal deps only)`.
+fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
+    let pure = vec![
+        "tokio",
+        "anyhow",
+        "gf-sim",
+        "gf-server",
+        "gf-cli",
+        "gf-store",
+        "gf-backend",
+        "gf-trace",
+        "gf-testkit",
+        "reqwest",
+        "hyper",
+        "axum",
+        "rusqlite",
+        "sqlx",
+    ];
+    vec![
+        (
+            "gf-model",
+            [pure.clone(), vec!["gf-sched", "gf-control", "gf-plan"]].concat(),
+        ),
+        (
+            "gf-sched",
+            [pure.clone(), vec!["gf-control", "gf-plan"]].concat(),
+        ),
+        ("gf-control", [pure.clone(), vec!["gf-plan"]].concat()),
+        (
+            "gf-plan",
+            [pure.clone(), vec!["gf-sched", "gf-control"]].concat(),
+        ),
+        (
+            "gf-sim",
+            vec![
+                "tokio",
+                "gf-store",
+                "gf-server",
+                "gf-cli",
+                "anyhow",
+                "gf-testkit",
+            ],
+        ),
+        (
+            "gf-trace",
+            vec![
+                "tokio",
+                "gf-store",
+                "gf-server",
+                "gf-cli",
+                "anyhow",
+                "gf-sched",
+                "gf-control",
+                "gf-sim",
+            ],
+        ),
+        (
+            "gf-store",
+            vec!["gf-sched", "gf-control", "gf-sim", "gf-server", "gf-cli"],
+        ),
+        (
+            "gf-backend",
+            vec!["gf-sched", "gf-control", "gf-sim", "gf-server", "gf-cli"],
+        ),
+        ("gf-server", vec!["anyhow", "gf-cli"]),
+    ]
+}
+
+#[test]
+fn no_crate_depends_on_what_design_md_forbids() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let names: BTreeMap<&str, &str> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    // Normal (non-dev, non-build) dependency edges by package name.
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().unwrap() {
+        let from = names[node["id"].as_str().unwrap()];
+        for dep in node["deps"].as_array().unwrap() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kind"].is_null());
+            if normal {
+                edges
+                    .entry(from)
+                    .or_default()
+                    .insert(names[dep["pkg"].as_str().unwrap()]);
+            }
+        }
+    }
+    let mut violations = Vec::new();
+    for (krate, banned) in rules() {
+        if !edges.contains_key(krate) && !names.values().any(|n| *n == krate) {
+            continue; // not built yet
+        }
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![krate];
+        while let Some(c) = stack.pop() {
+            for &d in edges.get(c).into_iter().flatten() {
+                if seen.insert(d) {
+                    stack.push(d);
+                }
+            }
+        }
+        for b in banned {
+            if seen.contains(b) {
+                violations.push(format!("{krate} depends on {b}"));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "forbidden dependencies: {violations:#?}"
+    );
+}

@@ -1,0 +1,192 @@
+//! The binary as a user runs it: exit codes, compiler-style errors, and the
+//! decisions `place` prints for the shipped examples.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gigafleet"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn every_shipped_example_validates() {
+    let mut paths: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.strip_prefix(root()).unwrap().display().to_string())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 4);
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(paths.iter().map(|s| s.as_str()))
+        .collect();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn broken_files_exit_2_with_every_error_located() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.toml");
+    std::fs::write(
+        &f,
+        "version = 1\n[[provider]]\nname = \"aws\"\nbogus = 1\n[[provider.region]]\nname = \"r\"\npower_mw = -2\nzone = \"z\"\n",
+    )
+    .unwrap();
+    let o = run(&["validate", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.toml:4:1: error: unknown field `bogus`"),
+        "{e}"
+    );
+    assert!(e.contains("bad.toml:7:12: error: `power_mw` is -2"), "{e}");
+    assert!(e.contains("2 errors"), "{e}");
+    let o = run(&["validate", dir.join("missing.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.toml:1:1: error: cannot read file"));
+}
+
+#[test]
+fn place_explains_the_decision() {
+    let o = run(&[
+        "place",
+        "--fleet",
+        "examples/small-fleet.toml",
+        "--job",
+        "examples/jobs.toml",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("job frontier-pretrain: placed: 1152 GPUs on aws/us-east-1/ultra-1 in 16 domains (16 whole)"), "{s}");
+    assert!(s.contains("rejected: accelerator not accepted 3"), "{s}");
+}
+
+#[test]
+fn place_preempts_least_lost_work_and_reports_json() {
+    let o = run(&[
+        "place",
+        "--fleet",
+        "examples/small-fleet.toml",
+        "--job",
+        "examples/preempt.toml",
+        "--load",
+        "examples/busy.toml",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = &v[0];
+    assert_eq!(d["outcome"], "preempt");
+    let victims: Vec<&str> = d["victims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    // rl-c lost 5 minutes, rl-b 15, rl-a 95; rl-d is not preemptible.
+    assert_eq!(victims, ["rl-c", "rl-b"]);
+    assert_eq!(d["gpus"], 576);
+}
+
+#[test]
+fn place_spreads_a_service_over_providers() {
+    let o = run(&[
+        "place",
+        "--fleet",
+        "examples/small-fleet.toml",
+        "--job",
+        "examples/services.toml",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v[0];
+    assert!(s["providers"].as_u64().unwrap() >= 2);
+    let total: u64 = s["replicas_by_provider"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    for n in s["replicas_by_provider"].as_object().unwrap().values() {
+        assert!(
+            n.as_u64().unwrap() as f64 <= 0.6 * total as f64 + 1.0,
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn no_fit_is_a_result_with_reasons() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-nofit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("huge.toml");
+    std::fs::write(
+        &f,
+        "version = 1\n[[job]]\nname = \"h\"\nteam = \"research\"\ngpus = 700\naccelerators = [\"h100\"]\nwork_gpu_hours = 1.0\n",
+    )
+    .unwrap();
+    // 700 H100 GPUs exceed the 512-GPU H100 cluster: validation rejects the gang.
+    let o = run(&[
+        "place",
+        "--fleet",
+        "examples/small-fleet.toml",
+        "--job",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    std::fs::write(
+        &f,
+        "version = 1\n[[job]]\nname = \"h\"\nteam = \"research\"\ngpus = 500\naccelerators = [\"h100\"]\nwork_gpu_hours = 1.0\n",
+    )
+    .unwrap();
+    // It fits the cluster, but spot capacity is not allowed for it: a result, exit 3.
+    let o = run(&[
+        "place",
+        "--fleet",
+        "examples/small-fleet.toml",
+        "--job",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no fit"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("spot not allowed 1"), "{}", stdout(&o));
+}
+
+#[test]
+fn schema_is_json_naming_the_sections() {
+    let o = run(&["schema"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let props = v["properties"].as_object().unwrap();
+    for k in [
+        "version",
+        "provider",
+        "contract",
+        "team",
+        "job",
+        "service",
+        "accelerator",
+    ] {
+        assert!(props.contains_key(k), "schema lacks {k}");
+    }
+}

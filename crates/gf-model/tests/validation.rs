@@ -1,0 +1,325 @@
+//! One test per class of validation error, each on a small broken file, and
+//! a property test that no input makes the reader panic.
+
+use expect_test::{Expect, expect};
+use proptest::prelude::*;
+
+const FLEET: &str = r#"version = 1
+[[contract]]
+name = "k"
+provider = "aws"
+committed_usd = 1000.0
+start = "2026-01-01"
+term_months = 12
+
+[[team]]
+name = "t"
+max_priority = 100
+
+[[provider]]
+name = "aws"
+[[provider.region]]
+name = "east"
+power_mw = 5.0
+zone = "us-east"
+[[provider.region.cluster]]
+name = "c"
+accelerator = "gb200"
+domains = 4
+price = { model = "reserved", usd_per_gpu_hour = 3.0, contract = "k" }
+"#;
+
+fn check(src: &str, expect: Expect) {
+    let out = match gf_model::parse_document("f.toml", src) {
+        Ok(_) => "ok\n".to_string(),
+        Err(ds) => ds.iter().map(|d| format!("{d}\n")).collect(),
+    };
+    expect.assert_eq(&out);
+}
+
+/// The fleet with `from` replaced by `to` (which must occur).
+fn fleet_with(from: &str, to: &str) -> String {
+    assert!(FLEET.contains(from), "{from}");
+    FLEET.replacen(from, to, 1)
+}
+
+#[test]
+fn the_base_fleet_is_valid() {
+    check(
+        FLEET,
+        expect![[r#"
+        ok
+    "#]],
+    );
+}
+
+#[test]
+fn syntax_error() {
+    check(
+        "version = 1\n[[provider]]\nname = = 3\n",
+        expect![[r#"
+        f.toml:3:8: error: invalid TOML: expected a value, found an equals
+    "#]],
+    );
+}
+
+#[test]
+fn unknown_field_lists_the_accepted_ones() {
+    check(
+        &fleet_with("zone = \"us-east\"", "zone = \"us-east\"\npower_kw = 3"),
+        expect![[r#"
+        f.toml:19:1: error: unknown field `power_kw` in [[provider.region]]; expected one of: cluster, name, power_mw, zone
+    "#]],
+    );
+}
+
+#[test]
+fn missing_field() {
+    check(
+        &fleet_with("domains = 4\n", ""),
+        expect![[r#"
+        f.toml:19:1: error: missing field `domains` in [[provider.region.cluster]]
+    "#]],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    check(
+        &fleet_with("domains = 4", "domains = \"four\""),
+        expect![[r#"
+        f.toml:22:12: error: expected a whole number, found a string
+    "#]],
+    );
+}
+
+#[test]
+fn out_of_range_integer() {
+    check(
+        &fleet_with("domains = 4", "domains = -4"),
+        expect![[r#"
+        f.toml:22:11: error: -4 is out of range; expected a whole number from 0 to 4294967295
+    "#]],
+    );
+}
+
+#[test]
+fn negative_price() {
+    check(
+        &fleet_with("usd_per_gpu_hour = 3.0", "usd_per_gpu_hour = -3.0"),
+        expect![[r#"
+        f.toml:23:50: error: `usd_per_gpu_hour` is -3; it must be zero or more
+    "#]],
+    );
+}
+
+#[test]
+fn unknown_accelerator_lists_the_known_ones() {
+    check(
+        &fleet_with("\"gb200\"", "\"gb900\""),
+        expect![[r#"
+        f.toml:21:16: error: unknown accelerator `gb900`; known accelerators: h100, h200, b200, gb200, gb300, mi300x, mi355x (or add an [[accelerator]])
+    "#]],
+    );
+}
+
+#[test]
+fn an_added_accelerator_is_known() {
+    let src = fleet_with("\"gb200\"", "\"tpu\"")
+        + "[[accelerator]]\nname = \"tpu\"\nvendor = \"other\"\nhbm_gib = 95\ntrain_throughput = 1.1\ninfer_throughput = 1.2\npower_kw = 1.0\ndomain_gpus = 4\n";
+    check(
+        &src,
+        expect![[r#"
+        ok
+    "#]],
+    );
+}
+
+#[test]
+fn ramp_dates_out_of_order() {
+    check(
+        &fleet_with(
+            "domains = 4\n",
+            "domains = 4\nramp = [{ date = \"2026-06-01\", domains = 2 }, { date = \"2026-03-01\", domains = 4 }]\n",
+        ),
+        expect![[r#"
+            f.toml:23:57: error: ramp dates out of order: 2026-03-01 comes after 2026-06-01; list steps by increasing date
+        "#]],
+    );
+}
+
+#[test]
+fn ramp_beyond_built_domains() {
+    check(
+        &fleet_with(
+            "domains = 4\n",
+            "domains = 4\nramp = [{ date = \"2026-06-01\", domains = 9 }]\n",
+        ),
+        expect![[r#"
+            f.toml:23:8: error: ramp step on 2026-06-01 brings 9 domains online but the cluster has `domains = 4`
+        "#]],
+    );
+}
+
+#[test]
+fn bad_date() {
+    check(
+        &fleet_with("2026-01-01", "2026-02-30"),
+        expect![[r#"
+        f.toml:6:10: error: `2026-02-30` is not a day of the calendar
+    "#]],
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    check(
+        &(FLEET.to_string() + "[[team]]\nname = \"t\"\n"),
+        expect![[r#"
+        f.toml:25:9: error: duplicate team name `t`; names must be unique
+    "#]],
+    );
+}
+
+#[test]
+fn unknown_contract_and_provider() {
+    check(
+        &fleet_with("contract = \"k\"", "contract = \"nope\""),
+        expect![[r#"
+        f.toml:23:9: error: price names unknown contract `nope`; known contracts: k
+    "#]],
+    );
+    check(
+        &fleet_with("provider = \"aws\"", "provider = \"ibm\""),
+        expect![[r#"
+        f.toml:4:13: error: contract `k` names unknown provider `ibm`; known providers: aws
+        f.toml:23:9: error: contract `k` is with `ibm`, not with this cluster's provider `aws`
+    "#]],
+    );
+}
+
+#[test]
+fn spot_rate_on_reserved_capacity() {
+    check(
+        &fleet_with(
+            "usd_per_gpu_hour = 3.0,",
+            "usd_per_gpu_hour = 3.0, interruption_rate_per_hour = 0.1,",
+        ),
+        expect![[r#"
+            f.toml:23:84: error: `interruption_rate_per_hour` applies to spot capacity only; set model = "spot" or remove it
+        "#]],
+    );
+}
+
+#[test]
+fn unsupported_version() {
+    check(
+        &fleet_with("version = 1", "version = 7"),
+        expect![[r#"
+        f.toml:1:11: error: unsupported version 7; this build reads version = 1
+    "#]],
+    );
+}
+
+const JOB: &str = "\n[[job]]\nname = \"j\"\nteam = \"t\"\npriority = 10\ngpus = 72\naccelerators = [\"gb200\"]\nwork_gpu_hours = 100.0\n";
+
+#[test]
+fn gang_larger_than_any_cluster() {
+    check(
+        &(FLEET.to_string() + &JOB.replace("gpus = 72", "gpus = 300")),
+        expect![[r#"
+        f.toml:29:8: error: gang of 300 GPUs is larger than any cluster it may run on (largest: 288 GPUs); a gang never spans clusters
+    "#]],
+    );
+}
+
+#[test]
+fn unknown_team_and_priority_above_the_teams_limit() {
+    check(
+        &(FLEET.to_string() + &JOB.replace("team = \"t\"", "team = \"u\"")),
+        expect![[r#"
+        f.toml:27:9: error: unknown team `u`; known teams: t
+    "#]],
+    );
+    check(
+        &(FLEET.to_string() + &JOB.replace("priority = 10", "priority = 500")),
+        expect![[r#"
+        f.toml:28:12: error: priority 500 is above team `t`'s max_priority 100
+    "#]],
+    );
+}
+
+#[test]
+fn workload_checked_against_a_separate_fleet() {
+    let fleet = gf_model::parse_document("fleet.toml", FLEET).unwrap();
+    let work = JOB.replace("gpus = 72", "gpus = 1000");
+    let errs =
+        gf_model::parse_document_with("w.toml", &format!("version = 1\n{work}"), Some(&fleet))
+            .unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0]
+            .to_string()
+            .starts_with("w.toml:7:8: error: gang of 1000 GPUs"),
+        "{}",
+        errs[0]
+    );
+}
+
+const SERVICE: &str = "\n[[service]]\nname = \"s\"\nteam = \"t\"\nmodel = \"m\"\npriority = 50\ngpus_per_replica = 8\nthroughput = { gb200 = 100.0 }\ndemand = [{ zone = \"us-east\", rps = 500.0 }]\nlatency_slo_ms = 200.0\n";
+
+#[test]
+fn service_spread_rules() {
+    check(
+        &(FLEET.to_string() + SERVICE + "min_providers = 2\n"),
+        expect![[r#"
+        f.toml:34:17: error: `min_providers = 2` but only 1 provider(s) offer its accelerators in its regions: aws
+    "#]],
+    );
+    check(
+        &(FLEET.to_string() + SERVICE + "max_share_per_provider = 1.5\n"),
+        expect![[r#"
+        f.toml:34:26: error: `max_share_per_provider` is 1.5; expected a fraction in (0, 1], e.g. 0.5
+    "#]],
+    );
+    check(
+        &(FLEET.to_string() + SERVICE + "min_replicas = 9\nmax_replicas = 3\n"),
+        expect![[r#"
+        f.toml:34:16: error: `min_replicas` (9) is more than `max_replicas` (3)
+    "#]],
+    );
+    check(
+        &(FLEET.to_string() + &SERVICE.replace("us-east", "mars")),
+        expect![[r#"
+        f.toml:32:10: error: demand from unknown zone `mars`; the fleet's zones are: us-east
+    "#]],
+    );
+}
+
+#[test]
+fn every_error_of_a_file_in_one_run() {
+    let src = fleet_with("domains = 4", "domains = -1")
+        .replacen("power_mw = 5.0", "power_mw = 0", 1)
+        .replacen("\"gb200\"", "\"nope\"", 1)
+        + "bogus = 1\n";
+    let errs = gf_model::parse_document("f.toml", &src).unwrap_err();
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+        let _ = gf_model::parse_document("f.toml", &s);
+    }
+
+    #[test]
+    fn mangled_fleets_never_panic(cut in 0usize..600, insert in "[=\\[\\]{}\"a-z0-9., \n-]{0,12}") {
+        let mut src = FLEET.to_string();
+        let at = cut.min(src.len());
+        let at = (0..=at).rev().find(|&i| src.is_char_boundary(i)).unwrap_or(0);
+        src.insert_str(at, &insert);
+        let _ = gf_model::parse_document("f.toml", &src);
+    }
+}

@@ -1,0 +1,311 @@
+//! Property tests for the invariants of DESIGN.md that the scheduler owns:
+//! never more GPUs allocated than a domain, cluster or site has online; a gang
+//! is placed whole or not at all, inside one cluster; a site's power envelope
+//! is never exceeded; release restores the index exactly; the same seed gives
+//! the same decision; planning again from its own output moves nothing.
+
+use std::sync::Arc;
+
+use gf_model::PriceModel;
+use gf_sched::{AllocId, Outcome, Plan, Policy, Request, Scheduler, Topology, schedule};
+use gf_testkit::{fleet, job};
+use proptest::prelude::*;
+
+/// A small fleet whose shape the test varies: domain sizes 8 and 72, blocks,
+/// a power-tight site, spot capacity, and a team with a quota.
+fn small_fleet(gb_domains: u32, h_domains: u32, tight_mw: f64) -> gf_model::Document {
+    fleet()
+        .team("default", &[("h100", 96)])
+        .provider("aws")
+        .region("east", 100.0, "us-east")
+        .cluster_with(
+            "nvl",
+            "gb200",
+            gb_domains,
+            PriceModel::Reserved,
+            4.0,
+            Some(3),
+        )
+        .cluster_with("hgx", "h100", h_domains, PriceModel::Spot, 1.5, None)
+        .provider("azure")
+        .region("tight", tight_mw, "us-east")
+        .cluster_with(
+            "nvl2",
+            "gb200",
+            gb_domains,
+            PriceModel::OnDemand,
+            5.0,
+            Some(2),
+        )
+        .build()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Place {
+        gpus: u32,
+        accel: u8,
+        prio: u32,
+        spot: bool,
+    },
+    Release(usize),
+    Fail(usize),
+    Repair(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (prop_oneof![1u32..=8, 9u32..=72, 73u32..=400], 0u8..3, 0u32..100, any::<bool>())
+            .prop_map(|(gpus, accel, prio, spot)| Op::Place { gpus, accel, prio, spot }),
+        2 => any::<usize>().prop_map(Op::Release),
+        1 => any::<usize>().prop_map(Op::Fail),
+        1 => any::<usize>().prop_map(Op::Repair),
+    ]
+}
+
+fn request(topo: &Topology, id: u64, gpus: u32, accel: u8, prio: u32, spot: bool) -> Request {
+    let accels: &[&str] = match accel {
+        0 => &["gb200"],
+        1 => &["h100"],
+        _ => &["gb200", "h100"],
+    };
+    let mut j = job(&format!("j{id}"))
+        .gpus(gpus)
+        .accels(accels)
+        .priority(prio);
+    if spot {
+        j = j.spot();
+    }
+    Request::from_job(topo, id, &j.build()).unwrap()
+}
+
+/// Checks every capacity invariant against the scheduler's own allocations.
+fn check_invariants(s: &Scheduler) -> Result<(), TestCaseError> {
+    let topo = s.topology();
+    s.index()
+        .check_consistent(topo)
+        .map_err(TestCaseError::fail)?;
+    let mut used = vec![0u32; topo.n_domains()];
+    let mut drawn = vec![0u64; topo.sites.len()];
+    for (_, a) in s.allocs() {
+        let c = &topo.clusters[a.cluster as usize];
+        prop_assert_eq!(
+            a.parts.iter().map(|p| p.1).sum::<u32>(),
+            a.gpus,
+            "gang not whole"
+        );
+        for &(d, g) in &a.parts {
+            prop_assert_eq!(
+                topo.domain_cluster[d as usize],
+                a.cluster,
+                "gang spans clusters"
+            );
+            used[d as usize] += g;
+        }
+        drawn[c.site as usize] += a.gpus as u64 * topo.accels[c.accel as usize].watts;
+    }
+    for d in 0..topo.n_domains() {
+        let c = &topo.clusters[topo.domain_cluster[d] as usize];
+        prop_assert!(used[d] <= c.domain_gpus, "domain {} over-allocated", d);
+        if s.index().is_online(d as u32) {
+            prop_assert_eq!(s.index().free(d as u32) + used[d], c.domain_gpus);
+        }
+    }
+    for (i, site) in topo.sites.iter().enumerate() {
+        prop_assert!(
+            drawn[i] <= site.envelope_w,
+            "site {} over its envelope",
+            site.name
+        );
+        prop_assert_eq!(drawn[i], s.index().site_drawn_w(i as u32));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn capacity_power_and_gang_invariants_hold(
+        gb in 2u32..8, h in 2u32..12, tight in 0.1f64..2.0,
+        ops in prop::collection::vec(op(), 1..60), seed in 0u64..4,
+    ) {
+        let doc = small_fleet(gb, h, tight);
+        let topo = Arc::new(Topology::from_document(&doc));
+        let mut s = Scheduler::new(Arc::clone(&topo), Policy::default(), seed);
+        let empty = s.index().clone();
+        let mut live: Vec<AllocId> = Vec::new();
+        let mut offline: Vec<u32> = Vec::new();
+        for (i, o) in ops.into_iter().enumerate() {
+            let now = 1_780_000_000 + i as i64 * 600;
+            match o {
+                Op::Place { gpus, accel, prio, spot } => {
+                    let req = request(&topo, i as u64, gpus, accel, prio, spot);
+                    let d = s.decide(now, &req, false);
+                    if let Some(p) = d.placement() {
+                        prop_assert_eq!(p.gpus(), gpus, "placed a different gang size");
+                        let c = &topo.clusters[p.cluster as usize];
+                        // A gang that fits one domain is never split while one can hold it.
+                        if gpus <= c.domain_gpus && matches!(d.outcome, Outcome::Placed(_))
+                            && s.index().best_fit_bucket(p.cluster, gpus).is_some() {
+                            prop_assert_eq!(p.parts.len(), 1, "split a gang one domain holds");
+                        }
+                    }
+                    if let Some((id, victims)) = s.apply(now, &req, &d).unwrap() {
+                        for v in victims {
+                            prop_assert!(v.priority < prio && v.preemptible);
+                        }
+                        // Alloc ids are reused: the new gang may take a victim's id.
+                        live.retain(|&x| s.alloc(x).is_some() && x != id);
+                        live.push(id);
+                    }
+                }
+                Op::Release(k) if !live.is_empty() => {
+                    let id = live.swap_remove(k % live.len());
+                    s.release(id).unwrap();
+                }
+                Op::Fail(k) => {
+                    let d = (k % topo.n_domains()) as u32;
+                    for id in s.allocs_on_domain(d) {
+                        s.release(id).unwrap();
+                        live.retain(|&x| x != id);
+                    }
+                    s.set_domain_online(d, false);
+                    offline.push(d);
+                }
+                Op::Repair(k) if !offline.is_empty() => {
+                    let d = offline.swap_remove(k % offline.len());
+                    s.set_domain_online(d, true);
+                }
+                _ => {}
+            }
+            check_invariants(&s)?;
+        }
+        // Releasing everything and repairing everything restores the index exactly.
+        for id in live {
+            s.release(id).unwrap();
+        }
+        for d in offline {
+            s.set_domain_online(d, true);
+        }
+        prop_assert!(s.index().check_consistent(&topo).is_ok());
+        prop_assert_eq!(s.index().total_free(), empty.total_free());
+        for d in 0..topo.n_domains() as u32 {
+            prop_assert_eq!(s.index().free(d), empty.free(d));
+        }
+        for st in 0..topo.sites.len() as u32 {
+            prop_assert_eq!(s.index().site_drawn_w(st), 0);
+        }
+    }
+
+    #[test]
+    fn same_seed_same_decisions_and_replanning_moves_nothing(
+        gb in 2u32..8, h in 2u32..12,
+        jobs in prop::collection::vec((1u32..300, 0u8..3, 0u32..50), 1..30), seed in any::<u64>(),
+    ) {
+        let doc = small_fleet(gb, h, 50.0);
+        let topo = Arc::new(Topology::from_document(&doc));
+        let pending: Vec<Request> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, &(g, a, p))| request(&topo, i as u64, g, a, p, false))
+            .collect();
+        let fresh = || Scheduler::new(Arc::clone(&topo), Policy::default(), seed);
+        let (plan1, d1, _) = schedule(fresh(), 1_780_000_000, &pending, &Plan::default());
+        let (plan1b, d1b, _) = schedule(fresh(), 1_780_000_000, &pending, &Plan::default());
+        prop_assert_eq!(&plan1, &plan1b);
+        prop_assert_eq!(d1, d1b);
+        let (plan2, _, _) = schedule(fresh(), 1_780_000_000, &pending, &plan1);
+        prop_assert_eq!(plan1, plan2);
+    }
+}
+
+#[test]
+fn power_envelope_blocks_placement_with_its_own_cause() {
+    // 0.1 MW holds 45 GB200 GPUs at 2.2 kW each: a 72-GPU gang must not fit.
+    let doc = fleet()
+        .provider("p")
+        .region("tight", 0.1, "z")
+        .cluster("c", "gb200", 4, 3.0)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    let req = Request::from_job(&topo, 0, &job("a").gpus(72).accels(&["gb200"]).build()).unwrap();
+    let d = s.decide(0, &req, false);
+    assert!(d.placement().is_none());
+    assert_eq!(d.explanation.rejected_for(gf_sched::Cause::Power), 1);
+    let small = Request::from_job(&topo, 1, &job("b").gpus(40).accels(&["gb200"]).build()).unwrap();
+    let d = s.decide(0, &small, false);
+    assert!(s.apply(0, &small, &d).unwrap().is_some());
+}
+
+#[test]
+fn team_quota_is_a_filter() {
+    let doc = fleet()
+        .team("default", &[("h100", 16)])
+        .provider("p")
+        .region("r", 10.0, "z")
+        .cluster("c", "h100", 8, 2.0)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    for (i, expect_fit) in [(0u64, true), (1, true), (2, false)] {
+        let r = Request::from_job(&topo, i, &job("q").gpus(8).accels(&["h100"]).build()).unwrap();
+        let d = s.decide(0, &r, false);
+        assert_eq!(d.placement().is_some(), expect_fit, "job {i}");
+        if !expect_fit {
+            assert_eq!(d.explanation.rejected_for(gf_sched::Cause::Quota), 1);
+        }
+        s.apply(0, &r, &d).unwrap();
+    }
+}
+
+#[test]
+fn preemption_prefers_victims_with_least_work_since_checkpoint() {
+    let doc = fleet()
+        .provider("p")
+        .region("r", 10.0, "z")
+        .cluster_with("c", "gb200", 4, PriceModel::Reserved, 3.0, None)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    let t0 = 1_780_000_000;
+    // Four preemptible 72-GPU jobs fill the cluster; each last checkpointed at
+    // a different time, and one is not preemptible at all.
+    let ckpt_ago_min = [50, 5, 30, 1];
+    for (i, ago) in ckpt_ago_min.iter().enumerate() {
+        let mut j = job(&format!("f{i}"))
+            .gpus(72)
+            .accels(&["gb200"])
+            .priority(10);
+        if i == 3 {
+            j = j.critical();
+        }
+        let r = Request::from_job(&topo, i as u64, &j.build()).unwrap();
+        let d = s.decide(t0, &r, false);
+        let (id, _) = s.apply(t0, &r, &d).unwrap().unwrap();
+        s.checkpointed(id, t0 + 3600 - ago * 60);
+    }
+    let urgent = Request::from_job(
+        &topo,
+        9,
+        &job("u").gpus(144).accels(&["gb200"]).priority(50).build(),
+    )
+    .unwrap();
+    let d = s.decide(t0 + 3600, &urgent, false);
+    let Outcome::Preempt { victims, placement } = &d.outcome else {
+        panic!("expected preemption, got {:?}", d.outcome);
+    };
+    // f3 lost least but is not preemptible; f1 (5 min) and f2 (30 min) are next.
+    let mut works: Vec<u64> = victims.iter().map(|v| v.work).collect();
+    works.sort_unstable();
+    assert_eq!(works, vec![1, 2]);
+    let lost: f64 = victims.iter().map(|v| v.lost_gpu_hours).sum();
+    assert!(
+        (lost - 72.0 * (5.0 + 30.0) / 60.0).abs() < 1e-9,
+        "lost {lost}"
+    );
+    assert_eq!(placement.gpus(), 144);
+    let (_, released) = s.apply(t0 + 3600, &urgent, &d).unwrap().unwrap();
+    assert_eq!(released.len(), 2);
+}
