@@ -53,13 +53,11 @@ fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document> {
     };
     let mut t = Tbl::new(cx, root, "the file")?;
     let version = t.req::<u32>(cx, "version");
-    if let Some(v) = version {
-        if v != FORMAT_VERSION {
-            cx.error(
-                t.locs.of("version") as usize,
-                format!("unsupported version {v}; this build reads version = {FORMAT_VERSION}"),
-            );
-        }
+    if let Some(v) = version.filter(|&v| v != FORMAT_VERSION) {
+        cx.error(
+            t.locs.of("version") as usize,
+            format!("unsupported version {v}; this build reads version = {FORMAT_VERSION}"),
+        );
     }
     let accelerators = t.list(cx, "accelerator", read_accelerator);
     let providers = t.list(cx, "provider", read_provider);
@@ -516,13 +514,15 @@ fn read_ramp(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Vec<RampStep>> {
         };
         let date = t.req::<Date>(cx, "date");
         let domains = t.req::<u32>(cx, "domains");
-        if let (Some(d), Some(p)) = (date, prev) {
-            if d <= p {
-                cx.error(
-                    t.at("date"),
-                    format!("ramp dates out of order: {d} comes after {p}; list steps by increasing date"),
-                );
-            }
+        if let (Some(d), Some(p)) = (date, prev)
+            && d <= p
+        {
+            cx.error(
+                t.at("date"),
+                format!(
+                    "ramp dates out of order: {d} comes after {p}; list steps by increasing date"
+                ),
+            );
         }
         prev = date.or(prev);
         t.finish(cx);

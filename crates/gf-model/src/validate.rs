@@ -255,7 +255,7 @@ fn allowed_clusters<'f>(
         .clusters()
         .filter(|(p, r, c)| {
             accels.contains(&c.accelerator.as_str())
-                && (providers.is_empty() || providers.iter().any(|x| *x == p.name))
+                && (providers.is_empty() || providers.contains(&p.name))
                 && (regions.is_empty()
                     || regions.iter().any(|x| region_matches(x, &p.name, &r.name)))
         })

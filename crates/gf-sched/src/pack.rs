@@ -20,11 +20,11 @@ pub fn pick_domains(
     let dg = cl.domain_gpus;
     // One domain holds it: best fit. Taking from the bucket's end keeps the
     // choice deterministic for a given history.
-    if g <= dg {
-        if let Some(k) = ix.best_fit_bucket(c, g) {
-            let d = *ix.bucket(c, k).last()?;
-            return Some(vec![(d, g)]);
-        }
+    if g <= dg
+        && let Some(k) = ix.best_fit_bucket(c, g)
+    {
+        let d = *ix.bucket(c, k).last()?;
+        return Some(vec![(d, g)]);
     }
     let mut parts: Vec<(DomainOrd, u32)> = Vec::with_capacity((g / dg + 2) as usize);
     let mut left = g;
@@ -37,7 +37,7 @@ pub fn pick_domains(
             cl.n_blocks,
             want_whole,
             dg,
-            g % dg != 0,
+            !g.is_multiple_of(dg),
             &mut parts,
         );
         left -= want_whole * dg;
@@ -46,18 +46,19 @@ pub fn pick_domains(
         return Some(parts);
     }
     // The remainder: the fullest partial domain that holds it...
-    if left < dg {
-        if let Some(k) = ix.best_fit_bucket(c, left).filter(|&k| k < dg) {
-            parts.push((*ix.bucket(c, k).last()?, left));
-            return Some(parts);
-        }
+    if left < dg
+        && let Some(k) = ix.best_fit_bucket(c, left).filter(|&k| k < dg)
+    {
+        parts.push((*ix.bucket(c, k).last()?, left));
+        return Some(parts);
     }
     // ...or a whole domain not yet taken, preferably in a block already used...
-    if left <= dg && ix.cluster_whole_free(c) > want_whole {
-        if let Some(d) = spare_whole(topo, ix, cl.first_block, cl.n_blocks, &parts) {
-            parts.push((d, left));
-            return Some(parts);
-        }
+    if left <= dg
+        && ix.cluster_whole_free(c) > want_whole
+        && let Some(d) = spare_whole(topo, ix, cl.first_block, cl.n_blocks, &parts)
+    {
+        parts.push((d, left));
+        return Some(parts);
     }
     // ...or, when the cluster is fragmented, the emptiest partial domains first.
     for k in (1..dg).rev() {

@@ -254,7 +254,7 @@ impl Scorer for Packing {
         } else {
             let need = g / dg;
             let whole = cx.index.cluster_whole_free(c);
-            (whole.min(need) as f64 / need as f64) * 0.9 + if g % dg == 0 { 0.1 } else { 0.0 }
+            (whole.min(need) as f64 / need as f64) * 0.9 + if g.is_multiple_of(dg) { 0.1 } else { 0.0 }
         }
     }
 }

@@ -249,7 +249,7 @@ pub fn synthetic_fleet(total_gpus: u64) -> Document {
         let (acc, dg, kw) = accels[(i as usize / slots + slot) % accels.len()];
         let domains = (per_cluster / dg as u64).max(1) as u32;
         let model = match i % 5 {
-            0 | 1 | 2 => PriceModel::Reserved,
+            0..=2 => PriceModel::Reserved,
             3 => PriceModel::OnDemand,
             _ => PriceModel::Spot,
         };
