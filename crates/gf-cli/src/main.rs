@@ -4,6 +4,7 @@
 
 mod load;
 mod place;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Decide where one job or service goes on a fleet, and why.
     Place(place::PlaceArgs),
+    /// Run a scenario through the digital twin: the fleet over months, in seconds.
+    Simulate(simulate::SimulateArgs),
     /// Print the JSON Schema of the file format.
     Schema,
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Place(a) => place::run(a),
+        Command::Simulate(a) => simulate::run(a),
         Command::Schema => schema(),
     };
     match result {

@@ -1,0 +1,752 @@
+//! What a simulation measured: the recorder the engine writes into while it
+//! runs, and the [`Summary`] computed from it at the end.
+//!
+//! The summary is the JSON of `gigafleet simulate --json` and the data of
+//! the HTML report. Its field names are the documented keys; maps are
+//! `BTreeMap`s and every number is computed in a fixed order, so one seed
+//! always serialises to the same bytes.
+
+use std::collections::BTreeMap;
+
+use gf_control::{CapacityCause, Controller, JobState, ServiceInfo, Slo};
+use gf_model::scenario::ScenarioSpec;
+use gf_model::{Date, Document};
+use gf_sched::Topology;
+use serde::Serialize;
+
+/// Failure counters, by index.
+pub(crate) const F_GPU_HW: usize = 0;
+pub(crate) const F_GPU_SW: usize = 1;
+pub(crate) const F_DOMAIN: usize = 2;
+pub(crate) const F_CLUSTER: usize = 3;
+pub(crate) const F_REGION: usize = 4;
+pub(crate) const F_SPOT: usize = 5;
+const F_NAMES: [&str; 6] = [
+    "gpu_hardware",
+    "gpu_software",
+    "domain",
+    "cluster_outage",
+    "region_outage",
+    "spot_reclaim",
+];
+
+/// Job interruptions: capacity causes by their index, then these.
+pub(crate) const I_SOFTWARE: usize = 7;
+pub(crate) const I_HARDWARE: usize = 8;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SvcAcc {
+    demand: f64,
+    served: f64,
+    replicas_sum: f64,
+    replicas_n: u64,
+    replicas_peak: u32,
+    by_zone_end: Vec<(u32, u32)>,
+}
+
+/// What the engine records while it runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorder {
+    pub failures: [u64; 6],
+    pub interruptions: [u64; 9],
+    pub preemptions: u64,
+    pub spare_swaps: u64,
+    pub replica_stops: u64,
+    pub submitted: u64,
+    pub completed: u64,
+    pub power_violations: u64,
+    pub site_peak_w: Vec<u64>,
+    pub peak_w: u64,
+    pub svc_started: Vec<bool>,
+    svc: Vec<SvcAcc>,
+    pub agentic_core_h: f64,
+    pub agentic_usd: f64,
+    start_s: i64,
+    series: Series,
+    slo_since: (f64, f64),
+}
+
+/// Time series, one point per sample.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Series {
+    /// Days since the start.
+    pub t_days: Vec<f64>,
+    /// Fleet utilization (allocated ÷ online GPUs).
+    pub utilization: Vec<f64>,
+    /// GPUs online.
+    pub gpus_online: Vec<u64>,
+    /// GPUs allocated.
+    pub gpus_allocated: Vec<u64>,
+    /// Jobs waiting.
+    pub pending_jobs: Vec<u64>,
+    /// Inference replicas running.
+    pub replicas: Vec<u64>,
+    /// SLO attainment over the interval ending at the sample.
+    pub slo_attainment: Vec<f64>,
+    /// Per site.
+    pub sites: Vec<SiteSeries>,
+    /// Per contract: cumulative spend, USD.
+    pub contracts: Vec<ContractSeries>,
+}
+
+/// One site over time.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SiteSeries {
+    /// `provider/region`.
+    pub name: String,
+    /// Envelope, MW.
+    pub envelope_mw: f64,
+    /// Power drawn by allocated GPUs, MW.
+    pub power_mw: Vec<f64>,
+    /// Allocated ÷ online GPUs.
+    pub utilization: Vec<f64>,
+    /// GPUs online.
+    pub gpus_online: Vec<u64>,
+}
+
+/// One contract over time.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ContractSeries {
+    /// Name.
+    pub name: String,
+    /// Committed spend over the whole term, USD.
+    pub committed_usd: f64,
+    /// Spend accrued since the start, USD.
+    pub spend_usd: Vec<f64>,
+    /// Spend due pro rata by then, USD.
+    pub pro_rata_usd: Vec<f64>,
+}
+
+fn r4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl Recorder {
+    pub(crate) fn new(topo: &Topology, doc: &Document, _sc: &ScenarioSpec, start_s: i64) -> Self {
+        Recorder {
+            failures: [0; 6],
+            interruptions: [0; 9],
+            preemptions: 0,
+            spare_swaps: 0,
+            replica_stops: 0,
+            submitted: 0,
+            completed: 0,
+            power_violations: 0,
+            site_peak_w: vec![0; topo.sites.len()],
+            peak_w: 0,
+            svc_started: Vec::new(),
+            svc: vec![SvcAcc::default(); doc.services.len()],
+            agentic_core_h: 0.0,
+            agentic_usd: 0.0,
+            start_s,
+            series: Series {
+                sites: topo
+                    .sites
+                    .iter()
+                    .map(|s| SiteSeries {
+                        name: s.name.clone(),
+                        envelope_mw: s.envelope_w as f64 / 1e6,
+                        ..SiteSeries::default()
+                    })
+                    .collect(),
+                contracts: topo
+                    .contracts
+                    .iter()
+                    .map(|c| ContractSeries {
+                        name: c.name.clone(),
+                        committed_usd: c.committed_usd,
+                        ..ContractSeries::default()
+                    })
+                    .collect(),
+                ..Series::default()
+            },
+            slo_since: (0.0, 0.0),
+        }
+    }
+
+    pub(crate) fn interrupt(&mut self, cause: CapacityCause) {
+        self.interruptions[cause as usize] += 1;
+    }
+
+    pub(crate) fn slo(&mut self, sid: usize, s: Slo, dt: f64) {
+        let a = &mut self.svc[sid];
+        a.demand += s.demand_rps * dt;
+        a.served += s.served_rps.min(s.demand_rps) * dt;
+        self.slo_since.0 += s.demand_rps * dt;
+        self.slo_since.1 += s.served_rps.min(s.demand_rps) * dt;
+    }
+
+    pub(crate) fn replicas(&mut self, infos: &[ServiceInfo]) {
+        for (i, s) in infos.iter().enumerate() {
+            if let Some(a) = self.svc.get_mut(i) {
+                a.replicas_sum += s.replicas as f64;
+                a.replicas_n += 1;
+                a.replicas_peak = a.replicas_peak.max(s.replicas);
+                a.by_zone_end = s.by_zone.clone();
+            }
+        }
+    }
+
+    pub(crate) fn sample(
+        &mut self,
+        topo: &Topology,
+        now: i64,
+        acc: &[(u64, u64)],
+        site_w: &[u64],
+        spend: &[f64],
+        pending: usize,
+    ) {
+        let s = &mut self.series;
+        s.t_days.push(r4((now - self.start_s) as f64 / 86_400.0));
+        let alloc: u64 = acc.iter().map(|a| a.0).sum();
+        let up: u64 = acc.iter().map(|a| a.1).sum();
+        s.gpus_online.push(up);
+        s.gpus_allocated.push(alloc);
+        s.utilization.push(r4(alloc as f64 / up.max(1) as f64));
+        s.pending_jobs.push(pending as u64);
+        s.replicas.push(
+            self.svc
+                .iter()
+                .map(|a| a.by_zone_end.iter().map(|z| z.1 as u64).sum::<u64>())
+                .sum(),
+        );
+        let (d, sv) = std::mem::take(&mut self.slo_since);
+        s.slo_attainment
+            .push(if d > 0.0 { r4(sv / d) } else { 1.0 });
+        for (si, ss) in s.sites.iter_mut().enumerate() {
+            let (mut a, mut u) = (0u64, 0u64);
+            for (c, cl) in topo.clusters.iter().enumerate() {
+                if cl.site as usize == si {
+                    a += acc[c].0;
+                    u += acc[c].1;
+                }
+            }
+            ss.power_mw.push(r4(site_w[si] as f64 / 1e6));
+            ss.utilization.push(r4(a as f64 / u.max(1) as f64));
+            ss.gpus_online.push(u);
+        }
+        for (k, cs) in s.contracts.iter_mut().enumerate() {
+            let c = &topo.contracts[k];
+            cs.spend_usd.push(r2(spend[k]));
+            let due = pro_rata(c.committed_usd, c.start_s, c.end_s, self.start_s, now);
+            cs.pro_rata_usd.push(r2(due));
+        }
+    }
+}
+
+/// Commitment due pro rata over the part of `[start, end)` that falls in `[from, to)`.
+fn pro_rata(committed: f64, start: i64, end: i64, from: i64, to: i64) -> f64 {
+    let lo = start.max(from);
+    let hi = end.min(to);
+    if hi <= lo || end <= start {
+        return 0.0;
+    }
+    committed * (hi - lo) as f64 / (end - start) as f64
+}
+
+/// Percentiles of a sample.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Sample size.
+    pub n: u64,
+}
+
+fn percentiles(mut v: Vec<f64>) -> Percentiles {
+    if v.is_empty() {
+        return Percentiles::default();
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    Percentiles {
+        p50: r4(at(0.5)),
+        p95: r4(at(0.95)),
+        p99: r4(at(0.99)),
+        mean: r4(v.iter().sum::<f64>() / v.len() as f64),
+        n: v.len() as u64,
+    }
+}
+
+/// Use of a group of clusters (a provider, a site, an accelerator).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Usage {
+    /// GPUs built (after the ramp completes).
+    pub gpus: u64,
+    /// GPU-hours online.
+    pub gpu_hours_online: f64,
+    /// GPU-hours allocated.
+    pub gpu_hours_allocated: f64,
+    /// Allocated ÷ online.
+    pub utilization: f64,
+    /// Cost, USD (reserved capacity is paid whether used or not).
+    pub cost_usd: f64,
+}
+
+/// A site: use plus power.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SiteSummary {
+    /// Provider.
+    pub provider: String,
+    /// Latency zone.
+    pub zone: String,
+    /// Power envelope, MW.
+    pub envelope_mw: f64,
+    /// Highest power drawn, MW.
+    pub power_peak_mw: f64,
+    /// Use.
+    #[serde(flatten)]
+    pub usage: Usage,
+}
+
+/// A contract against its commitment.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ContractSummary {
+    /// Provider.
+    pub provider: String,
+    /// Committed spend over the term, USD.
+    pub committed_usd: f64,
+    /// Term start.
+    pub start: String,
+    /// First day after the term.
+    pub end: String,
+    /// Spend accrued in the simulated window, USD.
+    pub spent_usd: f64,
+    /// Spend due pro rata over the simulated window, USD.
+    pub pro_rata_due_usd: f64,
+    /// Spent ÷ due (below 1: behind schedule).
+    pub burn_ratio: f64,
+    /// Spend projected at term end: on schedule before the window, the
+    /// window as simulated, the last 30 days' rate after it.
+    pub projected_at_term_end_usd: f64,
+    /// Commitment projected to be lost, USD.
+    pub projected_shortfall_usd: f64,
+}
+
+/// Training totals.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TrainingSummary {
+    /// GPU-hours allocated to training runs.
+    pub allocated_gpu_hours: f64,
+    /// Compute kept (checkpointed or completed).
+    pub useful_gpu_hours: f64,
+    /// Lost to interruptions (time since the last checkpoint).
+    pub lost_gpu_hours: f64,
+    /// Writing checkpoints.
+    pub checkpoint_gpu_hours: f64,
+    /// Restarting.
+    pub restart_gpu_hours: f64,
+    /// Held as hot spares.
+    pub spare_gpu_hours: f64,
+    /// Interruptions a hot spare absorbed without requeueing the gang.
+    pub hot_spare_swaps: u64,
+    /// Effective training time ratio of completed jobs (useful time ÷ time from first start to end).
+    pub ettr: Percentiles,
+    /// Jobs of 4,096 GPUs or more, one by one.
+    pub large_jobs: Vec<LargeJob>,
+}
+
+/// One large training job.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LargeJob {
+    /// Name.
+    pub name: String,
+    /// Gang size.
+    pub gpus: u32,
+    /// Final state.
+    pub state: String,
+    /// Share of the work done.
+    pub progress: f64,
+    /// Goodput: useful ÷ allocated GPU-hours.
+    pub goodput: f64,
+    /// Effective training time ratio.
+    pub ettr: f64,
+    /// Interruptions.
+    pub interruptions: u32,
+    /// Checkpoint interval chosen, minutes.
+    pub checkpoint_interval_min: f64,
+}
+
+/// One inference service.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ServiceSummary {
+    /// Demand-weighted share of requests served within the latency SLO.
+    pub slo_attainment: f64,
+    /// Mean replicas.
+    pub replicas_mean: f64,
+    /// Most replicas at once.
+    pub replicas_peak: u32,
+    /// Replicas per zone at the end.
+    pub replicas_by_zone: BTreeMap<String, u32>,
+}
+
+/// The result of one simulation: the JSON of `gigafleet simulate --json`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Policy name.
+    pub policy: String,
+    /// First simulated day.
+    pub start: String,
+    /// First day after the simulated window.
+    pub end: String,
+    /// GPUs built once every ramp completes.
+    pub gpus: u64,
+    /// GPUs online at the end.
+    pub gpus_online_end: u64,
+    /// Days simulated.
+    pub simulated_days: f64,
+    /// Allocated ÷ online GPU-hours, fleet-wide.
+    pub utilization: f64,
+    /// Useful ÷ allocated GPU-hours of training.
+    pub goodput: f64,
+    /// Jobs submitted.
+    pub jobs_submitted: u64,
+    /// Jobs completed.
+    pub jobs_completed: u64,
+    /// Jobs failed (a retry budget spent, or unplaceable).
+    pub jobs_failed: u64,
+    /// Jobs cancelled.
+    pub jobs_cancelled: u64,
+    /// Jobs running at the end.
+    pub jobs_running: u64,
+    /// Jobs waiting at the end, by the reason they wait.
+    pub jobs_pending: BTreeMap<String, u64>,
+    /// Job interruptions (runs stopped by failures, reclaims and crashes).
+    pub interruptions: u64,
+    /// Job interruptions by cause.
+    pub interruptions_by_cause: BTreeMap<String, u64>,
+    /// Failures injected, by kind (whether or not they hit a job).
+    pub failures: BTreeMap<String, u64>,
+    /// Runs preempted by higher-priority work.
+    pub preemptions: u64,
+    /// Total cost, USD (GPUs plus agentic CPU).
+    pub cost_usd: f64,
+    /// Highest fleet-wide power drawn, MW.
+    pub power_peak_mw: f64,
+    /// Times a site drew more than its envelope (must be 0).
+    pub power_envelope_violations: u64,
+    /// Demand-weighted SLO attainment over every service.
+    pub slo_attainment: f64,
+    /// Hours from submission to first start.
+    pub queue_wait_hours: Percentiles,
+    /// Hours from submission to completion.
+    pub job_completion_hours: Percentiles,
+    /// GPU-hours online over the window.
+    pub gpu_hours_online: f64,
+    /// GPU-hours allocated over the window (training and inference).
+    pub gpu_hours_allocated: f64,
+    /// GPU-hours held by inference replicas.
+    pub inference_gpu_hours: f64,
+    /// Training detail.
+    pub training: TrainingSummary,
+    /// Per provider.
+    pub providers: BTreeMap<String, Usage>,
+    /// Per site (`provider/region`).
+    pub sites: BTreeMap<String, SiteSummary>,
+    /// Per accelerator.
+    pub accelerators: BTreeMap<String, Usage>,
+    /// Per contract.
+    pub contracts: BTreeMap<String, ContractSummary>,
+    /// Per service.
+    pub services: BTreeMap<String, ServiceSummary>,
+    /// CPU core-hours of agentic work.
+    pub agentic_core_hours: f64,
+    /// Cost of agentic work, USD.
+    pub agentic_cost_usd: f64,
+    /// Engine events handled.
+    pub events: u64,
+    /// Time series for charts.
+    pub series: Series,
+}
+
+/// What [`summarize`] reads.
+pub(crate) struct Inputs<'a> {
+    pub topo: &'a Topology,
+    pub doc: &'a Document,
+    pub sc: &'a ScenarioSpec,
+    pub ctl: &'a Controller,
+    pub rec: &'a Recorder,
+    pub seed: u64,
+    pub policy: &'a str,
+    pub start_s: i64,
+    pub end_s: i64,
+    /// Per cluster: allocated, online and paid GPU-seconds.
+    pub cluster_integrals: &'a [(f64, f64, f64)],
+    pub cluster_costs: &'a [f64],
+    pub events: u64,
+}
+
+fn add(u: &mut Usage, gpus: u64, ints: (f64, f64, f64), cost: f64) {
+    u.gpus += gpus;
+    u.gpu_hours_online += ints.1 / 3600.0;
+    u.gpu_hours_allocated += ints.0 / 3600.0;
+    u.cost_usd += cost;
+}
+
+fn finish(u: &mut Usage) {
+    u.utilization = r4(u.gpu_hours_allocated / u.gpu_hours_online.max(1e-9));
+    u.gpu_hours_online = r2(u.gpu_hours_online);
+    u.gpu_hours_allocated = r2(u.gpu_hours_allocated);
+    u.cost_usd = r2(u.cost_usd);
+}
+
+pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
+    let topo = x.topo;
+    let rec = x.rec;
+    let mut s = Summary {
+        seed: x.seed,
+        policy: x.policy.to_string(),
+        start: Date::from_epoch_seconds(x.start_s).to_string(),
+        end: Date::from_epoch_seconds(x.end_s).to_string(),
+        gpus: topo.total_gpus(),
+        gpus_online_end: topo
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(c, _)| x.ctl.scheduler().index().cluster_online(c as u32))
+            .sum(),
+        simulated_days: r4((x.end_s - x.start_s) as f64 / 86_400.0),
+        ..Summary::default()
+    };
+    let _ = x.sc;
+    let mut alloc_s = 0.0;
+    let mut up_s = 0.0;
+    let mut gpu_cost = 0.0;
+    for (c, cl) in topo.clusters.iter().enumerate() {
+        let ints = x.cluster_integrals[c];
+        let cost = x.cluster_costs[c];
+        alloc_s += ints.0;
+        up_s += ints.1;
+        gpu_cost += cost;
+        let site = &topo.sites[cl.site as usize];
+        let pname = topo.providers[cl.provider as usize].clone();
+        add(
+            s.providers.entry(pname.clone()).or_default(),
+            cl.gpus(),
+            ints,
+            cost,
+        );
+        let ss = s
+            .sites
+            .entry(site.name.clone())
+            .or_insert_with(|| SiteSummary {
+                provider: pname,
+                zone: topo.zones[site.zone as usize].clone(),
+                envelope_mw: site.envelope_w as f64 / 1e6,
+                power_peak_mw: r4(rec.site_peak_w[cl.site as usize] as f64 / 1e6),
+                usage: Usage::default(),
+            });
+        add(&mut ss.usage, cl.gpus(), ints, cost);
+        add(
+            s.accelerators
+                .entry(topo.accels[cl.accel as usize].name.clone())
+                .or_default(),
+            cl.gpus(),
+            ints,
+            cost,
+        );
+    }
+    s.providers.values_mut().for_each(finish);
+    s.accelerators.values_mut().for_each(finish);
+    s.sites.values_mut().for_each(|x| finish(&mut x.usage));
+    s.gpu_hours_online = r2(up_s / 3600.0);
+    s.gpu_hours_allocated = r2(alloc_s / 3600.0);
+    s.utilization = r4(alloc_s / up_s.max(1e-9));
+    s.cost_usd = r2(gpu_cost + rec.agentic_usd);
+    s.power_peak_mw = r4(rec.peak_w as f64 / 1e6);
+    s.power_envelope_violations = rec.power_violations;
+    s.agentic_core_hours = r2(rec.agentic_core_h);
+    s.agentic_cost_usd = r2(rec.agentic_usd);
+    s.events = x.events;
+
+    // Contracts.
+    for (k, c) in topo.contracts.iter().enumerate() {
+        let mut spent = 0.0;
+        for (ci, cl) in topo.clusters.iter().enumerate() {
+            if cl.contract == Some(k as u32) {
+                spent += x.cluster_costs[ci];
+            }
+        }
+        let due = pro_rata(c.committed_usd, c.start_s, c.end_s, x.start_s, x.end_s);
+        let before = pro_rata(c.committed_usd, c.start_s, c.end_s, i64::MIN / 4, x.start_s);
+        let series = &rec.series.contracts[k].spend_usd;
+        let t = &rec.series.t_days;
+        // The burn rate of the last 30 simulated days, per second.
+        let rate = match (series.last(), t.last()) {
+            (Some(&last), Some(&tl)) if t.len() > 1 => {
+                let j = t.iter().position(|&d| d >= tl - 30.0).unwrap_or(0);
+                let dt = (tl - t[j]) * 86_400.0;
+                if dt > 0.0 {
+                    (last - series[j]) / dt
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        let after_s = (c.end_s - x.end_s.max(c.start_s)).max(0) as f64;
+        let projected = before + spent + rate * after_s;
+        s.contracts.insert(
+            c.name.clone(),
+            ContractSummary {
+                provider: topo.providers[c.provider as usize].clone(),
+                committed_usd: r2(c.committed_usd),
+                start: Date::from_epoch_seconds(c.start_s).to_string(),
+                end: Date::from_epoch_seconds(c.end_s).to_string(),
+                spent_usd: r2(spent),
+                pro_rata_due_usd: r2(due),
+                burn_ratio: r4(if due > 0.0 { spent / due } else { 0.0 }),
+                projected_at_term_end_usd: r2(projected),
+                projected_shortfall_usd: r2((c.committed_usd - projected).max(0.0)),
+            },
+        );
+    }
+
+    // Jobs.
+    let mut waits = Vec::new();
+    let mut jcts = Vec::new();
+    let mut ettrs = Vec::new();
+    let mut tr = TrainingSummary::default();
+    for j in x.ctl.jobs() {
+        match j.state {
+            JobState::Completed => s.jobs_completed += 1,
+            JobState::Failed => s.jobs_failed += 1,
+            JobState::Cancelled => s.jobs_cancelled += 1,
+            JobState::Pending | JobState::Interrupted => {
+                let why = if j.reason.is_empty() {
+                    "waiting".to_string()
+                } else {
+                    j.reason.clone()
+                };
+                *s.jobs_pending.entry(why).or_default() += 1;
+            }
+            _ => s.jobs_running += 1,
+        }
+        if let Some(fs) = j.first_start_s {
+            waits.push((fs - j.submitted_s) as f64 / 3600.0);
+        }
+        // A run still going at the horizon counts as allocated up to it.
+        let mut st = j.stats;
+        if let Some(p) = j.plan {
+            let o = p.stopped_at(x.end_s);
+            let dt = (x.end_s - p.start_s).max(0) as f64;
+            let g = j.spec.gpus as f64;
+            st.alloc_gpu_s += j.alloc_gpus as f64 * dt;
+            st.spare_gpu_s += (j.alloc_gpus as f64 - g).max(0.0) * dt;
+            st.useful_gpu_s += g * o.saved_s as f64;
+            st.ckpt_gpu_s += g * o.ckpt_s as f64;
+            st.restart_gpu_s += g * o.restart_s as f64;
+            // Not lost yet: work since the last checkpoint is still in flight.
+            st.lost_gpu_s += g * o.lost_s as f64;
+        }
+        tr.allocated_gpu_hours += st.alloc_gpu_s / 3600.0;
+        tr.useful_gpu_hours += st.useful_gpu_s / 3600.0;
+        tr.lost_gpu_hours += st.lost_gpu_s / 3600.0;
+        tr.checkpoint_gpu_hours += st.ckpt_gpu_s / 3600.0;
+        tr.restart_gpu_hours += st.restart_gpu_s / 3600.0;
+        tr.spare_gpu_hours += st.spare_gpu_s / 3600.0;
+        let ettr = match (j.first_start_s, j.end_s.or(Some(x.end_s))) {
+            (Some(a), Some(b)) if b > a => st.useful_gpu_s / j.spec.gpus as f64 / (b - a) as f64,
+            _ => 0.0,
+        };
+        if j.state == JobState::Completed {
+            if let Some(e) = j.end_s {
+                jcts.push((e - j.submitted_s) as f64 / 3600.0);
+            }
+            ettrs.push(ettr);
+        }
+        if j.spec.gpus >= 4096 {
+            tr.large_jobs.push(LargeJob {
+                name: j.spec.name.clone(),
+                gpus: j.spec.gpus,
+                state: j.state.as_str().to_string(),
+                progress: r4(if j.state == JobState::Completed {
+                    1.0
+                } else {
+                    (j.done_gpu_h / j.spec.work_gpu_hours).min(1.0)
+                }),
+                goodput: r4(st.useful_gpu_s / st.alloc_gpu_s.max(1e-9)),
+                ettr: r4(ettr),
+                interruptions: st.interruptions.iter().sum(),
+                checkpoint_interval_min: r2(j.interval_s as f64 / 60.0),
+            });
+        }
+    }
+    s.jobs_submitted = x.ctl.jobs().len() as u64;
+    s.goodput = r4(tr.useful_gpu_hours / tr.allocated_gpu_hours.max(1e-9));
+    s.inference_gpu_hours = r2(s.gpu_hours_allocated - tr.allocated_gpu_hours);
+    tr.allocated_gpu_hours = r2(tr.allocated_gpu_hours);
+    tr.useful_gpu_hours = r2(tr.useful_gpu_hours);
+    tr.lost_gpu_hours = r2(tr.lost_gpu_hours);
+    tr.checkpoint_gpu_hours = r2(tr.checkpoint_gpu_hours);
+    tr.restart_gpu_hours = r2(tr.restart_gpu_hours);
+    tr.spare_gpu_hours = r2(tr.spare_gpu_hours);
+    tr.hot_spare_swaps = rec.spare_swaps;
+    tr.ettr = percentiles(ettrs);
+    s.training = tr;
+    s.queue_wait_hours = percentiles(waits);
+    s.job_completion_hours = percentiles(jcts);
+
+    // Interruptions and failures.
+    for c in CapacityCause::ALL {
+        let n = rec.interruptions[c as usize];
+        if n > 0 {
+            s.interruptions_by_cause.insert(c.as_str().to_string(), n);
+        }
+    }
+    if rec.interruptions[I_SOFTWARE] > 0 {
+        s.interruptions_by_cause
+            .insert("software".into(), rec.interruptions[I_SOFTWARE]);
+    }
+    if rec.interruptions[I_HARDWARE] > 0 {
+        s.interruptions_by_cause.insert(
+            "absorbed_by_hot_spare".into(),
+            rec.interruptions[I_HARDWARE],
+        );
+    }
+    s.interruptions = rec.interruptions.iter().sum();
+    for (i, n) in F_NAMES.iter().enumerate() {
+        s.failures.insert(n.to_string(), rec.failures[i]);
+    }
+    s.preemptions = rec.preemptions;
+
+    // Services.
+    let (mut d, mut sv) = (0.0, 0.0);
+    for (i, spec) in x.doc.services.iter().enumerate() {
+        let a = &rec.svc[i];
+        d += a.demand;
+        sv += a.served;
+        s.services.insert(
+            spec.name.clone(),
+            ServiceSummary {
+                slo_attainment: r4(if a.demand > 0.0 {
+                    a.served / a.demand
+                } else {
+                    1.0
+                }),
+                replicas_mean: r2(a.replicas_sum / a.replicas_n.max(1) as f64),
+                replicas_peak: a.replicas_peak,
+                replicas_by_zone: a
+                    .by_zone_end
+                    .iter()
+                    .map(|&(z, n)| (topo.zones[z as usize].clone(), n))
+                    .collect(),
+            },
+        );
+    }
+    s.slo_attainment = r4(if d > 0.0 { sv / d } else { 1.0 });
+    s.series = rec.series.clone();
+    s
+}
