@@ -503,6 +503,9 @@ pub struct Controller {
     services: Vec<Service>,
     svc_by_id: HashMap<ServiceId, u32>,
     owners: Vec<Option<Owner>>,
+    /// Allocations per domain: the scheduler keeps them per cluster, and a
+    /// failure must find a domain's work without scanning its cluster.
+    by_domain: Vec<Vec<AllocId>>,
     dirty: bool,
     seq: u64,
     preemptions: u64,
@@ -519,6 +522,7 @@ impl Controller {
         cfg: ControlConfig,
     ) -> Self {
         let sched = Scheduler::with_index(Arc::clone(&topo), index, policy, seed);
+        let n_domains = topo.n_domains();
         Controller {
             topo,
             sched,
@@ -529,6 +533,7 @@ impl Controller {
             services: Vec::new(),
             svc_by_id: HashMap::new(),
             owners: Vec::new(),
+            by_domain: vec![Vec::new(); n_domains],
             dirty: false,
             seq: 0,
             preemptions: 0,
@@ -571,6 +576,32 @@ impl Controller {
             Owner::Job(j) => Some(Ok(self.jobs[j as usize].id)),
             Owner::Replica(s) => Some(Err(self.services[s as usize].id)),
         }
+    }
+
+    /// Allocations holding GPUs on domain `d`, oldest first.
+    pub fn allocs_on_domain(&self, d: DomainOrd) -> Vec<AllocId> {
+        self.by_domain.get(d as usize).cloned().unwrap_or_default()
+    }
+
+    fn untrack_domain(&mut self, a: AllocId, d: DomainOrd) {
+        if let Some(v) = self.by_domain.get_mut(d as usize) {
+            if let Some(i) = v.iter().position(|&x| x == a) {
+                v.remove(i);
+            }
+        }
+    }
+
+    /// Releases an allocation, keeping the per-domain lists in step.
+    fn release(&mut self, a: AllocId) -> Result<Alloc, gf_sched::SchedError> {
+        let parts: Vec<DomainOrd> = self
+            .sched
+            .alloc(a)
+            .map(|x| x.parts.iter().map(|p| p.0).collect())
+            .unwrap_or_default();
+        for d in parts {
+            self.untrack_domain(a, d);
+        }
+        self.sched.release(a)
     }
 
     /// Every service.
@@ -870,7 +901,7 @@ impl Controller {
     /// allocation and returns where it ran.
     fn stop_run(&mut self, now: i64, i: usize) -> Option<(ClusterOrd, u32)> {
         let a = self.jobs[i].alloc.take()?;
-        let released = self.sched.release(a).ok();
+        let released = self.release(a).ok();
         self.set_owner(a, None);
         let j = &mut self.jobs[i];
         let gpus = j.alloc_gpus;
@@ -957,7 +988,7 @@ impl Controller {
             .alloc
             .take()
             .expect("current run holds an allocation");
-        let _ = self.sched.release(a);
+        let _ = self.release(a);
         self.set_owner(a, None);
         let o = p.completed();
         let j = &mut self.jobs[i];
@@ -1083,12 +1114,12 @@ impl Controller {
         }
         for &d in domains {
             self.sched.set_domain_online(d, false);
-            for a in self.sched.allocs_on_domain(d) {
+            for a in self.allocs_on_domain(d) {
                 match self.owners.get(a as usize).copied().flatten() {
                     Some(Owner::Job(j)) => self.lose_domain(now, j as usize, a, d, cause, out),
                     Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, out),
                     None => {
-                        let _ = self.sched.release(a);
+                        let _ = self.release(a);
                     }
                 }
             }
@@ -1120,6 +1151,7 @@ impl Controller {
             let cluster = self.jobs[i].cluster.expect("running job holds a cluster");
             Self::account(&mut self.jobs[i], &p, &o, now);
             self.keep_work(i, cluster, o.saved_s);
+            self.untrack_domain(a, d);
             let _ = self.sched.release_part(a, d);
             self.jobs[i].alloc_gpus -= on_d;
             self.jobs[i].stats.spare_swaps += 1;
@@ -1155,7 +1187,7 @@ impl Controller {
         };
         let r = svc.replicas.swap_remove(k);
         svc.dirty = true;
-        let gpus = self.sched.release(a).map_or(0, |x| x.gpus);
+        let gpus = self.release(a).map_or(0, |x| x.gpus);
         self.set_owner(a, None);
         let svc = &self.services[s];
         out.push(Action::Scale {
@@ -1208,7 +1240,11 @@ impl Controller {
             self.requeue_or_fail(now, i, FailureCategory::Preemption, out);
         }
         let p = d.placement()?;
-        self.sched.commit(now, req, p).ok()
+        let a = self.sched.commit(now, req, p).ok()?;
+        for &(d, _) in &p.parts {
+            self.by_domain[d as usize].push(a);
+        }
+        Some(a)
     }
 
     /// One pass over the queue, highest priority first; stops after
@@ -1375,7 +1411,7 @@ impl Controller {
                 let r = &self.services[s].replicas[i];
                 need[z] += r.tput;
                 let (work, alloc, cluster) = (r.work, r.alloc, r.cluster);
-                let gpus = self.sched.release(alloc).map_or(0, |x| x.gpus);
+                let gpus = self.release(alloc).map_or(0, |x| x.gpus);
                 self.set_owner(alloc, None);
                 stopped.push((work, cluster, gpus));
             }

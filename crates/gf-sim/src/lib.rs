@@ -132,6 +132,10 @@ pub struct Sim {
     site_w: Vec<u64>,
     total_w: u64,
     held: HashMap<JobId, (ClusterOrd, u32)>,
+    /// Running replicas: start and GPUs, for inference GPU-hours counted
+    /// apart from the cluster integrals (the conservation test compares them).
+    replica_start: HashMap<gf_sched::WorkId, (i64, u32)>,
+    replica_gpu_s: f64,
     next_job: JobId,
     gen_count: Vec<u32>,
     cfg_fail: FailureSpec,
@@ -224,6 +228,8 @@ impl Sim {
             spot_prefix,
             max_spot_rate,
             held: HashMap::new(),
+            replica_start: HashMap::new(),
+            replica_gpu_s: 0.0,
             next_job: 1,
             gen_count: vec![0; sc.training.len()],
             cfg_fail: f,
@@ -607,7 +613,7 @@ impl Sim {
         // A software fault stops the job on the GPU that faulted, if any.
         let mut k = 0u32;
         let mut hit = None;
-        for a in self.ctl.scheduler().allocs_on_domain(d) {
+        for a in self.ctl.allocs_on_domain(d) {
             let Some(al) = self.ctl.scheduler().alloc(a) else {
                 continue;
             };
@@ -833,12 +839,16 @@ impl Sim {
             Action::Scale {
                 started, stopped, ..
             } => {
-                for (_, c, g) in stopped {
+                for (w, c, g) in stopped {
                     self.alloc_change(c, -(g as i64));
                     self.m.replica_stops += 1;
+                    if let Some((t, g)) = self.replica_start.remove(&w) {
+                        self.replica_gpu_s += (self.now - t) as f64 * g as f64;
+                    }
                 }
-                for (_, c, g) in started {
+                for (w, c, g) in started {
                     self.alloc_change(c, g as i64);
+                    self.replica_start.insert(w, (self.now, g));
                 }
             }
             Action::Checkpoint { .. } => {}
@@ -901,6 +911,13 @@ impl Sim {
             cluster_integrals: &ints,
             cluster_costs: &costs,
             events: self.events,
+            replica_gpu_s: self.replica_gpu_s
+                + self
+                    .replica_start
+                    .values()
+                    // Integer products: the sum is the same in any iteration order.
+                    .map(|&(t, g)| (self.end_s.min(self.now) - t) * g as i64)
+                    .sum::<i64>() as f64,
         })
     }
 }

@@ -486,6 +486,8 @@ pub(crate) struct Inputs<'a> {
     pub cluster_integrals: &'a [(f64, f64, f64)],
     pub cluster_costs: &'a [f64],
     pub events: u64,
+    /// GPU-seconds held by inference replicas, from their start and stop.
+    pub replica_gpu_s: f64,
 }
 
 fn add(u: &mut Usage, gpus: u64, ints: (f64, f64, f64), cost: f64) {
@@ -686,7 +688,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     }
     s.jobs_submitted = x.ctl.jobs().len() as u64;
     s.goodput = r4(tr.useful_gpu_hours / tr.allocated_gpu_hours.max(1e-9));
-    s.inference_gpu_hours = r2(s.gpu_hours_allocated - tr.allocated_gpu_hours);
+    s.inference_gpu_hours = r2(x.replica_gpu_s / 3600.0);
     tr.allocated_gpu_hours = r2(tr.allocated_gpu_hours);
     tr.useful_gpu_hours = r2(tr.useful_gpu_hours);
     tr.lost_gpu_hours = r2(tr.lost_gpu_hours);
