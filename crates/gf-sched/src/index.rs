@@ -19,7 +19,7 @@ struct ClusterCap {
     free_gpus: u64,
     online_gpus: u64,
     whole_free: u32,
-    /// `buckets[k]` holds the online domains with exactly `k` free GPUs.
+    /// `buckets[k]` holds the online domains with exactly `k > 0` free GPUs.
     buckets: Vec<Vec<DomainOrd>>,
     /// Bit `k` is set when `buckets[k]` is non-empty.
     nonempty: Vec<u64>,
@@ -153,7 +153,12 @@ impl CapacityIndex {
         &self.clusters[c as usize].buckets[k as usize]
     }
 
+    // Full domains (0 free) sit in no bucket: no query ever asks for them,
+    // and skipping them halves the bookkeeping of a large gang.
     fn bucket_insert(&mut self, c: usize, d: DomainOrd, k: u32) {
+        if k == 0 {
+            return;
+        }
         let cc = &mut self.clusters[c];
         let b = &mut cc.buckets[k as usize];
         self.pos[d as usize] = b.len() as u32;
@@ -162,6 +167,9 @@ impl CapacityIndex {
     }
 
     fn bucket_remove(&mut self, c: usize, d: DomainOrd, k: u32) {
+        if k == 0 {
+            return;
+        }
         let cc = &mut self.clusters[c];
         let b = &mut cc.buckets[k as usize];
         let p = self.pos[d as usize] as usize;
@@ -313,8 +321,8 @@ impl CapacityIndex {
                 }
                 let on = self.online[d as usize];
                 let k = self.free[d as usize] as usize;
-                let in_bucket = on && cc.buckets[k].get(self.pos[d as usize] as usize) == Some(&d);
-                if on != in_bucket {
+                let in_bucket = cc.buckets[k].get(self.pos[d as usize] as usize) == Some(&d);
+                if (on && k > 0) != in_bucket {
                     return Err(format!("domain {d} is misplaced in its buckets"));
                 }
             }

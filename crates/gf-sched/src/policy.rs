@@ -53,10 +53,8 @@ pub struct Policy {
     pub name: String,
     /// How clusters are ranked.
     pub strategy: Strategy,
-    /// Stop after this many feasible clusters were scored (0: score all). A
-    /// bound for fleets of thousands of clusters; the visiting order is a
-    /// seeded rotation so that no cluster is always skipped.
-    pub max_candidates: u32,
+    /// How many feasible clusters are scored before the best is taken.
+    pub candidates: Candidates,
     /// May preempt lower-priority preemptible work.
     pub preemption: bool,
 }
@@ -77,9 +75,36 @@ impl Policy {
         Some(Policy {
             name: name.to_string(),
             strategy,
-            max_candidates: 0,
+            candidates: Candidates::Auto,
             preemption: true,
         })
+    }
+}
+
+/// How many feasible clusters a decision scores: the bound that keeps one
+/// decision in microseconds on fleets of hundreds of clusters (the idea of
+/// Kubernetes' `percentageOfNodesToScore`). Clusters are visited in a
+/// rotation that starts at a seeded hash of the request, so no cluster is
+/// always skipped and one seed always decides the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidates {
+    /// Score every feasible cluster.
+    All,
+    /// Stop after this many feasible clusters.
+    AtMost(u32),
+    /// All up to 64 clusters; beyond, the larger of 64 and a tenth of them.
+    Auto,
+}
+
+impl Candidates {
+    /// The cap for a fleet of `n` clusters (`u32::MAX`: none).
+    pub fn cap(self, n: u32) -> u32 {
+        match self {
+            Candidates::All => u32::MAX,
+            Candidates::AtMost(k) => k.max(1),
+            Candidates::Auto if n <= 64 => u32::MAX,
+            Candidates::Auto => (n / 10).max(64),
+        }
     }
 }
 
@@ -88,7 +113,7 @@ impl Default for Policy {
         Policy::named("default").unwrap_or(Policy {
             name: "default".into(),
             strategy: Strategy::MultiObjective(Weights::default()),
-            max_candidates: 0,
+            candidates: Candidates::Auto,
             preemption: true,
         })
     }

@@ -216,8 +216,8 @@ impl Scheduler {
         let n = self.topo.clusters.len() as u32;
         let mut ex = Explanation::default();
         let mut best: Option<(f64, u64, ClusterOrd)> = None;
-        let cap = self.policy.max_candidates;
-        let start = if cap > 0 && n > 0 {
+        let cap = self.policy.candidates.cap(n);
+        let start = if cap < n {
             (mix(self.seed ^ req.id) % n as u64) as u32
         } else {
             0
@@ -225,7 +225,7 @@ impl Scheduler {
         for i in 0..n {
             let c = (start + i) % n;
             ex.considered += 1;
-            if cap > 0 && ex.feasible >= cap {
+            if ex.feasible >= cap {
                 ex.rejected[Cause::NotScored as usize] += 1;
                 if explain {
                     ex.clusters.push((c, Verdict::Rejected(Cause::NotScored)));
