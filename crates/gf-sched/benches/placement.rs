@@ -170,9 +170,9 @@ fn label(n: u64) -> String {
 fn latency_table(sizes: &[u64]) {
     println!();
     println!(
-        "| fleet GPUs | domains | clusters | decisions | placed | p50 | p99 | max | decisions/s |"
+        "| fleet GPUs | NVLink domains | clusters | decisions | placed | decide p50 | decide p99 | decide+commit p50 | decide+commit p99 | decisions/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &n in sizes {
         let mut s = Stream::new(n, 42);
         let mut dec: Vec<u64> = Vec::with_capacity(200_000);
