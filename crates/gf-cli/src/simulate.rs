@@ -138,10 +138,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         runs.push((s, t0.elapsed().as_secs_f64()));
     }
     let (first, wall) = &runs[0];
-    print_table(first, *wall);
-    if runs.len() > 1 {
-        print_compare(&runs);
-    }
+    // Files first: a closed stdout (a pager quit early) must not lose them.
     if let Some(path) = &a.json {
         let mut v = serde_json::to_value(first)?;
         if let Some(o) = v.as_object_mut() {
@@ -161,6 +158,10 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         let all: Vec<&Summary> = runs.iter().map(|r| &r.0).collect();
         let html = report::render(&a.scenario, &all);
         std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print_table(first, *wall);
+    if runs.len() > 1 {
+        print_compare(&runs);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -447,7 +447,9 @@ struct Replica {
     alloc: AllocId,
     cluster: ClusterOrd,
     zone: u32,
-    tput: f64,
+    /// Index of its accelerator in the service's throughput list.
+    tk: usize,
+    provider: u32,
 }
 
 /// A service as the controller knows it.
@@ -459,8 +461,35 @@ struct Service {
     headroom: f64,
     demand: Vec<(u32, f64)>,
     replicas: Vec<Replica>,
+    /// Replicas per zone and throughput entry, and per provider, kept in
+    /// step with `replicas` so that sizing and SLO cost O(zones), not O(replicas).
+    zone_count: Vec<Vec<u32>>,
+    provider_count: Vec<u32>,
     next_seq: u64,
     dirty: bool,
+}
+
+impl Service {
+    fn tally(&mut self, r: &Replica, add: bool) {
+        let z = &mut self.zone_count[r.zone as usize][r.tk];
+        let p = &mut self.provider_count[r.provider as usize];
+        if add {
+            *z += 1;
+            *p += 1;
+        } else {
+            *z -= 1;
+            *p -= 1;
+        }
+    }
+
+    /// Requests per second the replicas in zone `z` serve.
+    fn cap(&self, z: usize) -> f64 {
+        self.zone_count[z]
+            .iter()
+            .zip(&self.req.throughput)
+            .map(|(&n, t)| n as f64 * t.1)
+            .sum()
+    }
 }
 
 /// A service's state for reports.
@@ -584,10 +613,10 @@ impl Controller {
     }
 
     fn untrack_domain(&mut self, a: AllocId, d: DomainOrd) {
-        if let Some(v) = self.by_domain.get_mut(d as usize) {
-            if let Some(i) = v.iter().position(|&x| x == a) {
-                v.remove(i);
-            }
+        if let Some(v) = self.by_domain.get_mut(d as usize)
+            && let Some(i) = v.iter().position(|&x| x == a)
+        {
+            v.remove(i);
         }
     }
 
@@ -635,29 +664,24 @@ impl Controller {
             return Slo::default();
         };
         let s = &self.services[i as usize];
-        let mut left: Vec<(u32, f64)> = s.demand.clone();
-        let demand: f64 = left.iter().map(|d| d.1).sum();
-        let mut spare = 0.0;
-        let mut cap: Vec<(u32, f64)> = Vec::new();
-        for r in &s.replicas {
-            match cap.iter_mut().find(|c| c.0 == r.zone) {
-                Some(c) => c.1 += r.tput,
-                None => cap.push((r.zone, r.tput)),
+        let mut left = vec![0.0f64; s.zone_count.len()];
+        for &(z, r) in &s.demand {
+            if let Some(x) = left.get_mut(z as usize) {
+                *x += r;
             }
         }
+        let demand: f64 = left.iter().sum();
+        let mut spare = 0.0;
         let mut served = 0.0;
-        for (z, c) in cap {
-            let mut c = c;
-            for d in left.iter_mut().filter(|d| d.0 == z) {
-                let x = c.min(d.1);
-                d.1 -= x;
-                c -= x;
-                served += x;
-            }
-            spare += c;
+        for (z, l) in left.iter_mut().enumerate() {
+            let c = s.cap(z);
+            let x = c.min(*l);
+            *l -= x;
+            served += x;
+            spare += c - x;
         }
         if s.spec.latency_slo_ms >= CROSS_ZONE_MS {
-            let rest: f64 = left.iter().map(|d| d.1).sum();
+            let rest: f64 = left.iter().sum();
             served += spare.min(rest);
         }
         Slo {
@@ -719,10 +743,10 @@ impl Controller {
                 }
             }
             Event::Checkpointed { job, attempt } => {
-                if let Some(j) = self.current(job, attempt) {
-                    if let Some(a) = self.jobs[j].alloc {
-                        self.sched.checkpointed(a, now);
-                    }
+                if let Some(j) = self.current(job, attempt)
+                    && let Some(a) = self.jobs[j].alloc
+                {
+                    self.sched.checkpointed(a, now);
                 }
             }
             Event::CheckpointDue { job, attempt } => {
@@ -877,6 +901,9 @@ impl Controller {
         };
         let demand = req.demand.clone();
         self.svc_by_id.insert(id, self.services.len() as u32);
+        let req_tput_len = req.throughput.len();
+        let n_zones = self.topo.zones.len();
+        let n_providers = self.topo.providers.len();
         self.services.push(Service {
             id,
             spec,
@@ -884,6 +911,8 @@ impl Controller {
             headroom,
             demand,
             replicas: Vec::new(),
+            zone_count: vec![vec![0; req_tput_len]; n_zones],
+            provider_count: vec![0; n_providers],
             next_seq: 0,
             dirty: true,
         });
@@ -1186,6 +1215,7 @@ impl Controller {
             return;
         };
         let r = svc.replicas.swap_remove(k);
+        svc.tally(&r, false);
         svc.dirty = true;
         let gpus = self.release(a).map_or(0, |x| x.gpus);
         self.set_owner(a, None);
@@ -1322,11 +1352,10 @@ impl Controller {
         };
         let max = svc.req.max_replicas.max(svc.req.min_replicas);
         let desired = n.clamp(svc.req.min_replicas, max);
-        let mut per_provider = vec![0u32; topo.providers.len()];
-        for r in &svc.replicas {
-            need[r.zone as usize] -= r.tput;
-            per_provider[topo.clusters[r.cluster as usize].provider as usize] += 1;
+        for (z, x) in need.iter_mut().enumerate() {
+            *x -= svc.cap(z);
         }
+        let mut per_provider = svc.provider_count.clone();
         let mut started = Vec::new();
         let mut stopped = Vec::new();
         let cur = svc.replicas.len() as u32;
@@ -1372,22 +1401,26 @@ impl Controller {
                 let cl = &topo.clusters[cluster as usize];
                 let svc = &mut self.services[s];
                 svc.next_seq += 1;
-                let tput = svc
+                let tk = svc
                     .req
                     .throughput
                     .iter()
-                    .find(|t| t.0 == cl.accel)
-                    .map_or(0.0, |t| t.1);
+                    .position(|t| t.0 == cl.accel)
+                    .unwrap_or(0);
+                let tput = svc.req.throughput.get(tk).map_or(0.0, |t| t.1);
                 let zone = topo.sites[cl.site as usize].zone;
                 need[zone as usize] -= tput;
                 per_provider[cl.provider as usize] += 1;
-                svc.replicas.push(Replica {
+                let r = Replica {
                     work: req.id,
                     alloc: a,
                     cluster,
                     zone,
-                    tput,
-                });
+                    tk,
+                    provider: cl.provider,
+                };
+                svc.tally(&r, true);
+                svc.replicas.push(r);
                 started.push((req.id, cluster, req.gpus));
                 self.set_owner(a, Some(Owner::Replica(s as u32)));
             }
@@ -1408,8 +1441,13 @@ impl Controller {
                 };
                 let Some(i) = by_zone[z].pop() else { break };
                 gone[i] = true;
-                let r = &self.services[s].replicas[i];
-                need[z] += r.tput;
+                let r = self.services[s].replicas[i].clone();
+                self.services[s].tally(&r, false);
+                need[z] += self.services[s]
+                    .req
+                    .throughput
+                    .get(r.tk)
+                    .map_or(0.0, |t| t.1);
                 let (work, alloc, cluster) = (r.work, r.alloc, r.cluster);
                 let gpus = self.release(alloc).map_or(0, |x| x.gpus);
                 self.set_owner(alloc, None);

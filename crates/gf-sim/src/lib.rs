@@ -624,16 +624,16 @@ impl Sim {
             }
             k += g;
         }
-        if let Some(Some(Ok(job))) = hit.map(|a| self.ctl.owner_of(a)) {
-            if let Some(j) = self.ctl.job(job) {
-                let attempt = j.attempt;
-                self.m.interruptions[metrics::I_SOFTWARE] += 1;
-                self.feed(Event::JobFailed {
-                    job,
-                    attempt,
-                    category: FailureCategory::Software,
-                });
-            }
+        if let Some(Some(Ok(job))) = hit.map(|a| self.ctl.owner_of(a))
+            && let Some(j) = self.ctl.job(job)
+        {
+            let attempt = j.attempt;
+            self.m.interruptions[metrics::I_SOFTWARE] += 1;
+            self.feed(Event::JobFailed {
+                job,
+                attempt,
+                category: FailureCategory::Software,
+            });
         }
     }
 
