@@ -10,9 +10,12 @@
 //! Traces:
 //! - [`openb`]: the Alibaba GPU trace v2023 ("openb") node and pod lists used
 //!   by the FGD paper (Weng et al., USENIX ATC 2023).
+//! - [`philly`]: Gavel's Philly-derived per-VC job traces and its measured
+//!   throughput table (Narayanan et al., OSDI 2020).
 
 mod csv;
 pub mod error;
 pub mod openb;
+pub mod philly;
 
 pub use error::TraceError;

@@ -1,0 +1,353 @@
+//! The Philly-derived job traces of Gavel (Narayanan et al., OSDI 2020):
+//! per-virtual-cluster job lists (gang size, arrival, steps of a named model)
+//! and the measured throughput table that turns steps into a duration on each
+//! GPU type.
+//!
+//! Two layouts exist and both are read: the older 7-field one of
+//! `msr/seed=0/*.trace` and the 10-field one of `physical_cluster/*.trace`
+//! (Gavel's `scheduler/utils.py::parse_trace`). Both are tab-separated with
+//! no header.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::error::TraceError;
+
+/// One job of a Philly-derived trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhillyJob {
+    /// Model and batch size, e.g. `ResNet-50 (batch size 64)`: the key of the throughput table.
+    pub job_type: String,
+    /// Training steps to run.
+    pub total_steps: u64,
+    /// Arrival, seconds from the trace start.
+    pub arrival_s: f64,
+    /// Gang size (Gavel's `scale_factor`).
+    pub gpus: u32,
+    /// Priority weight (1 in the 7-field layout).
+    pub priority_weight: f64,
+    /// Deadline as a multiple of the isolated run time, when the trace gives one.
+    pub slo: Option<f64>,
+}
+
+/// Streams the jobs of a trace file.
+pub fn read_jobs(path: &Path) -> Result<PhillyJobs, TraceError> {
+    let f = File::open(path).map_err(|source| TraceError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(PhillyJobs {
+        reader: BufReader::new(f),
+        path: path.to_owned(),
+        row: 0,
+        line: String::new(),
+    })
+}
+
+/// The jobs of one trace file, read one line at a time.
+pub struct PhillyJobs {
+    reader: BufReader<File>,
+    path: PathBuf,
+    row: u64,
+    line: String,
+}
+
+impl PhillyJobs {
+    fn err(&self, message: String) -> TraceError {
+        TraceError::Row {
+            path: self.path.clone(),
+            row: self.row,
+            message,
+        }
+    }
+
+    fn parse(&self) -> Result<PhillyJob, TraceError> {
+        let f: Vec<&str> = self
+            .line
+            .trim_end_matches(['\n', '\r'])
+            .split('\t')
+            .collect();
+        // (job_type, total_steps, scale_factor, priority_weight, slo, arrival) positions.
+        let (steps_i, gpus_i, arrival_i, weight_i, slo_i) = match f.len() {
+            7 => (4, 6, 5, None, None),
+            10 => (5, 6, 9, Some(7), Some(8)),
+            n => {
+                return Err(self.err(format!(
+                    "{n} tab-separated fields; expected 7 (job_type, command, num_steps_arg, needs_data_dir, total_steps, arrival_time_s, scale_factor) or 10 (job_type, command, working_directory, num_steps_arg, needs_data_dir, total_steps, scale_factor, priority_weight, SLO, arrival_time_s)"
+                )));
+            }
+        };
+        let num = |i: usize, name: &str, what: &str| -> Result<f64, TraceError> {
+            let s = f[i].trim();
+            match s.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                _ => Err(self.err(format!(
+                    "column {name} (field {}) is `{s}`; expected {what}",
+                    i + 1
+                ))),
+            }
+        };
+        let job_type = f[0].trim().to_string();
+        if job_type.is_empty() {
+            return Err(self.err("column job_type (field 1) is empty; expected a model name such as `ResNet-50 (batch size 64)`".into()));
+        }
+        let steps = num(steps_i, "total_steps", "a whole number of steps > 0")?;
+        if steps < 1.0 || steps.fract() != 0.0 {
+            return Err(self.err(format!(
+                "column total_steps (field {}) is `{}`; expected a whole number of steps > 0",
+                steps_i + 1,
+                f[steps_i].trim()
+            )));
+        }
+        let gpus = num(gpus_i, "scale_factor", "a whole number of GPUs >= 1")?;
+        if gpus < 1.0 || gpus.fract() != 0.0 || gpus > 1e6 {
+            return Err(self.err(format!(
+                "column scale_factor (field {}) is `{}`; expected a whole number of GPUs >= 1",
+                gpus_i + 1,
+                f[gpus_i].trim()
+            )));
+        }
+        let arrival = num(arrival_i, "arrival_time_s", "seconds >= 0")?;
+        if arrival < 0.0 {
+            return Err(self.err(format!(
+                "column arrival_time_s (field {}) is `{}`; expected seconds >= 0",
+                arrival_i + 1,
+                f[arrival_i].trim()
+            )));
+        }
+        let priority_weight = match weight_i {
+            Some(i) => num(i, "priority_weight", "a number")?,
+            None => 1.0,
+        };
+        let slo = match slo_i {
+            Some(i) => Some(num(i, "SLO", "a number, -1 for none")?).filter(|&x| x > 0.0),
+            None => None,
+        };
+        Ok(PhillyJob {
+            job_type,
+            total_steps: steps as u64,
+            arrival_s: arrival,
+            gpus: gpus as u32,
+            priority_weight,
+            slo,
+        })
+    }
+}
+
+impl Iterator for PhillyJobs {
+    type Item = Result<PhillyJob, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.line.clear();
+            self.row += 1;
+            match self.reader.read_line(&mut self.line) {
+                Ok(0) => return None,
+                Ok(_) if self.line.trim().is_empty() => continue,
+                Ok(_) => return Some(self.parse()),
+                Err(e) => {
+                    return Some(Err(self.err(format!("cannot read the line: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// Gavel's measured throughput table: steps per second of a job type at a
+/// gang size, alone on a GPU type.
+#[derive(Debug, Clone, Default)]
+pub struct Throughputs {
+    alone: HashMap<(String, String, u32), f64>,
+}
+
+impl Throughputs {
+    /// Reads `simulation_throughputs.json`.
+    pub fn read(path: &Path) -> Result<Self, TraceError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let row_err = |message: String| TraceError::Row {
+            path: path.to_owned(),
+            row: 1,
+            message,
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| TraceError::Row {
+            path: path.to_owned(),
+            row: e.line() as u64,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        let workers = v.as_object().ok_or_else(|| {
+            row_err("expected an object of worker types (k80, p100, v100)".into())
+        })?;
+        let mut alone = HashMap::new();
+        for (worker, jobs) in workers {
+            let Some(jobs) = jobs.as_object() else {
+                return Err(row_err(format!(
+                    "worker type `{worker}`: expected an object of job keys"
+                )));
+            };
+            for (key, entry) in jobs {
+                // Keys look like "('ResNet-18 (batch size 16)', 1)".
+                let Some((name, sf)) = parse_key(key) else {
+                    return Err(row_err(format!(
+                        "worker type `{worker}`: key `{key}` is not of the form \"('job type', scale_factor)\""
+                    )));
+                };
+                if let Some(t) = entry.get("null").and_then(|x| x.as_f64()) {
+                    alone.insert((worker.clone(), name, sf), t);
+                }
+            }
+        }
+        Ok(Throughputs { alone })
+    }
+
+    /// Steps per second of `job_type` at `gpus` on `worker`, alone.
+    pub fn steps_per_s(&self, worker: &str, job_type: &str, gpus: u32) -> Option<f64> {
+        self.alone
+            .get(&(worker.to_string(), job_type.to_string(), gpus))
+            .copied()
+    }
+
+    /// Seconds `steps` steps take on `gpus` GPUs of `worker`, and whether
+    /// the figure was extrapolated.
+    ///
+    /// The table measures gangs of 1, 2, 4 and 8 GPUs, and some job types
+    /// (A3C, CycleGAN, Recommendation) only alone; the traces hold gangs up to
+    /// 64. A gang the table lacks runs at the throughput of the largest
+    /// measured gang not above it, scaled linearly with the GPU count — the
+    /// optimistic assumption of perfect data-parallel scaling, said out loud.
+    pub fn duration_s(
+        &self,
+        worker: &str,
+        job_type: &str,
+        gpus: u32,
+        steps: u64,
+    ) -> Option<(f64, bool)> {
+        if let Some(t) = self
+            .steps_per_s(worker, job_type, gpus)
+            .filter(|&t| t > 0.0)
+        {
+            return Some((steps as f64 / t, false));
+        }
+        let mut sf = gpus;
+        while sf > 1 {
+            sf = sf.next_power_of_two() / 2;
+            if sf == gpus {
+                sf /= 2;
+            }
+            if let Some(t) = self.steps_per_s(worker, job_type, sf).filter(|&t| t > 0.0) {
+                return Some((steps as f64 / (t * gpus as f64 / sf as f64), true));
+            }
+        }
+        None
+    }
+}
+
+fn parse_key(key: &str) -> Option<(String, u32)> {
+    let inner = key.strip_prefix("('")?.strip_suffix(')')?;
+    let (name, sf) = inner.rsplit_once("',")?;
+    Some((name.to_string(), sf.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gf-trace-philly-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_both_layouts() {
+        let p = write(
+            "a.trace",
+            "A (batch size 1)\tcmd\t-step\t1\t100\t6.5\t4\n\nB (batch size 2)\tcmd\tdir\t-n\t1\t50\t2\t3\t1.5\t9\n",
+        );
+        let jobs: Vec<PhillyJob> = read_jobs(&p).unwrap().map(Result::unwrap).collect();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(
+            (jobs[0].total_steps, jobs[0].gpus, jobs[0].arrival_s),
+            (100, 4, 6.5)
+        );
+        assert_eq!(
+            (jobs[1].total_steps, jobs[1].gpus, jobs[1].arrival_s),
+            (50, 2, 9.0)
+        );
+        assert_eq!(jobs[1].priority_weight, 3.0);
+        assert_eq!(jobs[1].slo, Some(1.5));
+    }
+
+    #[test]
+    fn bad_rows_name_the_row_and_column() {
+        let p = write(
+            "b.trace",
+            "A\tcmd\t-step\t1\t100\t0\t1\nA\tcmd\t-step\t1\tmany\t0\t1\nA\tonly\n",
+        );
+        let r: Vec<Result<PhillyJob, TraceError>> = read_jobs(&p).unwrap().collect();
+        assert!(r[0].is_ok());
+        let e = r[1].as_ref().unwrap_err().to_string();
+        assert!(e.ends_with("b.trace:2: error: column total_steps (field 5) is `many`; expected a whole number of steps > 0"), "{e}");
+        let e = r[2].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains("b.trace:3: error: 2 tab-separated fields; expected 7"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn throughput_keys_parse() {
+        assert_eq!(
+            parse_key("('ResNet-18 (batch size 16)', 1)"),
+            Some(("ResNet-18 (batch size 16)".into(), 1))
+        );
+        assert_eq!(parse_key("nonsense"), None);
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    fn traces() -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/traces/gavel-philly-derived");
+        p.exists().then_some(p)
+    }
+
+    #[test]
+    fn every_shipped_trace_reads_and_every_job_has_a_v100_duration() {
+        let Some(root) = traces() else {
+            eprintln!("skipped: ../shared/traces not present");
+            return;
+        };
+        let tp = Throughputs::read(&root.join("simulation_throughputs.json")).unwrap();
+        let mut n = 0;
+        let mut missing = 0;
+        for e in std::fs::read_dir(root.join("msr/seed=0")).unwrap() {
+            let p = e.unwrap().path();
+            for j in read_jobs(&p).unwrap() {
+                let j = j.unwrap();
+                n += 1;
+                if tp
+                    .duration_s("v100", &j.job_type, j.gpus, j.total_steps)
+                    .is_none()
+                {
+                    missing += 1;
+                }
+            }
+        }
+        assert_eq!(n, 15_264, "the README counts 15,264 jobs");
+        assert_eq!(missing, 0);
+    }
+}
