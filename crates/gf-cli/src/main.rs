@@ -4,6 +4,7 @@
 
 mod load;
 mod place;
+mod replay;
 mod simulate;
 mod validate;
 
@@ -25,6 +26,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Decide where one job or service goes on a fleet, and why.
     Place(place::PlaceArgs),
+    /// Replay a public cluster trace through a placement policy.
+    Replay(replay::ReplayArgs),
     /// Run a scenario through the digital twin: the fleet over months, in seconds.
     Simulate(simulate::SimulateArgs),
     /// Print the JSON Schema of the file format.
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Place(a) => place::run(a),
+        Command::Replay(a) => replay::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Schema => schema(),
     };

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use super::index::NodeState;
-use super::spec::{ModelId, ModelSet, PodSpec};
+use super::spec::{MAX_GPU_MODELS, ModelId, ModelSet, PodSpec};
 
 /// One popular request shape and its share of the workload.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,10 +42,45 @@ pub struct TypicalPod {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypicalPods {
     pods: Vec<TypicalPod>,
-    /// Summed share of CPU-only shapes: they see every free GPU as a fragment.
-    cpu_only_weight: f64,
     /// Summed share of all kept shapes (1 up to rounding).
     weight_sum: f64,
+    /// The shapes as a node of each GPU model sees them (index 0: a node
+    /// without GPUs, index m + 1: model m), precomputed because measuring a
+    /// node is the inner loop of FGD.
+    views: Vec<ModelView>,
+}
+
+/// The typical pods as nodes of one GPU model see them.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct ModelView {
+    /// Summed share of the shapes for which all free GPU is a fragment
+    /// whatever the node's state: CPU-only shapes and shapes that do not
+    /// accept this model.
+    always: f64,
+    /// Accepted GPU shapes grouped by per-GPU milli-GPU, so one pass over the
+    /// GPUs serves every shape of the group.
+    groups: Vec<MilliGroup>,
+}
+
+/// One per-GPU milli-GPU value and its shapes as (CPU, GPU count, share).
+type MilliGroup = (u16, Vec<(u64, u8, f64)>);
+
+impl ModelView {
+    fn new(pods: &[TypicalPod], model: Option<ModelId>) -> Self {
+        let mut view = ModelView::default();
+        for p in pods {
+            if p.gpu_milli == 0 || !p.models.accepts(model) {
+                view.always += p.freq;
+                continue;
+            }
+            let entry = (p.cpu_milli, p.num_gpu, p.freq);
+            match view.groups.iter_mut().find(|(m, _)| *m == p.gpu_milli) {
+                Some((_, group)) => group.push(entry),
+                None => view.groups.push((p.gpu_milli, vec![entry])),
+            }
+        }
+        view
+    }
 }
 
 /// The popularity threshold of the reference simulator's experiments, percent.
@@ -97,16 +132,15 @@ impl TypicalPods {
 
     /// Typical pods given directly (for tests and custom targets).
     pub fn from_pods(pods: Vec<TypicalPod>) -> Self {
-        let cpu_only_weight = pods
-            .iter()
-            .filter(|p| p.gpu_milli == 0)
-            .map(|p| p.freq)
-            .sum();
         let weight_sum = pods.iter().map(|p| p.freq).sum();
+        let views = std::iter::once(None)
+            .chain((0..MAX_GPU_MODELS as u8).map(|m| Some(ModelId(m))))
+            .map(|m| ModelView::new(&pods, m))
+            .collect();
         Self {
             pods,
-            cpu_only_weight,
             weight_sum,
+            views,
         }
     }
 
@@ -132,29 +166,27 @@ impl TypicalPods {
         if total == 0 {
             return 0.0;
         }
+        let view = &self.views[model.map_or(0, |m| usize::from(m.0) + 1)];
         let total = f64::from(total);
-        let mut frag = self.cpu_only_weight * total;
-        for p in &self.pods {
-            if p.gpu_milli == 0 {
-                continue;
-            }
-            if !p.models.accepts(model) {
-                frag += p.freq * total;
-                continue;
-            }
-            let mut room = 0u32;
+        let mut frag = view.always * total;
+        for (milli, group) in &view.groups {
+            let mut room = 0u8;
             let mut small = 0u32;
             for &g in gpus_left {
-                if g >= p.gpu_milli {
+                if g >= *milli {
                     room += 1;
                 } else {
                     small += u32::from(g);
                 }
             }
-            if room >= u32::from(p.num_gpu) && cpu_left >= p.cpu_milli {
-                frag += p.freq * f64::from(small);
-            } else {
-                frag += p.freq * total;
+            let small = f64::from(small);
+            for &(cpu, num, freq) in group {
+                frag += freq
+                    * if room >= num && cpu_left >= cpu {
+                        small
+                    } else {
+                        total
+                    };
             }
         }
         frag

@@ -1,11 +1,13 @@
 //! Filter, score and select over the share index, one pod at a time.
 //!
 //! Scoring every node for every pod is the cost that made the reference
-//! simulator take minutes per experiment. Here a node's score for a pod shape
-//! is cached with the node's version: a placement changes one node, so the
-//! next pod of a shape seen before rescores only the nodes that changed since.
-//! FGD, whose score needs the fragmentation of a hypothetical node state, is
-//! the policy that gains most.
+//! simulator take minutes per experiment. Here each pod shape keeps its nodes'
+//! scores in a max-heap, tagged with the node version they were computed for.
+//! A placement changes one node and appends it to a change log; the next pod
+//! of a shape rescores only the nodes logged since that shape was last seen,
+//! pushes their fresh entries and drops stale ones from the top. Selecting a
+//! node is then a heap peek, not a scan of the cluster; FGD, whose score needs
+//! the fragmentation of a hypothetical node state, gains most.
 //!
 //! Ties go to the node of lowest rank in a seeded random ranking of the
 //! nodes. That is what the reference simulator does (its kube-scheduler fork
@@ -14,14 +16,14 @@
 //! filling the same nodes, which packs far better than a fresh coin per pod.
 //! The Random policy alone picks uniformly among all feasible nodes.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::frag::TypicalPods;
-use super::index::{Placement, ShareIndex, best_fit_gpu};
+use super::index::{NodeState, Placement, ShareIndex, best_fit_gpu};
 use super::policy::{Policy, score};
 use super::spec::{PodSpec, ShareError};
 
@@ -33,19 +35,37 @@ pub struct ShapeId(pub u32);
 /// of a replay uses stream 0 of the same seed, so the two never correlate.
 pub const TIE_BREAK_STREAM: u64 = 1;
 
-#[derive(Debug, Clone, Copy)]
-struct Cached {
+/// A node's heap entry: the ordering key packs (score + 1) above the
+/// inverted tie-break rank, so the maximum is the best score, then the lowest
+/// rank, and keys of different nodes never tie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    key: u64,
+    node: u32,
     version: u32,
-    score: i32,
-    gpu: u8,
 }
 
-const INFEASIBLE: i32 = i32::MIN;
-const NEVER: Cached = Cached {
-    version: 0,
-    score: INFEASIBLE,
-    gpu: 0,
-};
+/// Per pod shape: the score cache and the heap over feasible nodes.
+#[derive(Debug, Clone, Default)]
+struct ShapeState {
+    /// The node version each cached score was computed for; 0 = never.
+    version: Vec<u32>,
+    /// Heap key of each node's cached score; 0 = infeasible.
+    key: Vec<u64>,
+    /// For a fractional pod under FGD, the GPU the score was computed for.
+    gpu: Vec<u8>,
+    heap: BinaryHeap<Entry>,
+    /// How much of the change log this shape has absorbed.
+    seen: usize,
+    /// The release count at which this shape last fitted nowhere. Fitting
+    /// only gets harder as pods are allocated, so until something is
+    /// released the shape cannot fit anywhere and needs no search.
+    nowhere_since: Option<u64>,
+}
+
+/// How many random draws the Random policy makes before it falls back to
+/// listing every feasible node (a nearly full cluster has few).
+const RANDOM_DRAWS: usize = 32;
 
 /// A policy bound to a share index, with the fragmentation bookkeeping FGD
 /// and the replay reports need.
@@ -58,7 +78,11 @@ pub struct ShareScheduler {
     cluster_frag: f64,
     shapes: Vec<PodSpec>,
     shape_ids: HashMap<PodSpec, ShapeId>,
-    cache: Vec<Vec<Cached>>,
+    state: Vec<ShapeState>,
+    /// Nodes changed by each allocation and release, in order.
+    changes: Vec<u32>,
+    /// Releases so far.
+    releases: u64,
     ties: Vec<u32>,
     rank: Vec<u32>,
     rng: ChaCha8Rng,
@@ -82,7 +106,9 @@ impl ShareScheduler {
             cluster_frag,
             shapes: Vec::new(),
             shape_ids: HashMap::new(),
-            cache: Vec::new(),
+            state: Vec::new(),
+            changes: Vec::new(),
+            releases: 0,
             ties: Vec::new(),
             rank,
             rng,
@@ -122,7 +148,7 @@ impl ShareScheduler {
         let id = ShapeId(self.shapes.len() as u32);
         self.shapes.push(*pod);
         self.shape_ids.insert(*pod, id);
-        self.cache.push(Vec::new());
+        self.state.push(ShapeState::default());
         id
     }
 
@@ -136,61 +162,22 @@ impl ShareScheduler {
     /// [`ShareScheduler::place`] for a shape already registered.
     pub fn place_shape(&mut self, shape: ShapeId) -> Option<Placement> {
         let pod = *self.shapes.get(shape.0 as usize)?;
-        let nodes = self.index.nodes();
-        let cache = &mut self.cache[shape.0 as usize];
-        if cache.len() != nodes.len() {
-            cache.clear();
-            cache.resize(nodes.len(), NEVER);
-        }
-        self.ties.clear();
-        let uniform = self.policy == Policy::Random;
-        let mut best = INFEASIBLE;
-        let mut best_rank = u32::MAX;
-        let mut chosen = u32::MAX;
-        for (n, (state, slot)) in nodes.iter().zip(cache.iter_mut()).enumerate() {
-            if slot.version != state.version {
-                *slot = if state.fits(&pod) {
-                    let s = score(self.policy, state, &pod, &self.typical, self.node_frag[n]);
-                    Cached {
-                        version: state.version,
-                        score: s.score,
-                        gpu: s.gpu,
-                    }
-                } else {
-                    Cached {
-                        version: state.version,
-                        ..NEVER
-                    }
-                };
-            }
-            if slot.score == INFEASIBLE || slot.score < best {
-                continue;
-            }
-            if uniform {
-                self.ties.push(n as u32);
-                continue;
-            }
-            let rank = self.rank[n];
-            if slot.score > best || rank < best_rank {
-                best = slot.score;
-                best_rank = rank;
-                chosen = n as u32;
-            }
-        }
-        let node = if uniform {
-            match self.ties.len() {
-                0 => return None,
-                k => self.ties[self.rng.random_range(0..k)],
-            }
-        } else if chosen == u32::MAX {
+        if self.state[shape.0 as usize].nowhere_since == Some(self.releases) {
             return None;
+        }
+        let picked = if self.policy == Policy::Random {
+            self.pick_uniform(&pod)
         } else {
-            chosen
+            self.pick_best(shape, &pod)
+        };
+        let Some(node) = picked else {
+            self.state[shape.0 as usize].nowhere_since = Some(self.releases);
+            return None;
         };
         let share_gpu = if pod.is_fractional() {
             let state = &self.index.nodes()[node as usize];
             match self.policy {
-                Policy::Fgd => Some(cache[node as usize].gpu),
+                Policy::Fgd => Some(self.state[shape.0 as usize].gpu[node as usize]),
                 Policy::Random => {
                     let room: Vec<u8> = (0..state.gpus)
                         .filter(|&g| state.gpu_left[usize::from(g)] >= pod.gpu_milli)
@@ -204,22 +191,145 @@ impl ShareScheduler {
             None
         };
         let placement = self.index.allocate(node, &pod, share_gpu).ok()?;
-        self.refresh_frag(node);
+        self.changed(node);
         Some(placement)
+    }
+
+    /// The feasible node with the best score, lowest rank on ties.
+    fn pick_best(&mut self, shape: ShapeId, pod: &PodSpec) -> Option<u32> {
+        let nodes = self.index.nodes();
+        let versions = self.index.versions();
+        let st = &mut self.state[shape.0 as usize];
+        let n = nodes.len();
+        let pending = self.changes.len() - st.seen;
+        if st.version.len() != n || pending >= 4 * n || st.heap.len() > 4 * n + 64 {
+            // First sight, or so much changed (or so many stale entries piled
+            // up) that rebuilding from scratch is cheaper.
+            st.version.resize(n, 0);
+            st.key.resize(n, 0);
+            st.gpu.resize(n, 0);
+            let mut entries = Vec::with_capacity(n);
+            for node in 0..n {
+                if st.version[node] != versions[node] {
+                    refresh(
+                        st,
+                        node,
+                        self.policy,
+                        &nodes[node],
+                        pod,
+                        &self.typical,
+                        self.node_frag[node],
+                        self.rank[node],
+                    );
+                }
+                if st.key[node] != 0 {
+                    entries.push(Entry {
+                        key: st.key[node],
+                        node: node as u32,
+                        version: versions[node],
+                    });
+                }
+            }
+            st.heap = BinaryHeap::from(entries);
+        } else {
+            for &node in &self.changes[st.seen..] {
+                let node = node as usize;
+                if st.version[node] == versions[node] {
+                    continue;
+                }
+                refresh(
+                    st,
+                    node,
+                    self.policy,
+                    &nodes[node],
+                    pod,
+                    &self.typical,
+                    self.node_frag[node],
+                    self.rank[node],
+                );
+                if st.key[node] != 0 {
+                    st.heap.push(Entry {
+                        key: st.key[node],
+                        node: node as u32,
+                        version: versions[node],
+                    });
+                }
+            }
+        }
+        st.seen = self.changes.len();
+        // Entries computed for an older version of their node are stale: the
+        // node's current entry (if it is feasible) was pushed when it changed.
+        while let Some(top) = st.heap.peek() {
+            if top.version == versions[top.node as usize] {
+                return Some(top.node);
+            }
+            st.heap.pop();
+        }
+        None
+    }
+
+    /// A feasible node drawn uniformly: random draws first (each is uniform
+    /// over all nodes, so an accepted one is uniform over the feasible), then
+    /// a full listing when the feasible are too rare to hit.
+    fn pick_uniform(&mut self, pod: &PodSpec) -> Option<u32> {
+        let nodes = self.index.nodes();
+        if nodes.is_empty() {
+            return None;
+        }
+        for _ in 0..RANDOM_DRAWS {
+            let n = self.rng.random_range(0..nodes.len());
+            if nodes[n].fits(pod) {
+                return Some(n as u32);
+            }
+        }
+        self.ties.clear();
+        self.ties
+            .extend((0..nodes.len() as u32).filter(|&n| nodes[n as usize].fits(pod)));
+        match self.ties.len() {
+            0 => None,
+            k => Some(self.ties[self.rng.random_range(0..k)]),
+        }
     }
 
     /// Give back a placement made by this scheduler.
     pub fn release(&mut self, placement: &Placement) -> Result<(), ShareError> {
         self.index.release(placement)?;
-        self.refresh_frag(placement.node);
+        self.releases += 1;
+        self.changed(placement.node);
         Ok(())
     }
 
-    fn refresh_frag(&mut self, node: u32) {
+    fn changed(&mut self, node: u32) {
+        self.changes.push(node);
         let n = node as usize;
         let now = self.typical.node_frag(&self.index.nodes()[n]);
         self.cluster_frag += now - self.node_frag[n];
         self.node_frag[n] = now;
+    }
+}
+
+/// Filter and score one node for one pod shape, into the shape's cache.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn refresh(
+    st: &mut ShapeState,
+    node: usize,
+    policy: Policy,
+    state: &NodeState,
+    pod: &PodSpec,
+    typical: &TypicalPods,
+    frag_now: f64,
+    rank: u32,
+) {
+    st.version[node] = state.version;
+    if state.fits(pod) {
+        let s = score(policy, state, pod, typical, frag_now);
+        // Scores are 0..=100; +1 keeps every feasible key above 0.
+        let score = u64::from((s.score.max(0) as u32) + 1);
+        st.key[node] = (score << 32) | u64::from(u32::MAX - rank);
+        st.gpu[node] = s.gpu;
+    } else {
+        st.key[node] = 0;
     }
 }
 
