@@ -18,6 +18,8 @@ pub enum Cause {
     Spot,
     /// The team's quota for this accelerator would be exceeded.
     Quota,
+    /// The cluster has fewer GPUs online than the gang (ramp not there yet, or failures).
+    NotOnline,
     /// Not enough free GPUs online in the cluster.
     Capacity,
     /// The site's power envelope would be exceeded.
@@ -30,11 +32,12 @@ pub enum Cause {
 
 impl Cause {
     /// Every cause, in pipeline order.
-    pub const ALL: [Cause; 8] = [
+    pub const ALL: [Cause; 9] = [
         Cause::Accelerator,
         Cause::Scope,
         Cause::Spot,
         Cause::Quota,
+        Cause::NotOnline,
         Cause::Capacity,
         Cause::Power,
         Cause::Spread,
@@ -48,6 +51,7 @@ impl Cause {
             Cause::Scope => "provider/region not allowed",
             Cause::Spot => "spot not allowed",
             Cause::Quota => "team quota exceeded",
+            Cause::NotOnline => "not enough GPUs online",
             Cause::Capacity => "not enough free GPUs",
             Cause::Power => "site power envelope",
             Cause::Spread => "service spread rule",
@@ -124,7 +128,7 @@ pub struct Explanation {
     /// Clusters feasible.
     pub feasible: u32,
     /// Clusters rejected, by cause (indexed like [`Cause::ALL`]).
-    pub rejected: [u32; 8],
+    pub rejected: [u32; 9],
     /// Per-cluster verdicts (only when asked for).
     pub clusters: Vec<(ClusterOrd, Verdict)>,
 }

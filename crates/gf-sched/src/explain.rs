@@ -14,6 +14,35 @@ pub fn domain_name(topo: &Topology, d: u32) -> String {
     format!("{}#{}", c.name, d - c.first_domain)
 }
 
+/// Domains as local indices, consecutive runs of equal GPU counts folded:
+/// `#0-15:72 #40:8`.
+pub fn domain_ranges(topo: &Topology, parts: &[(u32, u32)]) -> String {
+    let mut v: Vec<(u32, u32)> = parts
+        .iter()
+        .map(|&(d, g)| {
+            let c = &topo.clusters[topo.domain_cluster[d as usize] as usize];
+            (d - c.first_domain, g)
+        })
+        .collect();
+    v.sort_unstable();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let (start, g) = v[i];
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1].0 == v[j].0 + 1 && v[j + 1].1 == g {
+            j += 1;
+        }
+        if j > i {
+            out.push(format!("#{start}-{}:{g}", v[j].0));
+        } else {
+            out.push(format!("#{start}:{g}"));
+        }
+        i = j + 1;
+    }
+    out.join(" ")
+}
+
 /// A one-line summary of where a placement's GPUs are.
 pub fn placement_summary(topo: &Topology, p: &Placement) -> String {
     let c = &topo.clusters[p.cluster as usize];
@@ -111,12 +140,13 @@ pub fn render_decision(
             }
         }
         if let Some(p) = d.placement() {
-            let names: Vec<String> = p
-                .parts
-                .iter()
-                .map(|&(dom, g)| format!("{}:{g}", domain_name(topo, dom)))
-                .collect();
-            let _ = writeln!(s, "    domains: {}", names.join(" "));
+            let c = &topo.clusters[p.cluster as usize];
+            let _ = writeln!(
+                s,
+                "    domains of {}: {}",
+                c.name,
+                domain_ranges(topo, &p.parts)
+            );
         }
     }
     s

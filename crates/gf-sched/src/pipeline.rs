@@ -94,6 +94,18 @@ impl Filter for TeamQuota {
     }
 }
 
+/// The cluster has at least the gang's size online at all: capacity that
+/// has not ramped in yet, or is down, is a different answer from "busy".
+pub struct OnlineCapacity;
+impl Filter for OnlineCapacity {
+    fn cause(&self) -> Cause {
+        Cause::NotOnline
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        cx.index.cluster_online(c) >= cx.req.gpus as u64
+    }
+}
+
 /// Enough free GPUs online in the cluster; a gang never spans clusters.
 pub struct GangFits;
 impl Filter for GangFits {
@@ -254,7 +266,8 @@ impl Scorer for Packing {
         } else {
             let need = g / dg;
             let whole = cx.index.cluster_whole_free(c);
-            (whole.min(need) as f64 / need as f64) * 0.9 + if g.is_multiple_of(dg) { 0.1 } else { 0.0 }
+            (whole.min(need) as f64 / need as f64) * 0.9
+                + if g.is_multiple_of(dg) { 0.1 } else { 0.0 }
         }
     }
 }
@@ -309,14 +322,15 @@ impl Pipeline {
     ///
     /// Filters run cheapest and most selective first: the accelerator and
     /// scope rules read only static facts and reject most clusters of a large
-    /// fleet; spot and quota are O(1) lookups; capacity and power read the
-    /// live index last. The first rule that rejects a cluster is its cause.
+    /// fleet; spot and quota are O(1) lookups; online capacity, free capacity
+    /// and power read the live index last. The first rule that rejects a cluster is its cause.
     pub fn new(policy: &Policy) -> Self {
         let filters: Vec<Box<dyn Filter>> = vec![
             Box::new(AcceleratorAccepted),
             Box::new(ScopeAllowed),
             Box::new(SpotEligible),
             Box::new(TeamQuota),
+            Box::new(OnlineCapacity),
             Box::new(GangFits),
             Box::new(PowerHeadroom),
         ];

@@ -56,12 +56,12 @@ fn large_gang_takes_whole_domains_from_fewest_blocks() {
         expect![[r#"
             big: placed: 288 GPUs on aws/east/nvl in 4 domains (4 whole) across 1 fabric block
               3 clusters considered, 2 feasible; rejected: accelerator not accepted 1
-              domains #0:72 #1:72 #2:72 #3:72
+              domains #0-3:72
             bigger: placed: 500 GPUs on aws/east/nvl in 7 domains (6 whole) across 2 fabric blocks
               3 clusters considered, 2 feasible; rejected: accelerator not accepted 1
-              domains #4:72 #5:72 #6:72 #7:72 #8:72 #9:72 #10:68
+              domains #4-9:72 #10:68
             too-big: no fit
-              3 clusters considered, 0 feasible; rejected: not enough free GPUs 2, accelerator not accepted 1
+              3 clusters considered, 0 feasible; rejected: not enough GPUs online 2, accelerator not accepted 1
         "#]],
     );
 }
@@ -93,7 +93,7 @@ fn named_policies_choose_differently() {
         expect![[r#"
             x: placed: 72 GPUs on aws/east/hgx in 9 domains (9 whole) across 1 fabric block
               3 clusters considered, 3 feasible
-              domains #0:8 #1:8 #2:8 #3:8 #4:8 #5:8 #6:8 #7:8 #8:8
+              domains #0-8:8
         "#]],
     );
 }
@@ -127,28 +127,28 @@ fn preemption_picks_victims_that_lose_least() {
         expect![[r#"
             fill0: placed: 144 GPUs on aws/east/nvl in 2 domains (2 whole) across 1 fabric block
               3 clusters considered, 1 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1
-              domains #0:72 #1:72
+              domains #0-1:72
             fill1: placed: 144 GPUs on aws/east/nvl in 2 domains (2 whole) across 1 fabric block
               3 clusters considered, 1 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1
-              domains #3:72 #2:72
+              domains #2-3:72
             fill2: placed: 144 GPUs on aws/east/nvl in 2 domains (2 whole) across 1 fabric block
               3 clusters considered, 1 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1
-              domains #4:72 #5:72
+              domains #4-5:72
             fill3: placed: 144 GPUs on aws/east/nvl in 2 domains (2 whole) across 1 fabric block
               3 clusters considered, 1 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1
-              domains #7:72 #6:72
+              domains #6-7:72
             fill4: placed: 144 GPUs on aws/east/nvl in 2 domains (2 whole) across 1 fabric block
               3 clusters considered, 1 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1
-              domains #8:72 #9:72
+              domains #8-9:72
             fill5: placed: 144 GPUs on aws/east/nvl in 2 domains (2 whole) across 1 fabric block
               3 clusters considered, 1 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1
-              domains #11:72 #10:72
+              domains #10-11:72
             urgent: placed after preemption: 288 GPUs on aws/east/nvl in 4 domains (4 whole) across 1 fabric block
               preempts 2 jobs losing 0.0 GPU-hours since their last checkpoints:
                 fill0 (144 GPUs, 0.0 GPU-hours lost)
                 fill1 (144 GPUs, 0.0 GPU-hours lost)
               3 clusters considered, 0 feasible; rejected: accelerator not accepted 1, provider/region not allowed 1, not enough free GPUs 1
-              domains #0:72 #1:72 #3:72 #2:72
+              domains #0-3:72
         "#]],
     );
 }

@@ -11,7 +11,7 @@ use gf_model::{
     ClusterSpec, ContractSpec, Date, Document, JobSpec, Locs, PriceModel, PriceSpec, ProviderSpec,
     RegionSpec, TeamSpec,
 };
-use gf_sched::explain::render_decision;
+use gf_sched::explain::{domain_ranges, render_decision};
 use gf_sched::{Policy, Request, Scheduler, Topology};
 
 /// A fleet under construction.
@@ -307,15 +307,7 @@ pub fn check_placements(doc: &Document, jobs: &[JobSpec], policy: &str) -> Strin
         let d = s.decide(day("2026-06-01"), &req, false);
         out.push_str(&render_decision(&topo, &j.name, &d, false, &lookup));
         if let Some(p) = d.placement() {
-            let doms: Vec<String> = p
-                .parts
-                .iter()
-                .map(|&(dom, g)| {
-                    let c = &topo.clusters[p.cluster as usize];
-                    format!("#{}:{g}", dom - c.first_domain)
-                })
-                .collect();
-            out.push_str(&format!("  domains {}\n", doms.join(" ")));
+            out.push_str(&format!("  domains {}\n", domain_ranges(&topo, &p.parts)));
         }
         s.apply(day("2026-06-01"), &req, &d)
             .expect("a fresh decision applies");
