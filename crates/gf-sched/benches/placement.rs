@@ -124,7 +124,10 @@ impl Stream {
         let decided = t.elapsed();
         let ok = match d.placement() {
             Some(p) => {
-                let id = self.sched.commit(0, &req, p).expect("fresh decision commits");
+                let id = self
+                    .sched
+                    .commit(0, &req, p)
+                    .expect("fresh decision commits");
                 self.live.push(id);
                 true
             }

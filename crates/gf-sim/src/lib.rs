@@ -14,6 +14,7 @@
 //! [`workload`] holds the random draws and demand shapes, [`metrics`] the summary.
 
 pub mod metrics;
+pub mod queue;
 pub mod workload;
 
 use std::cmp::Reverse;
