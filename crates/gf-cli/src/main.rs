@@ -5,6 +5,7 @@
 mod load;
 mod place;
 mod replay;
+mod replay_philly;
 mod simulate;
 mod validate;
 

@@ -33,6 +33,8 @@ pub struct ReplayArgs {
 enum Trace {
     /// The Alibaba GPU trace v2023 ("openb"), as in the FGD paper (ATC 2023).
     Openb(OpenbArgs),
+    /// Gavel's Philly-derived job traces, replayed dynamically under FIFO, SJF and LAS.
+    Philly(crate::replay_philly::PhillyArgs),
 }
 
 #[derive(Args)]
@@ -76,6 +78,7 @@ struct OpenbArgs {
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let result = match args.trace {
         Trace::Openb(a) => openb_cmd(a),
+        Trace::Philly(a) => crate::replay_philly::run(a),
     };
     match result {
         // A trace error already reads `PATH:ROW: error: MESSAGE`; print it as is

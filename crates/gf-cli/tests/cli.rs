@@ -190,3 +190,48 @@ fn schema_is_json_naming_the_sections() {
         assert!(props.contains_key(k), "schema lacks {k}");
     }
 }
+
+#[test]
+fn replay_philly_runs_the_three_queue_policies() {
+    let t = root().join("../shared/traces/gavel-philly-derived");
+    if !t.exists() {
+        eprintln!("skipped: ../shared/traces not present");
+        return;
+    }
+    let trace = t.join("msr/seed=0/11cb48.trace");
+    let tp = t.join("simulation_throughputs.json");
+    let o = run(&[
+        "replay",
+        "philly",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--throughputs",
+        tp.to_str().unwrap(),
+        "--gpus",
+        "64",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by = |p: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == p)
+            .unwrap()
+            .clone()
+    };
+    let (fifo, sjf, las) = (by("fifo"), by("sjf"), by("las"));
+    for r in [&fifo, &sjf, &las] {
+        // 2,000 jobs in the file; none is larger than 64 GPUs, so none is lost.
+        assert_eq!(r["jobs"], 2000);
+        assert_eq!(r["completed"], 2000, "{r}");
+    }
+    // Knowing durations, SJF beats FIFO on mean completion time; LAS, which
+    // does not know them, preempts to get there.
+    assert!(
+        sjf["avg_jct_s"].as_f64() < fifo["avg_jct_s"].as_f64(),
+        "{sjf} {fifo}"
+    );
+    assert!(las["preemptions"].as_u64().unwrap() > 0);
+}
