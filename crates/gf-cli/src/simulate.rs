@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use gf_model::{Date, Diagnostics};
+use gf_model::Date;
 use gf_sched::Policy;
 use gf_sim::{Sim, SimOptions, Summary};
 
@@ -78,13 +78,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(inv) => return Ok(load::report(&inv)),
     };
-    let src = std::fs::read_to_string(&a.scenario)
-        .with_context(|| format!("cannot read {}", a.scenario))?;
-    let mut cx = Diagnostics::new(&a.scenario, &src);
-    gf_model::scenario::check_scenario(&mut cx, &doc);
-    if cx.has_errors() {
-        return Ok(load::report(&load::Invalid(cx.into_sorted())));
-    }
+    // Reading validated the scenario's references too (gf_model::scenario::check_scenario).
     if doc.scenario.is_none() {
         bail!(
             "{}: no [scenario] section; add one with `start` and `horizon_days` to simulate this fleet",

@@ -124,6 +124,8 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
     for s in &doc.services {
         check_service(cx, &catalog, teams.as_ref(), fleet, s);
     }
+    // The scenario's generators name teams, accelerators, services and zones.
+    crate::scenario::check_scenario(cx, doc);
 }
 
 fn join(names: &BTreeSet<&str>) -> String {

@@ -3,6 +3,7 @@
 //! `commit` / `release` (the only writers). The controller and the batch
 //! function [`crate::schedule`] are built on these three calls.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict, Victim};
@@ -68,6 +69,14 @@ pub struct Scheduler {
     free_ids: Vec<AllocId>,
     /// Allocation ids per cluster, for preemption.
     cluster_allocs: Vec<Vec<AllocId>>,
+    /// Position of each allocation in its cluster's list, for O(1) release.
+    alloc_pos: Vec<u32>,
+    /// The allocation running each unit of work.
+    work_alloc: HashMap<WorkId, AllocId>,
+    /// Per cluster, GPUs held by preemptible work at each priority: lets
+    /// preemption skip a cluster without scanning its allocations when even
+    /// every lower-priority victim would not make room.
+    preemptible_gpus: Vec<BTreeMap<u32, u64>>,
     team_used: Vec<u64>,
     contract_spend: Vec<f64>,
     costs: Arc<CostTable>,
@@ -99,6 +108,9 @@ impl Scheduler {
             allocs: Vec::new(),
             free_ids: Vec::new(),
             cluster_allocs: vec![Vec::new(); topo.clusters.len()],
+            alloc_pos: Vec::new(),
+            work_alloc: HashMap::new(),
+            preemptible_gpus: vec![BTreeMap::new(); topo.clusters.len()],
             team_used: vec![0; n_teams * n_acc],
             contract_spend: vec![0.0; topo.contracts.len()],
             costs: Arc::new(CostTable::new(&topo)),
@@ -319,6 +331,13 @@ impl Scheduler {
             {
                 continue;
             }
+            let lower: u64 = self.preemptible_gpus[c as usize]
+                .range(..req.priority)
+                .map(|(_, g)| g)
+                .sum();
+            if self.index.cluster_free(c) + lower < req.gpus as u64 {
+                continue;
+            }
             let cl = &self.topo.clusters[c as usize];
             let watts = self.topo.accels[cl.accel as usize].watts;
             let mut cands: Vec<(f64, AllocId, u32)> = self.cluster_allocs[c as usize]
@@ -408,7 +427,7 @@ impl Scheduler {
 
     /// The allocation running `work`, if any.
     pub fn alloc_of(&self, work: WorkId) -> Option<AllocId> {
-        self.allocs().find(|(_, a)| a.work == work).map(|(i, _)| i)
+        self.work_alloc.get(&work).copied()
     }
 
     /// Takes the placement's GPUs for `req`. Fails, changing nothing, when the
@@ -461,7 +480,18 @@ impl Scheduler {
                 (self.allocs.len() - 1) as AllocId
             }
         };
-        self.cluster_allocs[p.cluster as usize].push(id);
+        let list = &mut self.cluster_allocs[p.cluster as usize];
+        if self.alloc_pos.len() <= id as usize {
+            self.alloc_pos.resize(id as usize + 1, 0);
+        }
+        self.alloc_pos[id as usize] = list.len() as u32;
+        list.push(id);
+        self.work_alloc.insert(req.id, id);
+        if req.preemptible {
+            *self.preemptible_gpus[p.cluster as usize]
+                .entry(req.priority)
+                .or_default() += gpus as u64;
+        }
         Ok(id)
     }
 
@@ -482,11 +512,29 @@ impl Scheduler {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= a.gpus as u64;
         }
         let list = &mut self.cluster_allocs[a.cluster as usize];
-        if let Some(i) = list.iter().position(|&x| x == id) {
-            list.swap_remove(i);
+        let i = self.alloc_pos[id as usize] as usize;
+        list.swap_remove(i);
+        if let Some(&moved) = list.get(i) {
+            self.alloc_pos[moved as usize] = i as u32;
+        }
+        if self.work_alloc.get(&a.work) == Some(&id) {
+            self.work_alloc.remove(&a.work);
+        }
+        if a.preemptible {
+            self.unpreemptible(a.cluster, a.priority, a.gpus);
         }
         self.free_ids.push(id);
         Ok(a)
+    }
+
+    fn unpreemptible(&mut self, c: ClusterOrd, priority: u32, gpus: u32) {
+        let m = &mut self.preemptible_gpus[c as usize];
+        if let Some(g) = m.get_mut(&priority) {
+            *g -= gpus as u64;
+            if *g == 0 {
+                m.remove(&priority);
+            }
+        }
     }
 
     /// Gives back the GPUs an allocation holds on domain `d` and drops that
@@ -506,13 +554,46 @@ impl Scheduler {
         let (_, g) = a.parts.remove(i);
         a.gpus -= g;
         let team = a.team;
-        let cl = &topo.clusters[a.cluster as usize];
+        let (cluster, priority, preemptible) = (a.cluster, a.priority, a.preemptible);
+        if preemptible {
+            self.unpreemptible(cluster, priority, g);
+        }
+        let cl = &topo.clusters[cluster as usize];
         let watts = topo.accels[cl.accel as usize].watts;
         self.index.give(&topo, d, g, watts);
         if let Some(t) = team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= g as u64;
         }
         Ok(g)
+    }
+
+    /// Recomputes the scheduler's own indexes from its allocations and
+    /// compares (positions, work → allocation, preemptible GPUs by
+    /// priority); the property tests call it after every step.
+    pub fn check_bookkeeping(&self) -> Result<(), String> {
+        let mut prio: Vec<BTreeMap<u32, u64>> = vec![BTreeMap::new(); self.topo.clusters.len()];
+        for (id, a) in self.allocs() {
+            let list = &self.cluster_allocs[a.cluster as usize];
+            if list.get(self.alloc_pos[id as usize] as usize) != Some(&id) {
+                return Err(format!("allocation {id} is not where its position says"));
+            }
+            if self.work_alloc.get(&a.work) != Some(&id) {
+                return Err(format!("work {} does not map to allocation {id}", a.work));
+            }
+            if a.preemptible && a.gpus > 0 {
+                *prio[a.cluster as usize].entry(a.priority).or_default() += a.gpus as u64;
+            }
+        }
+        let live = self.allocs().count();
+        if self.cluster_allocs.iter().map(Vec::len).sum::<usize>() != live
+            || self.work_alloc.len() != live
+        {
+            return Err("allocation lists hold stale entries".into());
+        }
+        if prio != self.preemptible_gpus {
+            return Err("preemptible GPUs by priority disagree with the allocations".into());
+        }
+        Ok(())
     }
 
     /// Carries out a decision: preempts its victims, then commits its
