@@ -13,7 +13,10 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use gf_model::{Accelerator, ClusterSpec, Document, Locs, PriceModel, PriceSpec, ProviderSpec, RegionSpec, Vendor};
+use gf_model::{
+    Accelerator, ClusterSpec, Document, Locs, PriceModel, PriceSpec, ProviderSpec, RegionSpec,
+    Vendor,
+};
 use gf_sched::{AllocId, Policy, Request, Scheduler, Topology, WorkKind};
 
 /// The order in which waiting work is offered capacity.
@@ -149,7 +152,9 @@ impl Eq for Ev {}
 impl Ord for Ev {
     fn cmp(&self, o: &Self) -> Ordering {
         // A min-heap on (time, kind, job): finishes free capacity before arrivals ask.
-        o.t.total_cmp(&self.t).then(o.kind.cmp(&self.kind)).then(o.job.cmp(&self.job))
+        o.t.total_cmp(&self.t)
+            .then(o.kind.cmp(&self.kind))
+            .then(o.job.cmp(&self.job))
     }
 }
 impl PartialOrd for Ev {
@@ -204,7 +209,11 @@ fn fleet(c: QueueCluster) -> Document {
 /// Replays `jobs` under `cfg`; deterministic for a given input and seed.
 pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
     let topo = Arc::new(Topology::from_document(&fleet(cfg.cluster)));
-    let mut sched = Scheduler::new(Arc::clone(&topo), Policy::named("best-fit").unwrap_or_default(), cfg.seed);
+    let mut sched = Scheduler::new(
+        Arc::clone(&topo),
+        Policy::named("best-fit").unwrap_or_default(),
+        cfg.seed,
+    );
     let capacity = topo.total_gpus();
     let accel = topo.accel("trace-gpu").unwrap_or(0);
     let mut st: Vec<JobState> = jobs
@@ -226,7 +235,12 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
             rejected += 1;
             continue;
         }
-        heap.push(Ev { t: j.arrival_s, kind: 1, job: i, generation: 0 });
+        heap.push(Ev {
+            t: j.arrival_s,
+            kind: 1,
+            job: i,
+            generation: 0,
+        });
     }
     let request = |i: usize| Request {
         id: i as u64,
@@ -244,7 +258,12 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
     let mut running: Vec<usize> = Vec::new();
     let mut preemptions = 0u64;
     let mut busy_gpu_s = 0.0;
-    let level = |attained: f64| cfg.las_thresholds.iter().filter(|&&t| attained >= t).count();
+    let level = |attained: f64| {
+        cfg.las_thresholds
+            .iter()
+            .filter(|&&t| attained >= t)
+            .count()
+    };
     while let Some(ev) = heap.pop() {
         let now = ev.t;
         match ev.kind {
@@ -285,8 +304,18 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
             QueuePolicy::Las => waiting.iter().chain(running.iter()).copied().collect(),
         };
         match cfg.policy {
-            QueuePolicy::Fifo => order.sort_by(|&a, &b| jobs[a].arrival_s.total_cmp(&jobs[b].arrival_s).then(a.cmp(&b))),
-            QueuePolicy::Sjf => order.sort_by(|&a, &b| jobs[a].duration_s.total_cmp(&jobs[b].duration_s).then(a.cmp(&b))),
+            QueuePolicy::Fifo => order.sort_by(|&a, &b| {
+                jobs[a]
+                    .arrival_s
+                    .total_cmp(&jobs[b].arrival_s)
+                    .then(a.cmp(&b))
+            }),
+            QueuePolicy::Sjf => order.sort_by(|&a, &b| {
+                jobs[a]
+                    .duration_s
+                    .total_cmp(&jobs[b].duration_s)
+                    .then(a.cmp(&b))
+            }),
             QueuePolicy::Las => order.sort_by(|&a, &b| {
                 level(st[a].attained_gpu_s)
                     .cmp(&level(st[b].attained_gpu_s))
@@ -327,7 +356,9 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
                 }
                 continue;
             };
-            let Ok(a) = sched.commit(0, &req, p) else { continue };
+            let Ok(a) = sched.commit(0, &req, p) else {
+                continue;
+            };
             let s = &mut st[j];
             s.alloc = Some(a);
             s.run_since = now;
@@ -335,13 +366,23 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
             s.generation += 1;
             waiting.retain(|&w| w != j);
             running.push(j);
-            heap.push(Ev { t: now + s.remaining_s, kind: 0, job: j, generation: s.generation });
+            heap.push(Ev {
+                t: now + s.remaining_s,
+                kind: 0,
+                job: j,
+                generation: s.generation,
+            });
             if cfg.policy == QueuePolicy::Las {
                 // Wake up when the job crosses its next queue threshold.
                 if let Some(&th) = cfg.las_thresholds.iter().find(|&&t| t > s.attained_gpu_s) {
                     let dt = (th - s.attained_gpu_s) / jobs[j].gpus as f64;
                     if dt < s.remaining_s {
-                        heap.push(Ev { t: now + dt, kind: 2, job: j, generation: s.generation });
+                        heap.push(Ev {
+                            t: now + dt,
+                            kind: 2,
+                            job: j,
+                            generation: s.generation,
+                        });
                     }
                 }
             }
@@ -360,10 +401,19 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
         v.sort_by(f64::total_cmp);
         v[((v.len() - 1) as f64 * p).round() as usize]
     };
-    let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
     let jct: Vec<f64> = done.iter().map(|d| d.0).collect();
     let queue: Vec<f64> = done.iter().map(|d| d.1).collect();
-    let first_arrival = jobs.iter().map(|j| j.arrival_s).fold(f64::INFINITY, f64::min);
+    let first_arrival = jobs
+        .iter()
+        .map(|j| j.arrival_s)
+        .fold(f64::INFINITY, f64::min);
     let span = makespan - first_arrival.min(makespan);
     QueueReport {
         jobs: jobs.len(),
@@ -375,7 +425,11 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
         p99_queue_s: pct(queue, 0.99),
         makespan_s: makespan,
         preemptions,
-        utilization: if span > 0.0 { busy_gpu_s / (capacity as f64 * span) } else { 0.0 },
+        utilization: if span > 0.0 {
+            busy_gpu_s / (capacity as f64 * span)
+        } else {
+            0.0
+        },
     }
 }
 
@@ -384,11 +438,18 @@ mod tests {
     use super::*;
 
     fn cluster() -> QueueCluster {
-        QueueCluster { gpus: 8, gpus_per_server: 4 }
+        QueueCluster {
+            gpus: 8,
+            gpus_per_server: 4,
+        }
     }
 
     fn job(a: f64, g: u32, d: f64) -> QueueJob {
-        QueueJob { arrival_s: a, gpus: g, duration_s: d }
+        QueueJob {
+            arrival_s: a,
+            gpus: g,
+            duration_s: d,
+        }
     }
 
     #[test]
@@ -399,12 +460,20 @@ mod tests {
         assert_eq!(r.completed, 3);
         // job1 starts at 100, ends 110; job2 starts at 110, ends 111.
         assert!((r.makespan_s - 111.0).abs() < 1e-9, "{r:?}");
-        assert!((r.avg_queue_s - (0.0 + 99.0 + 108.0) / 3.0).abs() < 1e-9, "{r:?}");
+        assert!(
+            (r.avg_queue_s - (0.0 + 99.0 + 108.0) / 3.0).abs() < 1e-9,
+            "{r:?}"
+        );
     }
 
     #[test]
     fn sjf_lets_short_jobs_pass_and_lowers_mean_jct() {
-        let jobs = [job(0.0, 8, 100.0), job(1.0, 8, 500.0), job(2.0, 8, 5.0), job(3.0, 8, 5.0)];
+        let jobs = [
+            job(0.0, 8, 100.0),
+            job(1.0, 8, 500.0),
+            job(2.0, 8, 5.0),
+            job(3.0, 8, 5.0),
+        ];
         let fifo = replay_queue(&jobs, &QueueConfig::new(QueuePolicy::Fifo, cluster(), 1));
         let sjf = replay_queue(&jobs, &QueueConfig::new(QueuePolicy::Sjf, cluster(), 1));
         assert!(sjf.avg_jct_s < fifo.avg_jct_s, "{sjf:?} vs {fifo:?}");
@@ -427,7 +496,10 @@ mod tests {
 
     #[test]
     fn a_job_larger_than_the_cluster_is_rejected_not_lost() {
-        let r = replay_queue(&[job(0.0, 64, 1.0), job(0.0, 1, 1.0)], &QueueConfig::new(QueuePolicy::Sjf, cluster(), 1));
+        let r = replay_queue(
+            &[job(0.0, 64, 1.0), job(0.0, 1, 1.0)],
+            &QueueConfig::new(QueuePolicy::Sjf, cluster(), 1),
+        );
         assert_eq!((r.jobs, r.completed, r.rejected), (2, 1, 1));
     }
 }
