@@ -308,8 +308,18 @@ impl Scheduler {
     }
 
     /// GPU-hours an allocation loses if stopped now.
+    ///
+    /// Work that checkpoints every `checkpoint_interval_s` from its start is
+    /// taken to have checkpointed on that schedule even when no checkpoint
+    /// was reported, so victims are chosen by the work they really lose; a
+    /// reported checkpoint ([`Self::checkpointed`]) counts when it is later.
     pub fn loss_if_stopped(&self, a: &Alloc, now: i64) -> f64 {
-        a.gpus as f64 * (now - a.last_checkpoint_s).max(0) as f64 / 3600.0
+        let mut last = a.last_checkpoint_s;
+        if a.checkpoint_interval_s > 0 && now > a.started_s {
+            let k = (now - a.started_s) / a.checkpoint_interval_s;
+            last = last.max(a.started_s + k * a.checkpoint_interval_s);
+        }
+        a.gpus as f64 * (now - last).max(0) as f64 / 3600.0
     }
 
     /// Chooses victims for a request that fits nowhere: in each cluster that

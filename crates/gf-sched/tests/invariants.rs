@@ -240,6 +240,32 @@ fn power_envelope_blocks_placement_with_its_own_cause() {
 }
 
 #[test]
+fn unreported_checkpoints_follow_the_jobs_interval() {
+    let doc = fleet()
+        .provider("p")
+        .region("r", 10.0, "z")
+        .cluster("c", "gb200", 2, 3.0)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    let r = Request::from_job(
+        &topo,
+        0,
+        &job("a")
+            .gpus(72)
+            .accels(&["gb200"])
+            .checkpoint_min(30.0)
+            .build(),
+    )
+    .unwrap();
+    let d = s.decide(0, &r, false);
+    let (id, _) = s.apply(0, &r, &d).unwrap().unwrap();
+    // 100 minutes in, the last scheduled checkpoint was at 90: 10 minutes lost.
+    let lost = s.loss_if_stopped(s.alloc(id).unwrap(), 100 * 60);
+    assert!((lost - 72.0 * 10.0 / 60.0).abs() < 1e-9, "{lost}");
+}
+
+#[test]
 fn team_quota_is_a_filter() {
     let doc = fleet()
         .team("default", &[("h100", 16)])
@@ -274,10 +300,12 @@ fn preemption_prefers_victims_with_least_work_since_checkpoint() {
     // a different time, and one is not preemptible at all.
     let ckpt_ago_min = [50, 5, 30, 1];
     for (i, ago) in ckpt_ago_min.iter().enumerate() {
+        // A long interval: the reported checkpoints, not the schedule, decide.
         let mut j = job(&format!("f{i}"))
             .gpus(72)
             .accels(&["gb200"])
-            .priority(10);
+            .priority(10)
+            .checkpoint_min(600.0);
         if i == 3 {
             j = j.critical();
         }
