@@ -117,7 +117,9 @@ pub struct QueueReport {
     pub avg_jct_s: f64,
     /// 99th percentile job completion time, seconds.
     pub p99_jct_s: f64,
-    /// Mean queueing delay (first start − arrival), seconds.
+    /// Mean queueing delay: time a job was not running (completion time
+    /// minus its run time alone; for non-preemptive policies, first start
+    /// minus arrival), seconds.
     pub avg_queue_s: f64,
     /// 99th percentile queueing delay, seconds.
     pub p99_queue_s: f64,
@@ -391,7 +393,11 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
     let done: Vec<(f64, f64)> = st
         .iter()
         .zip(jobs)
-        .filter_map(|(s, j)| Some((s.finished? - j.arrival_s, s.first_start? - j.arrival_s)))
+        .filter_map(|(s, j)| {
+            s.first_start?;
+            let jct = s.finished? - j.arrival_s;
+            Some((jct, (jct - j.duration_s).max(0.0)))
+        })
         .collect();
     let makespan = st.iter().filter_map(|s| s.finished).fold(0.0, f64::max);
     let pct = |mut v: Vec<f64>, p: f64| -> f64 {
