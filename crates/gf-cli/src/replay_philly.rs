@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use gf_sim::queue::{QueueCluster, QueueConfig, QueueJob, QueuePolicy, QueueReport, replay_queue};
 use gf_trace::philly::{Throughputs, read_jobs};
@@ -43,21 +43,38 @@ pub struct PhillyArgs {
 
 /// Runs the replay.
 pub fn run(a: PhillyArgs) -> anyhow::Result<ExitCode> {
-    let tp = Throughputs::read(&a.throughputs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Trace errors already read `PATH:ROW: error: ...`: print them as they are.
+    match load(&a) {
+        Ok((jobs, extrapolated)) => replay(&a, &jobs, extrapolated),
+        Err(Bad::Trace(e)) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(Bad::Other(e)) => Err(e),
+    }
+}
+
+enum Bad {
+    Trace(gf_trace::TraceError),
+    Other(anyhow::Error),
+}
+
+fn load(a: &PhillyArgs) -> Result<(Vec<QueueJob>, usize), Bad> {
+    let tp = Throughputs::read(&a.throughputs).map_err(Bad::Trace)?;
     let mut jobs = Vec::new();
     let mut extrapolated = 0usize;
     for path in &a.traces {
-        for j in read_jobs(path).map_err(|e| anyhow::anyhow!("{e}"))? {
-            let j = j.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for j in read_jobs(path).map_err(Bad::Trace)? {
+            let j = j.map_err(Bad::Trace)?;
             let Some((d, extra)) = tp.duration_s(&a.worker, &j.job_type, j.gpus, j.total_steps)
             else {
-                bail!(
+                return Err(Bad::Other(anyhow::anyhow!(
                     "{}: no throughput for `{}` on {} at any gang size; the table in {} lacks it",
                     path.display(),
                     j.job_type,
                     a.worker,
                     a.throughputs.display()
-                );
+                )));
             };
             extrapolated += extra as usize;
             jobs.push(QueueJob {
@@ -67,6 +84,10 @@ pub fn run(a: PhillyArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
+    Ok((jobs, extrapolated))
+}
+
+fn replay(a: &PhillyArgs, jobs: &[QueueJob], extrapolated: usize) -> anyhow::Result<ExitCode> {
     let cluster = QueueCluster {
         gpus: a.gpus,
         gpus_per_server: a.gpus_per_server,
@@ -79,7 +100,7 @@ pub fn run(a: PhillyArgs) -> anyhow::Result<ExitCode> {
                 QueuePolicy::NAMES.join(", ")
             )
         })?;
-        let r = replay_queue(&jobs, &QueueConfig::new(p, cluster, a.seed));
+        let r = replay_queue(jobs, &QueueConfig::new(p, cluster, a.seed));
         out.push((p, r));
     }
     if a.json {
