@@ -235,3 +235,29 @@ fn replay_philly_runs_the_three_queue_policies() {
     );
     assert!(las["preemptions"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn place_shares_one_gpu_between_fractional_jobs() {
+    let o = run(&[
+        "place",
+        "--fleet",
+        "examples/small-fleet.toml",
+        "--job",
+        "examples/shared.toml",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(
+        s.contains("notebook-a: placed: 300/1000 of a newly shared GPU"),
+        "{s}"
+    );
+    assert!(
+        s.contains("notebook-b: placed: 500/1000 of a GPU already shared"),
+        "{s}"
+    );
+    // 400 more would overfill the shared GPU (800 taken): a second one is carved.
+    assert!(
+        s.contains("embedder: placed: 400/1000 of a newly shared GPU"),
+        "{s}"
+    );
+}

@@ -73,6 +73,9 @@ fn job(name: &str) -> Job {
         regions: Vec::new(),
         preemptible: true,
         spot: false,
+        gpu_milli: None,
+        cpu_milli_per_gpu: 0,
+        memory_mib_per_gpu: 0,
         locs: Default::default(),
     })
 }
@@ -354,6 +357,9 @@ fn a_service_scales_with_its_demand_across_providers() {
         max_share_per_provider: 0.75,
         min_replicas: 1,
         max_replicas: 100,
+        gpu_milli: None,
+        cpu_milli_per_gpu: 0,
+        memory_mib_per_gpu: 0,
         locs: Default::default(),
     };
     c.handle(

@@ -363,6 +363,34 @@ fn positive(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
     }
 }
 
+/// The GPU-sharing and host-resource fields of a job or a service replica.
+fn read_share(
+    cx: &mut Diagnostics,
+    t: &mut Tbl<'_>,
+    gpus: Option<u32>,
+    gpus_key: &str,
+) -> (Option<u32>, u64, u64) {
+    let milli = t.opt::<u32>(cx, "gpu_milli");
+    if let Some(m) = milli {
+        if !(1..=1000).contains(&m) {
+            cx.error(
+                t.at("gpu_milli"),
+                format!(
+                    "`gpu_milli` is {m}; expected thousandths of one GPU from 1 to 1000, e.g. 250"
+                ),
+            );
+        } else if m < 1000 && gpus.is_some_and(|g| g != 1) {
+            cx.error(
+                t.at("gpu_milli"),
+                format!("`gpu_milli = {m}` shares one GPU; set `{gpus_key} = 1` or leave `gpu_milli` out"),
+            );
+        }
+    }
+    let cpu = t.or::<u64>(cx, "cpu_milli_per_gpu", 0);
+    let mem = t.or::<u64>(cx, "memory_mib_per_gpu", 0);
+    (milli, cpu, mem)
+}
+
 fn read_accelerator(cx: &mut Diagnostics, v: Value<'_>) -> Option<Accelerator> {
     let mut t = Tbl::new(cx, v, "[[accelerator]]")?;
     let name = t.req::<String>(cx, "name");
@@ -460,6 +488,19 @@ fn read_cluster(cx: &mut Diagnostics, v: Value<'_>) -> Option<ClusterSpec> {
     }
     let domains = t.req::<u32>(cx, "domains");
     let domains_per_block = t.opt::<u32>(cx, "domains_per_block");
+    let cpu_milli_per_domain = t.opt::<u64>(cx, "cpu_milli_per_domain");
+    let memory_mib_per_domain = t.opt::<u64>(cx, "memory_mib_per_domain");
+    for (k, v) in [
+        ("cpu_milli_per_domain", cpu_milli_per_domain),
+        ("memory_mib_per_domain", memory_mib_per_domain),
+    ] {
+        if v == Some(0) {
+            cx.error(
+                t.at(k),
+                format!("`{k}` must be more than zero; leave it out when it is not a constraint"),
+            );
+        }
+    }
     if domains_per_block == Some(0) {
         cx.error(
             t.at("domains_per_block"),
@@ -487,6 +528,8 @@ fn read_cluster(cx: &mut Diagnostics, v: Value<'_>) -> Option<ClusterSpec> {
         domain_gpus,
         domains: domains.unwrap_or(1),
         domains_per_block,
+        cpu_milli_per_domain,
+        memory_mib_per_domain,
         ramp,
         price: price.unwrap_or(PriceSpec {
             model: PriceModel::OnDemand,
@@ -642,6 +685,7 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
     let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
     let preemptible = t.or::<bool>(cx, "preemptible", true);
     let spot = t.or::<bool>(cx, "spot", false);
+    let share = read_share(cx, &mut t, gpus, "gpus");
     let locs = t.finish(cx);
     Some(JobSpec {
         name: name?,
@@ -656,6 +700,9 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         regions,
         preemptible,
         spot,
+        gpu_milli: share.0,
+        cpu_milli_per_gpu: share.1,
+        memory_mib_per_gpu: share.2,
         locs,
     })
 }
@@ -735,6 +782,7 @@ fn read_service(cx: &mut Diagnostics, v: Value<'_>) -> Option<ServiceSpec> {
     }
     let min_replicas = t.or::<u32>(cx, "min_replicas", 1);
     let max_replicas = t.or::<u32>(cx, "max_replicas", 100_000);
+    let sharing = read_share(cx, &mut t, gpr, "gpus_per_replica");
     if min_replicas > max_replicas {
         cx.error(
             t.at("min_replicas"),
@@ -756,6 +804,9 @@ fn read_service(cx: &mut Diagnostics, v: Value<'_>) -> Option<ServiceSpec> {
         max_share_per_provider: share,
         min_replicas,
         max_replicas,
+        gpu_milli: sharing.0,
+        cpu_milli_per_gpu: sharing.1,
+        memory_mib_per_gpu: sharing.2,
         locs,
     })
 }

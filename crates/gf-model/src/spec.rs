@@ -144,6 +144,11 @@ pub struct ClusterSpec {
     pub domains: u32,
     /// Domains per fabric block (second topology level), if the fabric has blocks.
     pub domains_per_block: Option<u32>,
+    /// CPU millicores per domain (server or rack) for the work on its GPUs;
+    /// without it CPU is not a constraint.
+    pub cpu_milli_per_domain: Option<u64>,
+    /// Host memory per domain, MiB; without it memory is not a constraint.
+    pub memory_mib_per_domain: Option<u64>,
     /// Dated steps of domains online; without it every domain is online from the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ramp: Vec<RampStep>,
@@ -306,6 +311,15 @@ pub struct JobSpec {
     /// May run on spot capacity.
     #[serde(default)]
     pub spot: bool,
+    /// Share of one GPU in thousandths (1-1000); below 1000 the GPU is shared
+    /// with other fractional work and the gang must be one GPU.
+    pub gpu_milli: Option<u32>,
+    /// CPU millicores needed per GPU (for a fractional request: in all).
+    #[serde(default)]
+    pub cpu_milli_per_gpu: u64,
+    /// Host memory needed per GPU, MiB (for a fractional request: in all).
+    #[serde(default)]
+    pub memory_mib_per_gpu: u64,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -366,6 +380,15 @@ pub struct ServiceSpec {
     /// Most replicas.
     #[serde(default = "max_replicas")]
     pub max_replicas: u32,
+    /// Share of one GPU in thousandths (1-1000); below 1000 the GPU is shared
+    /// with other fractional work and the gang must be one GPU.
+    pub gpu_milli: Option<u32>,
+    /// CPU millicores needed per GPU (for a fractional request: in all).
+    #[serde(default)]
+    pub cpu_milli_per_gpu: u64,
+    /// Host memory needed per GPU, MiB (for a fractional request: in all).
+    #[serde(default)]
+    pub memory_mib_per_gpu: u64,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]

@@ -107,6 +107,9 @@ impl Stream {
             spot_ok: self.rng.random_bool(0.2),
             preemptible: true,
             checkpoint_interval_s: 3600,
+            gpu_milli: 1000,
+            cpu_milli_per_gpu: 0,
+            memory_mib_per_gpu: 0,
         }
     }
 

@@ -18,6 +18,8 @@ pub enum Cause {
     Spot,
     /// The team's quota for this accelerator would be exceeded.
     Quota,
+    /// A domain of the cluster has too little CPU or host memory for the work.
+    Host,
     /// The cluster has fewer GPUs online than the gang (ramp not there yet, or failures).
     NotOnline,
     /// Not enough free GPUs online in the cluster.
@@ -32,11 +34,12 @@ pub enum Cause {
 
 impl Cause {
     /// Every cause, in pipeline order.
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 10] = [
         Cause::Accelerator,
         Cause::Scope,
         Cause::Spot,
         Cause::Quota,
+        Cause::Host,
         Cause::NotOnline,
         Cause::Capacity,
         Cause::Power,
@@ -51,6 +54,7 @@ impl Cause {
             Cause::Scope => "provider/region not allowed",
             Cause::Spot => "spot not allowed",
             Cause::Quota => "team quota exceeded",
+            Cause::Host => "CPU or memory per domain",
             Cause::NotOnline => "not enough GPUs online",
             Cause::Capacity => "not enough free GPUs",
             Cause::Power => "site power envelope",
@@ -66,6 +70,15 @@ impl fmt::Display for Cause {
     }
 }
 
+/// A share of one GPU: which carved GPU of the placement's one domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedGpu {
+    /// The carved GPU's slot, or `None` to carve a new one from the domain's free GPUs.
+    pub slot: Option<u16>,
+    /// Thousandths of the GPU taken.
+    pub milli: u32,
+}
+
 /// Where a gang goes: one cluster, some GPUs of some domains.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
@@ -73,6 +86,8 @@ pub struct Placement {
     pub cluster: ClusterOrd,
     /// `(domain, gpus)` pairs, domains distinct.
     pub parts: Vec<(DomainOrd, u32)>,
+    /// For a share of one GPU (then `parts` is one domain, one GPU).
+    pub share: Option<SharedGpu>,
     /// The total score that won (higher is better; policy-specific scale).
     pub score: f64,
 }
@@ -128,7 +143,7 @@ pub struct Explanation {
     /// Clusters feasible.
     pub feasible: u32,
     /// Clusters rejected, by cause (indexed like [`Cause::ALL`]).
-    pub rejected: [u32; 9],
+    pub rejected: [u32; 10],
     /// Per-cluster verdicts (only when asked for).
     pub clusters: Vec<(ClusterOrd, Verdict)>,
 }

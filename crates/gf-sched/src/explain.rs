@@ -46,6 +46,19 @@ pub fn domain_ranges(topo: &Topology, parts: &[(u32, u32)]) -> String {
 /// A one-line summary of where a placement's GPUs are.
 pub fn placement_summary(topo: &Topology, p: &Placement) -> String {
     let c = &topo.clusters[p.cluster as usize];
+    if let Some(sh) = p.share {
+        let how = if sh.slot.is_some() {
+            "a GPU already shared"
+        } else {
+            "a newly shared GPU"
+        };
+        return format!(
+            "{}/1000 of {how} on {} in domain {}",
+            sh.milli,
+            c.name,
+            domain_ranges(topo, &p.parts)
+        );
+    }
     let whole = p.parts.iter().filter(|x| x.1 == c.domain_gpus).count();
     let mut blocks: Vec<u32> = p
         .parts

@@ -8,8 +8,20 @@
 //! `trailing_zeros`. Each fabric block keeps its whole-free domains in a list,
 //! so a gang of many domains is taken from as few blocks as possible. Memory is
 //! linear in the number of domains: a 20M-GPU NVL72 fleet is ~280k domains.
+//!
+//! A domain (a rack or a server) also carries CPU millicores and host memory
+//! when its cluster declares them, and a GPU can be shared: a fractional
+//! request carves one GPU out of a domain's free GPUs (so whole-GPU gangs
+//! never see it) and later fractional requests fill the carved GPU's room,
+//! smallest room that fits first. The buckets count whole free GPUs only,
+//! which is why sharing costs the whole-GPU path nothing.
+
+use std::collections::{BTreeSet, HashMap};
 
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
+
+/// Thousandths in one GPU.
+pub const GPU_MILLI: u32 = 1000;
 
 const NONE: u32 = u32::MAX;
 
@@ -40,6 +52,13 @@ pub struct CapacityIndex {
     site_drawn_w: Vec<u64>,
     site_envelope_w: Vec<u64>,
     domain_gpus: Vec<u32>,
+    /// CPU millicores and host memory in use per domain.
+    cpu_used: Vec<u64>,
+    mem_used: Vec<u64>,
+    /// Carved (shared) GPUs per domain: thousandths in use per slot, 0 = slot empty.
+    shared: HashMap<DomainOrd, Vec<u16>>,
+    /// Per cluster, carved GPUs with room left: `(room, domain, slot)`.
+    shared_room: Vec<BTreeSet<(u16, DomainOrd, u16)>>,
 }
 
 impl CapacityIndex {
@@ -71,7 +90,139 @@ impl CapacityIndex {
                 .iter()
                 .map(|&c| topo.clusters[c as usize].domain_gpus)
                 .collect(),
+            cpu_used: vec![0; n],
+            mem_used: vec![0; n],
+            shared: HashMap::new(),
+            shared_room: vec![BTreeSet::new(); topo.clusters.len()],
         }
+    }
+
+    /// True when domain `d` has `cpu` millicores and `mem` MiB of host memory free.
+    pub fn host_fits(&self, topo: &Topology, d: DomainOrd, cpu: u64, mem: u64) -> bool {
+        let c = &topo.clusters[topo.domain_cluster[d as usize] as usize];
+        self.cpu_used[d as usize].saturating_add(cpu) <= c.cpu_milli_per_domain
+            && self.mem_used[d as usize].saturating_add(mem) <= c.memory_mib_per_domain
+    }
+
+    /// Takes host CPU and memory of a domain.
+    pub fn take_host(&mut self, d: DomainOrd, cpu: u64, mem: u64) {
+        self.cpu_used[d as usize] += cpu;
+        self.mem_used[d as usize] += mem;
+    }
+
+    /// Gives back host CPU and memory of a domain.
+    pub fn give_host(&mut self, d: DomainOrd, cpu: u64, mem: u64) {
+        self.cpu_used[d as usize] -= cpu;
+        self.mem_used[d as usize] -= mem;
+    }
+
+    /// CPU millicores in use on a domain.
+    pub fn cpu_used(&self, d: DomainOrd) -> u64 {
+        self.cpu_used[d as usize]
+    }
+
+    /// Room left on a carved GPU, thousandths (0 when there is no such GPU).
+    pub fn shared_room_of(&self, d: DomainOrd, slot: u16) -> u32 {
+        self.shared
+            .get(&d)
+            .and_then(|s| s.get(slot as usize))
+            .filter(|&&u| u > 0)
+            .map_or(0, |&u| GPU_MILLI - u as u32)
+    }
+
+    /// The most room, in thousandths, on any carved GPU of a cluster.
+    pub fn max_shared_room(&self, c: ClusterOrd) -> u32 {
+        self.shared_room[c as usize]
+            .last()
+            .map_or(0, |e| e.0 as u32)
+    }
+
+    /// The carved GPU with the least room that still holds `milli` and whose
+    /// domain has the host resources (best fit), looking at most at `limit`.
+    pub fn best_shared(
+        &self,
+        topo: &Topology,
+        c: ClusterOrd,
+        milli: u32,
+        cpu: u64,
+        mem: u64,
+        limit: usize,
+    ) -> Option<(DomainOrd, u16)> {
+        self.shared_room[c as usize]
+            .range((milli as u16, 0, 0)..)
+            .take(limit)
+            .find(|&&(_, d, _)| self.online[d as usize] && self.host_fits(topo, d, cpu, mem))
+            .map(|&(_, d, slot)| (d, slot))
+    }
+
+    /// Puts `milli` thousandths on a carved GPU of domain `d` (`slot`), or
+    /// carves a new one from the domain's free GPUs (`None`), drawing a whole
+    /// GPU's power. Returns the slot. The caller checked that it fits.
+    pub fn take_shared(
+        &mut self,
+        topo: &Topology,
+        d: DomainOrd,
+        slot: Option<u16>,
+        milli: u32,
+        watts_per_gpu: u64,
+    ) -> u16 {
+        let c = topo.domain_cluster[d as usize] as usize;
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                self.take(topo, d, 1, watts_per_gpu);
+                let slots = self.shared.entry(d).or_default();
+                match slots.iter().position(|&u| u == 0) {
+                    Some(i) => i as u16,
+                    None => {
+                        slots.push(0);
+                        (slots.len() - 1) as u16
+                    }
+                }
+            }
+        };
+        let slots = self.shared.entry(d).or_default();
+        let used = slots[slot as usize] as u32;
+        if used > 0 && used < GPU_MILLI {
+            self.shared_room[c].remove(&((GPU_MILLI - used) as u16, d, slot));
+        }
+        let now = used + milli;
+        debug_assert!(now <= GPU_MILLI, "a shared GPU over-committed");
+        slots[slot as usize] = now as u16;
+        if now < GPU_MILLI {
+            self.shared_room[c].insert(((GPU_MILLI - now) as u16, d, slot));
+        }
+        slot
+    }
+
+    /// Takes `milli` thousandths off a carved GPU; the GPU returns to the
+    /// domain's free GPUs when nothing is left on it.
+    pub fn give_shared(
+        &mut self,
+        topo: &Topology,
+        d: DomainOrd,
+        slot: u16,
+        milli: u32,
+        watts_per_gpu: u64,
+    ) {
+        let c = topo.domain_cluster[d as usize] as usize;
+        let Some(slots) = self.shared.get_mut(&d) else {
+            return;
+        };
+        let used = slots[slot as usize] as u32;
+        if used < GPU_MILLI {
+            self.shared_room[c].remove(&((GPU_MILLI - used) as u16, d, slot));
+        }
+        let now = used.saturating_sub(milli);
+        slots[slot as usize] = now as u16;
+        if now > 0 {
+            self.shared_room[c].insert(((GPU_MILLI - now) as u16, d, slot));
+            return;
+        }
+        if slots.iter().all(|&u| u == 0) {
+            self.shared.remove(&d);
+        }
+        self.give(topo, d, 1, watts_per_gpu);
     }
 
     /// An index with every built domain online (no ramp applied).
@@ -325,6 +476,38 @@ impl CapacityIndex {
                 if (on && k > 0) != in_bucket {
                     return Err(format!("domain {d} is misplaced in its buckets"));
                 }
+            }
+        }
+        for (&d, slots) in &self.shared {
+            let c = topo.domain_cluster[d as usize] as usize;
+            for (i, &u) in slots.iter().enumerate() {
+                if u as u32 > GPU_MILLI {
+                    return Err(format!(
+                        "shared GPU {i} of domain {d} holds {u} thousandths"
+                    ));
+                }
+                let listed =
+                    self.shared_room[c].contains(&((GPU_MILLI - u as u32) as u16, d, i as u16));
+                if listed != (u > 0 && (u as u32) < GPU_MILLI) {
+                    return Err(format!(
+                        "shared GPU {i} of domain {d} is misplaced in the room index"
+                    ));
+                }
+            }
+        }
+        let partial: usize = self
+            .shared
+            .values()
+            .flatten()
+            .filter(|&&u| u > 0 && (u as u32) < GPU_MILLI)
+            .count();
+        if partial != self.shared_room.iter().map(BTreeSet::len).sum::<usize>() {
+            return Err("the room index lists GPUs that are not shared".into());
+        }
+        for (d, &cpu) in self.cpu_used.iter().enumerate() {
+            let c = &topo.clusters[topo.domain_cluster[d] as usize];
+            if cpu > c.cpu_milli_per_domain || self.mem_used[d] > c.memory_mib_per_domain {
+                return Err(format!("domain {d} uses more CPU or memory than it has"));
             }
         }
         Ok(())

@@ -24,7 +24,7 @@ pub mod topology;
 
 use std::collections::BTreeMap;
 
-pub use decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict, Victim};
+pub use decision::{Cause, Decision, Explanation, Outcome, Placement, SharedGpu, Verdict, Victim};
 pub use index::CapacityIndex;
 pub use policy::{Candidates, Policy, Strategy, Weights};
 pub use request::{Request, RequestError, WorkId, WorkKind};

@@ -1,9 +1,40 @@
 //! Choosing the NVLink domains of a gang inside one cluster: as few domains
 //! and fabric blocks as possible, never splitting a gang that one domain can
 //! hold, taking the fullest domain that fits so whole domains stay free.
+//! A share of one GPU goes on the carved GPU with the least room that holds
+//! it, or carves one from the fullest domain with a free GPU.
 
+use crate::decision::SharedGpu;
 use crate::index::CapacityIndex;
+use crate::request::Request;
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
+
+/// How many domains a search for host resources looks at before giving up
+/// on one domain: bounds the worst case when CPU or memory is short.
+const HOST_SCAN: usize = 256;
+
+/// `(domain, gpus)` parts and, for a share of one GPU, which carved GPU.
+pub type Fit = (Vec<(DomainOrd, u32)>, Option<SharedGpu>);
+
+/// Where a request goes inside cluster `c`, or `None` when it does not fit.
+pub fn pick(topo: &Topology, ix: &CapacityIndex, c: ClusterOrd, req: &Request) -> Option<Fit> {
+    let (cpu, mem) = (req.cpu_milli_per_gpu, req.memory_mib_per_gpu);
+    if !req.is_fractional() {
+        return pick_domains_with(topo, ix, c, req.gpus, cpu, mem).map(|p| (p, None));
+    }
+    let milli = req.gpu_milli;
+    if let Some((d, slot)) = ix.best_shared(topo, c, milli, cpu, mem, HOST_SCAN) {
+        return Some((
+            vec![(d, 1)],
+            Some(SharedGpu {
+                slot: Some(slot),
+                milli,
+            }),
+        ));
+    }
+    let parts = pick_domains_with(topo, ix, c, 1, cpu, mem)?;
+    Some((parts, Some(SharedGpu { slot: None, milli })))
+}
 
 /// The `(domain, gpus)` parts for `g` GPUs in cluster `c`, or `None` when the
 /// cluster has fewer than `g` free GPUs online.
@@ -13,18 +44,55 @@ pub fn pick_domains(
     c: ClusterOrd,
     g: u32,
 ) -> Option<Vec<(DomainOrd, u32)>> {
+    pick_domains_with(topo, ix, c, g, 0, 0)
+}
+
+/// [`pick_domains`] for work that needs `cpu` millicores and `mem` MiB of
+/// host memory per GPU, on the domain that holds the GPU.
+pub fn pick_domains_with(
+    topo: &Topology,
+    ix: &CapacityIndex,
+    c: ClusterOrd,
+    g: u32,
+    cpu: u64,
+    mem: u64,
+) -> Option<Vec<(DomainOrd, u32)>> {
     if ix.cluster_free(c) < g as u64 || g == 0 {
         return None;
     }
     let cl = &topo.clusters[c as usize];
     let dg = cl.domain_gpus;
+    // Host resources only matter when the cluster counts them and the work asks.
+    let host = (cpu > 0 && cl.cpu_milli_per_domain != u64::MAX)
+        || (mem > 0 && cl.memory_mib_per_domain != u64::MAX);
+    let fits =
+        |d: DomainOrd, n: u32| !host || ix.host_fits(topo, d, n as u64 * cpu, n as u64 * mem);
     // One domain holds it: best fit. Taking from the bucket's end keeps the
     // choice deterministic for a given history.
-    if g <= dg
-        && let Some(k) = ix.best_fit_bucket(c, g)
-    {
-        let d = *ix.bucket(c, k).last()?;
-        return Some(vec![(d, g)]);
+    if g <= dg && !host {
+        if let Some(k) = ix.best_fit_bucket(c, g) {
+            let d = *ix.bucket(c, k).last()?;
+            return Some(vec![(d, g)]);
+        }
+    } else if g <= dg {
+        // The fullest domain that holds the GPUs and has the host resources.
+        let mut k = g;
+        let mut seen = 0;
+        while let Some(b) = ix.best_fit_bucket(c, k) {
+            for &d in ix.bucket(c, b).iter().rev() {
+                if fits(d, g) {
+                    return Some(vec![(d, g)]);
+                }
+                seen += 1;
+                if seen >= HOST_SCAN {
+                    break;
+                }
+            }
+            if seen >= HOST_SCAN || b >= dg {
+                break;
+            }
+            k = b + 1;
+        }
     }
     let mut parts: Vec<(DomainOrd, u32)> = Vec::with_capacity((g / dg + 2) as usize);
     let mut left = g;
@@ -48,8 +116,9 @@ pub fn pick_domains(
     // The remainder: the fullest partial domain that holds it...
     if left < dg
         && let Some(k) = ix.best_fit_bucket(c, left).filter(|&k| k < dg)
+        && let Some(&d) = ix.bucket(c, k).last().filter(|&&d| fits(d, left))
     {
-        parts.push((*ix.bucket(c, k).last()?, left));
+        parts.push((d, left));
         return Some(parts);
     }
     // ...or a whole domain not yet taken, preferably in a block already used...
@@ -64,6 +133,9 @@ pub fn pick_domains(
     for k in (1..dg).rev() {
         for &d in ix.bucket(c, k).iter().rev() {
             let n = k.min(left);
+            if !fits(d, n) {
+                continue;
+            }
             parts.push((d, n));
             left -= n;
             if left == 0 {

@@ -94,6 +94,22 @@ impl Filter for TeamQuota {
     }
 }
 
+/// Each domain the work lands on must have the CPU and host memory its GPUs
+/// need: a gang asks per GPU, so a domain of the cluster must hold
+/// `min(gang, domain size)` GPUs' worth.
+pub struct HostResources;
+impl Filter for HostResources {
+    fn cause(&self) -> Cause {
+        Cause::Host
+    }
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        let cl = &cx.topo.clusters[c as usize];
+        let n = cx.req.gpus.min(cl.domain_gpus) as u64;
+        n.saturating_mul(cx.req.cpu_milli_per_gpu) <= cl.cpu_milli_per_domain
+            && n.saturating_mul(cx.req.memory_mib_per_gpu) <= cl.memory_mib_per_domain
+    }
+}
+
 /// The cluster has at least the gang's size online at all: capacity that
 /// has not ramped in yet, or is down, is a different answer from "busy".
 pub struct OnlineCapacity;
@@ -113,6 +129,9 @@ impl Filter for GangFits {
         Cause::Capacity
     }
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        if cx.req.is_fractional() && cx.index.max_shared_room(c) >= cx.req.gpu_milli {
+            return true; // room on a GPU already shared
+        }
         cx.index.cluster_free(c) >= cx.req.gpus as u64
     }
 }
@@ -258,6 +277,9 @@ impl Scorer for Packing {
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let dg = cx.topo.clusters[c as usize].domain_gpus;
         let g = cx.req.gpus;
+        if cx.req.is_fractional() && cx.index.max_shared_room(c) >= cx.req.gpu_milli {
+            return 1.0; // fills a GPU that is already shared
+        }
         if g <= dg {
             match cx.index.best_fit_bucket(c, g) {
                 Some(k) => 1.0 - (k - g) as f64 / dg as f64,
@@ -322,14 +344,15 @@ impl Pipeline {
     ///
     /// Filters run cheapest and most selective first: the accelerator and
     /// scope rules read only static facts and reject most clusters of a large
-    /// fleet; spot and quota are O(1) lookups; online capacity, free capacity
-    /// and power read the live index last. The first rule that rejects a cluster is its cause.
+    /// fleet; spot, quota and host resources per domain are O(1) lookups;
+    /// online capacity, free capacity and power read the live index last. The first rule that rejects a cluster is its cause.
     pub fn new(policy: &Policy) -> Self {
         let filters: Vec<Box<dyn Filter>> = vec![
             Box::new(AcceleratorAccepted),
             Box::new(ScopeAllowed),
             Box::new(SpotEligible),
             Box::new(TeamQuota),
+            Box::new(HostResources),
             Box::new(OnlineCapacity),
             Box::new(GangFits),
             Box::new(PowerHeadroom),

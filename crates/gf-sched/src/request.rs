@@ -40,6 +40,19 @@ pub struct Request {
     pub preemptible: bool,
     /// Checkpoint interval, seconds (for the cost of preempting it later).
     pub checkpoint_interval_s: i64,
+    /// Thousandths of one GPU (1000: whole GPUs; below, one shared GPU).
+    pub gpu_milli: u32,
+    /// CPU millicores per GPU (for a shared GPU: in all).
+    pub cpu_milli_per_gpu: u64,
+    /// Host memory per GPU, MiB (for a shared GPU: in all).
+    pub memory_mib_per_gpu: u64,
+}
+
+impl Request {
+    /// True when the request asks for a share of one GPU.
+    pub fn is_fractional(&self) -> bool {
+        self.gpu_milli < 1000
+    }
 }
 
 /// Why a spec could not be turned into a request.
@@ -73,6 +86,9 @@ impl Request {
             spot_ok: j.spot,
             preemptible: j.preemptible,
             checkpoint_interval_s: (j.checkpoint_interval_min.unwrap_or(60.0) * 60.0) as i64,
+            gpu_milli: j.gpu_milli.unwrap_or(1000).clamp(1, 1000),
+            cpu_milli_per_gpu: j.cpu_milli_per_gpu,
+            memory_mib_per_gpu: j.memory_mib_per_gpu,
         })
     }
 
@@ -103,6 +119,9 @@ impl Request {
             spot_ok: false,
             preemptible: false,
             checkpoint_interval_s: 0,
+            gpu_milli: s.gpu_milli.unwrap_or(1000).clamp(1, 1000),
+            cpu_milli_per_gpu: s.cpu_milli_per_gpu,
+            memory_mib_per_gpu: s.memory_mib_per_gpu,
         })
     }
 }

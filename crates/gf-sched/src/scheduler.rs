@@ -6,9 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict, Victim};
+use crate::decision::{
+    Cause, Decision, Explanation, Outcome, Placement, SharedGpu, Verdict, Victim,
+};
 use crate::index::CapacityIndex;
-use crate::pack::pick_domains;
+use crate::pack::pick;
 use crate::pipeline::{CostTable, Ctx, Pipeline};
 use crate::policy::Policy;
 use crate::request::{Request, WorkId};
@@ -40,6 +42,12 @@ pub struct Alloc {
     pub last_checkpoint_s: i64,
     /// Checkpoint interval, seconds (0: never checkpoints).
     pub checkpoint_interval_s: i64,
+    /// For a share of one GPU: the carved GPU's slot and the thousandths held.
+    pub share: Option<(u16, u32)>,
+    /// CPU millicores held per GPU on each part's domain.
+    pub cpu_milli_per_gpu: u64,
+    /// Host memory held per GPU on each part's domain, MiB.
+    pub memory_mib_per_gpu: u64,
 }
 
 /// Errors are for faults of the caller, never for "no fit".
@@ -91,6 +99,25 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// Returns an allocation's GPUs, shared GPU share and host resources to an index.
+fn give_back(ix: &mut CapacityIndex, topo: &Topology, a: &Alloc) {
+    let watts = topo.accels[topo.clusters[a.cluster as usize].accel as usize].watts;
+    let (cpu, mem) = (a.cpu_milli_per_gpu, a.memory_mib_per_gpu);
+    match a.share {
+        Some((slot, milli)) => {
+            let d = a.parts[0].0;
+            ix.give_shared(topo, d, slot, milli, watts);
+            ix.give_host(d, cpu, mem);
+        }
+        None => {
+            for &(d, g) in &a.parts {
+                ix.give(topo, d, g, watts);
+                ix.give_host(d, g as u64 * cpu, g as u64 * mem);
+            }
+        }
+    }
 }
 
 impl Scheduler {
@@ -288,9 +315,10 @@ impl Scheduler {
             ex.clusters.sort_by_key(|(c, _)| *c);
         }
         let outcome = match best.and_then(|(score, _, c)| {
-            pick_domains(&self.topo, &self.index, c, req.gpus).map(|parts| Placement {
+            pick(&self.topo, &self.index, c, req).map(|(parts, share)| Placement {
                 cluster: c,
                 parts,
+                share,
                 score,
             })
         }) {
@@ -354,7 +382,8 @@ impl Scheduler {
                 .iter()
                 .filter_map(|&id| {
                     let a = self.alloc(id)?;
-                    (a.preemptible && a.priority < req.priority)
+                    // A share of a GPU frees no whole GPU on its own: never a victim.
+                    (a.preemptible && a.priority < req.priority && a.share.is_none())
                         .then(|| (self.loss_if_stopped(a, now), id, a.gpus))
                 })
                 .collect();
@@ -375,7 +404,7 @@ impl Scheduler {
                     break;
                 }
                 free += g as u64;
-                drawn -= g as u64 * watts;
+                drawn = drawn.saturating_sub(g as u64 * watts);
                 loss += l;
                 chosen.push(id);
             }
@@ -406,19 +435,16 @@ impl Scheduler {
         // copy of the index (preemption is rare; the hot path never copies).
         let mut ix = self.index.clone();
         for &id in &victims {
-            let a = self.alloc(id).expect("victim exists");
-            let w = self.topo.accels[self.topo.clusters[a.cluster as usize].accel as usize].watts;
-            for &(d, g) in &a.parts {
-                ix.give(&self.topo, d, g, w);
-            }
+            give_back(&mut ix, &self.topo, self.alloc(id).expect("victim exists"));
         }
-        let Some(parts) = pick_domains(&self.topo, &ix, c, req.gpus) else {
+        let Some((parts, share)) = pick(&self.topo, &ix, c, req) else {
             return Outcome::NoFit;
         };
         Outcome::Preempt {
             placement: Placement {
                 cluster: c,
                 parts,
+                share,
                 score: 0.0,
             },
             victims: victims
@@ -448,9 +474,19 @@ impl Scheduler {
         req: &Request,
         p: &Placement,
     ) -> Result<AllocId, SchedError> {
+        let (cpu, mem) = (req.cpu_milli_per_gpu, req.memory_mib_per_gpu);
         for &(d, g) in &p.parts {
             let free = self.index.free(d);
-            if free < g || self.topo.domain_cluster[d as usize] != p.cluster {
+            // A share on an existing carved GPU takes no whole GPU.
+            let whole = if matches!(p.share, Some(SharedGpu { slot: Some(_), .. })) {
+                0
+            } else {
+                g
+            };
+            let host_ok = self
+                .index
+                .host_fits(&self.topo, d, g as u64 * cpu, g as u64 * mem);
+            if free < whole || !host_ok || self.topo.domain_cluster[d as usize] != p.cluster {
                 return Err(SchedError::Stale {
                     domain: d,
                     free,
@@ -461,8 +497,30 @@ impl Scheduler {
         let topo = Arc::clone(&self.topo);
         let cl = &topo.clusters[p.cluster as usize];
         let watts = topo.accels[cl.accel as usize].watts;
-        for &(d, g) in &p.parts {
-            self.index.take(&topo, d, g, watts);
+        let mut share = None;
+        match p.share {
+            Some(sh) => {
+                let d = p.parts[0].0;
+                if let Some(slot) = sh.slot {
+                    let room = self.index.shared_room_of(d, slot);
+                    if room < sh.milli {
+                        return Err(SchedError::Stale {
+                            domain: d,
+                            free: room,
+                            wanted: sh.milli,
+                        });
+                    }
+                }
+                let slot = self.index.take_shared(&topo, d, sh.slot, sh.milli, watts);
+                share = Some((slot, sh.milli));
+                self.index.take_host(d, cpu, mem);
+            }
+            None => {
+                for &(d, g) in &p.parts {
+                    self.index.take(&topo, d, g, watts);
+                    self.index.take_host(d, g as u64 * cpu, g as u64 * mem);
+                }
+            }
         }
         let gpus = p.gpus();
         if let Some(t) = req.team {
@@ -479,6 +537,9 @@ impl Scheduler {
             started_s: now,
             last_checkpoint_s: now,
             checkpoint_interval_s: req.checkpoint_interval_s,
+            share,
+            cpu_milli_per_gpu: cpu,
+            memory_mib_per_gpu: mem,
         };
         let id = match self.free_ids.pop() {
             Some(id) => {
@@ -514,10 +575,7 @@ impl Scheduler {
             .ok_or(SchedError::UnknownAlloc(id))?;
         let topo = Arc::clone(&self.topo);
         let cl = &topo.clusters[a.cluster as usize];
-        let watts = topo.accels[cl.accel as usize].watts;
-        for &(d, g) in &a.parts {
-            self.index.give(&topo, d, g, watts);
-        }
+        give_back(&mut self.index, &topo, &a);
         if let Some(t) = a.team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= a.gpus as u64;
         }
@@ -558,19 +616,27 @@ impl Scheduler {
             .get_mut(id as usize)
             .and_then(Option::as_mut)
             .ok_or(SchedError::UnknownAlloc(id))?;
-        let Some(i) = a.parts.iter().position(|p| p.0 == d) else {
+        // A share of one GPU has no part to swap: it is released whole or not at all.
+        let Some(i) = a
+            .parts
+            .iter()
+            .position(|p| p.0 == d)
+            .filter(|_| a.share.is_none())
+        else {
             return Ok(0);
         };
         let (_, g) = a.parts.remove(i);
         a.gpus -= g;
         let team = a.team;
         let (cluster, priority, preemptible) = (a.cluster, a.priority, a.preemptible);
+        let (cpu, mem) = (a.cpu_milli_per_gpu, a.memory_mib_per_gpu);
         if preemptible {
             self.unpreemptible(cluster, priority, g);
         }
         let cl = &topo.clusters[cluster as usize];
         let watts = topo.accels[cl.accel as usize].watts;
         self.index.give(&topo, d, g, watts);
+        self.index.give_host(d, g as u64 * cpu, g as u64 * mem);
         if let Some(t) = team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= g as u64;
         }

@@ -74,6 +74,10 @@ pub struct Cluster {
     pub contract: Option<u32>,
     /// Domains online from each date (sorted); empty means all online from the start.
     pub ramp: Vec<(Date, u32)>,
+    /// CPU millicores per domain (`u64::MAX`: not a constraint).
+    pub cpu_milli_per_domain: u64,
+    /// Host memory per domain, MiB (`u64::MAX`: not a constraint).
+    pub memory_mib_per_domain: u64,
 }
 
 impl Cluster {
@@ -247,6 +251,8 @@ impl Topology {
                             .and_then(|n| doc.contracts.iter().position(|k| k.name == *n))
                             .map(|i| i as u32),
                         ramp: c.ramp.iter().map(|s| (s.date, s.domains)).collect(),
+                        cpu_milli_per_domain: c.cpu_milli_per_domain.unwrap_or(u64::MAX),
+                        memory_mib_per_domain: c.memory_mib_per_domain.unwrap_or(u64::MAX),
                     });
                 }
             }

@@ -27,6 +27,7 @@ fn small_fleet(gb_domains: u32, h_domains: u32, tight_mw: f64) -> gf_model::Docu
             Some(3),
         )
         .cluster_with("hgx", "h100", h_domains, PriceModel::Spot, 1.5, None)
+        .host(16_000, None)
         .provider("azure")
         .region("tight", tight_mw, "us-east")
         .cluster_with(
@@ -47,6 +48,8 @@ enum Op {
         accel: u8,
         prio: u32,
         spot: bool,
+        milli: u32,
+        cpu: u64,
     },
     Release(usize),
     Fail(usize),
@@ -55,8 +58,13 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => (prop_oneof![1u32..=8, 9u32..=72, 73u32..=400], 0u8..3, 0u32..100, any::<bool>())
-            .prop_map(|(gpus, accel, prio, spot)| Op::Place { gpus, accel, prio, spot }),
+        5 => (prop_oneof![1u32..=8, 9u32..=72, 73u32..=400], 0u8..3, 0u32..100, any::<bool>(),
+              prop_oneof![3 => Just(1000u32), 2 => 1u32..1000], prop_oneof![Just(0u64), 0u64..4000])
+            .prop_map(|(gpus, accel, prio, spot, milli, cpu)| {
+                // A share of a GPU is a one-GPU request.
+                let gpus = if milli < 1000 { 1 } else { gpus };
+                Op::Place { gpus, accel, prio, spot, milli, cpu }
+            }),
         2 => any::<usize>().prop_map(Op::Release),
         1 => any::<usize>().prop_map(Op::Fail),
         1 => any::<usize>().prop_map(Op::Repair),
@@ -64,6 +72,20 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn request(topo: &Topology, id: u64, gpus: u32, accel: u8, prio: u32, spot: bool) -> Request {
+    shared_request(topo, id, gpus, accel, prio, spot, 1000, 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn shared_request(
+    topo: &Topology,
+    id: u64,
+    gpus: u32,
+    accel: u8,
+    prio: u32,
+    spot: bool,
+    milli: u32,
+    cpu: u64,
+) -> Request {
     let accels: &[&str] = match accel {
         0 => &["gb200"],
         1 => &["h100"],
@@ -76,7 +98,10 @@ fn request(topo: &Topology, id: u64, gpus: u32, accel: u8, prio: u32, spot: bool
     if spot {
         j = j.spot();
     }
-    Request::from_job(topo, id, &j.build()).unwrap()
+    let mut spec = j.build();
+    spec.gpu_milli = Some(milli);
+    spec.cpu_milli_per_gpu = cpu;
+    Request::from_job(topo, id, &spec).unwrap()
 }
 
 /// Checks every capacity invariant against the scheduler's own allocations.
@@ -85,8 +110,12 @@ fn check_invariants(s: &Scheduler) -> Result<(), TestCaseError> {
     s.index()
         .check_consistent(topo)
         .map_err(TestCaseError::fail)?;
+    s.check_bookkeeping().map_err(TestCaseError::fail)?;
     let mut used = vec![0u32; topo.n_domains()];
+    let mut cpu = vec![0u64; topo.n_domains()];
     let mut drawn = vec![0u64; topo.sites.len()];
+    // Shares of one GPU: thousandths per carved GPU, each GPU counted once.
+    let mut carved: std::collections::BTreeMap<(u32, u16), u32> = Default::default();
     for (_, a) in s.allocs() {
         let c = &topo.clusters[a.cluster as usize];
         prop_assert_eq!(
@@ -100,13 +129,34 @@ fn check_invariants(s: &Scheduler) -> Result<(), TestCaseError> {
                 a.cluster,
                 "gang spans clusters"
             );
-            used[d as usize] += g;
+            match a.share {
+                Some((slot, milli)) => {
+                    *carved.entry((d, slot)).or_default() += milli;
+                    cpu[d as usize] += a.cpu_milli_per_gpu;
+                }
+                None => {
+                    used[d as usize] += g;
+                    cpu[d as usize] += g as u64 * a.cpu_milli_per_gpu;
+                    drawn[c.site as usize] += g as u64 * topo.accels[c.accel as usize].watts;
+                }
+            }
         }
-        drawn[c.site as usize] += a.gpus as u64 * topo.accels[c.accel as usize].watts;
+    }
+    for (&(d, _), &milli) in &carved {
+        prop_assert!(milli <= 1000, "a shared GPU holds {} thousandths", milli);
+        used[d as usize] += 1;
+        let c = &topo.clusters[topo.domain_cluster[d as usize] as usize];
+        drawn[c.site as usize] += topo.accels[c.accel as usize].watts;
     }
     for (d, &u) in used.iter().enumerate() {
         let c = &topo.clusters[topo.domain_cluster[d] as usize];
         prop_assert!(u <= c.domain_gpus, "domain {} over-allocated", d);
+        prop_assert!(
+            cpu[d] <= c.cpu_milli_per_domain,
+            "domain {} over its CPU",
+            d
+        );
+        prop_assert_eq!(cpu[d], s.index().cpu_used(d as u32));
         if s.index().is_online(d as u32) {
             prop_assert_eq!(s.index().free(d as u32) + u, c.domain_gpus);
         }
@@ -139,8 +189,8 @@ proptest! {
         for (i, o) in ops.into_iter().enumerate() {
             let now = 1_780_000_000 + i as i64 * 600;
             match o {
-                Op::Place { gpus, accel, prio, spot } => {
-                    let req = request(&topo, i as u64, gpus, accel, prio, spot);
+                Op::Place { gpus, accel, prio, spot, milli, cpu } => {
+                    let req = shared_request(&topo, i as u64, gpus, accel, prio, spot, milli, cpu);
                     let d = s.decide(now, &req, false);
                     if let Some(p) = d.placement() {
                         prop_assert_eq!(p.gpus(), gpus, "placed a different gang size");
@@ -336,4 +386,65 @@ fn preemption_prefers_victims_with_least_work_since_checkpoint() {
     assert_eq!(placement.gpus(), 144);
     let (_, released) = s.apply(t0 + 3600, &urgent, &d).unwrap().unwrap();
     assert_eq!(released.len(), 2);
+}
+
+#[test]
+fn shares_of_a_gpu_fill_one_carved_gpu_before_carving_another() {
+    let doc = fleet()
+        .provider("p")
+        .region("r", 10.0, "z")
+        .cluster("c", "h100", 1, 2.0)
+        .host(8_000, None)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    let mut ids = Vec::new();
+    // Four quarters fit one GPU; the fifth carves a second one.
+    for i in 0..5u64 {
+        let r = shared_request(&topo, i, 1, 1, 0, false, 250, 500);
+        let d = s.decide(0, &r, false);
+        let (id, _) = s.apply(0, &r, &d).unwrap().expect("a quarter GPU fits");
+        ids.push(id);
+        check_invariants(&s).unwrap();
+    }
+    assert_eq!(s.index().free(0), 6, "two GPUs carved out of eight");
+    // A whole-GPU gang never lands on a shared GPU: six whole ones are left.
+    let whole = request(&topo, 10, 7, 1, 0, false);
+    assert!(s.decide(0, &whole, false).placement().is_none());
+    let six = request(&topo, 11, 6, 1, 0, false);
+    let d = s.decide(0, &six, false);
+    // 6 GPUs × 500 millicores would pass, but 5 shares already hold 2,500 of 8,000.
+    let mut six_cpu = six.clone();
+    six_cpu.cpu_milli_per_gpu = 1_000;
+    assert!(
+        s.decide(0, &six_cpu, false).placement().is_none(),
+        "CPU per domain must bind"
+    );
+    let (six_id, _) = s.apply(0, &six, &d).unwrap().unwrap();
+    check_invariants(&s).unwrap();
+    // Releasing every share gives both carved GPUs back whole.
+    s.release(six_id).unwrap();
+    for id in ids {
+        s.release(id).unwrap();
+        check_invariants(&s).unwrap();
+    }
+    assert_eq!(s.index().free(0), 8);
+    assert_eq!(s.index().cpu_used(0), 0);
+}
+
+#[test]
+fn host_resources_reject_a_cluster_with_their_own_cause() {
+    let doc = fleet()
+        .provider("p")
+        .region("r", 10.0, "z")
+        .cluster("c", "h100", 4, 2.0)
+        .host(16_000, Some(1_000_000))
+        .build();
+    let s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    let mut r = request(&topo, 0, 8, 1, 0, false);
+    r.cpu_milli_per_gpu = 4_000; // 8 x 4 cores = 32 cores > 16 per server
+    let d = s.decide(0, &r, false);
+    assert!(d.placement().is_none());
+    assert_eq!(d.explanation.rejected_for(gf_sched::Cause::Host), 1);
 }

@@ -488,6 +488,9 @@ impl Sim {
             regions: Vec::new(),
             preemptible: wg.preemptible,
             spot: wg.spot,
+            gpu_milli: None,
+            cpu_milli_per_gpu: 0,
+            memory_mib_per_gpu: 0,
             locs: Default::default(),
         };
         self.submit(spec);

@@ -191,6 +191,8 @@ fn fleet(c: QueueCluster) -> Document {
                     domain_gpus: Some(c.gpus_per_server),
                     domains: servers,
                     domains_per_block: None,
+                    cpu_milli_per_domain: None,
+                    memory_mib_per_domain: None,
                     ramp: Vec::new(),
                     price: PriceSpec {
                         model: PriceModel::Reserved,
@@ -255,6 +257,9 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
         spot_ok: true,
         preemptible: true,
         checkpoint_interval_s: 0,
+        gpu_milli: 1000,
+        cpu_milli_per_gpu: 0,
+        memory_mib_per_gpu: 0,
     };
     let mut waiting: Vec<usize> = Vec::new();
     let mut running: Vec<usize> = Vec::new();

@@ -81,6 +81,8 @@ impl FleetBuilder {
             domain_gpus: None,
             domains,
             domains_per_block,
+            cpu_milli_per_domain: None,
+            memory_mib_per_domain: None,
             ramp: Vec::new(),
             price: PriceSpec {
                 model,
@@ -90,6 +92,20 @@ impl FleetBuilder {
             },
             locs: Locs::default(),
         });
+        self
+    }
+
+    /// Gives the last cluster CPU millicores and memory per domain.
+    pub fn host(mut self, cpu_milli: u64, memory_mib: Option<u64>) -> Self {
+        let c = self
+            .doc
+            .providers
+            .last_mut()
+            .and_then(|p| p.regions.last_mut())
+            .and_then(|r| r.clusters.last_mut())
+            .expect("cluster() first");
+        c.cpu_milli_per_domain = Some(cpu_milli);
+        c.memory_mib_per_domain = memory_mib;
         self
     }
 
@@ -154,6 +170,9 @@ pub fn job(name: &str) -> JobBuilder {
             regions: Vec::new(),
             preemptible: true,
             spot: false,
+            gpu_milli: None,
+            cpu_milli_per_gpu: 0,
+            memory_mib_per_gpu: 0,
             locs: Locs::default(),
         },
     }
@@ -262,6 +281,8 @@ pub fn synthetic_fleet(total_gpus: u64) -> Document {
             domain_gpus: None,
             domains,
             domains_per_block: Some(32),
+            cpu_milli_per_domain: None,
+            memory_mib_per_domain: None,
             ramp: Vec::new(),
             price: PriceSpec {
                 model,
