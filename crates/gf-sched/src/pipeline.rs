@@ -31,6 +31,12 @@ pub struct Ctx<'a> {
 pub trait Filter: Send + Sync {
     /// The cause reported when it rejects.
     fn cause(&self) -> Cause;
+    /// False when the rule cannot reject anything for this request (no
+    /// scope given, no team, no CPU asked): the decision then skips it for
+    /// every cluster instead of asking each.
+    fn applies(&self, _req: &Request) -> bool {
+        true
+    }
     /// True when the cluster may host the request.
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool;
 }
@@ -57,6 +63,9 @@ impl Filter for AcceleratorAccepted {
 /// The cluster's provider and region are allowed.
 pub struct ScopeAllowed;
 impl Filter for ScopeAllowed {
+    fn applies(&self, req: &Request) -> bool {
+        req.sites.is_some()
+    }
     fn cause(&self) -> Cause {
         Cause::Scope
     }
@@ -71,6 +80,9 @@ impl Filter for ScopeAllowed {
 /// Spot capacity only for spot-tolerant work.
 pub struct SpotEligible;
 impl Filter for SpotEligible {
+    fn applies(&self, req: &Request) -> bool {
+        !req.spot_ok
+    }
     fn cause(&self) -> Cause {
         Cause::Spot
     }
@@ -82,6 +94,9 @@ impl Filter for SpotEligible {
 /// The team stays within its quota for the cluster's accelerator.
 pub struct TeamQuota;
 impl Filter for TeamQuota {
+    fn applies(&self, req: &Request) -> bool {
+        req.team.is_some()
+    }
     fn cause(&self) -> Cause {
         Cause::Quota
     }
@@ -99,6 +114,9 @@ impl Filter for TeamQuota {
 /// `min(gang, domain size)` GPUs' worth.
 pub struct HostResources;
 impl Filter for HostResources {
+    fn applies(&self, req: &Request) -> bool {
+        req.cpu_milli_per_gpu > 0 || req.memory_mib_per_gpu > 0
+    }
     fn cause(&self) -> Cause {
         Cause::Host
     }

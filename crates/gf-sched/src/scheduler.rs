@@ -11,7 +11,7 @@ use crate::decision::{
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, Pipeline};
+use crate::pipeline::{CostTable, Ctx, Filter, Pipeline};
 use crate::policy::Policy;
 use crate::request::{Request, WorkId};
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
@@ -114,7 +114,11 @@ fn give_back(ix: &mut CapacityIndex, topo: &Topology, a: &Alloc) {
         None => {
             for &(d, g) in &a.parts {
                 ix.give(topo, d, g, watts);
-                ix.give_host(d, g as u64 * cpu, g as u64 * mem);
+            }
+            if cpu > 0 || mem > 0 {
+                for &(d, g) in &a.parts {
+                    ix.give_host(d, g as u64 * cpu, g as u64 * mem);
+                }
             }
         }
     }
@@ -261,6 +265,14 @@ impl Scheduler {
         } else {
             0
         };
+        // The rules that can reject anything for this request, in pipeline order.
+        let active: Vec<&dyn Filter> = self
+            .pipeline
+            .filters
+            .iter()
+            .map(|f| f.as_ref())
+            .filter(|f| f.applies(req))
+            .collect();
         for i in 0..n {
             let c = (start + i) % n;
             ex.considered += 1;
@@ -271,7 +283,7 @@ impl Scheduler {
                 }
                 continue;
             }
-            if let Some(f) = self.pipeline.filters.iter().find(|f| !f.pass(&cx, c)) {
+            if let Some(f) = active.iter().find(|f| !f.pass(&cx, c)) {
                 ex.rejected[f.cause() as usize] += 1;
                 if explain {
                     ex.clusters.push((c, Verdict::Rejected(f.cause())));
@@ -483,9 +495,10 @@ impl Scheduler {
             } else {
                 g
             };
-            let host_ok = self
-                .index
-                .host_fits(&self.topo, d, g as u64 * cpu, g as u64 * mem);
+            let host_ok = (cpu == 0 && mem == 0)
+                || self
+                    .index
+                    .host_fits(&self.topo, d, g as u64 * cpu, g as u64 * mem);
             if free < whole || !host_ok || self.topo.domain_cluster[d as usize] != p.cluster {
                 return Err(SchedError::Stale {
                     domain: d,
@@ -518,7 +531,11 @@ impl Scheduler {
             None => {
                 for &(d, g) in &p.parts {
                     self.index.take(&topo, d, g, watts);
-                    self.index.take_host(d, g as u64 * cpu, g as u64 * mem);
+                }
+                if cpu > 0 || mem > 0 {
+                    for &(d, g) in &p.parts {
+                        self.index.take_host(d, g as u64 * cpu, g as u64 * mem);
+                    }
                 }
             }
         }
