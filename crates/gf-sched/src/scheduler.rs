@@ -11,7 +11,7 @@ use crate::decision::{
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, Filter, Pipeline};
+use crate::pipeline::{CostTable, Ctx, Pipeline};
 use crate::policy::Policy;
 use crate::request::{Request, WorkId};
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
@@ -265,14 +265,15 @@ impl Scheduler {
         } else {
             0
         };
-        // The rules that can reject anything for this request, in pipeline order.
-        let active: Vec<&dyn Filter> = self
+        // The rules that can reject anything for this request, in pipeline
+        // order, as a bit set (no allocation on the hot path).
+        let active: u64 = self
             .pipeline
             .filters
             .iter()
-            .map(|f| f.as_ref())
-            .filter(|f| f.applies(req))
-            .collect();
+            .enumerate()
+            .filter(|(_, f)| f.applies(req))
+            .fold(0, |m, (i, _)| m | 1 << i);
         for i in 0..n {
             let c = (start + i) % n;
             ex.considered += 1;
@@ -283,7 +284,13 @@ impl Scheduler {
                 }
                 continue;
             }
-            if let Some(f) = active.iter().find(|f| !f.pass(&cx, c)) {
+            let rejected = self
+                .pipeline
+                .filters
+                .iter()
+                .enumerate()
+                .find(|(i, f)| active & (1 << i) != 0 && !f.pass(&cx, c));
+            if let Some((_, f)) = rejected {
                 ex.rejected[f.cause() as usize] += 1;
                 if explain {
                     ex.clusters.push((c, Verdict::Rejected(f.cause())));
