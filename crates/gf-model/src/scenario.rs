@@ -118,16 +118,16 @@ pub struct TrainingGen {
     /// Median length of a job in reference (H100) hours: work = gpus × hours.
     pub hours_median: f64,
     /// Spread of the log-normal length (sigma of ln hours).
-    #[serde(default = "one")]
+    #[serde(default = "crate::spec::one")]
     pub hours_sigma: f64,
     /// Longest job, reference hours (the log-normal tail is cut here).
     #[serde(default = "max_hours")]
     pub hours_max: f64,
     /// Arrival rate multiplies by this every year (1: flat).
-    #[serde(default = "one")]
+    #[serde(default = "crate::spec::one")]
     pub growth_per_year: f64,
     /// May be preempted by higher-priority work.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::spec::yes")]
     pub preemptible: bool,
     /// May run on spot capacity.
     #[serde(default)]
@@ -143,14 +143,8 @@ pub struct TrainingGen {
     pub locs: Locs,
 }
 
-fn one() -> f64 {
-    1.0
-}
 fn max_hours() -> f64 {
     24.0 * 90.0
-}
-fn yes() -> bool {
-    true
 }
 
 /// Demand of one inference service over time: its `[[service]]` demand is
@@ -167,7 +161,7 @@ pub struct InferenceGen {
     #[serde(default = "peak_hour")]
     pub peak_hour_local: f64,
     /// Demand multiplies by this every year.
-    #[serde(default = "one")]
+    #[serde(default = "crate::spec::one")]
     pub growth_per_year: f64,
     /// Replicas are sized for demand × headroom.
     #[serde(default = "headroom")]
@@ -200,7 +194,7 @@ pub struct AgenticGen {
     #[serde(default = "amplitude")]
     pub diurnal_amplitude: f64,
     /// Demand multiplies by this every year.
-    #[serde(default = "one")]
+    #[serde(default = "crate::spec::one")]
     pub growth_per_year: f64,
     #[serde(skip)]
     #[schemars(skip)]

@@ -269,7 +269,7 @@ pub struct TeamSpec {
     pub locs: Locs,
 }
 
-fn one() -> f64 {
+pub(crate) fn one() -> f64 {
     1.0
 }
 
@@ -330,7 +330,7 @@ fn checkpoint_cost() -> f64 {
     5.0
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
