@@ -448,3 +448,38 @@ fn host_resources_reject_a_cluster_with_their_own_cause() {
     assert!(d.placement().is_none());
     assert_eq!(d.explanation.rejected_for(gf_sched::Cause::Host), 1);
 }
+
+/// Pins the bug the property test found: preemption counted every share of a
+/// GPU as freeing a whole GPU's power, and the site's drawn power underflowed.
+#[test]
+fn regression_preempting_shares_of_one_gpu_underflowed_site_power() {
+    let doc = fleet()
+        .provider("p")
+        .region("tight", 0.0035, "z") // two H100s' worth of power (1.53 kW each)
+        .cluster("c", "h100", 1, 2.0)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    // Four shares on one GPU, then one whole GPU: the site is at its envelope.
+    for i in 0..4u64 {
+        let r = shared_request(&topo, i, 1, 1, 0, false, 250, 0);
+        let d = s.decide(0, &r, false);
+        s.apply(0, &r, &d).unwrap().unwrap();
+    }
+    let w = request(&topo, 4, 1, 1, 0, false);
+    let d = s.decide(0, &w, false);
+    s.apply(0, &w, &d).unwrap().unwrap();
+    check_invariants(&s).unwrap();
+    // A higher-priority GPU finds no power: shares are never victims, so the
+    // whole-GPU job is the one preempted, and nothing underflows.
+    let urgent = request(&topo, 5, 1, 1, 50, false);
+    let d = s.decide(0, &urgent, false);
+    match &d.outcome {
+        Outcome::Preempt { victims, .. } => {
+            assert_eq!(victims.iter().map(|v| v.work).collect::<Vec<_>>(), vec![4]);
+        }
+        other => panic!("expected the whole-GPU job to be preempted, got {other:?}"),
+    }
+    s.apply(0, &urgent, &d).unwrap().unwrap();
+    check_invariants(&s).unwrap();
+}
