@@ -405,3 +405,24 @@ fn a_service_scales_with_its_demand_across_providers() {
     };
     assert_eq!((*replicas, stopped.len()), (1, 3));
 }
+
+#[test]
+fn a_pass_reaches_small_work_behind_many_blocked_gangs() {
+    // 24 of 32 GPUs busy; 30 gangs of 16 wait ahead of one job of 8. After
+    // the first 16 misses, the other 29 are known not to fit and are skipped
+    // without counting against the pass's miss budget (24), so the 8 runs.
+    let mut c = controller(cfg());
+    c.handle(T0, job("busy").gpus(24).work(1e6).submit(1));
+    let acts = c.handle(T0, Event::ScheduleTick);
+    assert_eq!(dispatched(&acts), vec![(1, 1, 24)]);
+    c.handle(T0, Event::JobStarted { job: 1, attempt: 1 });
+    for i in 0..30 {
+        c.handle(
+            T0,
+            job(&format!("big{i}")).gpus(16).priority(90).submit(10 + i),
+        );
+    }
+    c.handle(T0, job("small").gpus(8).priority(80).submit(99));
+    let acts = c.handle(T0 + 60, Event::ScheduleTick);
+    assert_eq!(dispatched(&acts), vec![(99, 1, 8)]);
+}
