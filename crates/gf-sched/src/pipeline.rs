@@ -162,7 +162,7 @@ impl Filter for PowerHeadroom {
     }
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let cl = &cx.topo.clusters[c as usize];
-        let need = cx.req.gpus as u64 * cx.topo.accels[cl.accel as usize].watts;
+        let need = cx.req.gpus as u64 * cx.topo.watts_per_gpu(c);
         cx.index.site_drawn_w(cl.site) + need <= cx.index.site_envelope_w(cl.site)
     }
 }
@@ -279,7 +279,7 @@ impl Scorer for PowerLeft {
         if env == 0 {
             return 0.0;
         }
-        let need = cx.req.gpus as u64 * cx.topo.accels[cl.accel as usize].watts;
+        let need = cx.req.gpus as u64 * cx.topo.watts_per_gpu(c);
         1.0 - ((cx.index.site_drawn_w(cl.site) + need) as f64 / env as f64).min(1.0)
     }
 }

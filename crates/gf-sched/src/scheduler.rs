@@ -103,7 +103,7 @@ fn mix(mut x: u64) -> u64 {
 
 /// Returns an allocation's GPUs, shared GPU share and host resources to an index.
 fn give_back(ix: &mut CapacityIndex, topo: &Topology, a: &Alloc) {
-    let watts = topo.accels[topo.clusters[a.cluster as usize].accel as usize].watts;
+    let watts = topo.watts_per_gpu(a.cluster);
     let (cpu, mem) = (a.cpu_milli_per_gpu, a.memory_mib_per_gpu);
     match a.share {
         Some((slot, milli)) => {
@@ -396,7 +396,7 @@ impl Scheduler {
                 continue;
             }
             let cl = &self.topo.clusters[c as usize];
-            let watts = self.topo.accels[cl.accel as usize].watts;
+            let watts = self.topo.watts_per_gpu(c);
             let mut cands: Vec<(f64, AllocId, u32)> = self.cluster_allocs[c as usize]
                 .iter()
                 .filter_map(|&id| {
@@ -516,7 +516,7 @@ impl Scheduler {
         }
         let topo = Arc::clone(&self.topo);
         let cl = &topo.clusters[p.cluster as usize];
-        let watts = topo.accels[cl.accel as usize].watts;
+        let watts = topo.watts_per_gpu(p.cluster);
         let mut share = None;
         match p.share {
             Some(sh) => {
@@ -658,7 +658,7 @@ impl Scheduler {
             self.unpreemptible(cluster, priority, g);
         }
         let cl = &topo.clusters[cluster as usize];
-        let watts = topo.accels[cl.accel as usize].watts;
+        let watts = topo.watts_per_gpu(cluster);
         self.index.give(&topo, d, g, watts);
         self.index.give_host(d, g as u64 * cpu, g as u64 * mem);
         if let Some(t) = team {

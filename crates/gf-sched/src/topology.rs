@@ -275,6 +275,11 @@ impl Topology {
         t
     }
 
+    /// Facility watts one GPU of cluster `c` draws at load.
+    pub fn watts_per_gpu(&self, c: ClusterOrd) -> u64 {
+        self.accels[self.clusters[c as usize].accel as usize].watts
+    }
+
     /// Total GPUs built.
     pub fn total_gpus(&self) -> u64 {
         self.clusters.iter().map(Cluster::gpus).sum()

@@ -145,10 +145,6 @@ pub struct Sim {
     m: metrics::Recorder,
 }
 
-fn watts(topo: &Topology, c: ClusterOrd) -> u64 {
-    topo.accels[topo.clusters[c as usize].accel as usize].watts
-}
-
 impl Sim {
     /// Builds the engine for a validated scenario document.
     pub fn new(doc: &Document, opts: &SimOptions) -> Result<Sim, SimError> {
@@ -763,7 +759,7 @@ impl Sim {
         self.touch(ci);
         self.acc[ci].alloc = (self.acc[ci].alloc as i64 + delta) as u64;
         let site = self.topo.clusters[ci].site as usize;
-        let w = watts(&self.topo, c) as i64 * delta;
+        let w = self.topo.watts_per_gpu(c) as i64 * delta;
         self.site_w[site] = (self.site_w[site] as i64 + w) as u64;
         self.total_w = (self.total_w as i64 + w) as u64;
         if delta > 0 {
