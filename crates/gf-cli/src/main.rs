@@ -3,12 +3,14 @@
 //! Argument parsing and output live here; decisions live in the libraries.
 
 mod load;
+mod out;
 mod place;
 mod replay;
 mod replay_philly;
 mod simulate;
 mod validate;
 
+use out::outln;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing more is wanted, no error to report.
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -55,6 +59,6 @@ fn main() -> ExitCode {
 
 fn schema() -> anyhow::Result<ExitCode> {
     let schema = schemars::schema_for!(gf_model::Document);
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    outln!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

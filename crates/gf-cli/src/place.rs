@@ -1,6 +1,7 @@
 //! `gigafleet place`: the decision for each job or service of a file on a
 //! fleet that is empty or loaded with running work, and why.
 
+use crate::out::{out, outln};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -211,9 +212,9 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&Value::Array(out_json))?);
+        outln!("{}", serde_json::to_string_pretty(&Value::Array(out_json))?);
     } else {
-        print!("{text}");
+        out!("{text}");
     }
     // Exit 0 when everything found a place, 3 when something did not: scripts can tell.
     Ok(if placed_all {

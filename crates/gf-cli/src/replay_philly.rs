@@ -3,6 +3,7 @@
 //! throughput table — under FIFO, shortest-job-first and least-attained-
 //! service queueing, reporting job completion time and queueing delay.
 
+use crate::out::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,9 +109,9 @@ fn replay(a: &PhillyArgs, jobs: &[QueueJob], extrapolated: usize) -> anyhow::Res
             .iter()
             .map(|(p, r)| report_json(*p, r, extrapolated))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        outln!(
             "{} jobs from {} trace file(s) on {} GPUs ({} per server); {} durations extrapolated beyond the measured gang sizes",
             jobs.len(),
             a.traces.len(),
@@ -118,12 +119,12 @@ fn replay(a: &PhillyArgs, jobs: &[QueueJob], extrapolated: usize) -> anyhow::Res
             a.gpus_per_server,
             extrapolated
         );
-        println!(
+        outln!(
             "| policy | completed | avg JCT h | p99 JCT h | avg queue h | p99 queue h | makespan d | utilization | preemptions |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|");
+        outln!("|---|---|---|---|---|---|---|---|---|");
         for (p, r) in &out {
-            println!(
+            outln!(
                 "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1}% | {} |",
                 p.as_str(),
                 r.completed,

@@ -22,6 +22,7 @@
 //! policy's headline figures; the top level is the first policy's run.
 //! Everything but `wall_seconds` is the same bytes for the same seed.
 
+use crate::out::{out, outln};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,9 +154,9 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         let html = report::render(&a.scenario, &all);
         std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_table(first, *wall);
+    print_table(first, *wall)?;
     if runs.len() > 1 {
-        print_compare(&runs);
+        print_compare(&runs)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -192,12 +193,18 @@ pub fn usd(x: f64) -> String {
     }
 }
 
-fn print_table(s: &Summary, wall: f64) {
-    println!(
+fn print_table(s: &Summary, wall: f64) -> anyhow::Result<()> {
+    outln!(
         "simulated {} days ({} to {}), policy {}, seed {}: {} events in {:.2} s",
-        s.simulated_days, s.start, s.end, s.policy, s.seed, s.events, wall
+        s.simulated_days,
+        s.start,
+        s.end,
+        s.policy,
+        s.seed,
+        s.events,
+        wall
     );
-    println!();
+    outln!();
     let rows: Vec<(&str, String)> = vec![
         (
             "GPUs (built / online at end)",
@@ -241,16 +248,20 @@ fn print_table(s: &Summary, wall: f64) {
         ),
     ];
     for (k, v) in rows {
-        println!("  {k:<56} {v}");
+        outln!("  {k:<56} {v}");
     }
     if !s.sites.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "  {:<28} {:>9} {:>7} {:>10} {:>10}",
-            "site", "GPUs", "util", "peak MW", "envelope"
+            "site",
+            "GPUs",
+            "util",
+            "peak MW",
+            "envelope"
         );
         for (n, x) in &s.sites {
-            println!(
+            outln!(
                 "  {:<28} {:>9} {:>6.1}% {:>10.1} {:>10.1}",
                 n,
                 x.usage.gpus,
@@ -261,13 +272,18 @@ fn print_table(s: &Summary, wall: f64) {
         }
     }
     if !s.contracts.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "  {:<22} {:>10} {:>10} {:>10} {:>7} {:>12}",
-            "contract", "committed", "spent", "due", "burn", "shortfall"
+            "contract",
+            "committed",
+            "spent",
+            "due",
+            "burn",
+            "shortfall"
         );
         for (n, c) in &s.contracts {
-            println!(
+            outln!(
                 "  {:<22} {:>10} {:>10} {:>10} {:>6.0}% {:>12}",
                 n,
                 usd(c.committed_usd),
@@ -278,15 +294,16 @@ fn print_table(s: &Summary, wall: f64) {
             );
         }
     }
+    Ok(())
 }
 
-fn print_compare(runs: &[(Summary, f64)]) {
-    println!();
-    print!("  {:<26}", "policy");
+fn print_compare(runs: &[(Summary, f64)]) -> anyhow::Result<()> {
+    outln!();
+    out!("  {:<26}", "policy");
     for (s, _) in runs {
-        print!(" {:>14}", s.policy);
+        out!(" {:>14}", s.policy);
     }
-    println!();
+    outln!();
     type Row = (&'static str, fn(&Summary) -> String);
     let rows: [Row; 8] = [
         ("utilization", |s| format!("{:.1}%", s.utilization * 100.0)),
@@ -303,10 +320,11 @@ fn print_compare(runs: &[(Summary, f64)]) {
         }),
     ];
     for (name, f) in rows {
-        print!("  {name:<26}");
+        out!("  {name:<26}");
         for (s, _) in runs {
-            print!(" {:>14}", f(s));
+            out!(" {:>14}", f(s));
         }
-        println!();
+        outln!();
     }
+    Ok(())
 }

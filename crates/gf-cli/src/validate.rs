@@ -1,5 +1,6 @@
 //! `gigafleet validate`: every problem of every file, compiler-style.
 
+use crate::out::outln;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -53,7 +54,7 @@ pub fn run(a: ValidateArgs) -> anyhow::Result<ExitCode> {
                 if parts.is_empty() {
                     parts.push("empty".into());
                 }
-                println!("{p}: ok ({})", parts.join("; "));
+                outln!("{p}: ok ({})", parts.join("; "));
             }
             Err(inv) => all.extend(inv.0),
         }

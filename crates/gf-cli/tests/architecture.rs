@@ -76,11 +76,27 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
-#[test]
-fn no_crate_depends_on_what_design_md_forbids() {
+/// The triple of the machine the tests run on, from `rustc -vV`.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc).arg("-vV").output().expect("rustc runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_string()
+}
+
+/// The workspace's dependency graph as Cargo resolves it for this host.
+fn metadata() -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Only the host's dependencies: those the build has already downloaded.
+    // Without the filter Cargo resolves every target platform's, which a
+    // fresh machine never fetched (and --offline then fails on them).
+    let host = host_triple();
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
@@ -89,7 +105,11 @@ fn no_crate_depends_on_what_design_md_forbids() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    serde_json::from_slice(&out.stdout).expect("metadata is JSON")
+}
+
+/// Every rule broken in `meta`, as "crate depends on banned".
+fn violations(meta: &Value) -> Vec<String> {
     let names: BTreeMap<&str, &str> = meta["packages"]
         .as_array()
         .unwrap()
@@ -134,8 +154,45 @@ fn no_crate_depends_on_what_design_md_forbids() {
             }
         }
     }
+    violations
+}
+
+#[test]
+fn no_crate_depends_on_what_design_md_forbids() {
+    let v = violations(&metadata());
+    assert!(v.is_empty(), "forbidden dependencies: {v:#?}");
+}
+
+/// The guard itself can fail: the real graph with one forbidden edge added
+/// (gf-model, through a dependency of its own, on tokio) is caught.
+#[test]
+fn a_forbidden_transitive_dependency_is_caught() {
+    let mut meta = metadata();
+    let model_id = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "gf-model")
+        .map(|p| p["id"].clone())
+        .unwrap();
+    meta["packages"].as_array_mut().unwrap().extend([
+        serde_json::json!({"id": "fake-mid", "name": "fake-mid"}),
+        serde_json::json!({"id": "fake-tokio", "name": "tokio"}),
+    ]);
+    let normal = serde_json::json!([{"kind": null}]);
+    let nodes = meta["resolve"]["nodes"].as_array_mut().unwrap();
+    nodes.push(
+        serde_json::json!({"id": "fake-mid", "deps": [{"pkg": "fake-tokio", "dep_kinds": normal}]}),
+    );
+    nodes.push(serde_json::json!({"id": "fake-tokio", "deps": []}));
+    let model = nodes.iter_mut().find(|n| n["id"] == model_id).unwrap();
+    model["deps"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"pkg": "fake-mid", "dep_kinds": normal}));
+    let v = violations(&meta);
     assert!(
-        violations.is_empty(),
-        "forbidden dependencies: {violations:#?}"
+        v.contains(&"gf-model depends on tokio".to_string()),
+        "{v:?}"
     );
 }

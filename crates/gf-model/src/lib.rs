@@ -20,4 +20,6 @@ pub use parse::{parse_document, parse_document_with};
 pub use scenario::ScenarioSpec;
 pub use spec::*;
 pub use units::Date;
-pub use validate::{domain_gpus, region_matches};
+pub use validate::{
+    MAX_DOMAIN_GPUS, MAX_FLEET_DOMAINS, MAX_FLEET_GPUS, domain_gpus, region_matches,
+};

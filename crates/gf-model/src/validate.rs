@@ -93,10 +93,12 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
         }
     }
 
+    let mut size = FleetSize::default();
     for p in &doc.providers {
         for r in &p.regions {
             for c in &r.clusters {
                 check_cluster(cx, &catalog, &contracts, p, c);
+                size.add(cx, &catalog, c);
             }
         }
     }
@@ -126,6 +128,53 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
     }
     // The scenario's generators name teams, accelerators, services and zones.
     crate::scenario::check_scenario(cx, doc);
+}
+
+/// The most NVLink domains one fleet may hold: the capacity index keeps a few
+/// words per domain, so this bounds its memory to a few hundred MiB. It is
+/// three times the 20M-GPU benchmark fleet (1.39M domains).
+pub const MAX_FLEET_DOMAINS: u64 = 1 << 22;
+/// The most GPUs one fleet may hold: over three times the 20M-GPU (30 GW)
+/// benchmark fleet, the seeds' whole portfolio.
+pub const MAX_FLEET_GPUS: u64 = 1 << 26;
+/// The most GPUs one NVLink domain may hold (NVL576 is the largest announced).
+pub const MAX_DOMAIN_GPUS: u32 = 1024;
+
+/// Running totals of a fleet's size, so that a file the index could not hold
+/// in memory is refused at validation with the cluster that crosses the
+/// limit, not aborted later by the allocator.
+#[derive(Default)]
+struct FleetSize {
+    domains: u64,
+    gpus: u64,
+    reported: bool,
+}
+
+impl FleetSize {
+    fn add(&mut self, cx: &mut Diagnostics, catalog: &Catalog, c: &ClusterSpec) {
+        let per_domain = domain_gpus(catalog, c);
+        if per_domain > MAX_DOMAIN_GPUS {
+            cx.error(
+                c.locs.of("domain_gpus") as usize,
+                format!(
+                    "`domain_gpus = {per_domain}` is more than the {MAX_DOMAIN_GPUS} GPUs an NVLink domain may hold"
+                ),
+            );
+        }
+        self.domains += u64::from(c.domains);
+        self.gpus += u64::from(c.domains) * u64::from(per_domain.min(MAX_DOMAIN_GPUS));
+        if self.reported || (self.domains <= MAX_FLEET_DOMAINS && self.gpus <= MAX_FLEET_GPUS) {
+            return;
+        }
+        self.reported = true;
+        cx.error(
+            c.locs.of("domains") as usize,
+            format!(
+                "with cluster `{}` the fleet holds {} domains and {} GPUs; a fleet may hold at most {} domains and {} GPUs (split it into several fleets)",
+                c.name, self.domains, self.gpus, MAX_FLEET_DOMAINS, MAX_FLEET_GPUS
+            ),
+        );
+    }
 }
 
 fn join(names: &BTreeSet<&str>) -> String {

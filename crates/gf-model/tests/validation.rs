@@ -297,6 +297,23 @@ fn service_spread_rules() {
 }
 
 #[test]
+fn a_fleet_larger_than_the_index_can_hold() {
+    // 4e9 domains would be 288e9 GPUs: refused where the total crosses the limit.
+    check(
+        &fleet_with("domains = 4", "domains = 4000000000"),
+        expect![[r#"
+            f.toml:22:11: error: with cluster `c` the fleet holds 4000000000 domains and 288000000000 GPUs; a fleet may hold at most 4194304 domains and 67108864 GPUs (split it into several fleets)
+        "#]],
+    );
+    check(
+        &fleet_with("domains = 4", "domains = 4\ndomain_gpus = 5000"),
+        expect![[r#"
+            f.toml:23:15: error: `domain_gpus = 5000` is more than the 1024 GPUs an NVLink domain may hold
+        "#]],
+    );
+}
+
+#[test]
 fn every_error_of_a_file_in_one_run() {
     let src = fleet_with("domains = 4", "domains = -1")
         .replacen("power_mw = 5.0", "power_mw = 0", 1)

@@ -139,6 +139,8 @@ pub struct Sim {
     replica_gpu_s: f64,
     next_job: JobId,
     gen_count: Vec<u32>,
+    /// Each training generator's gang-size mix, built once.
+    size_mix: Vec<Option<rand_distr::weighted::WeightedIndex<f64>>>,
     cfg_fail: FailureSpec,
     /// Engine events handled.
     pub events: u64,
@@ -229,6 +231,11 @@ impl Sim {
             replica_gpu_s: 0.0,
             next_job: 1,
             gen_count: vec![0; sc.training.len()],
+            size_mix: sc
+                .training
+                .iter()
+                .map(|g| workload::weighted_index(g.sizes.iter().map(|s| s.share)))
+                .collect(),
             cfg_fail: f,
             events: 0,
             m,
@@ -458,8 +465,9 @@ impl Sim {
         let now_mult = workload::growth(wg.growth_per_year, self.years());
         // Thinning: accept with the ratio of the rate now to the bound.
         let accept = self.rng_arrivals.random::<f64>() < now_mult / max_mult;
-        let weights: Vec<f64> = wg.sizes.iter().map(|s| s.share).collect();
-        let k = workload::weighted(&mut self.rng_arrivals, &weights);
+        // Validation makes every mix non-empty with positive shares.
+        let Some(mix) = &self.size_mix[g] else { return };
+        let k = rand_distr::Distribution::sample(mix, &mut self.rng_arrivals);
         let hours = workload::lognormal(
             &mut self.rng_arrivals,
             wg.hours_median,

@@ -1,51 +1,36 @@
 //! Random draws and workload shapes: exponential gaps, log-normal job
-//! lengths, weighted size mixes, and the daily cycle of demand.
+//! lengths, weighted size mixes (all from `rand_distr`), and the daily cycle
+//! of demand.
 //!
 //! Every draw takes the RNG it uses as an argument, so each random process
 //! of the engine (arrivals, failures) has its own seeded stream and a change
 //! in one never shifts the draws of another: two policies compared on one
 //! seed see the same jobs and the same failures.
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-
-/// A uniform draw in (0, 1], safe to take the logarithm of.
-pub fn unit(rng: &mut ChaCha8Rng) -> f64 {
-    1.0 - rng.random::<f64>()
-}
+use rand_distr::{Distribution, Exp, LogNormal, weighted::WeightedIndex};
 
 /// Seconds to the next event of a Poisson process of `rate_per_s`.
 pub fn exp_gap_s(rng: &mut ChaCha8Rng, rate_per_s: f64) -> f64 {
-    if rate_per_s <= 0.0 {
-        return f64::INFINITY;
+    match Exp::new(rate_per_s) {
+        Ok(d) if rate_per_s > 0.0 => d.sample(rng),
+        _ => f64::INFINITY,
     }
-    -unit(rng).ln() / rate_per_s
 }
 
-/// A standard normal draw (Box–Muller; one of the pair is dropped, which
-/// keeps the stream's position independent of earlier calls).
-pub fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u1 = unit(rng);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
-/// A log-normal draw with the given median and sigma, capped at `max`.
+/// A log-normal draw with the given median and sigma, capped at `max`. A
+/// sigma the distribution refuses (negative or not finite) gives the median.
 pub fn lognormal(rng: &mut ChaCha8Rng, median: f64, sigma: f64, max: f64) -> f64 {
-    (median.ln() + sigma * normal(rng)).exp().min(max)
+    match LogNormal::new(median.ln(), sigma) {
+        Ok(d) => d.sample(rng).min(max),
+        Err(_) => median.min(max),
+    }
 }
 
-/// An index drawn with probability proportional to `weights`.
-pub fn weighted(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
-    let total: f64 = weights.iter().sum();
-    let mut x = rng.random::<f64>() * total;
-    for (i, w) in weights.iter().enumerate() {
-        if x < *w {
-            return i;
-        }
-        x -= w;
-    }
-    weights.len().saturating_sub(1)
+/// A draw from `weights`, built once per mix; `None` when no weight is
+/// positive (validation refuses such a mix, so callers treat it as a fault).
+pub fn weighted_index(weights: impl IntoIterator<Item = f64>) -> Option<WeightedIndex<f64>> {
+    WeightedIndex::new(weights).ok()
 }
 
 /// The share of the daily peak at `utc_hour` for users `offset_h` from UTC

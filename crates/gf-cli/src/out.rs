@@ -1,0 +1,33 @@
+//! Printing to standard output that ends quietly when the reader goes away.
+//!
+//! `println!` panics when stdout is a closed pipe (`gigafleet simulate | head`),
+//! which prints a backtrace at the user for doing something ordinary. Every
+//! command prints through `outln!`/`out!` instead, which hand the write error
+//! back as an `anyhow::Error`; `main` recognises a broken pipe in the chain and
+//! exits 0 without a word, as ripgrep and coreutils' tools do.
+
+/// `println!` that returns a broken pipe (or any write error) with `?`.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` that returns a broken pipe (or any write error) with `?`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+pub(crate) use {out, outln};
+
+/// Whether an error is the reader of stdout having gone away.
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
