@@ -125,7 +125,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
                 let _ = std::io::stderr().flush();
             }
         };
-        sim.run(&mut bar);
+        sim.run(&mut bar)?;
         if tty {
             eprintln!();
         }

@@ -3,6 +3,7 @@
 //! hot path indexes arrays instead of hashing names.
 
 use gf_model::{Catalog, Date, Document, PriceModel, Vendor, domain_gpus, region_matches};
+use std::collections::HashMap;
 
 /// Dense ordinal of a cluster.
 pub type ClusterOrd = u32;
@@ -152,6 +153,12 @@ pub struct Topology {
     pub domain_block: Vec<u32>,
     /// Cluster of each block.
     pub block_cluster: Vec<ClusterOrd>,
+    /// Cluster ordinals by full name, for reports that name clusters.
+    by_name: HashMap<String, ClusterOrd>,
+    /// A hash of what ordinals and domain indices mean (clusters by name,
+    /// their accelerator, domain size and count, in order): a persisted log
+    /// written under another epoch would be misread, so it is refused.
+    pub epoch: u64,
 }
 
 impl Topology {
@@ -177,6 +184,8 @@ impl Topology {
             zones: Vec::new(),
             sites: Vec::new(),
             clusters: Vec::new(),
+            by_name: HashMap::new(),
+            epoch: 0,
             contracts: Vec::new(),
             teams: Vec::new(),
             domain_cluster: Vec::new(),
@@ -272,7 +281,55 @@ impl Topology {
                 max_priority: tm.max_priority,
             })
             .collect();
+        t.by_name = t
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i as ClusterOrd))
+            .collect();
+        t.epoch = t.compute_epoch();
         t
+    }
+
+    /// FNV-1a over the meaning of every ordinal: stable across runs and
+    /// builds (no `Hash` of std, whose output may change between releases).
+    fn compute_epoch(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        for c in &self.clusters {
+            eat(c.name.as_bytes());
+            eat(self.accels[c.accel as usize].name.as_bytes());
+            eat(&c.domain_gpus.to_le_bytes());
+            eat(&c.n_domains.to_le_bytes());
+        }
+        for s in &self.sites {
+            eat(s.name.as_bytes());
+        }
+        for k in &self.contracts {
+            eat(k.name.as_bytes());
+        }
+        for t in &self.teams {
+            eat(t.name.as_bytes());
+        }
+        h
+    }
+
+    /// The cluster ordinal of a full name (`provider/region/cluster`).
+    pub fn cluster_by_name(&self, name: &str) -> Option<ClusterOrd> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The domain ordinal of a cluster's domain index, if it has that many.
+    pub fn domain_of(&self, c: ClusterOrd, index: u32) -> Option<DomainOrd> {
+        let cl = self.clusters.get(c as usize)?;
+        (index < cl.n_domains).then(|| cl.first_domain + index)
     }
 
     /// Facility watts one GPU of cluster `c` draws at load.
@@ -308,10 +365,7 @@ impl Topology {
 
     /// Cluster ordinal by full name (`provider/region/cluster`).
     pub fn cluster(&self, name: &str) -> Option<ClusterOrd> {
-        self.clusters
-            .iter()
-            .position(|c| c.name == name)
-            .map(|i| i as u32)
+        self.cluster_by_name(name)
     }
 
     /// Sites a `providers`/`regions` filter allows (both empty: all).

@@ -17,14 +17,14 @@ fn twin(c: &mut Criterion) {
     };
     // One run to learn the event count, so criterion reports events per second.
     let mut probe = Sim::new(&doc, &opts).expect("scenario builds");
-    probe.run(&mut |_| {});
+    probe.run(&mut |_| {}).expect("the twin runs");
     let mut g = c.benchmark_group("twin");
     g.sample_size(10);
     g.throughput(Throughput::Elements(probe.events));
     g.bench_function("multicloud_2026_two_weeks", |b| {
         b.iter(|| {
             let mut sim = Sim::new(&doc, &opts).expect("scenario builds");
-            sim.run(&mut |_| {});
+            sim.run(&mut |_| {}).expect("the twin runs");
             sim.events
         })
     });

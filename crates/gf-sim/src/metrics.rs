@@ -9,18 +9,13 @@
 use std::collections::BTreeMap;
 
 use gf_control::{CapacityCause, Controller, JobState, ServiceInfo, Slo};
-use gf_model::scenario::ScenarioSpec;
 use gf_model::{Date, Document};
 use gf_sched::Topology;
 use serde::Serialize;
 
-/// Failure counters, by index.
-pub(crate) const F_GPU_HW: usize = 0;
-pub(crate) const F_GPU_SW: usize = 1;
-pub(crate) const F_DOMAIN: usize = 2;
-pub(crate) const F_CLUSTER: usize = 3;
-pub(crate) const F_REGION: usize = 4;
-pub(crate) const F_SPOT: usize = 5;
+use crate::world::{I_SOFTWARE, SimWorld};
+
+/// Failure counters' names, indexed like the world's counters.
 const F_NAMES: [&str; 6] = [
     "gpu_hardware",
     "gpu_software",
@@ -29,10 +24,6 @@ const F_NAMES: [&str; 6] = [
     "region_outage",
     "spot_reclaim",
 ];
-
-/// Job interruptions: capacity causes by their index, then these.
-pub(crate) const I_SOFTWARE: usize = 7;
-pub(crate) const I_HARDWARE: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SvcAcc {
@@ -47,16 +38,8 @@ pub(crate) struct SvcAcc {
 /// What the engine records while it runs.
 #[derive(Debug, Clone)]
 pub(crate) struct Recorder {
-    pub failures: [u64; 6],
-    pub interruptions: [u64; 9],
-    pub preemptions: u64,
-    pub spare_swaps: u64,
-    pub replica_stops: u64,
     pub submitted: u64,
     pub completed: u64,
-    pub power_violations: u64,
-    pub site_peak_w: Vec<u64>,
-    pub peak_w: u64,
     pub svc_started: Vec<bool>,
     svc: Vec<SvcAcc>,
     pub agentic_core_h: f64,
@@ -126,18 +109,10 @@ fn r2(x: f64) -> f64 {
 }
 
 impl Recorder {
-    pub(crate) fn new(topo: &Topology, doc: &Document, _sc: &ScenarioSpec, start_s: i64) -> Self {
+    pub(crate) fn new(topo: &Topology, doc: &Document, start_s: i64) -> Self {
         Recorder {
-            failures: [0; 6],
-            interruptions: [0; 9],
-            preemptions: 0,
-            spare_swaps: 0,
-            replica_stops: 0,
             submitted: 0,
             completed: 0,
-            power_violations: 0,
-            site_peak_w: vec![0; topo.sites.len()],
-            peak_w: 0,
             svc_started: Vec::new(),
             svc: vec![SvcAcc::default(); doc.services.len()],
             agentic_core_h: 0.0,
@@ -166,10 +141,6 @@ impl Recorder {
             },
             slo_since: (0.0, 0.0),
         }
-    }
-
-    pub(crate) fn interrupt(&mut self, cause: CapacityCause) {
-        self.interruptions[cause as usize] += 1;
     }
 
     pub(crate) fn slo(&mut self, sid: usize, s: Slo, dt: f64) {
@@ -475,8 +446,8 @@ pub struct Summary {
 pub(crate) struct Inputs<'a> {
     pub topo: &'a Topology,
     pub doc: &'a Document,
-    pub sc: &'a ScenarioSpec,
     pub ctl: &'a Controller,
+    pub world: &'a SimWorld,
     pub rec: &'a Recorder,
     pub seed: u64,
     pub policy: &'a str,
@@ -522,7 +493,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         simulated_days: r4((x.end_s - x.start_s) as f64 / 86_400.0),
         ..Summary::default()
     };
-    let _ = x.sc;
+    let wc = &x.world.counters;
     let mut alloc_s = 0.0;
     let mut up_s = 0.0;
     let mut gpu_cost = 0.0;
@@ -547,7 +518,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
                 provider: pname,
                 zone: topo.zones[site.zone as usize].clone(),
                 envelope_mw: site.envelope_w as f64 / 1e6,
-                power_peak_mw: r4(rec.site_peak_w[cl.site as usize] as f64 / 1e6),
+                power_peak_mw: r4(wc.site_peak_w[cl.site as usize] as f64 / 1e6),
                 usage: Usage::default(),
             });
         add(&mut ss.usage, cl.gpus(), ints, cost);
@@ -567,8 +538,8 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     s.gpu_hours_allocated = r2(alloc_s / 3600.0);
     s.utilization = r4(alloc_s / up_s.max(1e-9));
     s.cost_usd = r2(gpu_cost + rec.agentic_usd);
-    s.power_peak_mw = r4(rec.peak_w as f64 / 1e6);
-    s.power_envelope_violations = rec.power_violations;
+    s.power_peak_mw = r4(wc.peak_w as f64 / 1e6);
+    s.power_envelope_violations = wc.power_violations;
     s.agentic_core_hours = r2(rec.agentic_core_h);
     s.agentic_cost_usd = r2(rec.agentic_usd);
     s.events = x.events;
@@ -621,6 +592,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     let mut jcts = Vec::new();
     let mut ettrs = Vec::new();
     let mut tr = TrainingSummary::default();
+    let mut spare_swaps = 0u64;
     for j in x.ctl.jobs() {
         match j.state {
             JobState::Completed => s.jobs_completed += 1,
@@ -639,20 +611,10 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         if let Some(fs) = j.first_start_s {
             waits.push((fs - j.submitted_s) as f64 / 3600.0);
         }
-        // A run still going at the horizon counts as allocated up to it.
-        let mut st = j.stats;
-        if let Some(p) = j.plan {
-            let o = p.stopped_at(x.end_s);
-            let dt = (x.end_s - p.start_s).max(0) as f64;
-            let g = j.spec.gpus as f64;
-            st.alloc_gpu_s += j.alloc_gpus as f64 * dt;
-            st.spare_gpu_s += (j.alloc_gpus as f64 - g).max(0.0) * dt;
-            st.useful_gpu_s += g * o.saved_s as f64;
-            st.ckpt_gpu_s += g * o.ckpt_s as f64;
-            st.restart_gpu_s += g * o.restart_s as f64;
-            // Not lost yet: work since the last checkpoint is still in flight.
-            st.lost_gpu_s += g * o.lost_s as f64;
-        }
+        // The world's truth; a run still going at the horizon counts as
+        // allocated up to it.
+        let st = x.world.job_truth(j.id, x.end_s);
+        spare_swaps += j.spare_swaps as u64;
         tr.allocated_gpu_hours += st.alloc_gpu_s / 3600.0;
         tr.useful_gpu_hours += st.useful_gpu_s / 3600.0;
         tr.lost_gpu_hours += st.lost_gpu_s / 3600.0;
@@ -677,11 +639,11 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
                 progress: r4(if j.state == JobState::Completed {
                     1.0
                 } else {
-                    (j.done_gpu_h / j.spec.work_gpu_hours).min(1.0)
+                    (j.progress.done_gpu_h / j.spec.work_gpu_hours).min(1.0)
                 }),
                 goodput: r4(st.useful_gpu_s / st.alloc_gpu_s.max(1e-9)),
                 ettr: r4(ettr),
-                interruptions: st.interruptions.iter().sum(),
+                interruptions: j.interruptions.iter().sum(),
                 checkpoint_interval_min: r2(j.interval_s as f64 / 60.0),
             });
         }
@@ -695,7 +657,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     tr.checkpoint_gpu_hours = r2(tr.checkpoint_gpu_hours);
     tr.restart_gpu_hours = r2(tr.restart_gpu_hours);
     tr.spare_gpu_hours = r2(tr.spare_gpu_hours);
-    tr.hot_spare_swaps = rec.spare_swaps;
+    tr.hot_spare_swaps = spare_swaps;
     tr.ettr = percentiles(ettrs);
     s.training = tr;
     s.queue_wait_hours = percentiles(waits);
@@ -703,26 +665,24 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
 
     // Interruptions and failures.
     for c in CapacityCause::ALL {
-        let n = rec.interruptions[c as usize];
+        let n = wc.interruptions[c as usize];
         if n > 0 {
             s.interruptions_by_cause.insert(c.as_str().to_string(), n);
         }
     }
-    if rec.interruptions[I_SOFTWARE] > 0 {
+    if wc.interruptions[I_SOFTWARE] > 0 {
         s.interruptions_by_cause
-            .insert("software".into(), rec.interruptions[I_SOFTWARE]);
+            .insert("software".into(), wc.interruptions[I_SOFTWARE]);
     }
-    if rec.interruptions[I_HARDWARE] > 0 {
-        s.interruptions_by_cause.insert(
-            "absorbed_by_hot_spare".into(),
-            rec.interruptions[I_HARDWARE],
-        );
+    if spare_swaps > 0 {
+        s.interruptions_by_cause
+            .insert("absorbed_by_hot_spare".into(), spare_swaps);
     }
-    s.interruptions = rec.interruptions.iter().sum();
+    s.interruptions = wc.interruptions.iter().sum();
     for (i, n) in F_NAMES.iter().enumerate() {
-        s.failures.insert(n.to_string(), rec.failures[i]);
+        s.failures.insert(n.to_string(), wc.failures[i]);
     }
-    s.preemptions = rec.preemptions;
+    s.preemptions = wc.preemptions;
 
     // Services.
     let (mut d, mut sv) = (0.0, 0.0);

@@ -104,7 +104,7 @@ fn run(d: &Document, seed: u64, policy: &str) -> (Summary, Sim) {
         },
     )
     .unwrap();
-    sim.run(&mut |_| {});
+    sim.run(&mut |_| {}).unwrap();
     (sim.summary(), sim)
 }
 
@@ -247,7 +247,7 @@ fn until_stops_early_and_policies_compare_on_the_same_world() {
         },
     )
     .unwrap();
-    sim.run(&mut |_| {});
+    sim.run(&mut |_| {}).unwrap();
     let s = sim.summary();
     assert_eq!(s.simulated_days, 4.0);
     // Arrivals and failures come from their own streams: another policy sees the same ones.

@@ -1,0 +1,768 @@
+//! The life of a training job: submission, dispatch, what the backend's
+//! reports mean for it, stops that wait for their confirmation, the
+//! reservation a preemptor holds while its victims stop, and losses of
+//! capacity under a run.
+//!
+//! The backend's reports are the truth: a run is running when its backend
+//! says it started, ends when its backend says it ended, and keeps what its
+//! last reported checkpoint holds. The controller decides what follows:
+//! restart in place, on a hot spare, elsewhere, or not at all.
+
+use std::cmp::Reverse;
+
+use gf_model::JobSpec;
+use gf_model::protocol::{
+    CapacityCause, DomainSlot, FailureCategory, JobId, Progress, RunId, RunKind, RunPlacement,
+    RunSpec, StopReason, StopSpec,
+};
+use gf_model::scenario::CheckpointPolicy;
+use gf_sched::{Alloc, AllocId, DomainOrd, Request, SchedError};
+
+use crate::controller::{Controller, Owner};
+use crate::error::ControlError;
+use crate::job::{JobInfo, JobState, Reservation, Stop};
+use crate::protocol::Action;
+use crate::run::young_daly_interval_s;
+
+impl Controller {
+    fn interval_for(&self, spec: &JobSpec) -> i64 {
+        if let Some(m) = spec.checkpoint_interval_min {
+            return (m * 60.0).max(1.0) as i64;
+        }
+        let s = match self.cfg.checkpoint {
+            CheckpointPolicy::Fixed => self.cfg.fixed_interval_s,
+            CheckpointPolicy::YoungDaly => {
+                let rate = self.cfg.interruptions_per_gpu_s * spec.gpus as f64;
+                let mtbf = if rate > 0.0 {
+                    1.0 / rate
+                } else {
+                    f64::INFINITY
+                };
+                // Never checkpoint less often than once a day: an unbounded
+                // interval would make every preemption lose the whole run.
+                young_daly_interval_s(spec.checkpoint_cost_min * 60.0, mtbf).min(86_400.0)
+            }
+        };
+        s.max(60.0) as i64
+    }
+
+    pub(crate) fn submit(&mut self, now: i64, id: JobId, spec: JobSpec, out: &mut Vec<Action>) {
+        if self.by_id.contains_key(&id) {
+            // A resubmission of a known job is a duplicate delivery: jobs never run twice.
+            return;
+        }
+        let interval_s = self.interval_for(&spec);
+        let idx = self.jobs.len() as u32;
+        self.seq += 1;
+        let mut job = JobInfo {
+            id,
+            state: JobState::Pending,
+            attempt: 0,
+            submitted_s: now,
+            first_start_s: None,
+            end_s: None,
+            interval_s,
+            progress: Progress {
+                done_gpu_h: 0.0,
+                at_s: now,
+            },
+            reason: "waiting for the next scheduling pass".into(),
+            cluster: None,
+            placement: None,
+            alloc: None,
+            alloc_gpus: 0,
+            interruptions: [0; 3],
+            spare_swaps: 0,
+            req: None,
+            seq: self.seq,
+            deadline: None,
+            stop: None,
+            reservation: None,
+            spec,
+        };
+        match Request::from_job(&self.topo, id, &job.spec) {
+            Ok(mut req) => {
+                req.checkpoint_interval_s = interval_s;
+                if job.spec.gpus >= self.cfg.hot_spare_min_gpus && self.cfg.hot_spare_domains > 0 {
+                    let dg = self.topo.catalog.entries()[req.accels[0] as usize].domain_gpus;
+                    req.gpus += self.cfg.hot_spare_domains * dg;
+                }
+                job.req = Some(req);
+                self.queue
+                    .insert((Reverse(job.spec.priority), job.seq, idx));
+                self.dirty = true;
+                self.by_id.insert(id, idx);
+                self.jobs.push(job);
+            }
+            Err(e) => {
+                self.by_id.insert(id, idx);
+                self.jobs.push(job);
+                self.end(now, idx as usize, JobState::Failed, e.to_string(), out);
+            }
+        }
+    }
+
+    fn queue_key(&self, i: usize) -> (Reverse<u32>, u64, u32) {
+        let j = &self.jobs[i];
+        (Reverse(j.spec.priority), j.seq, i as u32)
+    }
+
+    pub(crate) fn cancel(
+        &mut self,
+        now: i64,
+        id: JobId,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let i = *self.by_id.get(&id).ok_or(ControlError::UnknownJob(id))? as usize;
+        let why = "cancelled by its owner".to_string();
+        match self.jobs[i].state {
+            s if s.is_terminal() => {}
+            JobState::Pending | JobState::Interrupted => {
+                let key = self.queue_key(i);
+                self.queue.remove(&key);
+                self.end(now, i, JobState::Cancelled, why, out);
+            }
+            JobState::Reserved => {
+                if let Some(r) = self.jobs[i].reservation.take() {
+                    for a in r.held {
+                        self.release(a)?;
+                    }
+                }
+                self.dirty = true;
+                self.end(now, i, JobState::Cancelled, why, out);
+            }
+            JobState::Stopping => {
+                // Already stopping (preempted): it ends as cancelled once stopped.
+                if let Some(s) = &mut self.jobs[i].stop {
+                    s.reason = StopReason::Cancel;
+                }
+            }
+            JobState::Placed | JobState::Running | JobState::Restarting => {
+                self.request_stop(now, i, StopReason::Cancel, None, out);
+            }
+            JobState::Completed | JobState::Failed | JobState::Cancelled => {}
+        }
+        Ok(())
+    }
+
+    /// Asks the backend to stop job `i`'s run; its GPUs stay held meanwhile.
+    pub(crate) fn request_stop(
+        &mut self,
+        now: i64,
+        i: usize,
+        reason: StopReason,
+        for_job: Option<u32>,
+        out: &mut Vec<Action>,
+    ) {
+        let grace_s = match reason {
+            StopReason::Cancel => self.cfg.cancel_grace_s,
+            StopReason::Preempt => self.cfg.preempt_grace_s,
+            StopReason::Release => 0,
+        };
+        self.clear_deadline(i);
+        let j = &mut self.jobs[i];
+        j.state = JobState::Stopping;
+        j.stop = Some(Stop { reason, for_job });
+        j.reason = match reason {
+            StopReason::Preempt => "preempted, stopping".into(),
+            _ => "stopping".into(),
+        };
+        let run = j.run();
+        self.set_deadline(i, now + grace_s);
+        out.push(Action::Stop(StopSpec {
+            run,
+            reason,
+            grace_s,
+        }));
+    }
+
+    fn set_deadline(&mut self, i: usize, t: i64) {
+        self.clear_deadline(i);
+        let j = &mut self.jobs[i];
+        j.deadline = Some(t);
+        self.deadlines.insert((t, i as u32, j.attempt));
+    }
+
+    fn clear_deadline(&mut self, i: usize) {
+        let j = &mut self.jobs[i];
+        if let Some(t) = j.deadline.take() {
+            self.deadlines.remove(&(t, i as u32, j.attempt));
+        }
+    }
+
+    /// Expires dispatches that were never reported started and stops whose
+    /// grace period ran out.
+    pub(crate) fn expire(&mut self, now: i64, out: &mut Vec<Action>) -> Result<(), ControlError> {
+        while let Some(&(t, i, attempt)) = self.deadlines.first() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let i = i as usize;
+            if self.jobs[i].attempt != attempt || self.jobs[i].deadline != Some(t) {
+                continue;
+            }
+            self.jobs[i].deadline = None;
+            match self.jobs[i].state {
+                JobState::Placed | JobState::Restarting => {
+                    let run = self.jobs[i].run();
+                    out.push(Action::Stop(StopSpec {
+                        run,
+                        reason: StopReason::Release,
+                        grace_s: 0,
+                    }));
+                    let why = format!(
+                        "dispatch not started within {} s, waiting to be placed again",
+                        self.cfg.dispatch_timeout_s
+                    );
+                    self.give_back(i)?;
+                    self.requeue(i, why);
+                }
+                // The backend never confirmed: the grace period is the bound.
+                JobState::Stopping => self.confirm_stop(now, i, false, out)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases job `i`'s allocation and forgets where it ran.
+    fn give_back(&mut self, i: usize) -> Result<Option<Alloc>, ControlError> {
+        self.clear_deadline(i);
+        let j = &mut self.jobs[i];
+        j.cluster = None;
+        j.placement = None;
+        j.alloc_gpus = 0;
+        self.dirty = true;
+        match j.alloc.take() {
+            Some(a) => Ok(Some(self.release(a)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Back into the queue without charging a retry budget.
+    fn requeue(&mut self, i: usize, why: String) {
+        let j = &mut self.jobs[i];
+        j.state = if j.attempt == 0 {
+            JobState::Pending
+        } else {
+            JobState::Interrupted
+        };
+        j.reason = why;
+        let key = self.queue_key(i);
+        self.queue.insert(key);
+        self.dirty = true;
+    }
+
+    pub(crate) fn end(
+        &mut self,
+        now: i64,
+        i: usize,
+        state: JobState,
+        reason: String,
+        out: &mut Vec<Action>,
+    ) {
+        let j = &mut self.jobs[i];
+        j.state = state;
+        j.end_s = Some(now);
+        j.reason = reason.clone();
+        out.push(Action::Ended {
+            job: j.id,
+            state,
+            reason,
+        });
+    }
+
+    /// The placement a backend is told: cluster and domains by name and
+    /// index, the last whole domains of a gang beyond its size marked spares.
+    fn run_placement(&self, a: &Alloc, working: u32) -> RunPlacement {
+        let cl = &self.topo.clusters[a.cluster as usize];
+        let mut spare_left = a.gpus.saturating_sub(working);
+        let mut domains: Vec<DomainSlot> = a
+            .parts
+            .iter()
+            .map(|&(d, g)| DomainSlot {
+                index: d - cl.first_domain,
+                gpus: g,
+                spare: false,
+            })
+            .collect();
+        for s in domains.iter_mut().rev() {
+            if s.gpus > spare_left {
+                break;
+            }
+            spare_left -= s.gpus;
+            s.spare = true;
+        }
+        RunPlacement {
+            cluster: cl.name.clone(),
+            domains,
+            gpu_milli: a.share.map(|(_, m)| m),
+        }
+    }
+
+    /// The placement of allocation `a` as a backend is told it.
+    pub(crate) fn placement_of(&self, a: AllocId) -> RunPlacement {
+        match self.sched.alloc(a) {
+            Some(al) => self.run_placement(al, al.gpus),
+            None => RunPlacement {
+                cluster: String::new(),
+                domains: Vec::new(),
+                gpu_milli: None,
+            },
+        }
+    }
+
+    /// Job `i` holds allocation `a`: starts its next run there.
+    pub(crate) fn place(&mut self, now: i64, i: usize, a: AllocId, out: &mut Vec<Action>) {
+        self.track(a, Owner::Job(i as u32));
+        let (cluster, gpus) = self.sched.alloc(a).map_or((0, 0), |x| (x.cluster, x.gpus));
+        let j = &mut self.jobs[i];
+        j.alloc = Some(a);
+        j.cluster = Some(cluster);
+        j.alloc_gpus = gpus;
+        self.dispatch(now, i, out);
+    }
+
+    /// Starts a new run of job `i` on the allocation it holds, resuming
+    /// from its last reported checkpoint.
+    fn dispatch(&mut self, now: i64, i: usize, out: &mut Vec<Action>) {
+        let Some(a) = self.jobs[i].alloc else { return };
+        let Some(al) = self.sched.alloc(a) else {
+            return;
+        };
+        let placement = self.run_placement(al, self.jobs[i].spec.gpus);
+        self.clear_deadline(i);
+        let j = &mut self.jobs[i];
+        j.attempt += 1;
+        j.state = if j.attempt == 1 {
+            JobState::Placed
+        } else {
+            JobState::Restarting
+        };
+        j.first_start_s.get_or_insert(now);
+        j.reason.clear();
+        j.placement = Some(placement.clone());
+        let spec = RunSpec {
+            run: j.run(),
+            placement,
+            kind: RunKind::Training {
+                spec: Box::new(j.spec.clone()),
+                resume_gpu_h: j.progress.done_gpu_h,
+                checkpoint_interval_s: j.interval_s,
+            },
+        };
+        self.set_deadline(i, now + self.cfg.dispatch_timeout_s);
+        out.push(Action::Dispatch(spec));
+    }
+
+    pub(crate) fn started(&mut self, run: RunId) {
+        let Some(i) = self.current(run.job, run.attempt) else {
+            return;
+        };
+        if matches!(self.jobs[i].state, JobState::Placed | JobState::Restarting) {
+            self.clear_deadline(i);
+            self.jobs[i].state = JobState::Running;
+        }
+    }
+
+    fn keep(&mut self, i: usize, p: Option<Progress>) {
+        let Some(p) = p else { return };
+        let j = &mut self.jobs[i];
+        if p.done_gpu_h >= j.progress.done_gpu_h {
+            j.progress = p;
+            if let Some(a) = j.alloc {
+                self.sched.checkpointed(a, p.at_s);
+            }
+        }
+    }
+
+    pub(crate) fn checkpointed(&mut self, run: RunId, p: Progress) {
+        if let Some(i) = self.current(run.job, run.attempt) {
+            self.keep(i, Some(p));
+        }
+    }
+
+    pub(crate) fn finished(
+        &mut self,
+        now: i64,
+        run: RunId,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(i) = self.current(run.job, run.attempt) else {
+            return Ok(());
+        };
+        let work = self.jobs[i].spec.work_gpu_hours;
+        self.keep(
+            i,
+            Some(Progress {
+                done_gpu_h: work,
+                at_s: now,
+            }),
+        );
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, true, out);
+        }
+        self.give_back(i)?;
+        self.end(now, i, JobState::Completed, String::new(), out);
+        Ok(())
+    }
+
+    pub(crate) fn failed(
+        &mut self,
+        now: i64,
+        run: RunId,
+        cat: FailureCategory,
+        p: Option<Progress>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(i) = self.current(run.job, run.attempt) else {
+            return Ok(());
+        };
+        self.keep(i, p);
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
+        if !self.charge(i, cat) {
+            self.give_back(i)?;
+            self.fail(now, i, cat, out);
+            return Ok(());
+        }
+        // The hardware is intact: restart in place from the last checkpoint.
+        self.dispatch(now, i, out);
+        Ok(())
+    }
+
+    pub(crate) fn lost(
+        &mut self,
+        now: i64,
+        run: RunId,
+        p: Option<Progress>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(i) = self.current(run.job, run.attempt) else {
+            return Ok(());
+        };
+        self.keep(i, p);
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
+        self.give_back(i)?;
+        self.requeue_or_fail(now, i, FailureCategory::Hardware, out);
+        Ok(())
+    }
+
+    pub(crate) fn stopped(
+        &mut self,
+        now: i64,
+        run: RunId,
+        p: Option<Progress>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(i) = self.current(run.job, run.attempt) else {
+            return Ok(());
+        };
+        self.keep(i, p);
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
+        // Stopped without being asked: the backend took it away.
+        self.give_back(i)?;
+        self.requeue_or_fail(now, i, FailureCategory::Preemption, out);
+        Ok(())
+    }
+
+    pub(crate) fn refused(
+        &mut self,
+        _now: i64,
+        run: RunId,
+        reason: &str,
+        _out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(i) = self.current(run.job, run.attempt) else {
+            return Ok(());
+        };
+        if !matches!(self.jobs[i].state, JobState::Placed | JobState::Restarting) {
+            return Ok(());
+        }
+        self.give_back(i)?;
+        self.requeue(
+            i,
+            format!("refused by its backend ({reason}), waiting to be placed again"),
+        );
+        Ok(())
+    }
+
+    /// Job `i`'s run is over after a stop was asked of it (confirmed, or
+    /// ended on its own, or its grace ran out): its GPUs go to the
+    /// reservation that waits for them, if any, and the job goes on as the
+    /// stop's reason says.
+    fn confirm_stop(
+        &mut self,
+        now: i64,
+        i: usize,
+        finished: bool,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let stop = self.jobs[i].stop.take();
+        self.clear_deadline(i);
+        let alloc = self.jobs[i].alloc;
+        let waiting_for = stop.as_ref().and_then(|s| s.for_job).filter(|&p| {
+            self.jobs[p as usize].state == JobState::Reserved
+                && self.jobs[p as usize].reservation.is_some()
+        });
+        match (waiting_for, alloc) {
+            (Some(p), Some(a)) => {
+                self.jobs[i].alloc = None;
+                self.give_back(i)?;
+                self.set_owner(a, Some(Owner::Held(p)));
+                if let Some(r) = &mut self.jobs[p as usize].reservation {
+                    r.held.push(a);
+                    r.waiting = r.waiting.saturating_sub(1);
+                }
+            }
+            _ => {
+                self.give_back(i)?;
+            }
+        }
+        let reason = stop.map_or(StopReason::Release, |s| s.reason);
+        if finished {
+            self.end(now, i, JobState::Completed, String::new(), out);
+        } else {
+            match reason {
+                StopReason::Cancel => self.end(
+                    now,
+                    i,
+                    JobState::Cancelled,
+                    "cancelled by its owner".into(),
+                    out,
+                ),
+                StopReason::Preempt => {
+                    self.requeue_or_fail(now, i, FailureCategory::Preemption, out)
+                }
+                StopReason::Release => {
+                    self.requeue(i, "released, waiting to be placed again".into())
+                }
+            }
+        }
+        if let Some(p) = waiting_for
+            && self.jobs[p as usize]
+                .reservation
+                .as_ref()
+                .is_some_and(|r| r.waiting == 0)
+        {
+            self.commit_reservation(now, p as usize, out)?;
+        }
+        Ok(())
+    }
+
+    /// Every victim of job `p`'s reservation has stopped: the room they held
+    /// becomes its allocation.
+    pub(crate) fn commit_reservation(
+        &mut self,
+        now: i64,
+        p: usize,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(r) = self.jobs[p].reservation.take() else {
+            return Ok(());
+        };
+        for a in r.held {
+            self.release(a)?;
+        }
+        let Some(req) = self.jobs[p].req.clone() else {
+            return Ok(());
+        };
+        // The victims' GPUs were held, but not the site's power headroom:
+        // work placed meanwhile on the same site may have used it up.
+        let site = self.topo.clusters[r.placement.cluster as usize].site;
+        let watts = self.topo.watts_per_gpu(r.placement.cluster) * r.placement.gpus() as u64;
+        let ix = self.sched.index();
+        if ix.site_drawn_w(site) + watts > ix.site_envelope_w(site) {
+            self.requeue(
+                p,
+                "reserved room no longer fits its site's power envelope, waiting to be placed again"
+                    .into(),
+            );
+            return Ok(());
+        }
+        match self.sched.commit(now, &req, &r.placement) {
+            Ok(a) => {
+                self.place(now, p, a, out);
+                Ok(())
+            }
+            // Capacity under the reservation went away meanwhile.
+            Err(SchedError::Stale { .. }) => {
+                self.requeue(
+                    p,
+                    "reserved room went offline, waiting to be placed again".into(),
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks victims to stop for job `p`, which waits with `placement`
+    /// reserved; places it at once when nothing needs to stop. False when a
+    /// victim is already stopping for someone else (the job stays queued).
+    pub(crate) fn reserve(
+        &mut self,
+        now: i64,
+        p: usize,
+        placement: gf_sched::Placement,
+        victims: &[gf_sched::WorkId],
+        out: &mut Vec<Action>,
+    ) -> Result<bool, ControlError> {
+        let mut jobs = Vec::new();
+        let mut replicas = Vec::new();
+        for &w in victims {
+            if let Some(&v) = self.by_id.get(&w) {
+                let v = v as usize;
+                if !matches!(
+                    self.jobs[v].state,
+                    JobState::Placed | JobState::Running | JobState::Restarting
+                ) {
+                    return Ok(false);
+                }
+                jobs.push(v);
+            } else if let Some(a) = self.sched.alloc_of(w) {
+                replicas.push(a);
+            } else {
+                return Ok(false);
+            }
+        }
+        let key = self.queue_key(p);
+        self.queue.remove(&key);
+        self.jobs[p].state = JobState::Reserved;
+        self.jobs[p].reason = "waiting for preempted work to stop".into();
+        self.jobs[p].reservation = Some(Reservation {
+            placement,
+            waiting: jobs.len() as u32,
+            held: Vec::new(),
+        });
+        for a in replicas {
+            self.preempt_replica(a, p as u32, out);
+        }
+        for v in jobs {
+            self.preemptions += 1;
+            self.request_stop(now, v, StopReason::Preempt, Some(p as u32), out);
+        }
+        if self.jobs[p]
+            .reservation
+            .as_ref()
+            .is_some_and(|r| r.waiting == 0)
+        {
+            self.commit_reservation(now, p, out)?;
+        }
+        Ok(true)
+    }
+
+    /// Counts an interruption against the budget; true when the job may go on.
+    fn charge(&mut self, i: usize, cat: FailureCategory) -> bool {
+        let j = &mut self.jobs[i];
+        let k = cat as usize;
+        j.interruptions[k] += 1;
+        let budget = match cat {
+            FailureCategory::Hardware => self.cfg.retry.hardware,
+            FailureCategory::Software => self.cfg.retry.software,
+            FailureCategory::Preemption => self.cfg.retry.preemption,
+        };
+        j.interruptions[k] <= budget
+    }
+
+    fn fail(&mut self, now: i64, i: usize, cat: FailureCategory, out: &mut Vec<Action>) {
+        let why = format!("retry budget for {} interruptions spent", cat.as_str());
+        self.end(now, i, JobState::Failed, why, out);
+    }
+
+    fn requeue_or_fail(&mut self, now: i64, i: usize, cat: FailureCategory, out: &mut Vec<Action>) {
+        if !self.charge(i, cat) {
+            self.fail(now, i, cat, out);
+            return;
+        }
+        self.requeue(
+            i,
+            format!("interrupted ({}), waiting to restart", cat.as_str()),
+        );
+    }
+
+    pub(crate) fn capacity(
+        &mut self,
+        now: i64,
+        domains: &[DomainOrd],
+        online: bool,
+        cause: CapacityCause,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        if online {
+            for &d in domains {
+                self.sched.set_domain_online(d, true);
+            }
+            self.dirty = true;
+            return Ok(());
+        }
+        for &d in domains {
+            self.sched.set_domain_online(d, false);
+            for a in self.allocs_on_domain(d) {
+                match self.owners.get(a as usize).copied().flatten() {
+                    Some(Owner::Job(j)) => self.lose_domain(now, j as usize, a, d, cause, out)?,
+                    Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, out)?,
+                    // Held for a reservation: its commit finds the room gone.
+                    Some(Owner::Held(_)) => {}
+                    None => {
+                        self.release(a)?;
+                    }
+                }
+            }
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// A domain under job `i` failed, and the run with it: a hot spare takes
+    /// its place if the gang still has enough GPUs without it (the job
+    /// restarts on the rest from its last checkpoint, not re-queued);
+    /// otherwise the gang is given up and queued again.
+    fn lose_domain(
+        &mut self,
+        now: i64,
+        i: usize,
+        a: AllocId,
+        d: DomainOrd,
+        cause: CapacityCause,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
+        let run = self.jobs[i].run();
+        out.push(Action::Stop(StopSpec {
+            run,
+            reason: StopReason::Release,
+            grace_s: 0,
+        }));
+        let need = self.jobs[i].spec.gpus;
+        let on_d = self
+            .sched
+            .alloc(a)
+            .and_then(|x| x.parts.iter().find(|p| p.0 == d).map(|p| p.1))
+            .unwrap_or(0);
+        if on_d > 0 && self.jobs[i].alloc_gpus.saturating_sub(on_d) >= need {
+            self.untrack_domain(a, d);
+            self.sched.release_part(a, d)?;
+            self.jobs[i].alloc_gpus -= on_d;
+            self.jobs[i].spare_swaps += 1;
+            if !self.charge(i, cause.category()) {
+                self.give_back(i)?;
+                self.fail(now, i, cause.category(), out);
+                return Ok(());
+            }
+            self.dispatch(now, i, out);
+            return Ok(());
+        }
+        self.give_back(i)?;
+        self.requeue_or_fail(now, i, cause.category(), out);
+        Ok(())
+    }
+}

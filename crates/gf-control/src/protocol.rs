@@ -1,0 +1,161 @@
+//! The controller's protocol: the closed [`Event`] enum that goes in, the
+//! [`Action`] enum that comes out, and the [`EventLog`] a controller is
+//! restored from.
+//!
+//! Every type here is serde and names things stably (jobs by the caller's
+//! id, clusters and zones and contracts by name, runs by job and attempt),
+//! so a durable store can keep the event log and a restarted server (or a
+//! second replica) can rebuild the very same controller from it. JSON
+//! fixtures of each variant are committed under `tests/fixtures/v1/` and
+//! read back in CI, so a change that breaks old logs is caught.
+
+use gf_model::protocol::{JobId, PROTOCOL_VERSION, Report, RunSpec, ServiceId, StopSpec};
+use gf_model::scenario::{CheckpointPolicy, RetryBudget};
+use gf_model::{JobSpec, ServiceSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::job::JobState;
+
+/// Everything that can happen to the controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A training job was submitted.
+    JobSubmitted {
+        /// Its identity, given by the submitter.
+        job: JobId,
+        /// What it is.
+        spec: Box<JobSpec>,
+    },
+    /// Its owner cancelled a job.
+    JobCancelled {
+        /// The job.
+        job: JobId,
+    },
+    /// An inference service was submitted.
+    ServiceSubmitted {
+        /// Its identity, given by the submitter.
+        service: ServiceId,
+        /// What it is.
+        spec: Box<ServiceSpec>,
+        /// Replicas are sized for demand × headroom.
+        headroom: f64,
+    },
+    /// The current demand of a service, requests per second by zone name.
+    DemandObserved {
+        /// The service.
+        service: ServiceId,
+        /// Demand by zone.
+        rps_by_zone: Vec<(String, f64)>,
+    },
+    /// A backend reported something.
+    Backend(Report),
+    /// Billing reports the spend accrued against a contract so far.
+    SpendReported {
+        /// The contract's name.
+        contract: String,
+        /// Spend, USD.
+        usd: f64,
+    },
+    /// Timer: place what is pending (and expire overdue dispatches and stops).
+    ScheduleTick,
+    /// Timer: size every service to its demand.
+    AutoscaleTick,
+}
+
+/// Everything the controller asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Start a run on the backend of its cluster. The backend answers with a
+    /// `started` report, or refuses.
+    Dispatch(RunSpec),
+    /// Stop a run. Its GPUs stay held until the backend reports it stopped
+    /// (or ended otherwise), or the stop's grace period runs out.
+    Stop(StopSpec),
+    /// A job reached a terminal state.
+    Ended {
+        /// The job.
+        job: JobId,
+        /// Completed, failed or cancelled.
+        state: JobState,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// How the controller behaves; none of it is about the world it runs in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlConfig {
+    /// How checkpoint intervals are chosen for jobs that give none.
+    pub checkpoint: CheckpointPolicy,
+    /// Interval under the fixed policy, seconds.
+    pub fixed_interval_s: f64,
+    /// Expected interruptions per GPU-second, for Young/Daly.
+    pub interruptions_per_gpu_s: f64,
+    /// Retries per failure category.
+    pub retry: RetryBudget,
+    /// Gangs of at least this many GPUs hold hot spares.
+    pub hot_spare_min_gpus: u32,
+    /// Spare NVLink domains such a gang holds.
+    pub hot_spare_domains: u32,
+    /// A scheduling pass stops after this many jobs in a row did not fit.
+    pub max_pass_misses: u32,
+    /// Seconds a dispatched run may take to report started before the
+    /// controller gives its allocation up and queues the job again.
+    pub dispatch_timeout_s: i64,
+    /// Seconds a preempted run has to checkpoint and exit.
+    pub preempt_grace_s: i64,
+    /// Seconds a cancelled run has to exit.
+    pub cancel_grace_s: i64,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            checkpoint: CheckpointPolicy::YoungDaly,
+            fixed_interval_s: 3600.0,
+            interruptions_per_gpu_s: gf_model::scenario::LLAMA3_INTERRUPTIONS_PER_GPU_DAY
+                / 86_400.0,
+            retry: RetryBudget::default(),
+            hot_spare_min_gpus: 8192,
+            hot_spare_domains: 2,
+            max_pass_misses: 24,
+            dispatch_timeout_s: 600,
+            preempt_grace_s: 120,
+            cancel_grace_s: 60,
+        }
+    }
+}
+
+/// One entry of the event log: an event and the time it was handled at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Seconds since the epoch.
+    pub at_s: i64,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What a controller is restored from: the log of every event it handled,
+/// under the protocol version and topology epoch it was written with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLog {
+    /// [`PROTOCOL_VERSION`] when written.
+    pub version: u32,
+    /// The fleet's [`gf_sched::Topology::epoch`] when written.
+    pub topology_epoch: u64,
+    /// The events, in the order they were handled.
+    pub entries: Vec<LogEntry>,
+}
+
+impl EventLog {
+    /// An empty log for a fleet.
+    pub fn new(topology_epoch: u64) -> Self {
+        EventLog {
+            version: PROTOCOL_VERSION,
+            topology_epoch,
+            entries: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The twin's driver: a virtual clock that plays the parts of the world
+//! outside the backend — users submitting work, demand for services,
+//! billing, the controller's timers — and runs the production controller
+//! against the simulated world through the [`Backend`] trait, exactly as the
+//! server runs it against a real engine: events in, actions out, each
+//! action carried out on the backend, the backend's reports fed back.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+use gf_backend::{Backend, ready};
+use gf_control::{Action, ControlConfig, Controller, Event, JobId, JobState, Report};
+use gf_model::scenario::ScenarioSpec;
+use gf_model::{Document, JobSpec};
+use gf_sched::{CapacityIndex, Topology};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::world::SimWorld;
+use crate::{SimError, SimOptions, Summary, metrics, workload};
+
+const HOUR: f64 = 3600.0;
+const DAY: f64 = 86_400.0;
+const YEAR_S: f64 = 365.25 * DAY;
+
+/// One timed happening outside the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Submit(u32),
+    Arrival(u32),
+    SchedTick,
+    AutoTick,
+    Sample,
+    Day,
+}
+
+/// The engine.
+pub struct Sim {
+    topo: Arc<Topology>,
+    doc: Document,
+    sc: ScenarioSpec,
+    ctl: Controller,
+    world: SimWorld,
+    heap: BinaryHeap<Reverse<(i64, u64, Ev)>>,
+    seq: u64,
+    now: i64,
+    start_s: i64,
+    end_s: i64,
+    seed: u64,
+    policy: String,
+    rng_arrivals: ChaCha8Rng,
+    next_job: JobId,
+    gen_count: Vec<u32>,
+    /// Each training generator's gang-size mix, built once.
+    size_mix: Vec<Option<rand_distr::weighted::WeightedIndex<f64>>>,
+    inbox: VecDeque<Event>,
+    /// Engine events handled.
+    pub events: u64,
+    m: metrics::Recorder,
+}
+
+impl Sim {
+    /// Builds the engine for a validated scenario document.
+    pub fn new(doc: &Document, opts: &SimOptions) -> Result<Sim, SimError> {
+        let sc = doc.scenario.clone().ok_or(SimError::NoScenario)?;
+        if !doc.is_fleet() {
+            return Err(SimError::NoFleet);
+        }
+        let end = match opts.until {
+            Some(u) if u <= sc.start => {
+                return Err(SimError::UntilBeforeStart {
+                    until: u,
+                    start: sc.start,
+                });
+            }
+            Some(u) => u.min(sc.end()),
+            None => sc.end(),
+        };
+        let topo = Arc::new(Topology::from_document(doc));
+        let f = sc.failures.clone();
+        let cfg = ControlConfig {
+            checkpoint: sc.checkpoint.policy,
+            fixed_interval_s: sc.checkpoint.interval_min * 60.0,
+            interruptions_per_gpu_s: f.gpu_interruptions_per_gpu_day / DAY,
+            retry: f.retry_budget.clone(),
+            hot_spare_min_gpus: f.hot_spare_min_gpus,
+            hot_spare_domains: f.hot_spare_domains,
+            ..ControlConfig::default()
+        };
+        let ctl = Controller::new(
+            Arc::clone(&topo),
+            CapacityIndex::new(&topo),
+            opts.policy.clone(),
+            opts.seed,
+            cfg,
+        );
+        let mut base = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut rng_arrivals = base.clone();
+        rng_arrivals.set_stream(1);
+        base.set_stream(2);
+        let start_s = sc.start.epoch_seconds();
+        let end_s = end.epoch_seconds();
+        let world = SimWorld::new(
+            Arc::clone(&topo),
+            f,
+            sc.checkpoint.restart_overhead_min * 60.0,
+            base,
+            start_s,
+            end_s,
+        );
+        let m = metrics::Recorder::new(&topo, doc, start_s);
+        let mut sim = Sim {
+            ctl,
+            world,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            now: start_s,
+            start_s,
+            end_s,
+            seed: opts.seed,
+            policy: opts.policy.name.clone(),
+            rng_arrivals,
+            next_job: 1,
+            gen_count: vec![0; sc.training.len()],
+            size_mix: sc
+                .training
+                .iter()
+                .map(|g| workload::weighted_index(g.sizes.iter().map(|s| s.share)))
+                .collect(),
+            inbox: VecDeque::new(),
+            events: 0,
+            m,
+            doc: doc.clone(),
+            sc,
+            topo,
+        };
+        sim.schedule_start();
+        Ok(sim)
+    }
+
+    fn push(&mut self, t: i64, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Reverse((t, self.seq, ev)));
+    }
+
+    fn push_after(&mut self, gap_s: f64, ev: Ev) {
+        if gap_s.is_finite() {
+            let t = self.now + gap_s.ceil().max(1.0) as i64;
+            if t < self.end_s {
+                self.push(t, ev);
+            }
+        }
+    }
+
+    fn schedule_start(&mut self) {
+        let s = self.start_s;
+        for i in 0..self.doc.jobs.len() {
+            self.push(s, Ev::Submit(i as u32));
+        }
+        for g in 0..self.sc.training.len() {
+            let from = self.sc.training[g]
+                .from
+                .map_or(s, |d| d.epoch_seconds().max(s));
+            self.now = from;
+            self.next_arrival(g);
+        }
+        self.now = s;
+        self.push(s, Ev::AutoTick);
+        self.push(s, Ev::SchedTick);
+        self.push(s, Ev::Sample);
+        self.push(s, Ev::Day);
+    }
+
+    fn years(&self) -> f64 {
+        (self.now - self.start_s) as f64 / YEAR_S
+    }
+
+    /// The next arrival of generator `g`: a Poisson process whose rate grows
+    /// year on year, drawn by thinning against the rate at the horizon.
+    fn next_arrival(&mut self, g: usize) {
+        let wg = &self.sc.training[g];
+        let horizon_y = (self.end_s - self.start_s) as f64 / YEAR_S;
+        let max_rate =
+            wg.arrivals_per_day / DAY * workload::growth(wg.growth_per_year, horizon_y).max(1.0);
+        let gap = workload::exp_gap_s(&mut self.rng_arrivals, max_rate);
+        self.push_after(gap, Ev::Arrival(g as u32));
+    }
+
+    /// Runs to the horizon, calling `progress` with the share done now and
+    /// then. The world goes first at equal times: what happened is reported
+    /// before the controller's timers look at it.
+    pub fn run(&mut self, progress: &mut dyn FnMut(f64)) -> Result<(), SimError> {
+        let span = (self.end_s - self.start_s).max(1) as f64;
+        let mut next_report = self.start_s;
+        loop {
+            let tw = self.world.next_at();
+            let te = self.heap.peek().map(|r| r.0.0);
+            let (t, world) = match (tw, te) {
+                (None, None) => break,
+                (Some(a), Some(b)) if a <= b => (a, true),
+                (Some(a), None) => (a, true),
+                (_, Some(b)) => (b, false),
+            };
+            if t >= self.end_s {
+                break;
+            }
+            self.now = t;
+            self.events += 1;
+            if world {
+                self.world.step();
+            } else if let Some(Reverse((_, _, ev))) = self.heap.pop() {
+                self.world.advance(t);
+                self.step(ev)?;
+            }
+            self.drain()?;
+            if t >= next_report {
+                progress((t - self.start_s) as f64 / span);
+                next_report = t + (span / 200.0) as i64;
+            }
+        }
+        self.now = self.end_s;
+        self.world.advance(self.end_s);
+        self.world.touch_all();
+        progress(1.0);
+        Ok(())
+    }
+
+    fn step(&mut self, ev: Ev) -> Result<(), SimError> {
+        match ev {
+            Ev::Submit(i) => {
+                let spec = self.doc.jobs[i as usize].clone();
+                self.submit(spec)?;
+            }
+            Ev::Arrival(g) => {
+                self.arrival(g as usize)?;
+                self.next_arrival(g as usize);
+            }
+            Ev::SchedTick => {
+                self.feed(Event::ScheduleTick)?;
+                let gap = self.sc.schedule_interval_min * 60.0;
+                self.push_after(gap, Ev::SchedTick);
+            }
+            Ev::AutoTick => {
+                self.autoscale()?;
+                let gap = self.sc.autoscale_interval_min * 60.0;
+                self.push_after(gap, Ev::AutoTick);
+            }
+            Ev::Sample => {
+                self.sample();
+                self.push_after(self.sc.sample_hours * HOUR, Ev::Sample);
+            }
+            Ev::Day => {
+                for k in 0..self.topo.contracts.len() {
+                    let usd = self.world.contract_spend(k);
+                    let contract = self.topo.contracts[k].name.clone();
+                    self.feed(Event::SpendReported { contract, usd })?;
+                }
+                self.push_after(DAY, Ev::Day);
+            }
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, spec: JobSpec) -> Result<(), SimError> {
+        let id = self.next_job;
+        self.next_job += 1;
+        self.m.submitted += 1;
+        self.feed(Event::JobSubmitted {
+            job: id,
+            spec: Box::new(spec),
+        })
+    }
+
+    fn arrival(&mut self, g: usize) -> Result<(), SimError> {
+        let wg = &self.sc.training[g];
+        let horizon_y = (self.end_s - self.start_s) as f64 / YEAR_S;
+        let max_mult = workload::growth(wg.growth_per_year, horizon_y).max(1.0);
+        let now_mult = workload::growth(wg.growth_per_year, self.years());
+        // Thinning: accept with the ratio of the rate now to the bound.
+        let accept = self.rng_arrivals.random::<f64>() < now_mult / max_mult;
+        // Validation makes every mix non-empty with positive shares.
+        let Some(mix) = &self.size_mix[g] else {
+            return Ok(());
+        };
+        let k = rand_distr::Distribution::sample(mix, &mut self.rng_arrivals);
+        let hours = workload::lognormal(
+            &mut self.rng_arrivals,
+            wg.hours_median,
+            wg.hours_sigma,
+            wg.hours_max,
+        );
+        if !accept {
+            return Ok(());
+        }
+        self.gen_count[g] += 1;
+        let gpus = wg.sizes[k].gpus;
+        let spec = JobSpec {
+            name: format!("{}-{:05}", wg.name, self.gen_count[g]),
+            team: wg.team.clone(),
+            priority: wg.priority,
+            gpus,
+            accelerators: wg.accelerators.clone(),
+            work_gpu_hours: gpus as f64 * hours,
+            checkpoint_interval_min: None,
+            checkpoint_cost_min: self.sc.checkpoint.cost_min,
+            providers: wg.providers.clone(),
+            regions: Vec::new(),
+            preemptible: wg.preemptible,
+            spot: wg.spot,
+            gpu_milli: None,
+            cpu_milli_per_gpu: 0,
+            memory_mib_per_gpu: 0,
+            locs: Default::default(),
+        };
+        self.submit(spec)
+    }
+
+    fn autoscale(&mut self) -> Result<(), SimError> {
+        let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
+        let years = self.years();
+        for (sid, s) in self.doc.services.clone().iter().enumerate() {
+            let g = self.sc.inference.iter().find(|g| g.service == s.name);
+            let mut rps = Vec::new();
+            for d in &s.demand {
+                if !self.topo.zones.contains(&d.zone) {
+                    continue;
+                }
+                let mult = match g {
+                    Some(g) => {
+                        let off = self
+                            .sc
+                            .zone_utc_offset_h
+                            .get(&d.zone)
+                            .copied()
+                            .unwrap_or(0.0);
+                        workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                            * workload::growth(g.growth_per_year, years)
+                    }
+                    None => 1.0,
+                };
+                rps.push((d.zone.clone(), d.rps * mult));
+            }
+            if self.m.svc_started.len() <= sid {
+                let headroom = g.map_or(1.15, |g| g.headroom);
+                self.m.svc_started.push(true);
+                self.feed(Event::ServiceSubmitted {
+                    service: sid as u32,
+                    spec: Box::new(s.clone()),
+                    headroom,
+                })?;
+            }
+            self.feed(Event::DemandObserved {
+                service: sid as u32,
+                rps_by_zone: rps,
+            })?;
+        }
+        self.feed(Event::AutoscaleTick)?;
+        let dt = self.sc.autoscale_interval_min * 60.0;
+        for sid in 0..self.doc.services.len() {
+            let slo = self.ctl.slo(sid as u32);
+            self.m.slo(sid, slo, dt);
+        }
+        let infos = self.ctl.services();
+        self.m.replicas(&infos);
+        if let Some(a) = &self.sc.agentic {
+            let mult = workload::diurnal(hour, 0.0, 20.0, a.diurnal_amplitude)
+                * workload::growth(a.growth_per_year, years);
+            let cores = a.cores_peak * mult;
+            self.m.agentic_core_h += cores * dt / HOUR;
+            self.m.agentic_usd += cores * dt / HOUR * a.usd_per_core_hour;
+        }
+        Ok(())
+    }
+
+    /// Feeds the world's reports to the controller until it has nothing more
+    /// to say at this instant (a dispatch is reported started at once).
+    fn drain(&mut self) -> Result<(), SimError> {
+        loop {
+            let reports =
+                ready(self.world.observe(self.now)).expect("the simulated world never waits")?;
+            if reports.is_empty() {
+                return Ok(());
+            }
+            for r in reports {
+                self.feed(Event::Backend(r))?;
+            }
+        }
+    }
+
+    /// Hands one event to the controller and carries out its actions on the
+    /// world; a refusal goes back to the controller as a report.
+    fn feed(&mut self, ev: Event) -> Result<(), SimError> {
+        self.inbox.push_back(ev);
+        while let Some(e) = self.inbox.pop_front() {
+            for a in self.ctl.handle(self.now, e)? {
+                self.act(a)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, a: Action) -> Result<(), SimError> {
+        let now = self.now;
+        match a {
+            Action::Dispatch(spec) => {
+                let r = ready(self.world.dispatch(now, &spec))
+                    .expect("the simulated world never waits");
+                if let Err(e) = r {
+                    self.inbox.push_back(Event::Backend(Report::Refused {
+                        run: spec.run,
+                        reason: e.to_string(),
+                    }));
+                }
+            }
+            Action::Stop(stop) => {
+                ready(self.world.stop(now, &stop)).expect("the simulated world never waits")?;
+            }
+            Action::Ended { state, .. } => {
+                if state == JobState::Completed {
+                    self.m.completed += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sample(&mut self) {
+        self.world.touch_all();
+        let spend: Vec<f64> = (0..self.topo.contracts.len())
+            .map(|k| self.world.contract_spend(k))
+            .collect();
+        let now = self.now;
+        let acc = self.world.cluster_now();
+        self.m.sample(
+            &self.topo,
+            now,
+            &acc,
+            self.world.site_watts(),
+            &spend,
+            self.ctl.pending(),
+        );
+    }
+
+    /// The controller (for tests and invariants).
+    pub fn controller(&self) -> &Controller {
+        &self.ctl
+    }
+
+    /// The simulated world (for tests and invariants).
+    pub fn world(&self) -> &SimWorld {
+        &self.world
+    }
+
+    /// The summary of the run so far.
+    pub fn summary(&mut self) -> Summary {
+        self.world.touch_all();
+        let costs = self.world.cluster_costs();
+        let ints = self.world.cluster_integrals();
+        let end = self.end_s.min(self.now);
+        metrics::summarize(metrics::Inputs {
+            topo: &self.topo,
+            doc: &self.doc,
+            ctl: &self.ctl,
+            world: &self.world,
+            rec: &self.m,
+            seed: self.seed,
+            policy: &self.policy,
+            start_s: self.start_s,
+            end_s: self.end_s,
+            cluster_integrals: &ints,
+            cluster_costs: &costs,
+            events: self.events,
+            replica_gpu_s: self.world.replica_gpu_s(end),
+        })
+    }
+}

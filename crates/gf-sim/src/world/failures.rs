@@ -1,0 +1,347 @@
+//! The world's capacity over time: ramps bringing domains online on their
+//! dates, and the failure processes that take GPUs, domains, clusters,
+//! regions and spot capacity away and give them back.
+//!
+//! Every draw comes from the world's own seeded stream, so two policies
+//! compared on one seed see the same failures. A capacity change kills the
+//! runs on the lost domains first (their last checkpoints reported), then is
+//! reported per cluster, which is what a real fleet's monitoring shows.
+
+use gf_model::protocol::{CapacityCause, Report};
+use gf_sched::DomainOrd;
+use rand::Rng;
+
+use super::{F_CLUSTER, F_DOMAIN, F_GPU_HW, F_GPU_SW, F_REGION, F_SPOT, SimWorld, WorldEv};
+use crate::workload;
+
+const HOUR: f64 = 3600.0;
+const DAY: f64 = 86_400.0;
+const YEAR_S: f64 = 365.25 * DAY;
+
+/// What took capacity down, to be brought back by a repair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Down {
+    /// One domain, for a reason of its own.
+    Domain(DomainOrd, DomainDown),
+    /// A whole cluster.
+    Cluster(u32),
+    /// A whole site (region).
+    Site(u32),
+}
+
+/// Why one domain is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum DomainDown {
+    /// A GPU of it failed; the host (and so the domain) is out for repair.
+    GpuRepair,
+    /// The domain itself failed.
+    DomainRepair,
+    /// The provider took it back (spot).
+    SpotReclaimed,
+}
+
+impl SimWorld {
+    /// Ramps and the first draw of every failure process.
+    pub(crate) fn schedule_start(&mut self) {
+        let s = self.start_s;
+        let start_day = gf_model::Date::from_epoch_seconds(s);
+        for c in 0..self.topo.clusters.len() {
+            let cl = &self.topo.clusters[c];
+            if cl.ramp.is_empty() {
+                let n = cl.n_domains;
+                self.push(s, WorldEv::Ramp(c as u32, n));
+            } else {
+                let first = cl.online_domains_on(start_day);
+                let steps: Vec<(i64, u32)> = cl
+                    .ramp
+                    .iter()
+                    .map(|&(d, n)| (d.epoch_seconds(), n))
+                    .collect();
+                self.push(s, WorldEv::Ramp(c as u32, first));
+                for (t, n) in steps {
+                    if t > s && t < self.end_s {
+                        self.push(t, WorldEv::Ramp(c as u32, n));
+                    }
+                }
+            }
+        }
+        for ev in [
+            WorldEv::GpuFailure,
+            WorldEv::DomainFailure,
+            WorldEv::ClusterOutage,
+            WorldEv::RegionOutage,
+            WorldEv::SpotReclaim,
+        ] {
+            self.next_failure(ev);
+        }
+    }
+
+    fn next_failure(&mut self, ev: WorldEv) {
+        let f = &self.cfg;
+        let total_gpus = *self.gpu_prefix.last().unwrap_or(&0) as f64;
+        let rate = match ev {
+            WorldEv::GpuFailure => f.gpu_interruptions_per_gpu_day / DAY * total_gpus,
+            WorldEv::DomainFailure => {
+                f.domain_failures_per_domain_year / YEAR_S * self.topo.n_domains() as f64
+            }
+            WorldEv::ClusterOutage => {
+                f.cluster_outages_per_year / YEAR_S * self.topo.clusters.len() as f64
+            }
+            WorldEv::RegionOutage => {
+                f.region_outages_per_year / YEAR_S * self.topo.sites.len() as f64
+            }
+            WorldEv::SpotReclaim => {
+                self.max_spot_rate / HOUR * self.spot_prefix.last().map_or(0, |x| x.0) as f64
+            }
+            _ => 0.0,
+        };
+        let gap = workload::exp_gap_s(&mut self.rng, rate);
+        self.push_after(gap, ev);
+    }
+
+    /// A capacity happening (everything but run ends).
+    pub(crate) fn happen(&mut self, ev: WorldEv) {
+        match ev {
+            WorldEv::Ramp(c, n) => self.ramp(c, n),
+            WorldEv::GpuFailure => {
+                self.gpu_failure();
+                self.next_failure(ev);
+            }
+            WorldEv::DomainFailure => {
+                let n = self.topo.n_domains() as u32;
+                if n > 0 {
+                    let d = self.rng.random_range(0..n);
+                    if self.is_online(d) {
+                        self.counters.failures[F_DOMAIN] += 1;
+                        let h = self.cfg.domain_repair_hours;
+                        self.take_down(
+                            Down::Domain(d, DomainDown::DomainRepair),
+                            CapacityCause::DomainFailure,
+                            h,
+                        );
+                    }
+                }
+                self.next_failure(ev);
+            }
+            WorldEv::ClusterOutage => {
+                let n = self.topo.clusters.len() as u32;
+                if n > 0 {
+                    let c = self.rng.random_range(0..n);
+                    self.counters.failures[F_CLUSTER] += 1;
+                    let h = self.cfg.cluster_outage_hours;
+                    self.take_down(Down::Cluster(c), CapacityCause::ClusterOutage, h);
+                }
+                self.next_failure(ev);
+            }
+            WorldEv::RegionOutage => {
+                let n = self.topo.sites.len() as u32;
+                if n > 0 {
+                    let s = self.rng.random_range(0..n);
+                    self.counters.failures[F_REGION] += 1;
+                    let h = self.cfg.region_outage_hours;
+                    self.take_down(Down::Site(s), CapacityCause::RegionOutage, h);
+                }
+                self.next_failure(ev);
+            }
+            WorldEv::SpotReclaim => {
+                self.spot_reclaim();
+                self.next_failure(ev);
+            }
+            WorldEv::Up(d) => {
+                let doms = self.domains_of(d);
+                self.change_down(&doms, -1, CapacityCause::Repair);
+            }
+            WorldEv::Finish(_) | WorldEv::StopDone(_) => {}
+        }
+    }
+
+    pub(crate) fn is_online(&self, d: DomainOrd) -> bool {
+        self.built[d as usize] && self.down[d as usize] == 0
+    }
+
+    fn domains_of(&self, d: Down) -> Vec<DomainOrd> {
+        let cl = |c: usize| {
+            let c = &self.topo.clusters[c];
+            c.first_domain..c.first_domain + c.n_domains
+        };
+        match d {
+            Down::Domain(x, _) => vec![x],
+            Down::Cluster(c) => cl(c as usize).collect(),
+            Down::Site(s) => self
+                .topo
+                .clusters
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.site == s)
+                .flat_map(|(i, _)| cl(i))
+                .collect(),
+        }
+    }
+
+    fn take_down(&mut self, d: Down, cause: CapacityCause, hours: f64) {
+        let doms = self.domains_of(d);
+        self.change_down(&doms, 1, cause);
+        let t = self.now + (hours * HOUR).ceil().max(1.0) as i64;
+        self.push(t, WorldEv::Up(d));
+    }
+
+    /// Adds `delta` to the down count of `doms` and reports every domain
+    /// whose online state flipped.
+    fn change_down(&mut self, doms: &[DomainOrd], delta: i32, cause: CapacityCause) {
+        let mut flipped = Vec::new();
+        for &d in doms {
+            let before = self.is_online(d);
+            let i = d as usize;
+            self.down[i] = (self.down[i] as i32 + delta).max(0) as u16;
+            if self.is_online(d) != before {
+                flipped.push(d);
+            }
+        }
+        self.flip(flipped, delta < 0, cause);
+    }
+
+    /// Domains flipped online or offline: runs on lost ones die, the
+    /// online GPU counts move, and one report per cluster says so.
+    fn flip(&mut self, flipped: Vec<DomainOrd>, online: bool, cause: CapacityCause) {
+        if flipped.is_empty() {
+            return;
+        }
+        if !online {
+            self.kill_on(&flipped, cause);
+        }
+        let mut by_cluster: Vec<(u32, Vec<u32>)> = Vec::new();
+        for &d in &flipped {
+            let c = self.topo.domain_cluster[d as usize];
+            let ci = c as usize;
+            self.touch(ci);
+            let cl = &self.topo.clusters[ci];
+            let g = cl.domain_gpus as u64;
+            let index = d - cl.first_domain;
+            if online {
+                self.acc[ci].up += g;
+            } else {
+                self.acc[ci].up -= g;
+            }
+            match by_cluster.last_mut() {
+                Some((k, v)) if *k == c => v.push(index),
+                _ => by_cluster.push((c, vec![index])),
+            }
+        }
+        for (c, domains) in by_cluster {
+            self.pending.push(Report::CapacityChanged {
+                cluster: self.topo.clusters[c as usize].name.clone(),
+                domains,
+                online,
+                cause,
+            });
+        }
+    }
+
+    fn ramp(&mut self, c: u32, n: u32) {
+        let (first, total, dg) = {
+            let cl = &self.topo.clusters[c as usize];
+            (cl.first_domain, cl.n_domains, cl.domain_gpus)
+        };
+        let n = n.min(total);
+        let mut on = Vec::new();
+        let mut off = Vec::new();
+        for k in 0..total {
+            let d = first + k;
+            let want = k < n;
+            if self.built[d as usize] != want {
+                let before = self.is_online(d);
+                self.built[d as usize] = want;
+                if self.is_online(d) != before {
+                    if want { on.push(d) } else { off.push(d) }
+                }
+            }
+        }
+        self.touch(c as usize);
+        self.acc[c as usize].paid = n as u64 * dg as u64;
+        self.flip(off, false, CapacityCause::Ramp);
+        self.flip(on, true, CapacityCause::Ramp);
+    }
+
+    /// A GPU drawn uniformly from every GPU built; a draw on capacity that
+    /// is not online is discarded (thinning), so the rate is per online GPU.
+    fn draw_gpu(&mut self) -> Option<(DomainOrd, u32)> {
+        let total = *self.gpu_prefix.last()?;
+        if total == 0 {
+            return None;
+        }
+        let u = self.rng.random_range(0..total);
+        let c = self.gpu_prefix.partition_point(|&p| p <= u) - 1;
+        let cl = &self.topo.clusters[c];
+        let off = u - self.gpu_prefix[c];
+        let d = cl.first_domain + (off / cl.domain_gpus as u64) as u32;
+        Some((d, (off % cl.domain_gpus as u64) as u32))
+    }
+
+    fn gpu_failure(&mut self) {
+        let Some((d, slot)) = self.draw_gpu() else {
+            return;
+        };
+        let hardware = self.rng.random::<f64>() < self.cfg.hardware_share;
+        if !self.is_online(d) {
+            return;
+        }
+        if hardware {
+            self.counters.failures[F_GPU_HW] += 1;
+            let h = self.cfg.gpu_repair_hours;
+            self.take_down(
+                Down::Domain(d, DomainDown::GpuRepair),
+                CapacityCause::GpuFailure,
+                h,
+            );
+            return;
+        }
+        self.counters.failures[F_GPU_SW] += 1;
+        // A software fault stops the run on the GPU that faulted, if any:
+        // runs fill a domain's GPUs in the order they arrived.
+        let mut k = 0u32;
+        let mut hit = None;
+        for &run in self.runs_on(d) {
+            let g = self.gpus_of(run, d);
+            if slot < k + g {
+                hit = Some(run);
+                break;
+            }
+            k += g;
+        }
+        if let Some(run) = hit {
+            self.crash(run);
+        }
+    }
+
+    fn spot_reclaim(&mut self) {
+        let Some(&(total, _)) = self.spot_prefix.last() else {
+            return;
+        };
+        let u = self.rng.random_range(0..total);
+        let accept_u: f64 = self.rng.random();
+        let i = self.spot_prefix.partition_point(|x| x.0 <= u);
+        let Some(&(_, c)) = self.spot_prefix.get(i) else {
+            return;
+        };
+        let cl = &self.topo.clusters[c as usize];
+        let before = if i == 0 { 0 } else { self.spot_prefix[i - 1].0 };
+        let d = cl.first_domain + ((u - before) / cl.domain_gpus as u64) as u32;
+        if !self.is_online(d) {
+            return;
+        }
+        // Reclaims come per GPU-hour of use: accept in proportion to the
+        // domain's GPUs in use and the cluster's rate.
+        let used = self.dom_used[d as usize].min(cl.domain_gpus);
+        let p = cl.spot_rate_per_hour / self.max_spot_rate * used as f64 / cl.domain_gpus as f64;
+        if accept_u >= p {
+            return;
+        }
+        self.counters.failures[F_SPOT] += 1;
+        let h = self.cfg.spot_return_hours;
+        self.take_down(
+            Down::Domain(d, DomainDown::SpotReclaimed),
+            CapacityCause::SpotReclaim,
+            h,
+        );
+    }
+}

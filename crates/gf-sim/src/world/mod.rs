@@ -1,0 +1,731 @@
+//! The simulated world: the twin's backend. It runs what it is dispatched
+//! exactly where it is told, for as long as the work really takes on that
+//! hardware, writes checkpoints, breaks GPUs, racks, clusters and regions
+//! and repairs them, takes spot capacity back, brings ramps online, bills
+//! contracts, and reports all of it through the [`Backend`] trait — the same
+//! trait a Slurm cluster implements. The controller learns of this world
+//! only what it reports.
+//!
+//! The world is also where the truth is measured: GPU-seconds by what they
+//! bought (useful, checkpoint, restart, lost, spare), power drawn per site,
+//! failures by kind. [`failures`] holds the failure and capacity processes,
+//! [`run`] the arithmetic of one run.
+
+pub(crate) mod failures;
+pub mod run;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use gf_backend::{Backend, BackendError, ClusterCapacity};
+use gf_model::protocol::{
+    CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, StopReason,
+    StopSpec,
+};
+use gf_model::scenario::FailureSpec;
+use gf_sched::{ClusterOrd, DomainOrd, Topology};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use run::RunPlan;
+
+const HOUR: f64 = 3600.0;
+
+/// Failure counters, by index.
+pub(crate) const F_GPU_HW: usize = 0;
+pub(crate) const F_GPU_SW: usize = 1;
+pub(crate) const F_DOMAIN: usize = 2;
+pub(crate) const F_CLUSTER: usize = 3;
+pub(crate) const F_REGION: usize = 4;
+pub(crate) const F_SPOT: usize = 5;
+
+/// One timed happening of the world. The heap orders by time, then by the
+/// sequence number of scheduling, so equal times keep their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum WorldEv {
+    Ramp(u32, u32),
+    GpuFailure,
+    DomainFailure,
+    ClusterOutage,
+    RegionOutage,
+    SpotReclaim,
+    Up(failures::Down),
+    Finish(RunId),
+    StopDone(RunId),
+}
+
+/// Per-cluster integrals, advanced lazily when the cluster changes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClusterAcc {
+    pub alloc: u64,
+    pub up: u64,
+    pub paid: u64,
+    pub last: i64,
+    pub alloc_s: f64,
+    pub up_s: f64,
+    pub paid_s: f64,
+}
+
+/// GPU-seconds of a job, split by what they bought. `alloc` is the sum of
+/// the others: the conservation the tests hold.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct JobTruth {
+    /// GPU-seconds allocated.
+    pub alloc_gpu_s: f64,
+    /// GPU-seconds of compute kept by checkpoints or completion.
+    pub useful_gpu_s: f64,
+    /// GPU-seconds writing checkpoints.
+    pub ckpt_gpu_s: f64,
+    /// GPU-seconds restarting.
+    pub restart_gpu_s: f64,
+    /// GPU-seconds of compute lost to interruptions (and, for a run the
+    /// horizon cuts, the compute since its last checkpoint).
+    pub lost_gpu_s: f64,
+    /// GPU-seconds held as hot spares.
+    pub spare_gpu_s: f64,
+}
+
+/// A run the world is running.
+#[derive(Debug, Clone)]
+struct SimRun {
+    cluster: ClusterOrd,
+    parts: Vec<(DomainOrd, u32)>,
+    gpus: u32,
+    /// The gang's GPUs (the rest are spares); 0 for a replica.
+    working: u32,
+    /// The truth of a training run; `None` for a replica.
+    plan: Option<RunPlan>,
+    /// Reference GPU-hours per second of compute.
+    rate_h_per_s: f64,
+    resume_gpu_h: f64,
+    /// Progress last reported to the controller.
+    reported_h: f64,
+    stopping: bool,
+}
+
+/// What the world counts while it runs.
+#[derive(Debug, Clone, Default)]
+pub struct WorldCounters {
+    /// Failures injected, by kind (indexed like `F_NAMES` of the summary).
+    pub failures: [u64; 6],
+    /// Training runs killed, by capacity cause index; software at 7.
+    pub interruptions: [u64; 9],
+    /// Runs asked to stop for preemption.
+    pub preemptions: u64,
+    /// Replicas stopped.
+    pub replica_stops: u64,
+    /// Times an allocation pushed a site over its envelope.
+    pub power_violations: u64,
+    /// Peak watts per site.
+    pub site_peak_w: Vec<u64>,
+    /// Peak watts of the fleet.
+    pub peak_w: u64,
+}
+
+/// Interruption index of software faults, after the capacity causes.
+pub(crate) const I_SOFTWARE: usize = 7;
+
+/// The simulated world behind the [`Backend`] trait.
+pub struct SimWorld {
+    pub(crate) topo: Arc<Topology>,
+    heap: BinaryHeap<Reverse<(i64, u64, WorldEv)>>,
+    seq: u64,
+    pub(crate) now: i64,
+    pub(crate) start_s: i64,
+    pub(crate) end_s: i64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) cfg: FailureSpec,
+    restart_overhead_s: f64,
+    /// Domains brought online by the ramp.
+    pub(crate) built: Vec<bool>,
+    /// Reasons each domain is down (failures, outages, reclaims).
+    pub(crate) down: Vec<u16>,
+    /// GPU prefix sums over clusters, for drawing a GPU uniformly.
+    pub(crate) gpu_prefix: Vec<u64>,
+    pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
+    pub(crate) max_spot_rate: f64,
+    runs: BTreeMap<RunId, SimRun>,
+    /// Runs on each domain, in the order they arrived.
+    pub(crate) by_domain: Vec<Vec<RunId>>,
+    /// GPUs in use on each domain.
+    pub(crate) dom_used: Vec<u32>,
+    /// The current run of each job.
+    live: HashMap<JobId, RunId>,
+    pending: Vec<Report>,
+    pub(crate) acc: Vec<ClusterAcc>,
+    pub(crate) site_w: Vec<u64>,
+    total_w: u64,
+    truth: HashMap<JobId, JobTruth>,
+    replica_gpu_s: f64,
+    replica_since: HashMap<RunId, (i64, u32)>,
+    /// What the world counted.
+    pub counters: WorldCounters,
+    /// Seconds a run takes to stop after it is asked to.
+    pub stop_latency_s: i64,
+}
+
+impl SimWorld {
+    /// A world for `topo` from `start_s` to `end_s`, breaking things as
+    /// `failures` says, its randomness drawn from `rng`. Ramps and failure
+    /// processes are scheduled from the start.
+    pub fn new(
+        topo: Arc<Topology>,
+        failures: FailureSpec,
+        restart_overhead_s: f64,
+        rng: ChaCha8Rng,
+        start_s: i64,
+        end_s: i64,
+    ) -> SimWorld {
+        let mut gpu_prefix = Vec::with_capacity(topo.clusters.len() + 1);
+        let mut spot_prefix = Vec::new();
+        let (mut total, mut spot_total) = (0u64, 0u64);
+        let mut max_spot_rate: f64 = 0.0;
+        gpu_prefix.push(0);
+        for (i, c) in topo.clusters.iter().enumerate() {
+            total += c.gpus();
+            gpu_prefix.push(total);
+            if c.price_model == gf_model::PriceModel::Spot && c.spot_rate_per_hour > 0.0 {
+                spot_total += c.gpus();
+                spot_prefix.push((spot_total, i as ClusterOrd));
+                max_spot_rate = max_spot_rate.max(c.spot_rate_per_hour);
+            }
+        }
+        let n_dom = topo.n_domains();
+        let mut w = SimWorld {
+            acc: vec![
+                ClusterAcc {
+                    last: start_s,
+                    ..ClusterAcc::default()
+                };
+                topo.clusters.len()
+            ],
+            site_w: vec![0; topo.sites.len()],
+            total_w: 0,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            now: start_s,
+            start_s,
+            end_s,
+            rng,
+            cfg: failures,
+            restart_overhead_s,
+            built: vec![false; n_dom],
+            down: vec![0; n_dom],
+            gpu_prefix,
+            spot_prefix,
+            max_spot_rate,
+            runs: BTreeMap::new(),
+            by_domain: vec![Vec::new(); n_dom],
+            dom_used: vec![0; n_dom],
+            live: HashMap::new(),
+            pending: Vec::new(),
+            truth: HashMap::new(),
+            replica_gpu_s: 0.0,
+            replica_since: HashMap::new(),
+            counters: WorldCounters {
+                site_peak_w: vec![0; topo.sites.len()],
+                ..WorldCounters::default()
+            },
+            stop_latency_s: 0,
+            topo,
+        };
+        w.schedule_start();
+        w
+    }
+
+    /// A world over a fleet document alone: every domain online from the
+    /// start, no failures (the conformance suite's world).
+    pub fn quiet(topo: Arc<Topology>, start_s: i64, end_s: i64) -> SimWorld {
+        let f = FailureSpec {
+            gpu_interruptions_per_gpu_day: 0.0,
+            domain_failures_per_domain_year: 0.0,
+            cluster_outages_per_year: 0.0,
+            region_outages_per_year: 0.0,
+            ..FailureSpec::default()
+        };
+        let mut w = SimWorld::new(topo, f, 600.0, ChaCha8Rng::seed_from_u64(0), start_s, end_s);
+        w.max_spot_rate = 0.0;
+        w.spot_prefix.clear();
+        w
+    }
+
+    pub(crate) fn push(&mut self, t: i64, ev: WorldEv) {
+        self.seq += 1;
+        self.heap.push(Reverse((t, self.seq, ev)));
+    }
+
+    pub(crate) fn push_after(&mut self, gap_s: f64, ev: WorldEv) {
+        if gap_s.is_finite() {
+            let t = self.now + gap_s.ceil().max(1.0) as i64;
+            if t < self.end_s {
+                self.push(t, ev);
+            }
+        }
+    }
+
+    /// When the world next does something by itself.
+    pub fn next_at(&self) -> Option<i64> {
+        self.heap.peek().map(|r| r.0.0)
+    }
+
+    /// Lets the world's next happening happen (its time becomes now).
+    pub fn step(&mut self) {
+        let Some(Reverse((t, _, ev))) = self.heap.pop() else {
+            return;
+        };
+        self.now = self.now.max(t);
+        match ev {
+            WorldEv::Finish(run) => self.finish(run),
+            WorldEv::StopDone(run) => {
+                if let Some(p) = self.end_run(run) {
+                    self.pending.push(Report::Stopped {
+                        run,
+                        progress: Some(p),
+                    });
+                }
+            }
+            other => self.happen(other),
+        }
+    }
+
+    /// Advances the world's clock to `t` without anything happening (the
+    /// engine's own events move time too).
+    pub fn advance(&mut self, t: i64) {
+        self.now = self.now.max(t);
+    }
+
+    fn finish(&mut self, run: RunId) {
+        let Some(r) = self.runs.get(&run) else {
+            return;
+        };
+        if r.stopping || r.plan.is_none_or(|p| p.finish_at() != self.now) {
+            return;
+        }
+        self.end_run(run);
+        self.pending.push(Report::Finished { run });
+    }
+
+    /// Advances cluster `c`'s integrals to now.
+    pub(crate) fn touch(&mut self, c: usize) {
+        let a = &mut self.acc[c];
+        let dt = (self.now - a.last) as f64;
+        if dt > 0.0 {
+            a.alloc_s += a.alloc as f64 * dt;
+            a.up_s += a.up as f64 * dt;
+            a.paid_s += a.paid as f64 * dt;
+            a.last = self.now;
+        }
+    }
+
+    fn alloc_change(&mut self, c: ClusterOrd, delta: i64) {
+        let ci = c as usize;
+        self.touch(ci);
+        self.acc[ci].alloc = (self.acc[ci].alloc as i64 + delta) as u64;
+        let site = self.topo.clusters[ci].site as usize;
+        let w = self.topo.watts_per_gpu(c) as i64 * delta;
+        self.site_w[site] = (self.site_w[site] as i64 + w) as u64;
+        self.total_w = (self.total_w as i64 + w) as u64;
+        if delta > 0 {
+            let env = self.topo.sites[site].envelope_w;
+            if self.site_w[site] > env {
+                self.counters.power_violations += 1;
+            }
+            let pk = &mut self.counters.site_peak_w[site];
+            *pk = (*pk).max(self.site_w[site]);
+            self.counters.peak_w = self.counters.peak_w.max(self.total_w);
+        }
+    }
+
+    /// What run `r` has kept if it stops now, and its truth accounted.
+    fn progress_now(&self, r: &SimRun) -> Option<Progress> {
+        let p = r.plan?;
+        let o = p.stopped_at(self.now);
+        Some(Progress {
+            done_gpu_h: r.resume_gpu_h + o.saved_s as f64 * r.rate_h_per_s,
+            at_s: o.last_ckpt_s,
+        })
+    }
+
+    /// Ends a run now: its GPUs are free, its truth accounted. Returns the
+    /// progress it kept (`None` for a replica or an unknown run).
+    pub(crate) fn end_run(&mut self, run: RunId) -> Option<Progress> {
+        let r = self.runs.remove(&run)?;
+        for &(d, g) in &r.parts {
+            let list = &mut self.by_domain[d as usize];
+            if let Some(i) = list.iter().position(|&x| x == run) {
+                list.remove(i);
+            }
+            self.dom_used[d as usize] -= g;
+        }
+        self.alloc_change(r.cluster, -(r.gpus as i64));
+        if self.live.get(&run.job) == Some(&run) {
+            self.live.remove(&run.job);
+        }
+        if let Some((t, g)) = self.replica_since.remove(&run) {
+            self.replica_gpu_s += (self.now - t) as f64 * g as f64;
+        }
+        let plan = r.plan?;
+        let done = plan.finish_at() <= self.now;
+        let o = if done {
+            plan.completed()
+        } else {
+            plan.stopped_at(self.now)
+        };
+        let g = r.working as f64;
+        let dt = (self.now - plan.start_s).max(0) as f64;
+        let t = self.truth.entry(run.job).or_default();
+        t.alloc_gpu_s += r.gpus as f64 * dt;
+        t.spare_gpu_s += (r.gpus - r.working) as f64 * dt;
+        t.useful_gpu_s += g * o.saved_s as f64;
+        t.ckpt_gpu_s += g * o.ckpt_s as f64;
+        t.restart_gpu_s += g * o.restart_s as f64;
+        t.lost_gpu_s += g * o.lost_s as f64;
+        Some(Progress {
+            done_gpu_h: r.resume_gpu_h + o.saved_s as f64 * r.rate_h_per_s,
+            at_s: o.last_ckpt_s,
+        })
+    }
+
+    /// Runs with GPUs on domain `d`.
+    pub(crate) fn runs_on(&self, d: DomainOrd) -> &[RunId] {
+        &self.by_domain[d as usize]
+    }
+
+    /// GPUs run `run` holds on domain `d`.
+    pub(crate) fn gpus_of(&self, run: RunId, d: DomainOrd) -> u32 {
+        self.runs.get(&run).map_or(0, |r| {
+            r.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum()
+        })
+    }
+
+    /// Whether a run is a training run.
+    pub(crate) fn is_training(&self, run: RunId) -> bool {
+        self.runs.get(&run).is_some_and(|r| r.plan.is_some())
+    }
+
+    /// Reports the latest checkpoint of a run the controller has not heard
+    /// of yet: a real controller learns of checkpoints as they complete, and
+    /// the world tells it lazily, just before anything it would matter for.
+    pub(crate) fn report_checkpoint(&mut self, run: RunId) {
+        let Some(r) = self.runs.get(&run) else {
+            return;
+        };
+        let Some(p) = self.progress_now(r) else {
+            return;
+        };
+        if p.done_gpu_h > r.reported_h {
+            if let Some(r) = self.runs.get_mut(&run) {
+                r.reported_h = p.done_gpu_h;
+            }
+            self.pending.push(Report::Checkpointed { run, progress: p });
+        }
+    }
+
+    /// Kills every run on `domains` (their hardware is gone), counting the
+    /// training runs under `cause`.
+    pub(crate) fn kill_on(&mut self, domains: &[DomainOrd], cause: CapacityCause) {
+        for &d in domains {
+            while let Some(&run) = self.by_domain[d as usize].first() {
+                if self.is_training(run) {
+                    self.report_checkpoint(run);
+                    self.counters.interruptions[cause as usize] += 1;
+                }
+                self.end_run(run);
+            }
+        }
+    }
+
+    /// A software fault on a run: it crashes, its hardware intact.
+    pub(crate) fn crash(&mut self, run: RunId) {
+        if !self.is_training(run) {
+            return;
+        }
+        self.counters.interruptions[I_SOFTWARE] += 1;
+        let p = self.end_run(run);
+        self.pending.push(Report::Failed {
+            run,
+            category: FailureCategory::Software,
+            progress: p,
+        });
+    }
+
+    /// Makes a run vanish without a capacity report (the conformance
+    /// suite's lost run).
+    pub fn lose(&mut self, run: RunId) {
+        if let Some(p) = self.end_run(run) {
+            self.pending.push(Report::Lost {
+                run,
+                progress: Some(p),
+            });
+        }
+    }
+
+    /// Starts a run nobody dispatched (one left over from before a crash):
+    /// it is reported as unknown.
+    pub fn inject_foreign(&mut self, spec: &RunSpec) {
+        if self.start(spec).is_ok() {
+            self.pending.retain(|r| r.run() != Some(spec.run));
+            self.pending.push(Report::Unknown {
+                run: spec.run,
+                cluster: spec.placement.cluster.clone(),
+            });
+        }
+    }
+
+    fn start(&mut self, spec: &RunSpec) -> Result<(), BackendError> {
+        if self.runs.contains_key(&spec.run) {
+            return Ok(());
+        }
+        let c = self
+            .topo
+            .cluster_by_name(&spec.placement.cluster)
+            .ok_or_else(|| BackendError::UnknownCluster(spec.placement.cluster.clone()))?;
+        let cl = &self.topo.clusters[c as usize];
+        let shared = spec.placement.gpu_milli.is_some();
+        let mut parts = Vec::with_capacity(spec.placement.domains.len());
+        for s in &spec.placement.domains {
+            let d = self.topo.domain_of(c, s.index).ok_or_else(|| {
+                BackendError::Refused(format!("{} has no domain {}", cl.name, s.index))
+            })?;
+            if !self.built[d as usize] || self.down[d as usize] > 0 {
+                return Err(BackendError::Refused(format!(
+                    "domain {} of {} is offline",
+                    s.index, cl.name
+                )));
+            }
+            let whole = if shared { 0 } else { s.gpus };
+            if self.dom_used[d as usize] + whole > cl.domain_gpus {
+                return Err(BackendError::Refused(format!(
+                    "domain {} of {} has {} GPUs free, {} asked",
+                    s.index,
+                    cl.name,
+                    cl.domain_gpus - self.dom_used[d as usize],
+                    s.gpus
+                )));
+            }
+            parts.push((d, whole));
+        }
+        let gpus: u32 = parts.iter().map(|p| p.1).sum();
+        let train = self.topo.accels[cl.accel as usize].train;
+        let (plan, working, rate, resume) = match &spec.kind {
+            RunKind::Training {
+                spec: job,
+                resume_gpu_h,
+                checkpoint_interval_s,
+            } => {
+                let working = job.gpus;
+                let rate = working as f64 * train / HOUR;
+                let left_h = (job.work_gpu_hours - resume_gpu_h).max(0.0);
+                let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
+                let ckpt_cost_s = (job.checkpoint_cost_min * 60.0) as i64;
+                let restart_s = self.restart_overhead_s as i64
+                    + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
+                let plan = RunPlan {
+                    start_s: self.now,
+                    restart_s,
+                    interval_s: *checkpoint_interval_s,
+                    ckpt_cost_s,
+                    compute_left_s,
+                };
+                (Some(plan), working, rate, *resume_gpu_h)
+            }
+            RunKind::Replica { .. } => (None, 0, 0.0, 0.0),
+        };
+        for &(d, g) in &parts {
+            self.by_domain[d as usize].push(spec.run);
+            self.dom_used[d as usize] += g;
+        }
+        self.alloc_change(c, gpus as i64);
+        match plan {
+            Some(p) => {
+                self.live.insert(spec.run.job, spec.run);
+                let t = p.finish_at();
+                if t < self.end_s {
+                    self.push(t, WorldEv::Finish(spec.run));
+                }
+            }
+            None => {
+                self.replica_since.insert(spec.run, (self.now, gpus));
+            }
+        }
+        self.runs.insert(
+            spec.run,
+            SimRun {
+                cluster: c,
+                parts,
+                gpus,
+                working,
+                plan,
+                rate_h_per_s: rate,
+                resume_gpu_h: resume,
+                reported_h: resume,
+                stopping: false,
+            },
+        );
+        self.pending.push(Report::Started { run: spec.run });
+        Ok(())
+    }
+
+    fn request_stop(&mut self, stop: &StopSpec) {
+        let Some(r) = self.runs.get_mut(&stop.run) else {
+            return;
+        };
+        if r.stopping {
+            return;
+        }
+        r.stopping = true;
+        match stop.reason {
+            StopReason::Preempt => self.counters.preemptions += 1,
+            StopReason::Release if r.plan.is_none() => self.counters.replica_stops += 1,
+            _ => {}
+        }
+        // A release is the controller giving the GPUs up: they are free for
+        // the next dispatch at once, so the run stops at once. A replica
+        // holds no state worth saving and stops at once too.
+        let latency = if r.plan.is_none() || stop.reason == StopReason::Release {
+            0
+        } else {
+            self.stop_latency_s.min(stop.grace_s.max(0))
+        };
+        if latency == 0 {
+            let progress = self.end_run(stop.run);
+            self.pending.push(Report::Stopped {
+                run: stop.run,
+                progress,
+            });
+        } else {
+            self.push(self.now + latency, WorldEv::StopDone(stop.run));
+        }
+    }
+
+    /// What one job's GPU-seconds bought, its run still going at `end_s`
+    /// counted as stopped there.
+    pub fn job_truth(&self, job: JobId, end_s: i64) -> JobTruth {
+        let mut t = self.truth.get(&job).copied().unwrap_or_default();
+        if let Some(run) = self.live.get(&job)
+            && let Some(r) = self.runs.get(run)
+            && let Some(p) = r.plan
+        {
+            let o = p.stopped_at(end_s);
+            let dt = (end_s - p.start_s).max(0) as f64;
+            let g = r.working as f64;
+            t.alloc_gpu_s += r.gpus as f64 * dt;
+            t.spare_gpu_s += (r.gpus - r.working) as f64 * dt;
+            t.useful_gpu_s += g * o.saved_s as f64;
+            t.ckpt_gpu_s += g * o.ckpt_s as f64;
+            t.restart_gpu_s += g * o.restart_s as f64;
+            // The horizon ends the run between checkpoints: that compute is
+            // not kept by anything, so it counts as lost.
+            t.lost_gpu_s += g * o.lost_s as f64;
+        }
+        t
+    }
+
+    /// Replica GPU-seconds up to `end_s`.
+    pub fn replica_gpu_s(&self, end_s: i64) -> f64 {
+        self.replica_gpu_s
+            + self
+                .replica_since
+                .values()
+                // Integer products: the sum is the same in any iteration order.
+                .map(|&(t, g)| (end_s - t) * g as i64)
+                .sum::<i64>() as f64
+    }
+
+    /// What cluster `c` cost so far.
+    pub(crate) fn cluster_cost(&self, c: usize) -> f64 {
+        let cl = &self.topo.clusters[c];
+        let a = &self.acc[c];
+        let gpu_s = match cl.price_model {
+            gf_model::PriceModel::Reserved => a.paid_s,
+            _ => a.alloc_s,
+        };
+        gpu_s / HOUR * cl.usd_per_gpu_hour
+    }
+
+    /// Spend accrued against contract `k` so far: the provider's invoice.
+    pub fn contract_spend(&mut self, k: usize) -> f64 {
+        let mut usd = 0.0;
+        for c in 0..self.topo.clusters.len() {
+            if self.topo.clusters[c].contract == Some(k as u32) {
+                self.touch(c);
+                usd += self.cluster_cost(c);
+            }
+        }
+        usd
+    }
+
+    /// Advances every cluster's integrals to now.
+    pub fn touch_all(&mut self) {
+        for c in 0..self.acc.len() {
+            self.touch(c);
+        }
+    }
+
+    /// Per cluster: GPUs allocated and online now.
+    pub fn cluster_now(&self) -> Vec<(u64, u64)> {
+        self.acc.iter().map(|a| (a.alloc, a.up)).collect()
+    }
+
+    /// Per cluster: allocated, online and paid GPU-seconds so far.
+    pub fn cluster_integrals(&self) -> Vec<(f64, f64, f64)> {
+        self.acc
+            .iter()
+            .map(|a| (a.alloc_s, a.up_s, a.paid_s))
+            .collect()
+    }
+
+    /// Per cluster: cost so far.
+    pub fn cluster_costs(&self) -> Vec<f64> {
+        (0..self.acc.len()).map(|c| self.cluster_cost(c)).collect()
+    }
+
+    /// Watts drawn per site now.
+    pub fn site_watts(&self) -> &[u64] {
+        &self.site_w
+    }
+
+    /// GPUs online now.
+    pub fn gpus_online(&self) -> u64 {
+        self.acc.iter().map(|a| a.up).sum()
+    }
+}
+
+impl Backend for SimWorld {
+    async fn dispatch(&mut self, now: i64, run: &RunSpec) -> Result<(), BackendError> {
+        self.advance(now);
+        self.start(run)
+    }
+
+    async fn stop(&mut self, now: i64, stop: &StopSpec) -> Result<(), BackendError> {
+        self.advance(now);
+        self.request_stop(stop);
+        Ok(())
+    }
+
+    async fn observe(&mut self, now: i64) -> Result<Vec<Report>, BackendError> {
+        self.advance(now);
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    async fn capacity(&mut self, now: i64) -> Result<Vec<ClusterCapacity>, BackendError> {
+        self.advance(now);
+        Ok(self
+            .topo
+            .clusters
+            .iter()
+            .map(|c| ClusterCapacity {
+                cluster: c.name.clone(),
+                reachable: true,
+                online: (0..c.n_domains)
+                    .filter(|&i| {
+                        let d = (c.first_domain + i) as usize;
+                        self.built[d] && self.down[d] == 0
+                    })
+                    .collect(),
+                domain_gpus: c.domain_gpus,
+            })
+            .collect())
+    }
+}

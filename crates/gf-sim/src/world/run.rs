@@ -1,0 +1,128 @@
+//! The simulated world's truth about one run of a training job: how long it
+//! takes, when its checkpoints land, and what an interruption throws away.
+//!
+//! A run is a restart phase (reading the last checkpoint and initialising),
+//! then cycles of `interval` seconds of compute followed by `ckpt_cost`
+//! seconds writing a checkpoint, until the work is done. Only the world
+//! knows this; the controller learns it from the reports the world sends.
+
+/// The plan of one run, fixed when it is dispatched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunPlan {
+    /// Dispatch time, seconds since the epoch.
+    pub start_s: i64,
+    /// Seconds of restart (checkpoint read and initialisation) before compute.
+    pub restart_s: i64,
+    /// Seconds of compute between checkpoints.
+    pub interval_s: i64,
+    /// Seconds to write one checkpoint.
+    pub ckpt_cost_s: i64,
+    /// Compute seconds left when the run starts.
+    pub compute_left_s: i64,
+}
+
+/// What a run achieved when it stopped at some time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunOutcome {
+    /// Compute seconds saved by checkpoints (or completed).
+    pub saved_s: i64,
+    /// Seconds spent writing checkpoints.
+    pub ckpt_s: i64,
+    /// Seconds of restart phase spent.
+    pub restart_s: i64,
+    /// Seconds since the last checkpoint that are lost.
+    pub lost_s: i64,
+    /// When the last checkpoint was complete (or the compute began).
+    pub last_ckpt_s: i64,
+}
+
+impl RunPlan {
+    fn cycle(&self) -> i64 {
+        self.interval_s.max(1) + self.ckpt_cost_s
+    }
+
+    /// Checkpoints written before the work completes (none after the last
+    /// compute: the final state is the result).
+    fn ckpts_to_finish(&self) -> i64 {
+        if self.compute_left_s <= 0 {
+            0
+        } else {
+            (self.compute_left_s - 1) / self.interval_s.max(1)
+        }
+    }
+
+    /// When the work completes if nothing interrupts it.
+    pub fn finish_at(&self) -> i64 {
+        self.start_s
+            + self.restart_s
+            + self.compute_left_s
+            + self.ckpts_to_finish() * self.ckpt_cost_s
+    }
+
+    /// What the run has achieved if it stops at `t` (before its finish).
+    pub fn stopped_at(&self, t: i64) -> RunOutcome {
+        let compute_start = self.start_s + self.restart_s;
+        if t <= compute_start {
+            return RunOutcome {
+                restart_s: (t - self.start_s).max(0),
+                last_ckpt_s: compute_start.min(t),
+                ..RunOutcome::default()
+            };
+        }
+        let e = t - compute_start;
+        let cycles = (e / self.cycle()).min(self.ckpts_to_finish());
+        let last = compute_start + cycles * self.cycle();
+        RunOutcome {
+            saved_s: cycles * self.interval_s.max(1),
+            ckpt_s: cycles * self.ckpt_cost_s,
+            restart_s: self.restart_s,
+            lost_s: t - last,
+            last_ckpt_s: last,
+        }
+    }
+
+    /// What the run achieved when it completes.
+    pub fn completed(&self) -> RunOutcome {
+        let n = self.ckpts_to_finish();
+        RunOutcome {
+            saved_s: self.compute_left_s,
+            ckpt_s: n * self.ckpt_cost_s,
+            restart_s: self.restart_s,
+            lost_s: 0,
+            last_ckpt_s: self.finish_at(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> RunPlan {
+        RunPlan {
+            start_s: 1000,
+            restart_s: 600,
+            interval_s: 3600,
+            ckpt_cost_s: 300,
+            compute_left_s: 3 * 3600 + 10,
+        }
+    }
+
+    #[test]
+    fn finish_counts_checkpoints_between_compute_only() {
+        // 3 full intervals + 10 s: three checkpoints, then the last 10 s.
+        assert_eq!(plan().finish_at(), 1000 + 600 + 3 * 3600 + 10 + 3 * 300);
+    }
+
+    #[test]
+    fn an_interruption_loses_the_time_since_the_last_checkpoint() {
+        let p = plan();
+        let t = 1000 + 600 + 3900 + 1234;
+        let o = p.stopped_at(t);
+        assert_eq!(o.saved_s, 3600);
+        assert_eq!(o.last_ckpt_s, 1000 + 600 + 3900);
+        assert_eq!(o.lost_s, 1234);
+        // Allocated time splits exactly into its parts.
+        assert_eq!(o.restart_s + o.saved_s + o.ckpt_s + o.lost_s, t - p.start_s);
+    }
+}
