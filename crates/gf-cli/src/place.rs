@@ -286,7 +286,7 @@ fn decision_json(
                     Verdict::Scored(t, terms) => json!({
                         "cluster": name,
                         "score": t,
-                        "terms": terms.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        "terms": terms.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                     }),
                 }
             })

@@ -634,12 +634,42 @@ impl Controller {
         }
         let key = self.queue_key(p);
         self.queue.remove(&key);
+        // Hold the part of the room that is free now, so that work placed
+        // while the victims stop cannot take those GPUs or the site's power
+        // headroom the placement counted on. The victims' part is held by
+        // the victims until they stop, then by the reservation.
+        let mut held = Vec::new();
+        if let Some(req) = &self.jobs[p].req
+            && !req.is_fractional()
+        {
+            let ix = self.sched.index();
+            let parts: Vec<(DomainOrd, u32)> = placement
+                .parts
+                .iter()
+                .map(|&(d, g)| (d, g.min(ix.free(d))))
+                .filter(|&(_, g)| g > 0)
+                .collect();
+            if !parts.is_empty() {
+                let mut hold = req.clone();
+                hold.gpus = parts.iter().map(|x| x.1).sum();
+                hold.preemptible = false;
+                let room = gf_sched::Placement {
+                    cluster: placement.cluster,
+                    parts,
+                    share: None,
+                    score: 0.0,
+                };
+                let a = self.sched.commit(now, &hold, &room)?;
+                self.track(a, Owner::Held(p as u32));
+                held.push(a);
+            }
+        }
         self.jobs[p].state = JobState::Reserved;
         self.jobs[p].reason = "waiting for preempted work to stop".into();
         self.jobs[p].reservation = Some(Reservation {
             placement,
             waiting: jobs.len() as u32,
-            held: Vec::new(),
+            held,
         });
         for a in replicas {
             self.preempt_replica(a, p as u32, out);

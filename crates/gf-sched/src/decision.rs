@@ -2,13 +2,17 @@
 //! preempted first, or "no fit" with the reasons counted by cause. "No fit"
 //! is a result, not an error: `gigafleet explain` shows it to the user.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 use crate::request::WorkId;
 use crate::topology::{ClusterOrd, DomainOrd};
 
 /// The rule that rejected a cluster, in the order the pipeline applies them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// The cluster's accelerator is not one the work accepts.
     Accelerator,
@@ -71,7 +75,7 @@ impl fmt::Display for Cause {
 }
 
 /// A share of one GPU: which carved GPU of the placement's one domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedGpu {
     /// The carved GPU's slot, or `None` to carve a new one from the domain's free GPUs.
     pub slot: Option<u16>,
@@ -80,7 +84,7 @@ pub struct SharedGpu {
 }
 
 /// Where a gang goes: one cluster, some GPUs of some domains.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
     /// The cluster.
     pub cluster: ClusterOrd,
@@ -100,7 +104,7 @@ impl Placement {
 }
 
 /// A running allocation chosen to make room.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Victim {
     /// The work preempted.
     pub work: WorkId,
@@ -111,7 +115,7 @@ pub struct Victim {
 }
 
 /// The answer for one request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// Place it here.
     Placed(Placement),
@@ -127,16 +131,16 @@ pub enum Outcome {
 }
 
 /// One cluster's verdict, kept when an explanation is asked for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Verdict {
     /// Rejected by a rule.
     Rejected(Cause),
     /// Feasible, with its score and the score's terms by name.
-    Scored(f64, Vec<(&'static str, f64)>),
+    Scored(f64, Vec<(Cow<'static, str>, f64)>),
 }
 
 /// Why the decision came out as it did.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Explanation {
     /// Clusters examined.
     pub considered: u32,
@@ -167,7 +171,7 @@ impl Explanation {
 }
 
 /// A decision: the outcome and its explanation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// The request it answers.
     pub work: WorkId,

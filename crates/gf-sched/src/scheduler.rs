@@ -311,7 +311,7 @@ impl Scheduler {
                 let v = s.score(&cx, c);
                 total += w * v;
                 if explain {
-                    terms.push((s.name(), v));
+                    terms.push((std::borrow::Cow::Borrowed(s.name()), v));
                 }
             }
             if explain {

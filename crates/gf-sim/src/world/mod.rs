@@ -264,6 +264,11 @@ impl SimWorld {
         }
     }
 
+    /// The world's clock.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
     /// When the world next does something by itself.
     pub fn next_at(&self) -> Option<i64> {
         self.heap.peek().map(|r| r.0.0)
