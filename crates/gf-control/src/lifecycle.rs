@@ -733,15 +733,19 @@ impl Controller {
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        if self.jobs[i].state == JobState::Stopping {
-            return self.confirm_stop(now, i, false, out);
-        }
+        // The run is over as far as the controller is concerned, so it is
+        // killed now even when a stop with a grace period was already asked
+        // of it: otherwise its job, requeued at once below, could have its
+        // next attempt dispatched while this one still runs out its grace.
         let run = self.jobs[i].run();
         out.push(Action::Stop(StopSpec {
             run,
             reason: StopReason::Release,
             grace_s: 0,
         }));
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
         let need = self.jobs[i].spec.gpus;
         let on_d = self
             .sched

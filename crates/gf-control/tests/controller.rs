@@ -751,3 +751,25 @@ fn a_pass_reaches_small_work_behind_many_blocked_gangs() {
     assert_eq!(d[0].run, run(99, 1));
     assert_eq!(d[0].placement, placement(C1, &[(3, 8, false)]));
 }
+
+#[test]
+fn a_stopping_run_whose_domain_fails_is_killed_at_once() {
+    // The victim of a preemption is stopping with 120 s of grace when a
+    // domain under it goes away: it is requeued at once, so it must be
+    // killed at once too, or its next attempt could run beside it.
+    let (mut c, acts) = preempting();
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Preempt, 120)]);
+    let acts = h(
+        &mut c,
+        T0 + 70,
+        offline(C1, &[3], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    let low = c.job(1).unwrap();
+    assert_eq!(low.state, JobState::Interrupted);
+    assert_eq!(low.alloc_gpus, 0);
+    // The room it left goes to the preemptor, which waited for it.
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(2, 1));
+}
