@@ -15,6 +15,7 @@ use gf_control::{
     Action, CapacityCause, ControlConfig, Controller, Event, EventLog, FailureCategory, LogEntry,
     Report, RunId, RunKind, RunPlacement, RunSpec,
 };
+use gf_model::protocol::DomainSlot;
 use gf_model::scenario::RetryBudget;
 use gf_sched::CapacityIndex;
 use proptest::prelude::*;
@@ -41,9 +42,10 @@ enum Step {
         pick: usize,
         choice: u8,
     },
+    /// Domains of a cluster go offline or come back: `domains` is a bit set.
     Capacity {
         cluster: bool,
-        domain: u32,
+        domains: u8,
         online: bool,
         cause: usize,
     },
@@ -62,7 +64,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => (0i64..700).prop_map(Step::Advance),
         3 => (
-            prop::sample::select(vec![1u32, 8, 16, 24, 32]),
+            prop::sample::select(vec![0u32, 1, 8, 16, 24, 32]),
             prop::sample::select(vec![10u32, 100, 500]),
             prop::sample::select(vec![4.0f64, 40.0, 400.0]),
             0u8..3,
@@ -77,10 +79,10 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(Step::ScheduleTick),
         1 => Just(Step::AutoscaleTick),
         6 => (any::<usize>(), any::<u8>()).prop_map(|(pick, choice)| Step::Answer { pick, choice }),
-        1 => (any::<bool>(), 0u32..4, any::<bool>(), 0usize..CapacityCause::ALL.len()).prop_map(
-            |(cluster, domain, online, cause)| Step::Capacity {
+        1 => (any::<bool>(), 1u8..16, any::<bool>(), 0usize..CapacityCause::ALL.len()).prop_map(
+            |(cluster, domains, online, cause)| Step::Capacity {
                 cluster,
-                domain,
+                domains,
                 online,
                 cause,
             }
@@ -121,38 +123,39 @@ impl Backend {
     /// A run dispatched while another run of its job is still going, or on
     /// GPUs a run still holds (not yet stopped, its grace not yet over), is
     /// a run twice or a collision on the hardware.
-    fn check_room(&self, now: i64, s: &RunSpec) -> Result<(), TestCaseError> {
+    fn check_room(&self, now: i64, s: &RunSpec) -> Result<(), String> {
         let alive = |r: &&BackendRun| r.stop_by.is_none_or(|t| now < t);
-        for r in self.runs.iter().filter(alive) {
-            prop_assert!(
-                r.run.job != s.run.job,
-                "{} dispatched while {} still runs",
-                s.run,
-                r.run
-            );
+        if let Some(r) = self
+            .runs
+            .iter()
+            .filter(alive)
+            .find(|r| r.run.job == s.run.job)
+        {
+            return Err(format!("{} dispatched while {} still runs", s.run, r.run));
         }
+        // Thousandths of a GPU, so that shares of one add up.
+        let milli = |p: &RunPlacement, d: &DomainSlot| p.gpu_milli.unwrap_or(d.gpus * 1000);
         for d in &s.placement.domains {
             let held: u32 = self
                 .runs
                 .iter()
                 .filter(alive)
                 .filter(|r| r.placement.cluster == s.placement.cluster)
-                .flat_map(|r| &r.placement.domains)
-                .filter(|x| x.index == d.index)
-                .map(|x| x.gpus)
+                .flat_map(|r| r.placement.domains.iter().map(|x| (&r.placement, x)))
+                .filter(|(_, x)| x.index == d.index)
+                .map(|(p, x)| milli(p, x))
                 .sum();
-            prop_assert!(
-                held + d.gpus <= 8,
-                "{} dispatched on {}#{} where {held} GPUs are still held",
-                s.run,
-                s.placement.cluster,
-                d.index
-            );
+            if held + milli(&s.placement, d) > 8000 {
+                return Err(format!(
+                    "{} dispatched on {}#{} where {held} thousandths of its GPUs are still held",
+                    s.run, s.placement.cluster, d.index
+                ));
+            }
         }
         Ok(())
     }
 
-    fn apply(&mut self, now: i64, acts: &[Action]) -> Result<(), TestCaseError> {
+    fn apply(&mut self, now: i64, acts: &[Action]) -> Result<(), String> {
         for a in acts {
             match a {
                 Action::Dispatch(s) => {
@@ -304,12 +307,16 @@ impl Driver {
                     1 => &["gcp"],
                     _ => &["aws", "gcp"],
                 };
-                job(&format!("j{}", self.submitted))
-                    .gpus(gpus)
+                // Gang size 0 stands for half of one GPU.
+                let mut j = job(&format!("j{}", self.submitted))
+                    .gpus(gpus.max(1))
                     .priority(priority)
                     .work(work)
-                    .providers(p)
-                    .submit(self.submitted)
+                    .providers(p);
+                if gpus == 0 {
+                    j.0.gpu_milli = Some(500);
+                }
+                j.submit(self.submitted)
             }
             Step::Cancel(n) => Event::JobCancelled { job: n as u64 + 1 },
             Step::ScheduleTick => Event::ScheduleTick,
@@ -320,12 +327,12 @@ impl Driver {
             },
             Step::Capacity {
                 cluster,
-                domain,
+                domains,
                 online,
                 cause,
             } => backend(Report::CapacityChanged {
                 cluster: if cluster { C2 } else { C1 }.into(),
-                domains: vec![domain],
+                domains: (0..4).filter(|d| domains & (1 << d) != 0).collect(),
                 online,
                 cause: CapacityCause::ALL[cause],
             }),
@@ -345,6 +352,29 @@ fn restore(log: &EventLog) -> Controller {
     let topo = topology();
     let index = CapacityIndex::all_online(&topo);
     Controller::restore(topo, index, policy(), 7, config(), log).unwrap()
+}
+
+/// What the controller's own bookkeeping must keep: a job holds GPUs
+/// exactly while it holds a run, as many as its placement names, and the
+/// scheduler holds at least those.
+fn invariants(c: &Controller) -> Result<(), String> {
+    let mut held = 0;
+    for j in c.jobs() {
+        let holds = j.state.holds_run();
+        let placed = j.placement.as_ref().map_or(0, |p| p.gpus());
+        if holds != (j.alloc_gpus > 0) || j.alloc_gpus != placed {
+            return Err(format!(
+                "job {} is {:?} holding {} GPUs, placed on {placed}",
+                j.id, j.state, j.alloc_gpus
+            ));
+        }
+        held += holds as usize;
+    }
+    let allocs = c.scheduler().allocs().count();
+    if allocs < held {
+        return Err(format!("{held} jobs hold runs on {allocs} allocations"));
+    }
+    Ok(())
 }
 
 /// What must be identical between the live controller and the restored one.
@@ -407,9 +437,10 @@ fn check(service: bool, steps: &[Step], cut: f64) -> Result<(), TestCaseError> {
             prop_assert_eq!(&again, &got, "event {:?} at {}", ev, now);
         }
         transcript.push(format!("{now} {ev:?}\n  -> {got:?}"));
-        if let Ok(acts) = &got
-            && let Err(e) = driver.backend.apply(now, acts)
-        {
+        if let Err(e) = invariants(&live).and_then(|()| match &got {
+            Ok(acts) => driver.backend.apply(now, acts),
+            Err(_) => Ok(()),
+        }) {
             let from = transcript.len().saturating_sub(24);
             return Err(TestCaseError::fail(format!(
                 "{e}\nlast events:\n{}",
