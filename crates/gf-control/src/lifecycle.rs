@@ -705,6 +705,13 @@ impl Controller {
         for &d in domains {
             self.sched.set_domain_online(d, false);
             for a in self.allocs_on_domain(d) {
+                // Handling one allocation can release a later one of this
+                // list (a victim's end commits the reservation that held the
+                // other's GPUs): releasing it again would be a scheduler
+                // fault in the middle of the outage, so skip what is gone.
+                if !self.by_domain[d as usize].contains(&a) {
+                    continue;
+                }
                 match self.owners.get(a as usize).copied().flatten() {
                     Some(Owner::Job(j)) => self.lose_domain(now, j as usize, a, d, cause, out)?,
                     Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, out)?,

@@ -773,3 +773,51 @@ fn a_stopping_run_whose_domain_fails_is_killed_at_once() {
     assert_eq!(d.len(), 1, "{acts:?}");
     assert_eq!(d[0].run, run(2, 1));
 }
+
+#[test]
+fn a_domain_lost_under_a_reservation_and_its_victims_is_handled_whole() {
+    // Two 4-GPU victims share domain 3 and are preempted for one 8-GPU job;
+    // the second has stopped, so its GPUs are held for the preemptor. Then
+    // domain 3 fails: the first victim's end commits the reservation, which
+    // releases the held GPUs while the outage is still being handled.
+    let mut c = controller(cfg());
+    let mut fixed = job("fixed").gpus(24);
+    fixed.0.preemptible = false;
+    h(&mut c, T0, fixed.submit(1));
+    h(&mut c, T0, job("va").gpus(4).priority(10).submit(2));
+    h(&mut c, T0, job("vb").gpus(4).priority(10).submit(3));
+    let acts = h(&mut c, T0, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d[1].placement, placement(C1, &[(3, 4, false)]));
+    assert_eq!(d[2].placement, placement(C1, &[(3, 4, false)]));
+    for s in d {
+        h(&mut c, T0 + 1, backend(Report::Started { run: s.run }));
+    }
+    h(&mut c, T0 + 2, job("p").gpus(8).priority(500).submit(4));
+    let acts = h(&mut c, T0 + 3, Event::ScheduleTick);
+    assert_eq!(
+        acts,
+        vec![
+            stop(2, 1, StopReason::Preempt, 120),
+            stop(3, 1, StopReason::Preempt, 120)
+        ]
+    );
+    let stopped = Report::Stopped {
+        run: run(3, 1),
+        progress: None,
+    };
+    assert!(h(&mut c, T0 + 4, backend(stopped)).is_empty());
+    assert_eq!(c.job(4).unwrap().state, JobState::Reserved);
+    let acts = h(
+        &mut c,
+        T0 + 5,
+        offline(C1, &[3], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts, vec![stop(2, 1, StopReason::Release, 0)]);
+    for id in [2, 3] {
+        assert_eq!(c.job(id).unwrap().state, JobState::Interrupted);
+    }
+    // The reserved room is gone: the preemptor waits to be placed again.
+    assert_eq!(c.job(4).unwrap().state, JobState::Pending);
+    assert_eq!(c.scheduler().allocs().count(), 1);
+}
