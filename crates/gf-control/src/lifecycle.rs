@@ -702,8 +702,13 @@ impl Controller {
             self.dirty = true;
             return Ok(());
         }
+        // Every domain of the report goes offline before any run is
+        // handled, so that a gang under several of them sees all it lost at
+        // once (rather than swapping a spare in on a domain that goes next).
         for &d in domains {
             self.sched.set_domain_online(d, false);
+        }
+        for &d in domains {
             for a in self.allocs_on_domain(d) {
                 // Handling one allocation can release a later one of this
                 // list (a victim's end commits the reservation that held the
@@ -754,15 +759,27 @@ impl Controller {
             return self.confirm_stop(now, i, false, out);
         }
         let need = self.jobs[i].spec.gpus;
-        let on_d = self
+        // Every offline domain under the gang counts, not only `d`: one
+        // report can take several, and the spares must cover them all.
+        let ix = self.sched.index();
+        let gone: Vec<(DomainOrd, u32)> = self
             .sched
             .alloc(a)
-            .and_then(|x| x.parts.iter().find(|p| p.0 == d).map(|p| p.1))
-            .unwrap_or(0);
-        if on_d > 0 && self.jobs[i].alloc_gpus.saturating_sub(on_d) >= need {
-            self.untrack_domain(a, d);
-            self.sched.release_part(a, d)?;
-            self.jobs[i].alloc_gpus -= on_d;
+            .map(|x| {
+                x.parts
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0 == d || !ix.is_online(p.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lost: u32 = gone.iter().map(|p| p.1).sum();
+        if lost > 0 && self.jobs[i].alloc_gpus.saturating_sub(lost) >= need {
+            for (g, _) in gone {
+                self.untrack_domain(a, g);
+                self.sched.release_part(a, g)?;
+            }
+            self.jobs[i].alloc_gpus -= lost;
             self.jobs[i].spare_swaps += 1;
             if !self.charge(i, cause.category()) {
                 self.give_back(i)?;

@@ -821,3 +821,59 @@ fn a_domain_lost_under_a_reservation_and_its_victims_is_handled_whole() {
     assert_eq!(c.job(4).unwrap().state, JobState::Pending);
     assert_eq!(c.scheduler().allocs().count(), 1);
 }
+
+#[test]
+fn an_outage_of_several_domains_under_a_gang_is_one_interruption() {
+    // The gang holds domains 0 and 1 with 2 as its spare; 0 and 1 fail in
+    // one report. The spare cannot cover both: the gang is requeued whole,
+    // once, without first restarting on a domain that is failing too.
+    let mut c = controller(ControlConfig {
+        hot_spare_min_gpus: 16,
+        hot_spare_domains: 1,
+        ..cfg()
+    });
+    started(&mut c, 1, job("big").gpus(16));
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        offline(C1, &[0, 1], CapacityCause::ClusterOutage),
+    );
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Release, 0)]);
+    let j = c.job(1).unwrap();
+    assert_eq!(j.state, JobState::Interrupted);
+    assert_eq!((j.interruptions, j.spare_swaps), ([1, 0, 0], 0));
+    assert_eq!(c.scheduler().allocs().count(), 0);
+}
+
+#[test]
+fn two_spares_cover_two_domains_failing_together() {
+    let mut c = controller(ControlConfig {
+        hot_spare_min_gpus: 16,
+        hot_spare_domains: 2,
+        ..cfg()
+    });
+    let first = started(&mut c, 1, job("big").gpus(16));
+    assert_eq!(
+        first.placement,
+        placement(
+            C1,
+            &[(0, 8, false), (1, 8, false), (2, 8, true), (3, 8, true)]
+        )
+    );
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        offline(C1, &[0, 1], CapacityCause::ClusterOutage),
+    );
+    assert_eq!(acts.len(), 2, "{acts:?}");
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    let d = dispatches(&acts);
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(
+        d[0].placement,
+        placement(C1, &[(2, 8, false), (3, 8, false)])
+    );
+    let j = c.job(1).unwrap();
+    assert_eq!((j.interruptions, j.spare_swaps), ([1, 0, 0], 1));
+    assert_eq!(c.pending(), 0);
+}
