@@ -877,3 +877,72 @@ fn two_spares_cover_two_domains_failing_together() {
     assert_eq!((j.interruptions, j.spare_swaps), ([1, 0, 0], 1));
     assert_eq!(c.pending(), 0);
 }
+
+#[test]
+fn a_replica_on_a_failed_domain_is_stopped_and_replaced() {
+    let mut c = controller(cfg());
+    h(
+        &mut c,
+        T0,
+        Event::ServiceSubmitted {
+            service: 0,
+            spec: Box::new(chat_service()),
+            headroom: 1.0,
+        },
+    );
+    h(
+        &mut c,
+        T0,
+        Event::DemandObserved {
+            service: 0,
+            rps_by_zone: vec![("us-east".into(), 10.0), ("eu-west".into(), 10.0)],
+        },
+    );
+    let acts = h(&mut c, T0, Event::AutoscaleTick);
+    let d = dispatches(&acts);
+    let on_c1 = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    let (lost, domain) = (on_c1.run, on_c1.placement.domains[0].index);
+    // The backend finding a replica the controller placed is not unknown.
+    let known = Report::Unknown {
+        run: lost,
+        cluster: C1.into(),
+    };
+    assert!(h(&mut c, T0 + 10, backend(known)).is_empty());
+    let acts = h(
+        &mut c,
+        T0 + 60,
+        offline(C1, &[domain], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts, vec![stop(lost.job, 1, StopReason::Release, 0)]);
+    assert_eq!(c.services()[0].replicas, 1);
+    let acts = h(&mut c, T0 + 120, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(d[0].kind, RunKind::Replica { service: 0 });
+    assert_ne!(d[0].run, lost);
+    assert_eq!(c.services()[0].replicas, 2);
+}
+
+#[test]
+fn cancelling_a_reserved_job_ends_it_and_its_victims_still_stop() {
+    let (mut c, _) = preempting();
+    assert_eq!(c.job(2).unwrap().state, JobState::Reserved);
+    let acts = h(&mut c, T0 + 70, Event::JobCancelled { job: 2 });
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Ended {
+            job: 2,
+            state: JobState::Cancelled,
+            ..
+        }]
+    ));
+    // The victim was asked to stop and does; nothing waits for its room.
+    let stopped = Report::Stopped {
+        run: run(1, 1),
+        progress: None,
+    };
+    assert!(dispatches(&h(&mut c, T0 + 80, backend(stopped))).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
+    let acts = h(&mut c, T0 + 90, Event::ScheduleTick);
+    assert_eq!(dispatches(&acts)[0].run, run(1, 2));
+}
