@@ -27,6 +27,8 @@ use proptest::prelude::*;
 enum Step {
     /// Time passes, seconds.
     Advance(i64),
+    /// A job is submitted: gang size 0 stands for half a GPU, `providers`
+    /// picks aws, gcp or both.
     Submit {
         gpus: u32,
         priority: u32,
@@ -35,13 +37,12 @@ enum Step {
     },
     /// Cancels the `n`th job submitted (past the last: a job never seen).
     Cancel(usize),
+    /// The scheduling timer fires.
     ScheduleTick,
+    /// The autoscaling timer fires.
     AutoscaleTick,
     /// The backend answers one of its runs; `choice` picks the answer.
-    Answer {
-        pick: usize,
-        choice: u8,
-    },
+    Answer { pick: usize, choice: u8 },
     /// Domains of a cluster go offline or come back: `domains` is a bit set.
     Capacity {
         cluster: bool,
@@ -49,15 +50,10 @@ enum Step {
         online: bool,
         cause: usize,
     },
-    Demand {
-        us: f64,
-        eu: f64,
-    },
+    /// The service's demand in each zone, requests per second.
+    Demand { us: f64, eu: f64 },
     /// The backend finds a run it was never told about.
-    Unknown {
-        job: u64,
-        attempt: u32,
-    },
+    Unknown { job: u64, attempt: u32 },
 }
 
 fn step() -> impl Strategy<Value = Step> {
