@@ -209,6 +209,11 @@ impl Controller {
     /// cancel of a job never submitted, a report naming a cluster the fleet
     /// lacks) and changes nothing; or a fault of the scheduler's bookkeeping.
     pub fn handle(&mut self, now: i64, ev: Event) -> Result<Vec<Action>, ControlError> {
+        // Refuse a caller's fault before anything changes: `expire` below
+        // changes state and emits actions, and an `Err` returned after it
+        // would keep the change but drop the actions (an overdue dispatch
+        // requeued without the Stop that releases it on the backend).
+        self.check(&ev)?;
         let mut out = Vec::new();
         self.expire(now, &mut out)?;
         match ev {
@@ -249,6 +254,36 @@ impl Controller {
             }
         }
         Ok(out)
+    }
+
+    /// The caller's faults `handle` refuses: a cancel of a job never
+    /// submitted, a capacity report naming a cluster or domain the fleet
+    /// lacks.
+    fn check(&self, ev: &Event) -> Result<(), ControlError> {
+        match ev {
+            Event::JobCancelled { job } if !self.by_id.contains_key(job) => {
+                Err(ControlError::UnknownJob(*job))
+            }
+            Event::Backend(Report::CapacityChanged {
+                cluster, domains, ..
+            }) => {
+                let c = self
+                    .topo
+                    .cluster_by_name(cluster)
+                    .ok_or_else(|| ControlError::UnknownCluster(cluster.clone()))?;
+                match domains
+                    .iter()
+                    .find(|&&i| self.topo.domain_of(c, i).is_none())
+                {
+                    Some(&index) => Err(ControlError::UnknownDomain {
+                        cluster: cluster.clone(),
+                        index,
+                    }),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Handles a backend report.

@@ -732,9 +732,21 @@ impl Controller {
             self.dirty = true;
             return Ok(());
         }
+        // Every domain of the report goes offline before any run is
+        // handled, so that a gang under several of them sees all it lost at
+        // once (rather than swapping a spare in on a domain that goes next).
         for &d in domains {
             self.sched.set_domain_online(d, false);
+        }
+        for &d in domains {
             for a in self.allocs_on_domain(d) {
+                // Handling one allocation can release a later one of this
+                // list (a victim's end commits the reservation that held the
+                // other's GPUs): releasing it again would be a scheduler
+                // fault in the middle of the outage, so skip what is gone.
+                if !self.by_domain[d as usize].contains(&a) {
+                    continue;
+                }
                 match self.owners.get(a as usize).copied().flatten() {
                     Some(Owner::Job(j)) => self.lose_domain(now, j as usize, a, d, cause, out)?,
                     Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, out)?,
@@ -763,25 +775,41 @@ impl Controller {
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        if self.jobs[i].state == JobState::Stopping {
-            return self.confirm_stop(now, i, false, out);
-        }
+        // The run is over as far as the controller is concerned, so it is
+        // killed now even when a stop with a grace period was already asked
+        // of it: otherwise its job, requeued at once below, could have its
+        // next attempt dispatched while this one still runs out its grace.
         let run = self.jobs[i].run();
         out.push(Action::Stop(StopSpec {
             run,
             reason: StopReason::Release,
             grace_s: 0,
         }));
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
         let need = self.jobs[i].spec.gpus;
-        let on_d = self
+        // Every offline domain under the gang counts, not only `d`: one
+        // report can take several, and the spares must cover them all.
+        let ix = self.sched.index();
+        let gone: Vec<(DomainOrd, u32)> = self
             .sched
             .alloc(a)
-            .and_then(|x| x.parts.iter().find(|p| p.0 == d).map(|p| p.1))
-            .unwrap_or(0);
-        if on_d > 0 && self.jobs[i].alloc_gpus.saturating_sub(on_d) >= need {
-            self.untrack_domain(a, d);
-            self.sched.release_part(a, d)?;
-            self.jobs[i].alloc_gpus -= on_d;
+            .map(|x| {
+                x.parts
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0 == d || !ix.is_online(p.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lost: u32 = gone.iter().map(|p| p.1).sum();
+        if lost > 0 && self.jobs[i].alloc_gpus.saturating_sub(lost) >= need {
+            for (g, _) in gone {
+                self.untrack_domain(a, g);
+                self.sched.release_part(a, g)?;
+            }
+            self.jobs[i].alloc_gpus -= lost;
             self.jobs[i].spare_swaps += 1;
             if !self.charge(i, cause.category()) {
                 self.give_back(i)?;

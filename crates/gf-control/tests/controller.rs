@@ -1,192 +1,209 @@
 //! Controller tests driven by lists of events, asserting the actions that
-//! come back: the lifecycle, checkpoint accounting, retry budgets, hot-spare
-//! repair, preemption, cancellation and service scaling.
+//! come back with the backend's reports as the truth: the lifecycle from
+//! dispatch to the reported finish, resuming from the last reported
+//! checkpoint, retry budgets, hot-spare repair, preemption and cancellation
+//! that wait for the stop to be confirmed (or its grace to pass), refused and
+//! timed-out dispatches, stale and unknown reports, errors that change
+//! nothing, and service scaling.
 
-use std::sync::Arc;
+mod common;
 
-use gf_control::{Action, CapacityCause, ControlConfig, Controller, Event, JobState};
-use gf_model::scenario::{CheckpointPolicy, RetryBudget};
-use gf_model::{JobSpec, ServiceSpec};
-use gf_sched::{CapacityIndex, Policy, Topology};
+use common::*;
+use gf_control::{
+    Action, CapacityCause, ControlConfig, ControlError, Controller, Event, FailureCategory,
+    JobState, Report, RunKind, RunPlacement, RunSpec, StopReason, StopSpec,
+};
+use gf_model::protocol::DomainSlot;
+use gf_model::scenario::RetryBudget;
 
-const FLEET: &str = r#"
-version = 1
-[[team]]
-name = "t"
-[[provider]]
-name = "aws"
-[[provider.region]]
-name = "r1"
-power_mw = 100.0
-zone = "us-east"
-[[provider.region.cluster]]
-name = "c1"
-accelerator = "h100"
-domains = 4
-price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
-[[provider]]
-name = "gcp"
-[[provider.region]]
-name = "r2"
-power_mw = 100.0
-zone = "eu-west"
-[[provider.region.cluster]]
-name = "c2"
-accelerator = "h100"
-domains = 4
-price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
-"#;
+/// Handles an event that must be accepted.
+fn h(c: &mut Controller, now: i64, ev: Event) -> Vec<Action> {
+    c.handle(now, ev).unwrap()
+}
 
-const T0: i64 = 1_767_225_600; // 2026-01-01
-
-fn cfg() -> ControlConfig {
-    ControlConfig {
-        checkpoint: CheckpointPolicy::Fixed,
-        fixed_interval_s: 3600.0,
-        restart_overhead_s: 600.0,
-        hot_spare_min_gpus: u32::MAX,
-        ..ControlConfig::default()
+/// Domains `(index, gpus, spare)` of a cluster, as a placement.
+fn placement(cluster: &str, domains: &[(u32, u32, bool)]) -> RunPlacement {
+    RunPlacement {
+        cluster: cluster.into(),
+        domains: domains
+            .iter()
+            .map(|&(index, gpus, spare)| DomainSlot { index, gpus, spare })
+            .collect(),
+        gpu_milli: None,
     }
 }
 
-fn controller(cfg: ControlConfig) -> Controller {
-    let doc = gf_model::parse_document("fleet.toml", FLEET).unwrap();
-    let topo = Arc::new(Topology::from_document(&doc));
-    let index = CapacityIndex::all_online(&topo);
-    Controller::new(topo, index, Policy::named("first-fit").unwrap(), 1, cfg)
+/// The progress a training dispatch resumes from.
+fn resume(s: &RunSpec) -> f64 {
+    match &s.kind {
+        RunKind::Training { resume_gpu_h, .. } => *resume_gpu_h,
+        RunKind::Replica { .. } => panic!("a replica, not a training run: {s:?}"),
+    }
 }
 
-/// A job fluent builder, so each test names only what it cares about.
-struct Job(JobSpec);
-
-fn job(name: &str) -> Job {
-    Job(JobSpec {
-        name: name.into(),
-        team: "t".into(),
-        priority: 100,
-        gpus: 8,
-        accelerators: vec!["h100".into()],
-        work_gpu_hours: 80.0,
-        checkpoint_interval_min: None,
-        checkpoint_cost_min: 5.0,
-        providers: vec!["aws".into()],
-        regions: Vec::new(),
-        preemptible: true,
-        spot: false,
-        gpu_milli: None,
-        cpu_milli_per_gpu: 0,
-        memory_mib_per_gpu: 0,
-        locs: Default::default(),
+fn stop(job: u64, attempt: u32, reason: StopReason, grace_s: i64) -> Action {
+    Action::Stop(StopSpec {
+        run: run(job, attempt),
+        reason,
+        grace_s,
     })
 }
 
-impl Job {
-    fn gpus(mut self, g: u32) -> Self {
-        self.0.gpus = g;
-        self
-    }
-    fn priority(mut self, p: u32) -> Self {
-        self.0.priority = p;
-        self
-    }
-    fn work(mut self, h: f64) -> Self {
-        self.0.work_gpu_hours = h;
-        self
-    }
-    fn submit(self, id: u64) -> Event {
-        Event::JobSubmitted {
-            job: id,
-            spec: Box::new(self.0),
-        }
-    }
+fn offline(cluster: &str, domains: &[u32], cause: CapacityCause) -> Event {
+    backend(Report::CapacityChanged {
+        cluster: cluster.into(),
+        domains: domains.to_vec(),
+        online: false,
+        cause,
+    })
 }
 
-fn dispatched(actions: &[Action]) -> Vec<(u64, u32, u32)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Dispatch {
-                job, attempt, gpus, ..
-            } => Some((*job, *attempt, *gpus)),
-            _ => None,
-        })
-        .collect()
+/// Submits, places and starts job `id` at `T0`; returns its first dispatch.
+fn started(c: &mut Controller, id: u64, j: Job) -> RunSpec {
+    assert!(h(c, T0, j.submit(id)).is_empty());
+    let acts = h(c, T0, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    let spec = d[0].clone();
+    assert!(h(c, T0 + 30, backend(Report::Started { run: spec.run })).is_empty());
+    assert_eq!(c.job(id).unwrap().state, JobState::Running);
+    spec
 }
 
 #[test]
-fn a_job_is_placed_runs_and_completes() {
+fn a_job_is_placed_runs_checkpoints_and_completes_when_reported_finished() {
     let mut c = controller(cfg());
-    assert!(c.handle(T0, job("a").gpus(16).submit(1)).is_empty());
-    let acts = c.handle(T0, Event::ScheduleTick);
-    assert_eq!(dispatched(&acts), vec![(1, 1, 16)]);
-    assert_eq!(c.job(1).unwrap().state, JobState::Placed);
-    c.handle(T0, Event::JobStarted { job: 1, attempt: 1 });
+    let spec = job("a").gpus(16).build_spec();
+    assert!(h(&mut c, T0, job("a").gpus(16).submit(1)).is_empty());
+    let acts = h(&mut c, T0, Event::ScheduleTick);
+    assert_eq!(
+        acts,
+        vec![Action::Dispatch(RunSpec {
+            run: run(1, 1),
+            placement: placement(C1, &[(0, 8, false), (1, 8, false)]),
+            kind: RunKind::Training {
+                spec: Box::new(spec),
+                resume_gpu_h: 0.0,
+                checkpoint_interval_s: 3600,
+            },
+        })]
+    );
+    let j = c.job(1).unwrap();
+    assert_eq!(
+        (j.state, j.alloc_gpus, j.attempt),
+        (JobState::Placed, 16, 1)
+    );
+    assert!(h(&mut c, T0 + 30, backend(Report::Started { run: run(1, 1) })).is_empty());
     assert_eq!(c.job(1).unwrap().state, JobState::Running);
-    let plan = c.job(1).unwrap().plan.unwrap();
-    // 80 H100-hours on 16 H100s: 5 h of compute, 4 checkpoints between.
-    assert_eq!(plan.compute_left_s, 5 * 3600);
-    assert_eq!(plan.finish_at(), T0 + 600 + 5 * 3600 + 4 * 300);
-    let acts = c.handle(plan.finish_at(), Event::JobFinished { job: 1, attempt: 1 });
+    let p = progress(40.0, T0 + 3630);
+    let ck = Report::Checkpointed {
+        run: run(1, 1),
+        progress: p,
+    };
+    assert!(h(&mut c, T0 + 3630, backend(ck)).is_empty());
+    assert_eq!(c.job(1).unwrap().progress, p);
+    assert_eq!(c.job(1).unwrap().state, JobState::Running);
+    let acts = h(
+        &mut c,
+        T0 + 5 * 3600,
+        backend(Report::Finished { run: run(1, 1) }),
+    );
     assert_eq!(
         acts,
         vec![Action::Ended {
             job: 1,
-            state: JobState::Completed
+            state: JobState::Completed,
+            reason: String::new(),
         }]
     );
-    let st = c.job(1).unwrap().stats;
-    assert_eq!(st.useful_gpu_s, 16.0 * 5.0 * 3600.0);
-    let parts = st.useful_gpu_s + st.ckpt_gpu_s + st.restart_gpu_s + st.lost_gpu_s + st.spare_gpu_s;
-    assert!((st.alloc_gpu_s - parts).abs() < 1e-6);
+    let j = c.job(1).unwrap();
+    assert_eq!(j.state, JobState::Completed);
+    assert_eq!(j.end_s, Some(T0 + 5 * 3600));
+    assert_eq!(j.progress.done_gpu_h, 80.0);
+    assert_eq!(c.scheduler().allocs().count(), 0);
 }
 
 #[test]
-fn an_interruption_loses_the_time_since_the_last_checkpoint_plus_the_restart() {
+fn a_run_does_not_end_before_its_backend_says_so() {
     let mut c = controller(cfg());
-    c.handle(T0, job("a").gpus(8).work(800.0).submit(1));
-    c.handle(T0, Event::ScheduleTick);
-    c.handle(T0, Event::JobStarted { job: 1, attempt: 1 });
-    let plan = c.job(1).unwrap().plan.unwrap();
-    let d = c.scheduler().alloc(0).unwrap().parts[0].0;
-    // Two full cycles (1 h compute + 5 min checkpoint each) after the 10 min
-    // start-up, then 1,000 s more: those 1,000 s are lost.
-    let t = T0 + 600 + 2 * 3900 + 1000;
-    let acts = c.handle(
-        t,
-        Event::CapacityChanged {
-            domains: vec![d],
-            online: false,
-            cause: CapacityCause::GpuFailure,
-        },
-    );
-    assert!(matches!(
-        acts.as_slice(),
-        [Action::Release {
-            job: 1,
-            attempt: 1,
-            gpus: 8,
-            cause: CapacityCause::GpuFailure,
-            ..
-        }]
-    ));
+    started(&mut c, 1, job("a"));
+    // A checkpoint holding all the work is still not a finish.
+    let ck = Report::Checkpointed {
+        run: run(1, 1),
+        progress: progress(80.0, T0 + 36_000),
+    };
+    assert!(h(&mut c, T0 + 36_000, backend(ck)).is_empty());
+    // Ten years on, with ticks in between, the run is still running.
+    let late = T0 + 10 * 365 * 86_400;
+    assert!(h(&mut c, late, Event::ScheduleTick).is_empty());
+    assert!(h(&mut c, late, Event::AutoscaleTick).is_empty());
+    let j = c.job(1).unwrap();
+    assert_eq!(j.state, JobState::Running);
+    assert_eq!(j.end_s, None);
+    assert_eq!(c.scheduler().allocs().count(), 1);
+}
+
+#[test]
+fn an_interruption_resumes_from_the_last_reported_checkpoint() {
+    let mut c = controller(cfg());
+    let first = started(&mut c, 1, job("a").work(800.0));
+    // First-fit packs a lone small gang at the cluster's end.
+    assert_eq!(first.placement, placement(C1, &[(3, 8, false)]));
+    for (k, done) in [(1, 8.0), (2, 16.0)] {
+        let ck = Report::Checkpointed {
+            run: run(1, 1),
+            progress: progress(done, T0 + k * 3900),
+        };
+        assert!(h(&mut c, T0 + k * 3900, backend(ck)).is_empty());
+    }
+    // An older checkpoint reported late does not undo a newer one.
+    let old = Report::Checkpointed {
+        run: run(1, 1),
+        progress: progress(8.0, T0 + 3900),
+    };
+    assert!(h(&mut c, T0 + 8000, backend(old)).is_empty());
+    // The domain fails well after the last checkpoint: what the run did
+    // since is lost, whatever it was, because no backend reported it kept.
+    let t = T0 + 2 * 3900 + 1000;
+    let acts = h(&mut c, t, offline(C1, &[3], CapacityCause::GpuFailure));
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Release, 0)]);
     let j = c.job(1).unwrap();
     assert_eq!(j.state, JobState::Interrupted);
-    assert_eq!(j.stats.last_lost_s, 1000);
-    assert_eq!(j.stats.interruptions, [1, 0, 0]);
-    assert_eq!(plan.stopped_at(t).last_ckpt_s, t - 1000);
-    // Kept work: two intervals of 8 H100s.
-    assert!((j.done_gpu_h - 16.0).abs() < 1e-9);
-    let acts = c.handle(t + 60, Event::ScheduleTick);
-    assert_eq!(dispatched(&acts), vec![(1, 2, 8)]);
-    let j = c.job(1).unwrap();
-    assert_eq!(j.state, JobState::Restarting);
-    // The restart reads the checkpoint (5 min) on top of the 10 min overhead.
-    assert_eq!(j.plan.unwrap().restart_s, 600 + 300);
-    assert_eq!(j.plan.unwrap().compute_left_s, (800 - 16) * 3600 / 8);
+    assert_eq!(j.interruptions, [1, 0, 0]);
+    assert_eq!(j.progress.done_gpu_h, 16.0);
+    assert_eq!(c.pending(), 1);
+    let acts = h(&mut c, t + 60, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(resume(d[0]), 16.0);
+    // Domain 3 is offline: the restart goes elsewhere.
+    assert_ne!(d[0].placement, first.placement);
+    assert_eq!(d[0].placement.cluster, C1);
+    assert_eq!(c.job(1).unwrap().state, JobState::Restarting);
+    assert!(h(&mut c, t + 90, backend(Report::Started { run: run(1, 2) })).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Running);
 }
 
 #[test]
-fn a_spent_retry_budget_fails_the_job() {
+fn a_lost_run_resumes_from_the_progress_its_report_carries() {
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("a").work(800.0));
+    let lost = Report::Lost {
+        run: run(1, 1),
+        progress: Some(progress(24.0, T0 + 10_000)),
+    };
+    assert!(h(&mut c, T0 + 11_000, backend(lost)).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
+    assert_eq!(c.job(1).unwrap().interruptions, [1, 0, 0]);
+    let acts = h(&mut c, T0 + 11_060, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!((d.len(), d[0].run), (1, run(1, 2)));
+    assert_eq!(resume(d[0]), 24.0);
+}
+
+#[test]
+fn a_failed_run_restarts_in_place_until_its_retry_budget_is_spent() {
     let mut c = controller(ControlConfig {
         retry: RetryBudget {
             hardware: 10,
@@ -195,45 +212,99 @@ fn a_spent_retry_budget_fails_the_job() {
         },
         ..cfg()
     });
-    c.handle(T0, job("a").submit(1));
-    c.handle(T0, Event::ScheduleTick);
-    let cat = gf_control::FailureCategory::Software;
-    let acts = c.handle(
-        T0 + 100,
-        Event::JobFailed {
-            job: 1,
-            attempt: 1,
-            category: cat,
-        },
-    );
-    // A software crash restarts in place: the same GPUs, the next attempt.
-    assert_eq!(dispatched(&acts), vec![(1, 2, 8)]);
+    let first = started(&mut c, 1, job("a"));
+    let cat = FailureCategory::Software;
+    let failed = Report::Failed {
+        run: run(1, 1),
+        category: cat,
+        progress: Some(progress(8.0, T0 + 3600)),
+    };
+    let acts = h(&mut c, T0 + 4000, backend(failed.clone()));
+    // A software crash restarts in place: the same GPUs, the next attempt,
+    // from the checkpoint the failure report carried.
+    let d = dispatches(&acts);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(d[0].placement, first.placement);
+    assert_eq!(resume(d[0]), 8.0);
+    assert_eq!(c.job(1).unwrap().state, JobState::Restarting);
     // A report about the old attempt is stale and ignored.
+    assert!(h(&mut c, T0 + 4100, backend(failed)).is_empty());
+    assert_eq!(c.job(1).unwrap().interruptions, [0, 1, 0]);
     assert!(
-        c.handle(
-            T0 + 150,
-            Event::JobFailed {
-                job: 1,
-                attempt: 1,
-                category: cat
-            }
+        h(
+            &mut c,
+            T0 + 4200,
+            backend(Report::Started { run: run(1, 2) })
         )
         .is_empty()
     );
-    let acts = c.handle(
-        T0 + 200,
-        Event::JobFailed {
-            job: 1,
-            attempt: 2,
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        backend(Report::Failed {
+            run: run(1, 2),
             category: cat,
-        },
+            progress: None,
+        }),
     );
-    assert!(acts.contains(&Action::Ended {
-        job: 1,
-        state: JobState::Failed
-    }));
+    assert_eq!(
+        acts,
+        vec![Action::Ended {
+            job: 1,
+            state: JobState::Failed,
+            reason: "retry budget for software interruptions spent".into(),
+        }]
+    );
     assert_eq!(c.job(1).unwrap().state, JobState::Failed);
     assert_eq!(c.scheduler().allocs().count(), 0);
+}
+
+#[test]
+fn a_finished_report_for_a_stale_attempt_is_ignored() {
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("a"));
+    let failed = Report::Failed {
+        run: run(1, 1),
+        category: FailureCategory::Software,
+        progress: None,
+    };
+    assert_eq!(
+        dispatches(&h(&mut c, T0 + 100, backend(failed)))[0].run,
+        run(1, 2)
+    );
+    assert!(
+        h(
+            &mut c,
+            T0 + 200,
+            backend(Report::Finished { run: run(1, 1) })
+        )
+        .is_empty()
+    );
+    let j = c.job(1).unwrap();
+    assert_eq!((j.state, j.attempt), (JobState::Restarting, 2));
+    assert_eq!(c.scheduler().allocs().count(), 1);
+    assert!(
+        h(
+            &mut c,
+            T0 + 300,
+            backend(Report::Started { run: run(1, 2) })
+        )
+        .is_empty()
+    );
+    let acts = h(
+        &mut c,
+        T0 + 400,
+        backend(Report::Finished { run: run(1, 2) }),
+    );
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Ended {
+            job: 1,
+            state: JobState::Completed,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -243,167 +314,420 @@ fn a_hot_spare_takes_a_failed_domains_place_without_requeueing() {
         hot_spare_domains: 1,
         ..cfg()
     });
-    c.handle(T0, job("big").gpus(16).submit(1));
-    let acts = c.handle(T0, Event::ScheduleTick);
-    assert_eq!(dispatched(&acts), vec![(1, 1, 24)]);
-    let d = c.scheduler().alloc(0).unwrap().parts[0].0;
-    let acts = c.handle(
-        T0 + 5000,
-        Event::CapacityChanged {
-            domains: vec![d],
-            online: false,
-            cause: CapacityCause::DomainFailure,
-        },
+    let first = started(&mut c, 1, job("big").gpus(16));
+    assert_eq!(
+        first.placement,
+        placement(C1, &[(0, 8, false), (1, 8, false), (2, 8, true)])
     );
-    assert!(matches!(
-        acts[0],
-        Action::Shrink {
-            job: 1,
-            gpus: 8,
-            ..
-        }
-    ));
-    assert_eq!(dispatched(&acts), vec![(1, 2, 16)]);
+    assert_eq!(first.placement.working_gpus(), 16);
+    let ck = Report::Checkpointed {
+        run: run(1, 1),
+        progress: progress(16.0, T0 + 3630),
+    };
+    h(&mut c, T0 + 3630, backend(ck));
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        offline(C1, &[0], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts.len(), 2, "{acts:?}");
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    // The spare is now a working domain: one domain fewer, no spare left.
+    let d = dispatches(&acts);
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(
+        d[0].placement,
+        placement(C1, &[(1, 8, false), (2, 8, false)])
+    );
+    assert_eq!(resume(d[0]), 16.0);
     let j = c.job(1).unwrap();
     assert_eq!(j.state, JobState::Restarting);
-    assert_eq!(j.stats.spare_swaps, 1);
+    assert_eq!((j.spare_swaps, j.alloc_gpus), (1, 16));
+    assert_eq!(j.interruptions, [1, 0, 0]);
     assert_eq!(c.pending(), 0);
+    h(
+        &mut c,
+        T0 + 5100,
+        backend(Report::Started { run: run(1, 2) }),
+    );
     // A second failure finds no spare left: the gang is requeued whole.
-    let d2 = c.scheduler().alloc(0).unwrap().parts[0].0;
-    let acts = c.handle(
+    let acts = h(
+        &mut c,
         T0 + 6000,
-        Event::CapacityChanged {
-            domains: vec![d2],
-            online: false,
-            cause: CapacityCause::DomainFailure,
+        offline(C1, &[1], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts, vec![stop(1, 2, StopReason::Release, 0)]);
+    assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
+    assert_eq!(c.pending(), 1);
+    assert_eq!(c.scheduler().allocs().count(), 0);
+}
+
+/// A low-priority job fills aws; a high-priority one arrives and preempts
+/// it. Returns the actions of the tick that preempts.
+fn preempting() -> (Controller, Vec<Action>) {
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("low").gpus(32).priority(10));
+    assert!(
+        h(
+            &mut c,
+            T0 + 50,
+            job("high").gpus(16).priority(500).submit(2)
+        )
+        .is_empty()
+    );
+    let acts = h(&mut c, T0 + 60, Event::ScheduleTick);
+    (c, acts)
+}
+
+#[test]
+fn preemption_waits_for_the_victim_to_stop_before_dispatching() {
+    let (mut c, acts) = preempting();
+    // The victim is asked to stop, and the preemptor is not dispatched yet.
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Preempt, 120)]);
+    let (low, high) = (c.job(1).unwrap(), c.job(2).unwrap());
+    assert_eq!((low.state, low.alloc_gpus), (JobState::Stopping, 32));
+    assert_eq!((high.state, high.alloc_gpus), (JobState::Reserved, 0));
+    assert_eq!(c.preemptions(), 1);
+    assert_eq!(c.scheduler().allocs().count(), 1);
+    // Ticks meanwhile neither stop the victim again nor place the preemptor.
+    assert!(h(&mut c, T0 + 90, Event::ScheduleTick).is_empty());
+    // The victim saves a checkpoint and stops: the preemptor takes the room.
+    let stopped = Report::Stopped {
+        run: run(1, 1),
+        progress: Some(progress(4.0, T0 + 100)),
+    };
+    let acts = h(&mut c, T0 + 100, backend(stopped));
+    let d = dispatches(&acts);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(2, 1));
+    assert_eq!(
+        d[0].placement,
+        placement(C1, &[(0, 8, false), (1, 8, false)])
+    );
+    let low = c.job(1).unwrap();
+    assert_eq!(low.state, JobState::Interrupted);
+    assert_eq!(low.interruptions, [0, 0, 1]);
+    assert_eq!(low.progress.done_gpu_h, 4.0);
+    assert_eq!(c.job(2).unwrap().state, JobState::Placed);
+    assert_eq!(c.pending(), 1);
+    // The victim does not fit beside it, and is not placed.
+    assert!(dispatches(&h(&mut c, T0 + 160, Event::ScheduleTick)).is_empty());
+    // Once the preemptor ends, the victim resumes from what it kept.
+    h(
+        &mut c,
+        T0 + 200,
+        backend(Report::Started { run: run(2, 1) }),
+    );
+    h(
+        &mut c,
+        T0 + 300,
+        backend(Report::Finished { run: run(2, 1) }),
+    );
+    let acts = h(&mut c, T0 + 360, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(resume(d[0]), 4.0);
+}
+
+#[test]
+fn preemption_goes_ahead_when_the_grace_period_passes_without_a_report() {
+    let (mut c, acts) = preempting();
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Preempt, 120)]);
+    // One second before the grace runs out, nothing has changed.
+    assert!(h(&mut c, T0 + 60 + 119, Event::ScheduleTick).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Stopping);
+    // The grace is checked on every event, not only on ticks.
+    let acts = h(
+        &mut c,
+        T0 + 60 + 120,
+        Event::SpendReported {
+            contract: "none".into(),
+            usd: 0.0,
         },
     );
-    assert!(matches!(
-        acts[0],
-        Action::Release {
-            job: 1,
-            attempt: 2,
-            gpus: 16,
-            ..
-        }
-    ));
-    assert_eq!(c.pending(), 1);
-}
-
-#[test]
-fn higher_priority_work_preempts_and_the_victim_is_requeued() {
-    let mut c = controller(cfg());
-    c.handle(T0, job("low").gpus(32).priority(10).submit(1));
-    c.handle(T0, Event::ScheduleTick);
-    c.handle(T0, job("high").gpus(16).priority(500).submit(2));
-    let acts = c.handle(T0 + 10, Event::ScheduleTick);
-    assert!(matches!(
-        acts[0],
-        Action::Preempt {
-            job: 1,
-            attempt: 1,
-            gpus: 32,
-            ..
-        }
-    ));
-    assert_eq!(dispatched(&acts), vec![(2, 1, 16)]);
+    let d = dispatches(&acts);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(2, 1));
     assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
-    assert_eq!(c.job(1).unwrap().stats.interruptions, [0, 0, 1]);
-    assert_eq!(c.preemptions(), 1);
+    // A stop confirmed after the fact is stale.
+    let late = Report::Stopped {
+        run: run(1, 1),
+        progress: None,
+    };
+    assert!(h(&mut c, T0 + 400, backend(late)).is_empty());
+    assert_eq!(c.job(1).unwrap().interruptions, [0, 0, 1]);
 }
 
 #[test]
-fn cancelling_a_running_job_frees_its_gpus() {
+fn cancelling_a_running_job_waits_for_the_stop() {
     let mut c = controller(cfg());
-    c.handle(T0, job("a").submit(1));
-    c.handle(T0, Event::ScheduleTick);
-    let acts = c.handle(T0 + 100, Event::JobCancelled { job: 1 });
-    assert!(matches!(
-        acts[0],
-        Action::Cancel {
-            job: 1,
-            attempt: 1,
-            gpus: 8,
-            ..
-        }
-    ));
+    started(&mut c, 1, job("a"));
+    let acts = h(&mut c, T0 + 100, Event::JobCancelled { job: 1 });
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Cancel, 60)]);
+    assert_eq!(c.job(1).unwrap().state, JobState::Stopping);
+    assert_eq!(c.scheduler().allocs().count(), 1);
+    // Cancelling again asks nothing more.
+    assert!(h(&mut c, T0 + 110, Event::JobCancelled { job: 1 }).is_empty());
+    let stopped = Report::Stopped {
+        run: run(1, 1),
+        progress: None,
+    };
+    let acts = h(&mut c, T0 + 120, backend(stopped));
     assert_eq!(
-        acts[1],
-        Action::Ended {
+        acts,
+        vec![Action::Ended {
             job: 1,
-            state: JobState::Cancelled
-        }
+            state: JobState::Cancelled,
+            reason: "cancelled by its owner".into(),
+        }]
     );
     assert_eq!(c.scheduler().allocs().count(), 0);
     // Duplicate deliveries change nothing: a job never runs twice.
-    assert!(c.handle(T0 + 200, job("a").submit(1)).is_empty());
-    assert!(c.handle(T0 + 200, Event::ScheduleTick).is_empty());
+    assert!(h(&mut c, T0 + 200, job("a").submit(1)).is_empty());
+    assert!(h(&mut c, T0 + 200, Event::ScheduleTick).is_empty());
+    assert!(h(&mut c, T0 + 200, Event::JobCancelled { job: 1 }).is_empty());
+}
+
+#[test]
+fn a_cancel_ends_the_job_when_the_grace_passes_without_a_report() {
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("a"));
+    h(&mut c, T0 + 100, Event::JobCancelled { job: 1 });
+    assert!(h(&mut c, T0 + 159, Event::ScheduleTick).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Stopping);
+    let acts = h(&mut c, T0 + 160, Event::ScheduleTick);
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Ended {
+            job: 1,
+            state: JobState::Cancelled,
+            ..
+        }]
+    ));
+    assert_eq!(c.scheduler().allocs().count(), 0);
+}
+
+#[test]
+fn cancelling_a_pending_job_ends_it_at_once() {
+    let mut c = controller(cfg());
+    h(&mut c, T0, job("huge").gpus(64).submit(1));
+    assert!(h(&mut c, T0, Event::ScheduleTick).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Pending);
+    assert!(c.job(1).unwrap().reason.starts_with("no fit"));
+    let acts = h(&mut c, T0 + 10, Event::JobCancelled { job: 1 });
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Ended {
+            job: 1,
+            state: JobState::Cancelled,
+            ..
+        }]
+    ));
+    assert_eq!(c.pending(), 0);
+}
+
+#[test]
+fn a_refused_dispatch_requeues_the_job_with_the_reason() {
+    let mut c = controller(cfg());
+    h(&mut c, T0, job("a").submit(1));
+    let acts = h(&mut c, T0, Event::ScheduleTick);
+    assert_eq!(dispatches(&acts)[0].run, run(1, 1));
+    let refused = Report::Refused {
+        run: run(1, 1),
+        reason: "partition drained".into(),
+    };
+    assert!(h(&mut c, T0 + 5, backend(refused)).is_empty());
+    let j = c.job(1).unwrap();
+    assert!(
+        !j.state.holds_run() && !j.state.is_terminal(),
+        "{:?}",
+        j.state
+    );
+    assert!(j.reason.contains("partition drained"), "{}", j.reason);
+    assert_eq!(j.alloc_gpus, 0);
+    assert_eq!(c.pending(), 1);
+    assert_eq!(c.scheduler().allocs().count(), 0);
+    // The next pass places it again, as a new attempt.
+    let acts = h(&mut c, T0 + 60, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(c.job(1).unwrap().interruptions, [0, 0, 0]);
+}
+
+#[test]
+fn a_dispatch_never_reported_started_times_out() {
+    let mut c = controller(cfg());
+    h(&mut c, T0, job("a").submit(1));
+    h(&mut c, T0, Event::ScheduleTick);
+    assert!(h(&mut c, T0 + 599, Event::ScheduleTick).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Placed);
+    // At the timeout the allocation is given up and the job placed again in
+    // the same tick.
+    let acts = h(&mut c, T0 + 600, Event::ScheduleTick);
+    assert_eq!(acts.len(), 2, "{acts:?}");
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    assert_eq!(dispatches(&acts)[0].run, run(1, 2));
+    // The first attempt starting late is stale.
+    assert!(
+        h(
+            &mut c,
+            T0 + 601,
+            backend(Report::Started { run: run(1, 1) })
+        )
+        .is_empty()
+    );
+    assert_eq!(c.job(1).unwrap().state, JobState::Restarting);
+}
+
+#[test]
+fn a_timed_out_dispatch_is_placed_again_on_what_is_left() {
+    let mut c = controller(cfg());
+    h(&mut c, T0, job("a").submit(1));
+    h(&mut c, T0, Event::ScheduleTick);
+    assert!(
+        h(
+            &mut c,
+            T0 + 1,
+            offline(C1, &[0, 1, 2], CapacityCause::ClusterOutage)
+        )
+        .is_empty()
+    );
+    let acts = h(&mut c, T0 + 600, Event::ScheduleTick);
+    // Domain 3, the only one left online, was freed by the timeout and
+    // taken again.
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    assert_eq!(
+        dispatches(&acts)[0].placement,
+        placement(C1, &[(3, 8, false)])
+    );
+}
+
+#[test]
+fn cancelling_an_unknown_job_is_an_error_and_changes_nothing() {
+    let mut c = controller(cfg());
+    h(&mut c, T0, job("a").submit(1));
+    h(&mut c, T0, Event::ScheduleTick);
+    let before = format!("{:?}", c.jobs());
+    // Even with the dispatch overdue, the refused event expires nothing: the
+    // stop it would have asked for is not lost with the error.
+    assert_eq!(
+        c.handle(T0 + 700, Event::JobCancelled { job: 42 }),
+        Err(ControlError::UnknownJob(42))
+    );
+    assert_eq!(format!("{:?}", c.jobs()), before);
+    let acts = h(&mut c, T0 + 701, Event::ScheduleTick);
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+}
+
+#[test]
+fn a_capacity_report_naming_an_unknown_cluster_or_domain_is_an_error() {
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("a"));
+    let before = format!("{:?}", c.jobs());
+    assert_eq!(
+        c.handle(
+            T0 + 100,
+            offline("aws/r1/nope", &[0], CapacityCause::Repair)
+        ),
+        Err(ControlError::UnknownCluster("aws/r1/nope".into()))
+    );
+    assert_eq!(
+        c.handle(T0 + 100, offline(C1, &[0, 9], CapacityCause::DomainFailure)),
+        Err(ControlError::UnknownDomain {
+            cluster: C1.into(),
+            index: 9,
+        })
+    );
+    // Domain 0, listed before the bad index, was not taken offline either.
+    assert_eq!(format!("{:?}", c.jobs()), before);
+    assert_eq!(c.job(1).unwrap().state, JobState::Running);
+}
+
+#[test]
+fn an_unknown_run_is_stopped_and_a_known_one_is_left_alone() {
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("a"));
+    let acts = h(
+        &mut c,
+        T0 + 100,
+        backend(Report::Unknown {
+            run: run(77, 3),
+            cluster: C1.into(),
+        }),
+    );
+    assert_eq!(acts, vec![stop(77, 3, StopReason::Release, 0)]);
+    // A stale attempt of a known job is unknown too.
+    let acts = h(
+        &mut c,
+        T0 + 100,
+        backend(Report::Unknown {
+            run: run(1, 7),
+            cluster: C1.into(),
+        }),
+    );
+    assert_eq!(acts, vec![stop(1, 7, StopReason::Release, 0)]);
+    let current = Report::Unknown {
+        run: run(1, 1),
+        cluster: C1.into(),
+    };
+    assert!(h(&mut c, T0 + 100, backend(current)).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Running);
 }
 
 #[test]
 fn a_service_scales_with_its_demand_across_providers() {
     let mut c = controller(cfg());
-    let spec = ServiceSpec {
-        name: "chat".into(),
-        team: "t".into(),
-        model: "m".into(),
-        priority: 800,
-        gpus_per_replica: 8,
-        throughput: [("h100".to_string(), 10.0)].into_iter().collect(),
-        demand: vec![],
-        latency_slo_ms: 100.0,
-        regions: Vec::new(),
-        min_providers: 2,
-        max_share_per_provider: 0.75,
-        min_replicas: 1,
-        max_replicas: 100,
-        gpu_milli: None,
-        cpu_milli_per_gpu: 0,
-        memory_mib_per_gpu: 0,
-        locs: Default::default(),
-    };
-    c.handle(
+    h(
+        &mut c,
         T0,
         Event::ServiceSubmitted {
             service: 0,
-            spec: Box::new(spec),
+            spec: Box::new(chat_service()),
             headroom: 1.0,
         },
     );
-    c.handle(
+    h(
+        &mut c,
         T0,
         Event::DemandObserved {
             service: 0,
-            rps_by_zone: vec![(0, 30.0), (1, 10.0)],
+            rps_by_zone: vec![("us-east".into(), 30.0), ("eu-west".into(), 10.0)],
         },
     );
-    let acts = c.handle(T0, Event::AutoscaleTick);
-    let Action::Scale {
-        started, replicas, ..
-    } = &acts[0]
-    else {
-        panic!("expected a scale action, got {acts:?}");
-    };
-    assert_eq!(*replicas, 4);
-    assert_eq!(started.len(), 4);
+    let acts = h(&mut c, T0, Event::AutoscaleTick);
+    let d = dispatches(&acts);
+    assert_eq!((acts.len(), d.len()), (4, 4), "{acts:?}");
+    for s in &d {
+        assert_eq!(s.kind, RunKind::Replica { service: 0 });
+        assert_eq!(s.run.attempt, 1);
+        assert_eq!(s.placement.gpus(), 8);
+    }
+    let on = |cl: &str| d.iter().filter(|s| s.placement.cluster == cl).count();
+    assert_eq!((on(C1), on(C2)), (3, 1), "each zone served from itself");
+    assert_eq!(c.services()[0].replicas, 4);
     let slo = c.slo(0);
     assert_eq!(slo.demand_rps, 40.0);
-    assert_eq!(slo.served_rps, 40.0, "each zone served from itself");
-    c.handle(
+    assert_eq!(slo.served_rps, 40.0);
+    let runs: Vec<_> = d.iter().map(|s| s.run).collect();
+    h(
+        &mut c,
         T0 + 3600,
         Event::DemandObserved {
             service: 0,
-            rps_by_zone: vec![(0, 5.0), (1, 5.0)],
+            rps_by_zone: vec![("us-east".into(), 5.0), ("eu-west".into(), 5.0)],
         },
     );
-    let acts = c.handle(T0 + 3600, Event::AutoscaleTick);
-    let Action::Scale {
-        stopped, replicas, ..
-    } = &acts[0]
-    else {
-        panic!("expected a scale action, got {acts:?}");
-    };
-    assert_eq!((*replicas, stopped.len()), (1, 3));
+    let acts = h(&mut c, T0 + 3600, Event::AutoscaleTick);
+    assert_eq!(acts.len(), 3, "{acts:?}");
+    for a in &acts {
+        let Action::Stop(s) = a else {
+            panic!("expected stops, got {acts:?}");
+        };
+        assert_eq!((s.reason, s.grace_s), (StopReason::Release, 0));
+        assert!(runs.contains(&s.run));
+    }
+    assert_eq!(c.services()[0].replicas, 1);
 }
 
 #[test]
@@ -412,17 +736,213 @@ fn a_pass_reaches_small_work_behind_many_blocked_gangs() {
     // the first 16 misses, the other 29 are known not to fit and are skipped
     // without counting against the pass's miss budget (24), so the 8 runs.
     let mut c = controller(cfg());
-    c.handle(T0, job("busy").gpus(24).work(1e6).submit(1));
-    let acts = c.handle(T0, Event::ScheduleTick);
-    assert_eq!(dispatched(&acts), vec![(1, 1, 24)]);
-    c.handle(T0, Event::JobStarted { job: 1, attempt: 1 });
+    started(&mut c, 1, job("busy").gpus(24).work(1e6));
     for i in 0..30 {
-        c.handle(
+        h(
+            &mut c,
             T0,
             job(&format!("big{i}")).gpus(16).priority(90).submit(10 + i),
         );
     }
-    c.handle(T0, job("small").gpus(8).priority(80).submit(99));
-    let acts = c.handle(T0 + 60, Event::ScheduleTick);
-    assert_eq!(dispatched(&acts), vec![(99, 1, 8)]);
+    h(&mut c, T0, job("small").gpus(8).priority(80).submit(99));
+    let acts = h(&mut c, T0 + 60, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(99, 1));
+    assert_eq!(d[0].placement, placement(C1, &[(3, 8, false)]));
+}
+
+#[test]
+fn a_stopping_run_whose_domain_fails_is_killed_at_once() {
+    // The victim of a preemption is stopping with 120 s of grace when a
+    // domain under it goes away: it is requeued at once, so it must be
+    // killed at once too, or its next attempt could run beside it.
+    let (mut c, acts) = preempting();
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Preempt, 120)]);
+    let acts = h(
+        &mut c,
+        T0 + 70,
+        offline(C1, &[3], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    let low = c.job(1).unwrap();
+    assert_eq!(low.state, JobState::Interrupted);
+    assert_eq!(low.alloc_gpus, 0);
+    // The room it left goes to the preemptor, which waited for it.
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(d[0].run, run(2, 1));
+}
+
+#[test]
+fn a_domain_lost_under_a_reservation_and_its_victims_is_handled_whole() {
+    // Two 4-GPU victims share domain 3 and are preempted for one 8-GPU job;
+    // the second has stopped, so its GPUs are held for the preemptor. Then
+    // domain 3 fails: the first victim's end commits the reservation, which
+    // releases the held GPUs while the outage is still being handled.
+    let mut c = controller(cfg());
+    let mut fixed = job("fixed").gpus(24);
+    fixed.0.preemptible = false;
+    h(&mut c, T0, fixed.submit(1));
+    h(&mut c, T0, job("va").gpus(4).priority(10).submit(2));
+    h(&mut c, T0, job("vb").gpus(4).priority(10).submit(3));
+    let acts = h(&mut c, T0, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d[1].placement, placement(C1, &[(3, 4, false)]));
+    assert_eq!(d[2].placement, placement(C1, &[(3, 4, false)]));
+    for s in d {
+        h(&mut c, T0 + 1, backend(Report::Started { run: s.run }));
+    }
+    h(&mut c, T0 + 2, job("p").gpus(8).priority(500).submit(4));
+    let acts = h(&mut c, T0 + 3, Event::ScheduleTick);
+    assert_eq!(
+        acts,
+        vec![
+            stop(2, 1, StopReason::Preempt, 120),
+            stop(3, 1, StopReason::Preempt, 120)
+        ]
+    );
+    let stopped = Report::Stopped {
+        run: run(3, 1),
+        progress: None,
+    };
+    assert!(h(&mut c, T0 + 4, backend(stopped)).is_empty());
+    assert_eq!(c.job(4).unwrap().state, JobState::Reserved);
+    let acts = h(
+        &mut c,
+        T0 + 5,
+        offline(C1, &[3], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts, vec![stop(2, 1, StopReason::Release, 0)]);
+    for id in [2, 3] {
+        assert_eq!(c.job(id).unwrap().state, JobState::Interrupted);
+    }
+    // The reserved room is gone: the preemptor waits to be placed again.
+    assert_eq!(c.job(4).unwrap().state, JobState::Pending);
+    assert_eq!(c.scheduler().allocs().count(), 1);
+}
+
+#[test]
+fn an_outage_of_several_domains_under_a_gang_is_one_interruption() {
+    // The gang holds domains 0 and 1 with 2 as its spare; 0 and 1 fail in
+    // one report. The spare cannot cover both: the gang is requeued whole,
+    // once, without first restarting on a domain that is failing too.
+    let mut c = controller(ControlConfig {
+        hot_spare_min_gpus: 16,
+        hot_spare_domains: 1,
+        ..cfg()
+    });
+    started(&mut c, 1, job("big").gpus(16));
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        offline(C1, &[0, 1], CapacityCause::ClusterOutage),
+    );
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Release, 0)]);
+    let j = c.job(1).unwrap();
+    assert_eq!(j.state, JobState::Interrupted);
+    assert_eq!((j.interruptions, j.spare_swaps), ([1, 0, 0], 0));
+    assert_eq!(c.scheduler().allocs().count(), 0);
+}
+
+#[test]
+fn two_spares_cover_two_domains_failing_together() {
+    let mut c = controller(ControlConfig {
+        hot_spare_min_gpus: 16,
+        hot_spare_domains: 2,
+        ..cfg()
+    });
+    let first = started(&mut c, 1, job("big").gpus(16));
+    assert_eq!(
+        first.placement,
+        placement(
+            C1,
+            &[(0, 8, false), (1, 8, false), (2, 8, true), (3, 8, true)]
+        )
+    );
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        offline(C1, &[0, 1], CapacityCause::ClusterOutage),
+    );
+    assert_eq!(acts.len(), 2, "{acts:?}");
+    assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
+    let d = dispatches(&acts);
+    assert_eq!(d[0].run, run(1, 2));
+    assert_eq!(
+        d[0].placement,
+        placement(C1, &[(2, 8, false), (3, 8, false)])
+    );
+    let j = c.job(1).unwrap();
+    assert_eq!((j.interruptions, j.spare_swaps), ([1, 0, 0], 1));
+    assert_eq!(c.pending(), 0);
+}
+
+#[test]
+fn a_replica_on_a_failed_domain_is_stopped_and_replaced() {
+    let mut c = controller(cfg());
+    h(
+        &mut c,
+        T0,
+        Event::ServiceSubmitted {
+            service: 0,
+            spec: Box::new(chat_service()),
+            headroom: 1.0,
+        },
+    );
+    h(
+        &mut c,
+        T0,
+        Event::DemandObserved {
+            service: 0,
+            rps_by_zone: vec![("us-east".into(), 10.0), ("eu-west".into(), 10.0)],
+        },
+    );
+    let acts = h(&mut c, T0, Event::AutoscaleTick);
+    let d = dispatches(&acts);
+    let on_c1 = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    let (lost, domain) = (on_c1.run, on_c1.placement.domains[0].index);
+    // The backend finding a replica the controller placed is not unknown.
+    let known = Report::Unknown {
+        run: lost,
+        cluster: C1.into(),
+    };
+    assert!(h(&mut c, T0 + 10, backend(known)).is_empty());
+    let acts = h(
+        &mut c,
+        T0 + 60,
+        offline(C1, &[domain], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts, vec![stop(lost.job, 1, StopReason::Release, 0)]);
+    assert_eq!(c.services()[0].replicas, 1);
+    let acts = h(&mut c, T0 + 120, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(d[0].kind, RunKind::Replica { service: 0 });
+    assert_ne!(d[0].run, lost);
+    assert_eq!(c.services()[0].replicas, 2);
+}
+
+#[test]
+fn cancelling_a_reserved_job_ends_it_and_its_victims_still_stop() {
+    let (mut c, _) = preempting();
+    assert_eq!(c.job(2).unwrap().state, JobState::Reserved);
+    let acts = h(&mut c, T0 + 70, Event::JobCancelled { job: 2 });
+    assert!(matches!(
+        acts.as_slice(),
+        [Action::Ended {
+            job: 2,
+            state: JobState::Cancelled,
+            ..
+        }]
+    ));
+    // The victim was asked to stop and does; nothing waits for its room.
+    let stopped = Report::Stopped {
+        run: run(1, 1),
+        progress: None,
+    };
+    assert!(dispatches(&h(&mut c, T0 + 80, backend(stopped))).is_empty());
+    assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
+    let acts = h(&mut c, T0 + 90, Event::ScheduleTick);
+    assert_eq!(dispatches(&acts)[0].run, run(1, 2));
 }
