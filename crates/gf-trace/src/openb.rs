@@ -10,12 +10,12 @@
 //! 1000 only when `num_gpu` is 1; `gpu_spec` is empty (any model) or a
 //! `|`-separated list of accepted models.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::csv::CsvLines;
 use crate::error::TraceError;
+use crate::file::TraceFile;
 
 /// The most GPUs an openb node or pod may name; the trace's largest is 8.
 pub const MAX_GPUS: u32 = 64;
@@ -248,23 +248,14 @@ impl<R: BufRead> Iterator for PodReader<R> {
     }
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, TraceError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| TraceError::Io {
-            path: path.to_owned(),
-            source,
-        })
+/// Stream the nodes of the node list at `path` (plain or gzip).
+pub fn open_nodes(path: &Path) -> Result<NodeReader<TraceFile>, TraceError> {
+    NodeReader::new(TraceFile::open(path)?, path)
 }
 
-/// Stream the nodes of the node list at `path`.
-pub fn open_nodes(path: &Path) -> Result<NodeReader<BufReader<File>>, TraceError> {
-    NodeReader::new(open(path)?, path)
-}
-
-/// Stream the tasks of the pod list at `path`.
-pub fn open_pods(path: &Path) -> Result<PodReader<BufReader<File>>, TraceError> {
-    PodReader::new(open(path)?, path)
+/// Stream the tasks of the pod list at `path` (plain or gzip).
+pub fn open_pods(path: &Path) -> Result<PodReader<TraceFile>, TraceError> {
+    PodReader::new(TraceFile::open(path)?, path)
 }
 
 /// All nodes of the node list at `path`, stopping at the first bad row.
