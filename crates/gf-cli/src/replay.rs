@@ -39,10 +39,10 @@ enum Trace {
 
 #[derive(Args)]
 struct OpenbArgs {
-    /// Node list CSV (sn, cpu_milli, memory_mib, gpu, model).
+    /// Node list CSV, plain or gzip (sn, cpu_milli, memory_mib, gpu, model).
     #[arg(long, value_name = "PATH")]
     nodes: PathBuf,
-    /// Pod list CSV; repeat (or separate with commas) to sweep several.
+    /// Pod list CSV, plain or gzip; repeat (or separate with commas) to sweep several.
     #[arg(long, value_name = "PATH", required = true, value_delimiter = ',')]
     pods: Vec<PathBuf>,
     /// Policy: random, dotprod, gpuclustering, gpupacking, bestfit, fgd;
@@ -226,11 +226,16 @@ fn row_error(path: &Path, row: u64, e: &dyn std::fmt::Display) -> TraceError {
     }
 }
 
-/// The published files name a workload by its pod list's file stem.
+/// The published files name a workload by its pod list's file name without
+/// `.csv`, and a compressed list keeps that name: `openb_pod_list_default`
+/// for both `openb_pod_list_default.csv` and `openb_pod_list_default.csv.gz`.
 fn workload_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    let Some(name) = path.file_name() else {
+        return path.display().to_string();
+    };
+    let name = name.to_string_lossy();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.strip_suffix(".csv").unwrap_or(name).to_owned()
 }
 
 fn to_json(workload: &str, r: &ReplayResult) -> serde_json::Value {
@@ -454,6 +459,17 @@ mod tests {
             s(&["x"]).unwrap_err().to_string(),
             "--seed: expected a whole number or a range A..B, found 'x'"
         );
+    }
+
+    #[test]
+    fn a_compressed_pod_list_keeps_the_published_workload_name() {
+        for p in [
+            "t/openb_pod_list_default.csv",
+            "t/openb_pod_list_default.csv.gz",
+            "openb_pod_list_default",
+        ] {
+            assert_eq!(workload_name(Path::new(p)), "openb_pod_list_default", "{p}");
+        }
     }
 
     #[test]

@@ -16,10 +16,10 @@ use serde_json::json;
 /// Arguments of `replay philly`.
 #[derive(Args)]
 pub struct PhillyArgs {
-    /// Trace files (`msr/seed=0/*.trace` or `physical_cluster/*.trace`); jobs of several are merged.
+    /// Trace files, plain or gzip (`msr/seed=0/*.trace.gz` or `physical_cluster/*.trace.gz`); jobs of several are merged.
     #[arg(long = "trace", value_name = "PATH", required = true, num_args = 1..)]
     traces: Vec<PathBuf>,
-    /// Gavel's simulation_throughputs.json.
+    /// Gavel's simulation_throughputs.json, plain or gzip.
     #[arg(long, value_name = "PATH")]
     throughputs: PathBuf,
     /// Queue policy: fifo, sjf, las, or a comma list (default: all three).

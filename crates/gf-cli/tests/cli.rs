@@ -192,14 +192,71 @@ fn schema_is_json_naming_the_sections() {
 }
 
 #[test]
+fn replay_openb_on_the_shipped_gzip_lists_gives_the_pinned_fgd_figure() {
+    // The figure of `replay openb ... --policy fgd --seed 42` since before the
+    // traces were compressed and moved into the repository; the single run
+    // is deterministic, so any change to it is a change of behaviour.
+    let t = "testdata/traces/alibaba-gpu-v2023-openb/csv";
+    let o = run(&[
+        "replay",
+        "openb",
+        "--nodes",
+        &format!("{t}/openb_node_list_gpu_node.csv.gz"),
+        "--pods",
+        &format!("{t}/openb_pod_list_default.csv.gz"),
+        "--policy",
+        "fgd",
+        "--seed",
+        "42",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["workload"], "openb_pod_list_default");
+    assert_eq!(v["allocation_ratio_at_130"], 95.42);
+    assert_eq!(v["pods_arrived"], 10_906);
+    assert_eq!(v["pods_failed"], 2_503);
+}
+
+#[test]
+fn replay_openb_names_the_gz_file_and_row_of_a_bad_pod() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-openb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pods = dir.join("pods.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut gz,
+        b"name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1024,1,1000\np1,x,1024,1,1000\n",
+    )
+    .unwrap();
+    std::fs::write(&pods, gz.finish().unwrap()).unwrap();
+    let o = run(&[
+        "replay",
+        "openb",
+        "--nodes",
+        "testdata/traces/alibaba-gpu-v2023-openb/csv/openb_node_list_gpu_node.csv.gz",
+        "--pods",
+        pods.to_str().unwrap(),
+        "--policy",
+        "fgd",
+        "--seed",
+        "42",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        format!(
+            "{}:3: error: column 'cpu_milli': expected a whole number >= 0, found 'x'",
+            pods.display()
+        )
+    );
+}
+
+#[test]
 fn replay_philly_runs_the_three_queue_policies() {
-    let t = root().join("../shared/traces/gavel-philly-derived");
-    if !t.exists() {
-        eprintln!("skipped: ../shared/traces not present");
-        return;
-    }
-    let trace = t.join("msr/seed=0/11cb48.trace");
-    let tp = t.join("simulation_throughputs.json");
+    let t = root().join("testdata/traces/gavel-philly-derived");
+    let trace = t.join("msr/seed=0/11cb48.trace.gz");
+    let tp = t.join("simulation_throughputs.json.gz");
     let o = run(&[
         "replay",
         "philly",

@@ -2,8 +2,8 @@
 //! pods after tuning, on 1,213 nodes), per policy. The reference simulator
 //! needs minutes for one; the target here is well under a second.
 //!
-//! The traces live outside the repository (`../shared/traces` next to the
-//! workspace); without them the bench prints why and measures nothing.
+//! The traces are in the repository (`testdata/traces/alibaba-gpu-v2023-openb`);
+//! without them the bench fails rather than measure nothing.
 
 // criterion_group! generates a public function without a doc comment.
 #![allow(missing_docs)]
@@ -14,18 +14,14 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy, ReplayConfig, replay};
 use gf_trace::openb;
 
-fn load() -> Option<(Vec<NodeSpec>, Vec<PodSpec>)> {
+fn load() -> (Vec<NodeSpec>, Vec<PodSpec>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces/alibaba-gpu-v2023-openb/csv");
-    let nodes_path = dir.join("openb_node_list_gpu_node.csv");
-    let pods_path = dir.join("openb_pod_list_default.csv");
-    if !nodes_path.exists() || !pods_path.exists() {
-        eprintln!("skipping: openb trace not found at {}", dir.display());
-        return None;
-    }
+        .join("../../testdata/traces/alibaba-gpu-v2023-openb/csv");
+    let nodes_path = dir.join("openb_node_list_gpu_node.csv.gz");
+    let pods_path = dir.join("openb_pod_list_default.csv.gz");
     let mut models = ModelTable::new();
     let nodes = openb::read_nodes(&nodes_path)
-        .ok()?
+        .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .map(|n| {
             NodeSpec::named(
@@ -37,8 +33,8 @@ fn load() -> Option<(Vec<NodeSpec>, Vec<PodSpec>)> {
             )
         })
         .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    let mut pods = openb::read_pods(&pods_path).ok()?;
+        .unwrap();
+    let mut pods = openb::read_pods(&pods_path).unwrap_or_else(|e| panic!("{e}"));
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     let pods = pods
         .iter()
@@ -53,14 +49,12 @@ fn load() -> Option<(Vec<NodeSpec>, Vec<PodSpec>)> {
             )
         })
         .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    Some((nodes, pods))
+        .unwrap();
+    (nodes, pods)
 }
 
 fn openb_default(c: &mut Criterion) {
-    let Some((nodes, pods)) = load() else {
-        return;
-    };
+    let (nodes, pods) = load();
     let mut group = c.benchmark_group("openb_default_experiment");
     group.sample_size(10);
     for policy in Policy::ALL {

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Gang sizes and their weight per 10,000 decisions. The mean gang is 97
 /// GPUs, 3.6x the mean of Shanghai AI Lab's LLM cluster Kalos (26.8 GPUs,
-/// AcmeTrace, NSDI'24; ../shared/traces/cluster-summaries), scaled up for a
+/// AcmeTrace, NSDI'24, its `data/cluster_summary.csv`), scaled up for a
 /// frontier lab's fleet; gangs of 1,152 GPUs or more are 2% of decisions.
 const GANGS: [(u32, u32); 13] = [
     (8, 6000),

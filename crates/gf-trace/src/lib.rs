@@ -5,7 +5,8 @@
 //! crate turns trace files into plain records and nothing else: it reads files
 //! line by line (never the whole file into memory), knows no scheduler and no
 //! clock, and reports a malformed row as `PATH:ROW: error: MESSAGE`, naming the
-//! column and what it would accept. A reader never panics on bad input.
+//! column and what it would accept. A reader never panics on bad input. Every
+//! reader takes plain or gzip-compressed files alike ([`TraceFile`]).
 //!
 //! Traces:
 //! - [`openb`]: the Alibaba GPU trace v2023 ("openb") node and pod lists used
@@ -15,7 +16,9 @@
 
 mod csv;
 pub mod error;
+mod file;
 pub mod openb;
 pub mod philly;
 
 pub use error::TraceError;
+pub use file::TraceFile;

@@ -10,12 +10,12 @@
 //! 1000 only when `num_gpu` is 1; `gpu_spec` is empty (any model) or a
 //! `|`-separated list of accepted models.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::csv::CsvLines;
 use crate::error::TraceError;
+use crate::file::TraceFile;
 
 /// The most GPUs an openb node or pod may name; the trace's largest is 8.
 pub const MAX_GPUS: u32 = 64;
@@ -248,23 +248,14 @@ impl<R: BufRead> Iterator for PodReader<R> {
     }
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, TraceError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| TraceError::Io {
-            path: path.to_owned(),
-            source,
-        })
+/// Stream the nodes of the node list at `path` (plain or gzip).
+pub fn open_nodes(path: &Path) -> Result<NodeReader<TraceFile>, TraceError> {
+    NodeReader::new(TraceFile::open(path)?, path)
 }
 
-/// Stream the nodes of the node list at `path`.
-pub fn open_nodes(path: &Path) -> Result<NodeReader<BufReader<File>>, TraceError> {
-    NodeReader::new(open(path)?, path)
-}
-
-/// Stream the tasks of the pod list at `path`.
-pub fn open_pods(path: &Path) -> Result<PodReader<BufReader<File>>, TraceError> {
-    PodReader::new(open(path)?, path)
+/// Stream the tasks of the pod list at `path` (plain or gzip).
+pub fn open_pods(path: &Path) -> Result<PodReader<TraceFile>, TraceError> {
+    PodReader::new(TraceFile::open(path)?, path)
 }
 
 /// All nodes of the node list at `path`, stopping at the first bad row.
@@ -352,6 +343,61 @@ mod tests {
             e.to_string(),
             "nodes.csv:2: error: column 'model': a node with 4 GPUs needs a GPU model, found an empty field"
         );
+    }
+
+    #[test]
+    fn rows_count_blank_lines_and_a_bom_header_reads() {
+        // Blank and all-space lines are skipped but still counted, so the row
+        // of an error is the line an editor shows.
+        let text = "\u{feff}name,cpu_milli,memory_mib,num_gpu,gpu_milli\r\n\r\np0,1,1,1,1000\r\n   \n\np1,1,1,1,x\n";
+        let e = pods(text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "pods.csv:6: error: column 'gpu_milli': expected a whole number in 0..=1000, found 'x'"
+        );
+        let ok =
+            pods("\u{feff}name,cpu_milli,memory_mib,num_gpu,gpu_milli\n\np0, 1 ,1,1,1000").unwrap();
+        assert_eq!((ok[0].row, ok[0].cpu_milli), (3, 1));
+    }
+
+    proptest::proptest! {
+        // Rows are counted by the reader, not taken from the csv crate, so
+        // check them against the plain count of lines: blank, all-space and
+        // CRLF lines anywhere, with or without a final newline, and a bad
+        // value on a drawn row.
+        #[test]
+        fn every_row_and_error_names_its_line(
+            rows in proptest::collection::vec((0usize..3, proptest::bool::ANY, proptest::bool::ANY), 1..40),
+            final_newline in proptest::bool::ANY,
+            bad in proptest::option::of(0usize..40),
+        ) {
+            let mut text = String::from("name,cpu_milli,memory_mib,num_gpu,gpu_milli\n");
+            let mut line = 1;
+            let mut want = Vec::new();
+            for (i, &(blanks, crlf, spaces)) in rows.iter().enumerate() {
+                for _ in 0..blanks {
+                    text.push_str(if spaces { "  \n" } else if crlf { "\r\n" } else { "\n" });
+                    line += 1;
+                }
+                let milli = if bad == Some(i) { "x" } else { "1000" };
+                text.push_str(&format!("p{i},1,1,1,{milli}"));
+                line += 1;
+                want.push(line);
+                if i + 1 < rows.len() || final_newline {
+                    text.push_str(if crlf { "\r\n" } else { "\n" });
+                }
+            }
+            match bad.filter(|&b| b < rows.len()) {
+                None => {
+                    let got: Vec<u64> = pods(&text).unwrap().iter().map(|p| p.row).collect();
+                    proptest::prop_assert_eq!(got, want);
+                }
+                Some(b) => {
+                    let e = pods(&text).unwrap_err();
+                    proptest::prop_assert_eq!(e.row(), Some(want[b]));
+                }
+            }
+        }
     }
 
     #[test]

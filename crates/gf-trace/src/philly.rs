@@ -9,11 +9,11 @@
 //! no header.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::TraceError;
+use crate::file::TraceFile;
 
 /// One job of a Philly-derived trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +32,10 @@ pub struct PhillyJob {
     pub slo: Option<f64>,
 }
 
-/// Streams the jobs of a trace file.
+/// Streams the jobs of a trace file (plain or gzip).
 pub fn read_jobs(path: &Path) -> Result<PhillyJobs, TraceError> {
-    let f = File::open(path).map_err(|source| TraceError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
     Ok(PhillyJobs {
-        reader: BufReader::new(f),
+        reader: TraceFile::open(path)?,
         path: path.to_owned(),
         row: 0,
         line: String::new(),
@@ -48,7 +44,7 @@ pub fn read_jobs(path: &Path) -> Result<PhillyJobs, TraceError> {
 
 /// The jobs of one trace file, read one line at a time.
 pub struct PhillyJobs {
-    reader: BufReader<File>,
+    reader: TraceFile,
     path: PathBuf,
     row: u64,
     line: String,
@@ -157,18 +153,21 @@ impl Iterator for PhillyJobs {
 
 /// Gavel's measured throughput table: steps per second of a job type at a
 /// gang size, alone on a GPU type.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Throughputs {
     alone: HashMap<(String, String, u32), f64>,
 }
 
 impl Throughputs {
-    /// Reads `simulation_throughputs.json`.
+    /// Reads `simulation_throughputs.json` (plain or gzip).
     pub fn read(path: &Path) -> Result<Self, TraceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut text = String::new();
+        TraceFile::open(path)?
+            .read_to_string(&mut text)
+            .map_err(|source| TraceError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         let row_err = |message: String| TraceError::Row {
             path: path.to_owned(),
             row: 1,
@@ -317,25 +316,33 @@ mod tests {
 
 #[cfg(test)]
 mod shipped {
+    //! The in-repository traces (`testdata/traces/gavel-philly-derived`),
+    //! which these tests need: a missing file fails them.
+
     use super::*;
 
-    fn traces() -> Option<PathBuf> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/traces/gavel-philly-derived");
-        p.exists().then_some(p)
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/traces/gavel-philly-derived")
+    }
+
+    fn traces_in(dir: &str) -> Vec<PathBuf> {
+        let dir = root().join(dir);
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        paths
     }
 
     #[test]
     fn every_shipped_trace_reads_and_every_job_has_a_v100_duration() {
-        let Some(root) = traces() else {
-            eprintln!("skipped: ../shared/traces not present");
-            return;
-        };
-        let tp = Throughputs::read(&root.join("simulation_throughputs.json")).unwrap();
+        let tp = Throughputs::read(&root().join("simulation_throughputs.json.gz")).unwrap();
+        let paths = traces_in("msr/seed=0");
+        assert_eq!(paths.len(), 15, "one trace per Philly VC");
         let mut n = 0;
         let mut missing = 0;
-        for e in std::fs::read_dir(root.join("msr/seed=0")).unwrap() {
-            let p = e.unwrap().path();
+        for p in paths {
             for j in read_jobs(&p).unwrap() {
                 let j = j.unwrap();
                 n += 1;
@@ -349,5 +356,23 @@ mod shipped {
         }
         assert_eq!(n, 15_264, "the README counts 15,264 jobs");
         assert_eq!(missing, 0);
+    }
+
+    #[test]
+    fn every_physical_cluster_trace_reads_in_the_ten_field_layout() {
+        let paths = traces_in("physical_cluster");
+        assert_eq!(paths.len(), 8);
+        let jobs: Vec<PhillyJob> = paths
+            .iter()
+            .flat_map(|p| read_jobs(p).unwrap())
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(jobs.len(), 287, "the README counts 287 jobs");
+        assert!(jobs.iter().all(|j| j.gpus >= 1 && j.total_steps >= 1));
+        // Every shipped job has weight 1 and SLO -1, which must read as "none".
+        assert!(
+            jobs.iter()
+                .all(|j| j.priority_weight == 1.0 && j.slo.is_none())
+        );
     }
 }
