@@ -67,3 +67,30 @@ fn simulate_into_a_closed_pipe() {
         "default,first-fit",
     ]);
 }
+
+#[test]
+fn replay_openb_into_a_closed_pipe() {
+    let t = "testdata/traces/alibaba-gpu-v2023-openb/csv";
+    let nodes = format!("{t}/openb_node_list_gpu_node.csv.gz");
+    let pods = format!("{t}/openb_pod_list_default.csv.gz");
+    into_closed_pipe(&[
+        "replay", "openb", "--nodes", &nodes, "--pods", &pods, "--policy", "fgd", "--seed", "42",
+    ]);
+}
+
+#[test]
+fn replay_philly_into_a_closed_pipe() {
+    let p = "testdata/traces/gavel-philly-derived";
+    let trace = format!("{p}/msr/seed=0/0e4a51.trace.gz");
+    let tput = format!("{p}/simulation_throughputs.json.gz");
+    into_closed_pipe(&[
+        "replay",
+        "philly",
+        "--trace",
+        &trace,
+        "--throughputs",
+        &tput,
+        "--policy",
+        "fifo,sjf",
+    ]);
+}
