@@ -1,6 +1,8 @@
 //! A training job as the controller knows it: its state, what its backend
 //! last reported of its progress, and the bookkeeping of the run it holds.
 
+use std::sync::Arc;
+
 use gf_model::JobSpec;
 use gf_model::protocol::{JobId, Progress, RunId, RunPlacement, StopReason};
 use gf_sched::{AllocId, ClusterOrd, Placement, Request};
@@ -74,7 +76,7 @@ pub struct JobInfo {
     /// Its identity.
     pub id: JobId,
     /// What was submitted.
-    pub spec: JobSpec,
+    pub spec: Arc<JobSpec>,
     /// Where it is.
     pub state: JobState,
     /// Runs dispatched so far.

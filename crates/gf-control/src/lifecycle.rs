@@ -9,6 +9,7 @@
 //! restart in place, on a hot spare, elsewhere, or not at all.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 
 use gf_model::JobSpec;
 use gf_model::protocol::{
@@ -78,7 +79,7 @@ impl Controller {
             deadline: None,
             stop: None,
             reservation: None,
-            spec,
+            spec: Arc::new(spec),
         };
         match Request::from_job(&self.topo, id, &job.spec) {
             Ok(mut req) => {
@@ -347,7 +348,7 @@ impl Controller {
             run: j.run(),
             placement,
             kind: RunKind::Training {
-                spec: Box::new(j.spec.clone()),
+                spec: Arc::clone(&j.spec),
                 resume_gpu_h: j.progress.done_gpu_h,
                 checkpoint_interval_s: j.interval_s,
             },

@@ -8,19 +8,21 @@ use crate::error::ControlError;
 use crate::protocol::Action;
 
 impl Controller {
-    /// One pass over the queue, highest priority first; stops after
-    /// `max_pass_misses` jobs in a row found no room.
+    /// One pass over the whole queue, in queue order.
     ///
-    /// Within a pass capacity only shrinks and priorities only fall, so once a
-    /// gang of some kind (accelerators, scope, spot, team, no sharing or host
-    /// needs) finds no room, every gang of that kind at least as large will
-    /// not either: those are skipped without asking the scheduler and do not
-    /// count as misses, so the small work behind a blocked large gang is
-    /// still reached (backfill).
+    /// Within a pass capacity only shrinks, so once a gang of some kind
+    /// (accelerators, scope, spot, team, no sharing or host needs) finds no
+    /// room at some priority — not even by preemption — every gang of that
+    /// kind at least as large and at most as important will not either.
+    /// Those are skipped without asking the scheduler, so a pass asks the
+    /// scheduler at most once per (kind, size, priority) that misses, plus
+    /// once per job it places: it reaches every job that can fit, and a deep
+    /// queue of work that cannot costs a walk over the queue, not a decision
+    /// per job. (This replaces a fixed lookahead of 24 misses in a row, which
+    /// left most of a deep queue unasked.)
     pub(crate) fn pass(&mut self, now: i64, out: &mut Vec<Action>) -> Result<(), ControlError> {
         self.dirty = false;
-        let mut missed: Vec<(MissKey, u32)> = Vec::new();
-        let mut misses = 0;
+        let mut missed: Vec<(MissKey, Vec<(u32, u32)>)> = Vec::new();
         let mut cursor: Option<QueueKey> = None;
         loop {
             let next = match cursor {
@@ -33,48 +35,64 @@ impl Controller {
             };
             let Some(key) = next else { break };
             cursor = Some(key);
-            let i = key.2 as usize;
-            let Some(req) = self.jobs[i].req.clone() else {
-                self.queue.remove(&key);
-                continue;
-            };
-            let kind = MissKey::of(&req);
-            if let Some(k) = &kind
-                && missed.iter().any(|(m, g)| m == k && *g <= req.gpus)
-            {
-                continue;
+            self.offer(now, key, &mut missed, out)?;
+        }
+        Ok(())
+    }
+
+    /// Offers the scheduler one queued job, unless a job of its kind no
+    /// larger and no less important already missed in this pass.
+    fn offer(
+        &mut self,
+        now: i64,
+        key: QueueKey,
+        missed: &mut Vec<(MissKey, Vec<(u32, u32)>)>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let i = key.2 as usize;
+        let Some(req) = self.jobs[i].req.as_ref() else {
+            self.queue.remove(&key);
+            return Ok(());
+        };
+        let kinded = MissKey::applies(req);
+        let dominated = kinded
+            && missed.iter().any(|(m, frontier)| {
+                m.matches(req)
+                    && frontier
+                        .iter()
+                        .any(|&(g, p)| g <= req.gpus && p >= req.priority)
+            });
+        if dominated {
+            let r = &mut self.jobs[i].reason;
+            if !r.starts_with("no fit") {
+                *r = "no fit: a job of its kind no larger found no room".into();
             }
-            let d = self.sched.decide(now, &req, false);
-            match d.outcome {
-                Outcome::NoFit => {
-                    if let Some(k) = kind {
-                        match missed.iter_mut().find(|(m, _)| *m == k) {
-                            Some((_, g)) => *g = (*g).min(req.gpus),
-                            None => missed.push((k, req.gpus)),
-                        }
-                    }
-                    self.jobs[i].reason = match d.explanation.causes().first() {
-                        Some((c, n)) => format!("no fit: {c} ({n} clusters)"),
-                        None => "no fit: no cluster accepts it".into(),
-                    };
-                    misses += 1;
-                    if misses >= self.cfg.max_pass_misses {
-                        break;
+            return Ok(());
+        }
+        let d = self.sched.decide(now, req, false);
+        match d.outcome {
+            Outcome::NoFit => {
+                if kinded {
+                    let miss = (req.gpus, req.priority);
+                    match missed.iter_mut().find(|(m, _)| m.matches(req)) {
+                        Some((_, f)) => f.push(miss),
+                        None => missed.push((MissKey::of(req), vec![miss])),
                     }
                 }
-                Outcome::Placed(p) => {
-                    misses = 0;
-                    let a = self.sched.commit(now, &req, &p)?;
-                    self.queue.remove(&key);
-                    self.place(now, i, a, out);
-                }
-                Outcome::Preempt { placement, victims } => {
-                    misses = 0;
-                    let victims: Vec<WorkId> = victims.iter().map(|v| v.work).collect();
-                    if !self.reserve(now, i, placement, &victims, out)? {
-                        self.jobs[i].reason =
-                            "waiting for preempted work to finish stopping".into();
-                    }
+                self.jobs[i].reason = match d.explanation.causes().first() {
+                    Some((c, n)) => format!("no fit: {c} ({n} clusters)"),
+                    None => "no fit: no cluster accepts it".into(),
+                };
+            }
+            Outcome::Placed(p) => {
+                let a = self.sched.commit(now, req, &p)?;
+                self.queue.remove(&key);
+                self.place(now, i, a, out);
+            }
+            Outcome::Preempt { placement, victims } => {
+                let victims: Vec<WorkId> = victims.iter().map(|v| v.work).collect();
+                if !self.reserve(now, i, placement, &victims, out)? {
+                    self.jobs[i].reason = "waiting for preempted work to finish stopping".into();
                 }
             }
         }
@@ -92,16 +110,27 @@ struct MissKey {
 }
 
 impl MissKey {
-    /// The key of a whole-GPU request without host needs; `None` for the
-    /// rest, which are always asked (a share or a host need fits differently).
-    fn of(req: &Request) -> Option<Self> {
-        (req.gpu_milli >= 1000 && req.cpu_milli_per_gpu == 0 && req.memory_mib_per_gpu == 0).then(
-            || MissKey {
-                accels: req.accels.clone(),
-                sites: req.sites.clone(),
-                spot_ok: req.spot_ok,
-                team: req.team,
-            },
-        )
+    /// Whole-GPU requests without host needs have a kind; the rest are
+    /// always asked (a share or a host need fits differently).
+    fn applies(req: &Request) -> bool {
+        req.gpu_milli >= 1000 && req.cpu_milli_per_gpu == 0 && req.memory_mib_per_gpu == 0
+    }
+
+    /// The kind of a request (one allocation, taken only on a miss).
+    fn of(req: &Request) -> Self {
+        MissKey {
+            accels: req.accels.clone(),
+            sites: req.sites.clone(),
+            spot_ok: req.spot_ok,
+            team: req.team,
+        }
+    }
+
+    /// Whether `req` is of this kind, without building its key.
+    fn matches(&self, req: &Request) -> bool {
+        self.accels == req.accels
+            && self.sites == req.sites
+            && self.spot_ok == req.spot_ok
+            && self.team == req.team
     }
 }

@@ -99,8 +99,6 @@ pub struct ControlConfig {
     pub hot_spare_min_gpus: u32,
     /// Spare NVLink domains such a gang holds.
     pub hot_spare_domains: u32,
-    /// A scheduling pass stops after this many jobs in a row did not fit.
-    pub max_pass_misses: u32,
     /// Seconds a dispatched run may take to report started before the
     /// controller gives its allocation up and queues the job again.
     pub dispatch_timeout_s: i64,
@@ -120,7 +118,6 @@ impl Default for ControlConfig {
             retry: RetryBudget::default(),
             hot_spare_min_gpus: 8192,
             hot_spare_domains: 2,
-            max_pass_misses: 24,
             dispatch_timeout_s: 600,
             preempt_grace_s: 120,
             cancel_grace_s: 60,

@@ -82,7 +82,7 @@ fn a_job_is_placed_runs_checkpoints_and_completes_when_reported_finished() {
             run: run(1, 1),
             placement: placement(C1, &[(0, 8, false), (1, 8, false)]),
             kind: RunKind::Training {
-                spec: Box::new(spec),
+                spec: std::sync::Arc::new(spec),
                 resume_gpu_h: 0.0,
                 checkpoint_interval_s: 3600,
             },

@@ -184,7 +184,7 @@ fn actions() -> Vec<Action> {
                 gpu_milli: None,
             },
             kind: RunKind::Training {
-                spec: Box::new(job("pretrain-7b").gpus(16).priority(300).build_spec()),
+                spec: std::sync::Arc::new(job("pretrain-7b").gpus(16).priority(300).build_spec()),
                 resume_gpu_h: 12.5,
                 checkpoint_interval_s: 3600,
             },

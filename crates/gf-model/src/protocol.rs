@@ -13,6 +13,8 @@
 //! grows a cluster; an edit that would change its meaning is caught by the
 //! topology epoch the log is written under.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::spec::JobSpec;
@@ -91,8 +93,9 @@ impl RunPlacement {
 pub enum RunKind {
     /// A run of a training job.
     Training {
-        /// The job as submitted.
-        spec: Box<JobSpec>,
+        /// The job as submitted (shared with the controller's record: a
+        /// dispatch does not copy it).
+        spec: Arc<JobSpec>,
         /// Work done and kept by its last checkpoint, reference GPU-hours:
         /// the run resumes from there.
         resume_gpu_h: f64,

@@ -73,7 +73,7 @@ fn run(job: u64, domain: u32, work_gpu_hours: f64) -> RunSpec {
             gpu_milli: None,
         },
         kind: RunKind::Training {
-            spec: Box::new(spec),
+            spec: Arc::new(spec),
             resume_gpu_h: 0.0,
             checkpoint_interval_s: 600,
         },
