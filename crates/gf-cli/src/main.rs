@@ -7,6 +7,7 @@ mod out;
 mod place;
 mod replay;
 mod replay_philly;
+mod report;
 mod simulate;
 mod validate;
 

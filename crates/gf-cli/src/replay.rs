@@ -5,8 +5,9 @@
 //! allocation ratio at each percent of arrived demand. `--sweep` runs many
 //! policies x seeds x pod lists and writes one CSV in the layout of the
 //! published `analysis_allo_discrete.csv`, so the two can be diffed.
-//! Reading is gf-trace's job and deciding is gf-sched's; this module only
-//! wires them together and prints.
+//! Reading is gf-trace's job, deciding gf-sched's and the experiment
+//! protocol gf-sim's (`gf_sim::openb`); this module only wires them together
+//! and prints.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -17,8 +18,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use gf_sched::share::replay::{CURVE_POINTS, DEFAULT_TUNE, PUBLISHED_SEEDS};
-use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy, ReplayConfig, ReplayResult, replay};
+use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy};
+use gf_sim::openb::{
+    CURVE_POINTS, DEFAULT_TUNE, PUBLISHED_SEEDS, ReplayConfig, ReplayResult, replay,
+};
 use gf_trace::TraceError;
 use gf_trace::openb;
 

@@ -33,10 +33,7 @@ use gf_model::Date;
 use gf_sched::Policy;
 use gf_sim::{Sim, SimOptions, Summary};
 
-use crate::load;
-
-#[path = "report.rs"]
-mod report;
+use crate::{load, report};
 
 /// Arguments of `gigafleet simulate`.
 #[derive(clap::Args)]

@@ -8,10 +8,13 @@
 
 pub mod catalog;
 pub mod diag;
+mod locs;
 pub mod parse;
 pub mod protocol;
+mod read;
 pub mod scenario;
 pub mod spec;
+mod tbl;
 pub mod units;
 mod validate;
 

@@ -6,6 +6,7 @@
 //! They derive `Serialize` for output and `JsonSchema` for `gigafleet schema`;
 //! reading them from TOML goes through [`crate::parse`], which reports every
 //! problem of a file with its line and column instead of stopping at the first.
+//! Like the scenario types, they depend on the catalog and units only.
 
 use std::collections::BTreeMap;
 
@@ -18,37 +19,7 @@ use crate::units::Date;
 /// The version of the file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Where each field of an entity was written, so that checks made after
-/// parsing can still point at the line and column of the offending value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Locs {
-    /// Byte offset of the entity's table.
-    pub at: u32,
-    fields: Vec<(&'static str, u32)>,
-}
-
-impl Locs {
-    /// Locations starting at the table's own offset.
-    pub fn new(at: u32) -> Self {
-        Locs {
-            at,
-            fields: Vec::new(),
-        }
-    }
-
-    /// Records where `field`'s value starts.
-    pub fn set(&mut self, field: &'static str, offset: u32) {
-        self.fields.push((field, offset));
-    }
-
-    /// Where `field`'s value starts, or the table's start when it was not written.
-    pub fn of(&self, field: &str) -> u32 {
-        self.fields
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map_or(self.at, |&(_, o)| o)
-    }
-}
+pub use crate::locs::Locs;
 
 /// One parsed file. A file may hold a fleet, work, or both: `gigafleet place`
 /// reads the fleet from one and the work from another, and a scenario holds both.
@@ -269,7 +240,7 @@ pub struct TeamSpec {
     pub locs: Locs,
 }
 
-pub(crate) fn one() -> f64 {
+fn one() -> f64 {
     1.0
 }
 
@@ -330,7 +301,7 @@ fn checkpoint_cost() -> f64 {
     5.0
 }
 
-pub(crate) fn yes() -> bool {
+fn yes() -> bool {
     true
 }
 

@@ -3,6 +3,8 @@
 //! capacity, gangs that fit some cluster, priorities within the team's limit.
 //! Each problem points at the field that causes it.
 
+mod scenario;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::catalog::Catalog;
@@ -127,7 +129,7 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
         check_service(cx, &catalog, teams.as_ref(), fleet, s);
     }
     // The scenario's generators name teams, accelerators, services and zones.
-    crate::scenario::check_scenario(cx, doc);
+    scenario::check_scenario(cx, doc);
 }
 
 /// The most NVLink domains one fleet may hold: the capacity index keeps a few

@@ -14,10 +14,12 @@
 //! controller's actions to the world and the world's reports back.
 //!
 //! [`workload`] holds the random draws and demand shapes, [`metrics`] the
-//! summary, [`queue`] the queue-policy replay behind `replay philly`.
+//! summary, [`queue`] the queue-policy replay behind `replay philly`,
+//! [`openb`] the FGD paper's static-packing experiment behind `replay openb`.
 
 pub mod engine;
 pub mod metrics;
+pub mod openb;
 pub mod queue;
 pub mod workload;
 pub mod world;

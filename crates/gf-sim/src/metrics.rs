@@ -13,17 +13,7 @@ use gf_model::{Date, Document};
 use gf_sched::Topology;
 use serde::Serialize;
 
-use crate::world::{I_SOFTWARE, SimWorld};
-
-/// Failure counters' names, indexed like the world's counters.
-const F_NAMES: [&str; 6] = [
-    "gpu_hardware",
-    "gpu_software",
-    "domain",
-    "cluster_outage",
-    "region_outage",
-    "spot_reclaim",
-];
+use crate::world::SimWorld;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SvcAcc {
@@ -665,22 +655,22 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
 
     // Interruptions and failures.
     for c in CapacityCause::ALL {
-        let n = wc.interruptions[c as usize];
+        let n = wc.interruptions.by_cause(c);
         if n > 0 {
             s.interruptions_by_cause.insert(c.as_str().to_string(), n);
         }
     }
-    if wc.interruptions[I_SOFTWARE] > 0 {
+    if wc.interruptions.software > 0 {
         s.interruptions_by_cause
-            .insert("software".into(), wc.interruptions[I_SOFTWARE]);
+            .insert("software".into(), wc.interruptions.software);
     }
     if spare_swaps > 0 {
         s.interruptions_by_cause
             .insert("absorbed_by_hot_spare".into(), spare_swaps);
     }
-    s.interruptions = wc.interruptions.iter().sum();
-    for (i, n) in F_NAMES.iter().enumerate() {
-        s.failures.insert(n.to_string(), wc.failures[i]);
+    s.interruptions = wc.interruptions.total();
+    for (n, count) in wc.failures.named() {
+        s.failures.insert(n.to_string(), count);
     }
     s.preemptions = wc.preemptions;
 

@@ -11,21 +11,21 @@
 //! - [`frag`]: fragmentation measured against a target workload;
 //! - [`policy`]: Random, DotProd, GpuClustering, GpuPacking, BestFit and FGD
 //!   as node scores;
-//! - [`scheduler`]: filter, score (cached per node version) and select;
-//! - [`replay`]: the paper's static-packing experiment as a pure function.
+//! - [`scheduler`]: filter, score (cached per node version) and select.
+//!
+//! The paper's experiment protocol (tuning a workload to 130% of capacity,
+//! shuffling, seeding) is not placement and lives in `gf_sim::openb`.
 //!
 //! Everything here is pure and deterministic given a seed: no IO, no clock.
 
 pub mod frag;
 pub mod index;
 pub mod policy;
-pub mod replay;
 pub mod scheduler;
 pub mod spec;
 
 pub use frag::{TypicalPod, TypicalPods};
 pub use index::{NodeState, Placement, ShareIndex};
 pub use policy::{Policy, UnknownPolicy};
-pub use replay::{ReplayConfig, ReplayResult, replay};
 pub use scheduler::{ShapeId, ShareScheduler};
 pub use spec::{ModelId, ModelSet, ModelTable, NodeSpec, PodSpec, ShareError};

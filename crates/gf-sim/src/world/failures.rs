@@ -11,7 +11,7 @@ use gf_model::protocol::{CapacityCause, Report};
 use gf_sched::DomainOrd;
 use rand::Rng;
 
-use super::{F_CLUSTER, F_DOMAIN, F_GPU_HW, F_GPU_SW, F_REGION, F_SPOT, SimWorld, WorldEv};
+use super::{SimWorld, WorldEv};
 use crate::workload;
 
 const HOUR: f64 = 3600.0;
@@ -112,7 +112,7 @@ impl SimWorld {
                 if n > 0 {
                     let d = self.rng.random_range(0..n);
                     if self.is_online(d) {
-                        self.counters.failures[F_DOMAIN] += 1;
+                        self.counters.failures.domain += 1;
                         let h = self.cfg.domain_repair_hours;
                         self.take_down(
                             Down::Domain(d, DomainDown::DomainRepair),
@@ -127,7 +127,7 @@ impl SimWorld {
                 let n = self.topo.clusters.len() as u32;
                 if n > 0 {
                     let c = self.rng.random_range(0..n);
-                    self.counters.failures[F_CLUSTER] += 1;
+                    self.counters.failures.cluster_outage += 1;
                     let h = self.cfg.cluster_outage_hours;
                     self.take_down(Down::Cluster(c), CapacityCause::ClusterOutage, h);
                 }
@@ -137,7 +137,7 @@ impl SimWorld {
                 let n = self.topo.sites.len() as u32;
                 if n > 0 {
                     let s = self.rng.random_range(0..n);
-                    self.counters.failures[F_REGION] += 1;
+                    self.counters.failures.region_outage += 1;
                     let h = self.cfg.region_outage_hours;
                     self.take_down(Down::Site(s), CapacityCause::RegionOutage, h);
                 }
@@ -286,7 +286,7 @@ impl SimWorld {
             return;
         }
         if hardware {
-            self.counters.failures[F_GPU_HW] += 1;
+            self.counters.failures.gpu_hardware += 1;
             let h = self.cfg.gpu_repair_hours;
             self.take_down(
                 Down::Domain(d, DomainDown::GpuRepair),
@@ -295,7 +295,7 @@ impl SimWorld {
             );
             return;
         }
-        self.counters.failures[F_GPU_SW] += 1;
+        self.counters.failures.gpu_software += 1;
         // A software fault stops the run on the GPU that faulted, if any:
         // runs fill a domain's GPUs in the order they arrived.
         let mut k = 0u32;
@@ -336,7 +336,7 @@ impl SimWorld {
         if accept_u >= p {
             return;
         }
-        self.counters.failures[F_SPOT] += 1;
+        self.counters.failures.spot_reclaim += 1;
         let h = self.cfg.spot_return_hours;
         self.take_down(
             Down::Domain(d, DomainDown::SpotReclaimed),

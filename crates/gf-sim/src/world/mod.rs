@@ -9,8 +9,9 @@
 //! The world is also where the truth is measured: GPU-seconds by what they
 //! bought (useful, checkpoint, restart, lost, spare), power drawn per site,
 //! failures by kind. [`failures`] holds the failure and capacity processes,
-//! [`run`] the arithmetic of one run.
+//! [`run`] the arithmetic of one run, [`counters`] what is counted.
 
+mod counters;
 pub(crate) mod failures;
 pub mod run;
 
@@ -28,17 +29,10 @@ use gf_sched::{ClusterOrd, DomainOrd, Topology};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use counters::{FailureCounts, InterruptionCounts, WorldCounters};
 use run::RunPlan;
 
 const HOUR: f64 = 3600.0;
-
-/// Failure counters, by index.
-pub(crate) const F_GPU_HW: usize = 0;
-pub(crate) const F_GPU_SW: usize = 1;
-pub(crate) const F_DOMAIN: usize = 2;
-pub(crate) const F_CLUSTER: usize = 3;
-pub(crate) const F_REGION: usize = 4;
-pub(crate) const F_SPOT: usize = 5;
 
 /// One timed happening of the world. The heap orders by time, then by the
 /// sequence number of scheduling, so equal times keep their order.
@@ -103,28 +97,6 @@ struct SimRun {
     reported_h: f64,
     stopping: bool,
 }
-
-/// What the world counts while it runs.
-#[derive(Debug, Clone, Default)]
-pub struct WorldCounters {
-    /// Failures injected, by kind (indexed like `F_NAMES` of the summary).
-    pub failures: [u64; 6],
-    /// Training runs killed, by capacity cause index; software at 7.
-    pub interruptions: [u64; 9],
-    /// Runs asked to stop for preemption.
-    pub preemptions: u64,
-    /// Replicas stopped.
-    pub replica_stops: u64,
-    /// Times an allocation pushed a site over its envelope.
-    pub power_violations: u64,
-    /// Peak watts per site.
-    pub site_peak_w: Vec<u64>,
-    /// Peak watts of the fleet.
-    pub peak_w: u64,
-}
-
-/// Interruption index of software faults, after the capacity causes.
-pub(crate) const I_SOFTWARE: usize = 7;
 
 /// The simulated world behind the [`Backend`] trait.
 pub struct SimWorld {
@@ -434,7 +406,7 @@ impl SimWorld {
             while let Some(&run) = self.by_domain[d as usize].first() {
                 if self.is_training(run) {
                     self.report_checkpoint(run);
-                    self.counters.interruptions[cause as usize] += 1;
+                    *self.counters.interruptions.of_cause(cause) += 1;
                 }
                 self.end_run(run);
             }
@@ -446,7 +418,7 @@ impl SimWorld {
         if !self.is_training(run) {
             return;
         }
-        self.counters.interruptions[I_SOFTWARE] += 1;
+        self.counters.interruptions.software += 1;
         let p = self.end_run(run);
         self.pending.push(Report::Failed {
             run,

@@ -1,202 +1,19 @@
-//! The HTML report of `gigafleet simulate --report`: one self-contained file
-//! (inline CSS and SVG, no script, nothing fetched at view time) with the
-//! charts a platform team reads first — utilization and power per site
-//! against the envelope, commitment burn per contract, the queue, goodput,
-//! SLO attainment — and the tables behind them.
+//! The report's sections, in the order [`super::render`] writes them: the
+//! head, the headline figures, then one function per `<h2>` section.
+//!
+//! Each takes the summary and appends its HTML, so a section's markup and
+//! the figures it reads sit together and apart from the others.
 
 use std::fmt::Write;
 
 use gf_sim::Summary;
 
+use super::html::{esc, money, mw, num, pct, table};
+use super::svg::{COLORS, Line, chart, stacked};
 use crate::simulate::usd;
 
-const COLORS: [&str; 10] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf",
-];
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// One line of a chart.
-struct Line<'a> {
-    name: String,
-    ys: &'a [f64],
-    color: &'static str,
-    dashed: bool,
-}
-
-/// A line chart as inline SVG; x is days, the y axis starts at zero.
-fn chart(
-    title: &str,
-    y_label: &str,
-    xs: &[f64],
-    lines: &[Line<'_>],
-    y_fmt: fn(f64) -> String,
-) -> String {
-    let (w, h, l, r, t, b) = (640.0, 240.0, 64.0, 12.0, 28.0, 34.0);
-    let x_max = xs.iter().copied().fold(1e-9, f64::max);
-    let y_max = lines
-        .iter()
-        .flat_map(|l| l.ys.iter().copied())
-        .fold(1e-9, f64::max)
-        * 1.08;
-    let px = |x: f64| l + (w - l - r) * x / x_max;
-    let py = |y: f64| h - b - (h - t - b) * y / y_max;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg" role="img"><title>{}</title>"#,
-        esc(title)
-    );
-    let _ = write!(s, r#"<text x="{l}" y="16" class="t">{}</text>"#, esc(title));
-    for k in 0..=4 {
-        let y = y_max * k as f64 / 4.0;
-        let _ = write!(
-            s,
-            r##"<line x1="{l}" x2="{}" y1="{py:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" class="a" text-anchor="end">{}</text>"##,
-            w - r,
-            l - 4.0,
-            py(y) + 4.0,
-            y_fmt(y),
-            py = py(y)
-        );
-    }
-    for k in 0..=5 {
-        let x = x_max * k as f64 / 5.0;
-        let _ = write!(
-            s,
-            r#"<text x="{:.1}" y="{}" class="a" text-anchor="middle">{:.0}</text>"#,
-            px(x),
-            h - b + 14.0,
-            x
-        );
-    }
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}" class="a" text-anchor="middle">days ({})</text>"#,
-        (l + w - r) / 2.0,
-        h - 4.0,
-        esc(y_label)
-    );
-    for (i, line) in lines.iter().enumerate() {
-        let mut d = String::new();
-        for (k, (&x, &y)) in xs.iter().zip(line.ys).enumerate() {
-            let _ = write!(
-                d,
-                "{}{:.1},{:.1}",
-                if k == 0 { "M" } else { "L" },
-                px(x),
-                py(y)
-            );
-        }
-        let dash = if line.dashed {
-            r#" stroke-dasharray="5,4""#
-        } else {
-            ""
-        };
-        let _ = write!(
-            s,
-            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1.6"{dash}/>"#,
-            line.color
-        );
-        let lx = l + 8.0 + (i % 3) as f64 * 190.0;
-        let ly = t + 12.0 + (i / 3) as f64 * 13.0;
-        let _ = write!(
-            s,
-            r#"<rect x="{lx}" y="{:.1}" width="10" height="3" fill="{}"/><text x="{:.1}" y="{:.1}" class="a">{}</text>"#,
-            ly - 3.0,
-            line.color,
-            lx + 14.0,
-            ly + 1.0,
-            esc(&line.name)
-        );
-    }
-    s.push_str("</svg>");
-    s
-}
-
-/// A horizontal stacked bar of parts of a whole.
-fn stacked(title: &str, parts: &[(&str, f64)]) -> String {
-    let total: f64 = parts.iter().map(|p| p.1).sum::<f64>().max(1e-9);
-    let (w, h) = (640.0, 74.0);
-    let mut s = format!(
-        r#"<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" class="t">{}</text>"#,
-        esc(title)
-    );
-    let mut x = 0.0;
-    for (i, (name, v)) in parts.iter().enumerate() {
-        let pw = w * v / total;
-        let c = COLORS[i % COLORS.len()];
-        let _ = write!(
-            s,
-            r#"<rect x="{x:.1}" y="22" width="{pw:.1}" height="22" fill="{c}"><title>{}: {:.1}%</title></rect>"#,
-            esc(name),
-            100.0 * v / total
-        );
-        let lx = i as f64 * (w / parts.len() as f64);
-        let _ = write!(
-            s,
-            r#"<rect x="{lx:.1}" y="56" width="10" height="10" fill="{c}"/><text x="{:.1}" y="65" class="a">{} {:.1}%</text>"#,
-            lx + 14.0,
-            esc(name),
-            100.0 * v / total
-        );
-        x += pw;
-    }
-    s.push_str("</svg>");
-    s
-}
-
-fn pct(y: f64) -> String {
-    format!("{:.0}%", y * 100.0)
-}
-
-fn num(y: f64) -> String {
-    if y >= 1e6 {
-        format!("{:.1}M", y / 1e6)
-    } else if y >= 1e3 {
-        format!("{:.0}k", y / 1e3)
-    } else {
-        format!("{y:.0}")
-    }
-}
-
-fn mw(y: f64) -> String {
-    format!("{y:.0}")
-}
-
-fn money(y: f64) -> String {
-    usd(y)
-}
-
-fn table(head: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut s = String::from("<table><tr>");
-    for h in head {
-        let _ = write!(s, "<th>{}</th>", esc(h));
-    }
-    s.push_str("</tr>");
-    for r in rows {
-        s.push_str("<tr>");
-        for c in r {
-            let _ = write!(s, "<td>{}</td>", esc(&c));
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</table>");
-    s
-}
-
-/// Renders the report of one or more runs of the same scenario (one per policy).
-pub fn render(scenario: &str, runs: &[&Summary]) -> String {
-    let s = runs[0];
-    let se = &s.series;
-    let xs = &se.t_days;
-    let mut h = String::new();
+/// The document head (title, the inline style sheet) and the run's heading.
+pub(super) fn head(h: &mut String, scenario: &str, s: &Summary) {
     let _ = write!(
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>gigafleet simulate: {}</title><style>\
@@ -219,6 +36,10 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
         esc(&s.policy),
         s.seed
     );
+}
+
+/// The headline figures, one box each.
+pub(super) fn kpis(h: &mut String, s: &Summary) {
     let kpis = [
         ("GPUs built", num(s.gpus as f64)),
         ("utilization", pct(s.utilization)),
@@ -238,7 +59,12 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
         let _ = write!(h, "<div>{}<b>{}</b></div>", esc(k), esc(&v));
     }
     h.push_str("</div>");
+}
 
+/// GPUs online and allocated over time, and the fleet's utilization.
+pub(super) fn fleet(h: &mut String, s: &Summary) {
+    let se = &s.series;
+    let xs = &se.t_days;
     h.push_str("<h2>Fleet over time</h2><div class=\"g\">");
     h.push_str(&chart(
         "GPUs online and allocated",
@@ -277,12 +103,15 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
         pct,
     ));
     h.push_str("</div>");
+}
 
+/// Per site: power drawn against the envelope, utilization, GPUs online.
+pub(super) fn sites(h: &mut String, s: &Summary) {
+    let se = &s.series;
+    let xs = &se.t_days;
     h.push_str("<h2>Sites: utilization, and power against the envelope</h2><div class=\"g\">");
     for (i, site) in se.sites.iter().enumerate() {
         let env = vec![site.envelope_mw; xs.len()];
-        let online_mw: Vec<f64> = site.gpus_online.iter().map(|&g| g as f64).collect();
-        let _ = online_mw;
         h.push_str(&chart(
             &format!("{} — power (MW)", site.name),
             "MW",
@@ -347,7 +176,13 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
         num,
     ));
     h.push_str("</div>");
+}
 
+/// Spend against the pro-rata commitment per contract, and the contracts
+/// table; nothing when the fleet has no contracts.
+pub(super) fn contracts(h: &mut String, s: &Summary) {
+    let se = &s.series;
+    let xs = &se.t_days;
     if !se.contracts.is_empty() {
         h.push_str("<h2>Commitment burn per contract</h2><div class=\"g\">");
         for (i, c) in se.contracts.iter().enumerate() {
@@ -403,7 +238,13 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
                 .collect(),
         ));
     }
+}
 
+/// The pending queue, inference SLO attainment and replicas, and the
+/// queue-wait and per-service tables.
+pub(super) fn queue_and_inference(h: &mut String, s: &Summary) {
+    let se = &s.series;
+    let xs = &se.t_days;
     h.push_str("<h2>Queue and inference</h2><div class=\"g\">");
     h.push_str(&chart(
         "Jobs waiting",
@@ -492,7 +333,10 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
             })
             .collect(),
     ));
+}
 
+/// Where training GPU-hours went, ETTR, and the large jobs.
+pub(super) fn training(h: &mut String, s: &Summary) {
     let t = &s.training;
     h.push_str("<h2>Training goodput</h2>");
     h.push_str(&stacked(
@@ -542,6 +386,10 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
                 .collect(),
         ));
     }
+}
+
+/// Job interruptions by cause and the failures injected.
+pub(super) fn interruptions(h: &mut String, s: &Summary) {
     h.push_str("<h2>Interruptions and failures</h2>");
     h.push_str(&table(
         &["job interruptions by cause", "count"],
@@ -561,7 +409,10 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
             .map(|(k, v)| vec![k.clone(), v.to_string()])
             .collect(),
     ));
+}
 
+/// Usage by provider, site and accelerator.
+pub(super) fn usage(h: &mut String, s: &Summary) {
     h.push_str("<h2>Providers, sites, accelerators</h2>");
     let usage_rows = |m: &std::collections::BTreeMap<String, gf_sim::metrics::Usage>| {
         m.iter()
@@ -615,7 +466,10 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
         ],
         usage_rows(&s.accelerators),
     ));
+}
 
+/// The policies side by side, when more than one run was given.
+pub(super) fn policies(h: &mut String, runs: &[&Summary]) {
     if runs.len() > 1 {
         h.push_str("<h2>Policies compared (same scenario, same seed)</h2>");
         let mut head = vec!["policy"];
@@ -648,10 +502,13 @@ pub fn render(scenario: &str, runs: &[&Summary]) -> String {
                 .collect(),
         ));
     }
+}
+
+/// The closing note and the end of the document.
+pub(super) fn footer(h: &mut String, s: &Summary) {
     let _ = write!(
         h,
         "<p style=\"color:#777\">{} engine events. Generated by gigafleet simulate; the same scenario and seed give the same figures.</p></body></html>",
         s.events
     );
-    h
 }

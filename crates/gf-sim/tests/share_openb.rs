@@ -12,8 +12,8 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use gf_sched::share::replay::PUBLISHED_SEEDS;
-use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy, ReplayConfig, replay};
+use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy};
+use gf_sim::openb::{PUBLISHED_SEEDS, ReplayConfig, replay};
 use gf_trace::{TraceFile, openb};
 
 fn openb_dir() -> PathBuf {

@@ -11,7 +11,8 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy, ReplayConfig, replay};
+use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy};
+use gf_sim::openb::{ReplayConfig, replay};
 use gf_trace::openb;
 
 fn load() -> (Vec<NodeSpec>, Vec<PodSpec>) {

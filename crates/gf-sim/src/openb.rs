@@ -1,4 +1,13 @@
-//! The FGD paper's static-packing experiment, as a pure function.
+//! The FGD paper's static-packing experiment, as a pure function: the
+//! experiment protocol behind `gigafleet replay openb`.
+//!
+//! It lives in the twin rather than in gf-sched because it is an experiment,
+//! not a placement rule: tuning the workload to 130% of the cluster's
+//! capacity, shuffling it and seeding the draws are how the paper measured
+//! its policies, and nothing in production places pods that way. gf-sched
+//! keeps the share index and the six policies; this module drives them.
+//! Like the rest of gf-sim it reads no files: the caller converts a trace
+//! into [`NodeSpec`]s and [`PodSpec`]s (gf-cli does, with gf-trace).
 //!
 //! The protocol is the one of the reference simulator
 //! (hkust-adsl/kubernetes-scheduler-simulator, `pkg/simulator/core.go` and
@@ -27,11 +36,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::frag::{DEFAULT_POPULARITY_PERCENT, TypicalPods};
-use super::index::ShareIndex;
-use super::policy::Policy;
-use super::scheduler::ShareScheduler;
-use super::spec::{MILLI_PER_GPU, NodeSpec, PodSpec};
+use gf_sched::share::frag::{DEFAULT_POPULARITY_PERCENT, TypicalPods};
+use gf_sched::share::spec::MILLI_PER_GPU;
+use gf_sched::share::{NodeSpec, PodSpec, Policy, ShareIndex, ShareScheduler};
 
 /// Points on the allocation curve: arrived demand 0..=130% of capacity.
 pub const CURVE_POINTS: usize = 131;
@@ -261,7 +268,7 @@ impl CurveBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::share::spec::{ModelSet, ModelTable};
+    use gf_sched::share::{ModelSet, ModelTable};
 
     fn small() -> (Vec<NodeSpec>, Vec<PodSpec>) {
         let mut t = ModelTable::new();

@@ -1,0 +1,361 @@
+//! Reading the `[scenario]` section into [`ScenarioSpec`], with the range
+//! checks of its figures (a rate is never negative, a share is a fraction).
+//!
+//! The names it holds are checked against the fleet afterwards, in
+//! `crate::validate::scenario`, once the whole document is read.
+
+use std::collections::BTreeMap;
+
+use toml_span::Value;
+
+use crate::diag::Diagnostics;
+use crate::scenario::*;
+use crate::tbl::{Tbl, fraction, non_negative, positive};
+use crate::units::Date;
+
+pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<ScenarioSpec> {
+    let mut t = Tbl::new(cx, v, "[scenario]")?;
+    let start = t.req::<Date>(cx, "start");
+    let horizon_days = t.req::<u32>(cx, "horizon_days");
+    if horizon_days == Some(0) {
+        cx.error(t.at("horizon_days"), "`horizon_days` must be at least 1");
+    }
+    let sample_hours = t.or::<f64>(cx, "sample_hours", 6.0);
+    positive(cx, &t, "sample_hours", sample_hours);
+    let schedule_interval_min = t.or::<f64>(cx, "schedule_interval_min", 5.0);
+    positive(cx, &t, "schedule_interval_min", schedule_interval_min);
+    let autoscale_interval_min = t.or::<f64>(cx, "autoscale_interval_min", 60.0);
+    positive(cx, &t, "autoscale_interval_min", autoscale_interval_min);
+    let zone_utc_offset_h = t.or::<BTreeMap<String, f64>>(cx, "zone_utc_offset_h", BTreeMap::new());
+    let training = t.list(cx, "training", read_training);
+    let inference = t.list(cx, "inference", read_inference);
+    let agentic = t.take("agentic").and_then(|v| read_agentic(cx, v));
+    let failures = match t.take("failures") {
+        Some(v) => read_failures(cx, v)?,
+        None => FailureSpec::default(),
+    };
+    let checkpoint = match t.take("checkpoint") {
+        Some(v) => read_checkpoint(cx, v)?,
+        None => CheckpointSpec::default(),
+    };
+    let locs = t.finish(cx);
+    Some(ScenarioSpec {
+        start: start?,
+        horizon_days: horizon_days?,
+        sample_hours,
+        schedule_interval_min,
+        autoscale_interval_min,
+        zone_utc_offset_h,
+        training,
+        inference,
+        agentic,
+        failures,
+        checkpoint,
+        locs,
+    })
+}
+
+fn read_size(cx: &mut Diagnostics, v: Value<'_>) -> Option<SizeShare> {
+    let mut t = Tbl::new(cx, v, "a size entry")?;
+    let gpus = t.req::<u32>(cx, "gpus");
+    if gpus == Some(0) {
+        cx.error(t.at("gpus"), "`gpus` must be at least 1");
+    }
+    let share = t.req::<f64>(cx, "share");
+    if let Some(s) = share {
+        positive(cx, &t, "share", s);
+    }
+    t.finish(cx);
+    Some(SizeShare {
+        gpus: gpus?,
+        share: share?,
+    })
+}
+
+fn read_training(cx: &mut Diagnostics, v: Value<'_>) -> Option<TrainingGen> {
+    let mut t = Tbl::new(cx, v, "[[scenario.training]]")?;
+    let name = t.req::<String>(cx, "name");
+    let team = t.req::<String>(cx, "team");
+    let priority = t.or::<u32>(cx, "priority", 0);
+    let arrivals_per_day = t.req::<f64>(cx, "arrivals_per_day");
+    if let Some(a) = arrivals_per_day {
+        non_negative(cx, &t, "arrivals_per_day", a);
+    }
+    let accelerators = t.req::<Vec<String>>(cx, "accelerators");
+    if accelerators.as_ref().is_some_and(|a| a.is_empty()) {
+        cx.error(
+            t.at("accelerators"),
+            "`accelerators` is empty; list at least one, e.g. [\"gb200\"]",
+        );
+    }
+    let sizes = match t.take("sizes") {
+        Some(mut v) => match v.take() {
+            toml_span::value::ValueInner::Array(items) => {
+                let n = items.len();
+                let s: Vec<SizeShare> =
+                    items.into_iter().filter_map(|i| read_size(cx, i)).collect();
+                (s.len() == n).then_some(s)
+            }
+            _ => {
+                cx.error(
+                    v.span.start,
+                    "expected an array of { gpus = N, share = X } for `sizes`",
+                );
+                None
+            }
+        },
+        None => {
+            cx.error(t.at(""), "missing field `sizes` in [[scenario.training]]");
+            None
+        }
+    };
+    if sizes.as_ref().is_some_and(|s| s.is_empty()) {
+        cx.error(
+            t.at("sizes"),
+            "`sizes` is empty; give at least one { gpus = N, share = X }",
+        );
+    }
+    let hours_median = t.req::<f64>(cx, "hours_median");
+    if let Some(h) = hours_median {
+        positive(cx, &t, "hours_median", h);
+    }
+    let hours_sigma = t.or::<f64>(cx, "hours_sigma", 1.0);
+    non_negative(cx, &t, "hours_sigma", hours_sigma);
+    let hours_max = t.or::<f64>(cx, "hours_max", max_hours());
+    positive(cx, &t, "hours_max", hours_max);
+    let growth_per_year = t.or::<f64>(cx, "growth_per_year", 1.0);
+    positive(cx, &t, "growth_per_year", growth_per_year);
+    let preemptible = t.or::<bool>(cx, "preemptible", true);
+    let spot = t.or::<bool>(cx, "spot", false);
+    let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
+    let from = t.opt::<Date>(cx, "from");
+    let locs = t.finish(cx);
+    Some(TrainingGen {
+        name: name?,
+        team: team?,
+        priority,
+        arrivals_per_day: arrivals_per_day?,
+        accelerators: accelerators?,
+        sizes: sizes?,
+        hours_median: hours_median?,
+        hours_sigma,
+        hours_max,
+        growth_per_year,
+        preemptible,
+        spot,
+        providers,
+        from,
+        locs,
+    })
+}
+
+fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
+    let mut t = Tbl::new(cx, v, "[[scenario.inference]]")?;
+    let service = t.req::<String>(cx, "service");
+    let diurnal_amplitude = t.or::<f64>(cx, "diurnal_amplitude", amplitude());
+    fraction(cx, &t, "diurnal_amplitude", diurnal_amplitude);
+    let peak_hour_local = t.or::<f64>(cx, "peak_hour_local", peak_hour());
+    if !(0.0..24.0).contains(&peak_hour_local) {
+        cx.error(
+            t.at("peak_hour_local"),
+            format!("`peak_hour_local` is {peak_hour_local}; it must be from 0 to under 24"),
+        );
+    }
+    let growth_per_year = t.or::<f64>(cx, "growth_per_year", 1.0);
+    positive(cx, &t, "growth_per_year", growth_per_year);
+    let headroom = t.or::<f64>(cx, "headroom", headroom());
+    positive(cx, &t, "headroom", headroom);
+    let locs = t.finish(cx);
+    Some(InferenceGen {
+        service: service?,
+        diurnal_amplitude,
+        peak_hour_local,
+        growth_per_year,
+        headroom,
+        locs,
+    })
+}
+
+fn read_agentic(cx: &mut Diagnostics, v: Value<'_>) -> Option<AgenticGen> {
+    let mut t = Tbl::new(cx, v, "[scenario.agentic]")?;
+    let cores_peak = t.req::<f64>(cx, "cores_peak");
+    if let Some(c) = cores_peak {
+        non_negative(cx, &t, "cores_peak", c);
+    }
+    let usd = t.req::<f64>(cx, "usd_per_core_hour");
+    if let Some(u) = usd {
+        non_negative(cx, &t, "usd_per_core_hour", u);
+    }
+    let diurnal_amplitude = t.or::<f64>(cx, "diurnal_amplitude", amplitude());
+    fraction(cx, &t, "diurnal_amplitude", diurnal_amplitude);
+    let growth_per_year = t.or::<f64>(cx, "growth_per_year", 1.0);
+    positive(cx, &t, "growth_per_year", growth_per_year);
+    let locs = t.finish(cx);
+    Some(AgenticGen {
+        cores_peak: cores_peak?,
+        usd_per_core_hour: usd?,
+        diurnal_amplitude,
+        growth_per_year,
+        locs,
+    })
+}
+
+fn read_retry(cx: &mut Diagnostics, v: Value<'_>) -> Option<RetryBudget> {
+    let d = RetryBudget::default();
+    let mut t = Tbl::new(cx, v, "`retry_budget`")?;
+    let hardware = t.or::<u32>(cx, "hardware", d.hardware);
+    let software = t.or::<u32>(cx, "software", d.software);
+    let preemption = t.or::<u32>(cx, "preemption", d.preemption);
+    t.finish(cx);
+    Some(RetryBudget {
+        hardware,
+        software,
+        preemption,
+    })
+}
+
+fn rate(t: &mut Tbl<'_>, cx: &mut Diagnostics, key: &'static str, def: f64) -> f64 {
+    let x = t.or::<f64>(cx, key, def);
+    non_negative(cx, t, key, x);
+    x
+}
+
+fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
+    let d = FailureSpec::default();
+    let mut t = Tbl::new(cx, v, "[scenario.failures]")?;
+    let gpu = rate(
+        &mut t,
+        cx,
+        "gpu_interruptions_per_gpu_day",
+        d.gpu_interruptions_per_gpu_day,
+    );
+    let hardware_share = t.or::<f64>(cx, "hardware_share", d.hardware_share);
+    fraction(cx, &t, "hardware_share", hardware_share);
+    let gpu_repair = rate(&mut t, cx, "gpu_repair_hours", d.gpu_repair_hours);
+    let dom = rate(
+        &mut t,
+        cx,
+        "domain_failures_per_domain_year",
+        d.domain_failures_per_domain_year,
+    );
+    let dom_repair = rate(&mut t, cx, "domain_repair_hours", d.domain_repair_hours);
+    let cl = rate(
+        &mut t,
+        cx,
+        "cluster_outages_per_year",
+        d.cluster_outages_per_year,
+    );
+    let cl_h = rate(&mut t, cx, "cluster_outage_hours", d.cluster_outage_hours);
+    let rg = rate(
+        &mut t,
+        cx,
+        "region_outages_per_year",
+        d.region_outages_per_year,
+    );
+    let rg_h = rate(&mut t, cx, "region_outage_hours", d.region_outage_hours);
+    let spot = rate(&mut t, cx, "spot_return_hours", d.spot_return_hours);
+    let hot_spare_min_gpus = t.or::<u32>(cx, "hot_spare_min_gpus", d.hot_spare_min_gpus);
+    let hot_spare_domains = t.or::<u32>(cx, "hot_spare_domains", d.hot_spare_domains);
+    let retry_budget = match t.take("retry_budget") {
+        Some(v) => read_retry(cx, v)?,
+        None => d.retry_budget,
+    };
+    let locs = t.finish(cx);
+    Some(FailureSpec {
+        gpu_interruptions_per_gpu_day: gpu,
+        hardware_share,
+        gpu_repair_hours: gpu_repair,
+        domain_failures_per_domain_year: dom,
+        domain_repair_hours: dom_repair,
+        cluster_outages_per_year: cl,
+        cluster_outage_hours: cl_h,
+        region_outages_per_year: rg,
+        region_outage_hours: rg_h,
+        spot_return_hours: spot,
+        hot_spare_min_gpus,
+        hot_spare_domains,
+        retry_budget,
+        locs,
+    })
+}
+
+fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec> {
+    let d = CheckpointSpec::default();
+    let mut t = Tbl::new(cx, v, "[scenario.checkpoint]")?;
+    let policy = match t.opt::<String>(cx, "policy") {
+        None => d.policy,
+        Some(s) => match s.as_str() {
+            "fixed" => CheckpointPolicy::Fixed,
+            "young-daly" => CheckpointPolicy::YoungDaly,
+            other => {
+                cx.error(
+                    t.at("policy"),
+                    format!(
+                        "unknown checkpoint policy `{other}`; expected one of: {}",
+                        CheckpointPolicy::NAMES.join(", ")
+                    ),
+                );
+                d.policy
+            }
+        },
+    };
+    let interval_min = t.or::<f64>(cx, "interval_min", d.interval_min);
+    positive(cx, &t, "interval_min", interval_min);
+    let cost_min = t.or::<f64>(cx, "cost_min", d.cost_min);
+    non_negative(cx, &t, "cost_min", cost_min);
+    let restart_overhead_min = t.or::<f64>(cx, "restart_overhead_min", d.restart_overhead_min);
+    non_negative(cx, &t, "restart_overhead_min", restart_overhead_min);
+    let locs = t.finish(cx);
+    Some(CheckpointSpec {
+        policy,
+        interval_min,
+        cost_min,
+        restart_overhead_min,
+        locs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_document;
+
+    const FLEET: &str = r#"
+version = 1
+[[team]]
+name = "research"
+[[provider]]
+name = "aws"
+[[provider.region]]
+name = "r1"
+power_mw = 10.0
+zone = "us-east"
+[[provider.region.cluster]]
+name = "c1"
+accelerator = "h100"
+domains = 16
+price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
+"#;
+
+    #[test]
+    fn defaults_follow_llama3() {
+        let src = format!("{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 54\n");
+        let d = parse_document("s.toml", &src).unwrap();
+        let s = d.scenario.unwrap();
+        let per_day = s.failures.gpu_interruptions_per_gpu_day * 16_384.0 * 54.0;
+        assert!((per_day - 419.0).abs() < 1e-9);
+        assert_eq!(s.end().days() - s.start.days(), 54);
+    }
+
+    #[test]
+    fn generators_and_unknown_fields_are_read_with_places() {
+        let src = format!(
+            "{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 30\n\
+             [[scenario.training]]\nname = \"r\"\nteam = \"research\"\narrivals_per_day = 5\n\
+             accelerators = [\"h100\"]\nsizes = [{{ gpus = 8, share = 1 }}]\nhours_median = 4\nbogus = 1\n"
+        );
+        let e = parse_document("s.toml", &src).unwrap_err();
+        let msg = e[0].to_string();
+        assert!(msg.contains("unknown field `bogus`"), "{msg}");
+        assert!(msg.contains("arrivals_per_day"), "{msg}");
+    }
+}
