@@ -1,7 +1,9 @@
 //! `gigafleet replay philly`: the Philly-derived job traces (Gavel, OSDI
 //! 2020) replayed dynamically — arrivals, gangs, durations from the measured
-//! throughput table — under FIFO, shortest-job-first and least-attained-
-//! service queueing, reporting job completion time and queueing delay.
+//! throughput table — through the controller under its FIFO,
+//! shortest-job-first and Tiresias least-attained-service queue orders,
+//! reporting job completion time and queueing delay, and beside every
+//! figure the jobs the cluster can never hold (left out of them).
 
 use crate::out::outln;
 use std::path::PathBuf;
@@ -9,7 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use gf_sim::queue::{QueueCluster, QueueConfig, QueueJob, QueuePolicy, QueueReport, replay_queue};
+use gf_control::QueueOrder;
+use gf_sim::queue::{QueueCluster, QueueConfig, QueueJob, QueueReport, replay_queue};
 use gf_trace::philly::{Throughputs, read_jobs};
 use serde_json::json;
 
@@ -22,8 +25,9 @@ pub struct PhillyArgs {
     /// Gavel's simulation_throughputs.json, plain or gzip.
     #[arg(long, value_name = "PATH")]
     throughputs: PathBuf,
-    /// Queue policy: fifo, sjf, las, or a comma list (default: all three).
-    #[arg(long, value_delimiter = ',', default_value = "fifo,sjf,las")]
+    /// Queue order: fifo, sjf, tiresias-las (Tiresias' two-queue discretised
+    /// least attained service), priority, or a comma list.
+    #[arg(long, value_delimiter = ',', default_value = "fifo,sjf,tiresias-las")]
     policy: Vec<String>,
     /// GPUs in the cluster (Gavel's Philly cluster spec is 500 V100).
     #[arg(long, default_value_t = 500)]
@@ -95,19 +99,24 @@ fn replay(a: &PhillyArgs, jobs: &[QueueJob], extrapolated: usize) -> anyhow::Res
     };
     let mut out = Vec::new();
     for name in &a.policy {
-        let p = QueuePolicy::named(name).with_context(|| {
+        let p = QueueOrder::named(name).with_context(|| {
+            let hint = if name == "las" {
+                " (`las` is ambiguous: Tiresias' discretised LAS is `tiresias-las`; Gavel's \"LAS\", max-min fair time-sharing, is not implemented)"
+            } else {
+                ""
+            };
             format!(
-                "unknown queue policy `{name}`; expected one of: {}",
-                QueuePolicy::NAMES.join(", ")
+                "unknown queue policy `{name}`{hint}; expected one of: {}",
+                QueueOrder::NAMES.join(", ")
             )
         })?;
-        let r = replay_queue(jobs, &QueueConfig::new(p, cluster, a.seed));
+        let r = replay_queue(jobs, &QueueConfig::new(p.clone(), cluster, a.seed))?;
         out.push((p, r));
     }
     if a.json {
         let v: Vec<serde_json::Value> = out
             .iter()
-            .map(|(p, r)| report_json(*p, r, extrapolated))
+            .map(|(p, r)| report_json(p, r, extrapolated))
             .collect();
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -120,14 +129,15 @@ fn replay(a: &PhillyArgs, jobs: &[QueueJob], extrapolated: usize) -> anyhow::Res
             extrapolated
         );
         outln!(
-            "| policy | completed | avg JCT h | p99 JCT h | avg queue h | p99 queue h | makespan d | utilization | preemptions |"
+            "| policy | completed | never fit | avg JCT h | p99 JCT h | avg queue h | p99 queue h | makespan d | utilization | preemptions |"
         );
-        outln!("|---|---|---|---|---|---|---|---|---|");
+        outln!("|---|---|---|---|---|---|---|---|---|---|");
         for (p, r) in &out {
             outln!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1}% | {} |",
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1}% | {} |",
                 p.as_str(),
                 r.completed,
+                r.never_fit,
                 r.avg_jct_s / 3600.0,
                 r.p99_jct_s / 3600.0,
                 r.avg_queue_s / 3600.0,
@@ -141,12 +151,12 @@ fn replay(a: &PhillyArgs, jobs: &[QueueJob], extrapolated: usize) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn report_json(p: QueuePolicy, r: &QueueReport, extrapolated: usize) -> serde_json::Value {
+fn report_json(p: &QueueOrder, r: &QueueReport, extrapolated: usize) -> serde_json::Value {
     json!({
         "policy": p.as_str(),
         "jobs": r.jobs,
         "completed": r.completed,
-        "rejected": r.rejected,
+        "never_fit": r.never_fit,
         "avg_jct_s": r.avg_jct_s,
         "p99_jct_s": r.p99_jct_s,
         "avg_queue_s": r.avg_queue_s,

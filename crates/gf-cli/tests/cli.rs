@@ -278,10 +278,11 @@ fn replay_philly_runs_the_three_queue_policies() {
             .unwrap()
             .clone()
     };
-    let (fifo, sjf, las) = (by("fifo"), by("sjf"), by("las"));
+    let (fifo, sjf, las) = (by("fifo"), by("sjf"), by("tiresias-las"));
     for r in [&fifo, &sjf, &las] {
         // 2,000 jobs in the file; none is larger than 64 GPUs, so none is lost.
         assert_eq!(r["jobs"], 2000);
+        assert_eq!(r["never_fit"], 0, "{r}");
         assert_eq!(r["completed"], 2000, "{r}");
     }
     // Knowing durations, SJF beats FIFO on mean completion time; LAS, which
@@ -291,6 +292,42 @@ fn replay_philly_runs_the_three_queue_policies() {
         "{sjf} {fifo}"
     );
     assert!(las["preemptions"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn replay_philly_refuses_the_ambiguous_las_and_counts_what_never_fits() {
+    let t = root().join("testdata/traces/gavel-philly-derived");
+    let trace = t.join("msr/seed=0/11cb48.trace.gz");
+    let tp = t.join("simulation_throughputs.json.gz");
+    let args = |policy: &'static str, gpus: &'static str| {
+        vec![
+            "replay".to_string(),
+            "philly".into(),
+            "--trace".into(),
+            trace.to_str().unwrap().into(),
+            "--throughputs".into(),
+            tp.to_str().unwrap().into(),
+            "--gpus".into(),
+            gpus.into(),
+            "--policy".into(),
+            policy.into(),
+            "--json".into(),
+        ]
+    };
+    let a = args("las", "64");
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("tiresias-las"), "{}", stderr(&o));
+    // On 16 GPUs the trace's larger gangs can never run: they are counted
+    // apart, and completed + never_fit is every job.
+    let a = args("sjf", "16");
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v[0];
+    let never = r["never_fit"].as_u64().unwrap();
+    assert!(never > 0, "{r}");
+    assert_eq!(r["completed"].as_u64().unwrap() + never, 2000, "{r}");
 }
 
 #[test]

@@ -5,7 +5,6 @@
 //! lifecycle of jobs is in `lifecycle`, the scheduling pass in `pass`, the
 //! services in `scale`.
 
-use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -28,8 +27,8 @@ pub(crate) enum Owner {
     Held(u32),
 }
 
-/// The queue key: highest priority first, then oldest, then the job index.
-pub(crate) type QueueKey = (Reverse<u32>, u64, u32);
+/// The queue key: the queue order's rank, then submission, then the job index.
+pub(crate) type QueueKey = (u64, u64, u32);
 
 /// The controller of one fleet.
 pub struct Controller {
@@ -205,7 +204,8 @@ impl Controller {
 
     /// Handles one event at time `now` (seconds since the epoch) and returns
     /// what the shell must do, in order. Overdue dispatches and stops are
-    /// expired first, whatever the event. An `Err` is a caller's fault (a
+    /// expired first, whatever the event (for a backend report, only those
+    /// strictly before it). An `Err` is a caller's fault (a
     /// cancel of a job never submitted, a report naming a cluster the fleet
     /// lacks) and changes nothing; or a fault of the scheduler's bookkeeping.
     pub fn handle(&mut self, now: i64, ev: Event) -> Result<Vec<Action>, ControlError> {
@@ -215,7 +215,15 @@ impl Controller {
         // requeued without the Stop that releases it on the backend).
         self.check(&ev)?;
         let mut out = Vec::new();
-        self.expire(now, &mut out)?;
+        // A backend's report that comes exactly at a deadline came within
+        // it (so a grace of zero still lets the confirmation of the same
+        // instant through); any other event at the deadline expires it.
+        let past = if matches!(ev, Event::Backend(_)) {
+            now - 1
+        } else {
+            now
+        };
+        self.expire(past, &mut out)?;
         match ev {
             Event::JobSubmitted { job, spec } => self.submit(now, job, *spec, &mut out),
             Event::JobCancelled { job } => self.cancel(now, job, &mut out)?,
@@ -311,7 +319,7 @@ impl Controller {
                 self.capacity(now, &ords, online, cause, out)
             }
             Report::Started { run } => {
-                self.started(run);
+                self.started(now, run);
                 Ok(())
             }
             Report::Checkpointed { run, progress } => {

@@ -103,6 +103,12 @@ pub struct JobInfo {
     pub interruptions: [u32; 3],
     /// Interruptions absorbed by a hot spare without requeueing.
     pub spare_swaps: u32,
+    /// GPU-seconds its runs ran (reported started to ended), for LAS.
+    pub attained_gpu_s: f64,
+    /// When the current run was reported started.
+    pub(crate) run_started_s: Option<i64>,
+    /// Its key while queued.
+    pub(crate) qkey: Option<(u64, u64, u32)>,
     pub(crate) alloc: Option<AllocId>,
     pub(crate) req: Option<Request>,
     pub(crate) seq: u64,

@@ -28,6 +28,7 @@ mod job;
 mod lifecycle;
 mod pass;
 mod protocol;
+mod queue;
 pub mod run;
 mod scale;
 
@@ -39,5 +40,6 @@ pub use gf_model::protocol::{
 };
 pub use job::{JobInfo, JobState};
 pub use protocol::{Action, ControlConfig, Event, EventLog, LogEntry};
+pub use queue::QueueOrder;
 pub use run::young_daly_interval_s;
 pub use scale::{CROSS_ZONE_MS, ServiceInfo, Slo};

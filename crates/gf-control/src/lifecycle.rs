@@ -8,7 +8,6 @@
 //! last reported checkpoint holds. The controller decides what follows:
 //! restart in place, on a hot spare, elsewhere, or not at all.
 
-use std::cmp::Reverse;
 use std::sync::Arc;
 
 use gf_model::JobSpec;
@@ -74,6 +73,9 @@ impl Controller {
             alloc_gpus: 0,
             interruptions: [0; 3],
             spare_swaps: 0,
+            attained_gpu_s: 0.0,
+            run_started_s: None,
+            qkey: None,
             req: None,
             seq: self.seq,
             deadline: None,
@@ -89,11 +91,9 @@ impl Controller {
                     req.gpus += self.cfg.hot_spare_domains * dg;
                 }
                 job.req = Some(req);
-                self.queue
-                    .insert((Reverse(job.spec.priority), job.seq, idx));
-                self.dirty = true;
                 self.by_id.insert(id, idx);
                 self.jobs.push(job);
+                self.enqueue(idx as usize);
             }
             Err(e) => {
                 self.by_id.insert(id, idx);
@@ -103,9 +103,22 @@ impl Controller {
         }
     }
 
-    fn queue_key(&self, i: usize) -> (Reverse<u32>, u64, u32) {
+    /// Puts job `i` in the queue under the queue order's key now.
+    pub(crate) fn enqueue(&mut self, i: usize) {
         let j = &self.jobs[i];
-        (Reverse(j.spec.priority), j.seq, i as u32)
+        let key = (self.cfg.queue.rank(j), j.seq, i as u32);
+        if let Some(old) = self.jobs[i].qkey.replace(key) {
+            self.queue.remove(&old);
+        }
+        self.queue.insert(key);
+        self.dirty = true;
+    }
+
+    /// Takes job `i` out of the queue.
+    pub(crate) fn dequeue(&mut self, i: usize) {
+        if let Some(k) = self.jobs[i].qkey.take() {
+            self.queue.remove(&k);
+        }
     }
 
     pub(crate) fn cancel(
@@ -119,8 +132,7 @@ impl Controller {
         match self.jobs[i].state {
             s if s.is_terminal() => {}
             JobState::Pending | JobState::Interrupted => {
-                let key = self.queue_key(i);
-                self.queue.remove(&key);
+                self.dequeue(i);
                 self.end(now, i, JobState::Cancelled, why, out);
             }
             JobState::Reserved => {
@@ -216,7 +228,7 @@ impl Controller {
                         "dispatch not started within {} s, waiting to be placed again",
                         self.cfg.dispatch_timeout_s
                     );
-                    self.give_back(i)?;
+                    self.give_back(now, i)?;
                     self.requeue(i, why);
                 }
                 // The backend never confirmed: the grace period is the bound.
@@ -228,7 +240,8 @@ impl Controller {
     }
 
     /// Releases job `i`'s allocation and forgets where it ran.
-    fn give_back(&mut self, i: usize) -> Result<Option<Alloc>, ControlError> {
+    fn give_back(&mut self, now: i64, i: usize) -> Result<Option<Alloc>, ControlError> {
+        self.stop_clock(now, i);
         self.clear_deadline(i);
         let j = &mut self.jobs[i];
         j.cluster = None;
@@ -241,6 +254,15 @@ impl Controller {
         }
     }
 
+    /// Adds the current run's time since it was reported started to the
+    /// job's attained service (what Tiresias ranks by).
+    fn stop_clock(&mut self, now: i64, i: usize) {
+        let j = &mut self.jobs[i];
+        if let Some(t) = j.run_started_s.take() {
+            j.attained_gpu_s += (now - t).max(0) as f64 * f64::from(j.spec.gpus);
+        }
+    }
+
     /// Back into the queue without charging a retry budget.
     fn requeue(&mut self, i: usize, why: String) {
         let j = &mut self.jobs[i];
@@ -250,9 +272,7 @@ impl Controller {
             JobState::Interrupted
         };
         j.reason = why;
-        let key = self.queue_key(i);
-        self.queue.insert(key);
-        self.dirty = true;
+        self.enqueue(i);
     }
 
     pub(crate) fn end(
@@ -328,6 +348,7 @@ impl Controller {
     /// Starts a new run of job `i` on the allocation it holds, resuming
     /// from its last reported checkpoint.
     fn dispatch(&mut self, now: i64, i: usize, out: &mut Vec<Action>) {
+        self.stop_clock(now, i);
         let Some(a) = self.jobs[i].alloc else { return };
         let Some(al) = self.sched.alloc(a) else {
             return;
@@ -357,13 +378,14 @@ impl Controller {
         out.push(Action::Dispatch(spec));
     }
 
-    pub(crate) fn started(&mut self, run: RunId) {
+    pub(crate) fn started(&mut self, now: i64, run: RunId) {
         let Some(i) = self.current(run.job, run.attempt) else {
             return;
         };
         if matches!(self.jobs[i].state, JobState::Placed | JobState::Restarting) {
             self.clear_deadline(i);
             self.jobs[i].state = JobState::Running;
+            self.jobs[i].run_started_s = Some(now);
         }
     }
 
@@ -404,7 +426,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, true, out);
         }
-        self.give_back(i)?;
+        self.give_back(now, i)?;
         self.end(now, i, JobState::Completed, String::new(), out);
         Ok(())
     }
@@ -425,7 +447,7 @@ impl Controller {
             return self.confirm_stop(now, i, false, out);
         }
         if !self.charge(i, cat) {
-            self.give_back(i)?;
+            self.give_back(now, i)?;
             self.fail(now, i, cat, out);
             return Ok(());
         }
@@ -448,7 +470,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, false, out);
         }
-        self.give_back(i)?;
+        self.give_back(now, i)?;
         self.requeue_or_fail(now, i, FailureCategory::Hardware, out);
         Ok(())
     }
@@ -468,14 +490,14 @@ impl Controller {
             return self.confirm_stop(now, i, false, out);
         }
         // Stopped without being asked: the backend took it away.
-        self.give_back(i)?;
+        self.give_back(now, i)?;
         self.requeue_or_fail(now, i, FailureCategory::Preemption, out);
         Ok(())
     }
 
     pub(crate) fn refused(
         &mut self,
-        _now: i64,
+        now: i64,
         run: RunId,
         reason: &str,
         _out: &mut Vec<Action>,
@@ -486,7 +508,7 @@ impl Controller {
         if !matches!(self.jobs[i].state, JobState::Placed | JobState::Restarting) {
             return Ok(());
         }
-        self.give_back(i)?;
+        self.give_back(now, i)?;
         self.requeue(
             i,
             format!("refused by its backend ({reason}), waiting to be placed again"),
@@ -515,7 +537,7 @@ impl Controller {
         match (waiting_for, alloc) {
             (Some(p), Some(a)) => {
                 self.jobs[i].alloc = None;
-                self.give_back(i)?;
+                self.give_back(now, i)?;
                 self.set_owner(a, Some(Owner::Held(p)));
                 if let Some(r) = &mut self.jobs[p as usize].reservation {
                     r.held.push(a);
@@ -523,7 +545,7 @@ impl Controller {
                 }
             }
             _ => {
-                self.give_back(i)?;
+                self.give_back(now, i)?;
             }
         }
         let reason = stop.map_or(StopReason::Release, |s| s.reason);
@@ -633,8 +655,7 @@ impl Controller {
                 return Ok(false);
             }
         }
-        let key = self.queue_key(p);
-        self.queue.remove(&key);
+        self.dequeue(p);
         // Hold the part of the room that is free now, so that work placed
         // while the victims stop cannot take those GPUs or the site's power
         // headroom the placement counted on. The victims' part is held by
@@ -813,14 +834,14 @@ impl Controller {
             self.jobs[i].alloc_gpus -= lost;
             self.jobs[i].spare_swaps += 1;
             if !self.charge(i, cause.category()) {
-                self.give_back(i)?;
+                self.give_back(now, i)?;
                 self.fail(now, i, cause.category(), out);
                 return Ok(());
             }
             self.dispatch(now, i, out);
             return Ok(());
         }
-        self.give_back(i)?;
+        self.give_back(now, i)?;
         self.requeue_or_fail(now, i, cause.category(), out);
         Ok(())
     }

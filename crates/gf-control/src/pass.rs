@@ -3,9 +3,13 @@
 
 use gf_sched::{Outcome, Request, WorkId};
 
+use gf_model::protocol::StopReason;
+
 use crate::controller::{Controller, QueueKey};
 use crate::error::ControlError;
+use crate::job::JobState;
 use crate::protocol::Action;
+use crate::queue::QueueOrder;
 
 impl Controller {
     /// One pass over the whole queue, in queue order.
@@ -22,6 +26,26 @@ impl Controller {
     /// left most of a deep queue unasked.)
     pub(crate) fn pass(&mut self, now: i64, out: &mut Vec<Action>) -> Result<(), ControlError> {
         self.dirty = false;
+        // Under Tiresias the ranking decides who runs, preempting if need be.
+        let keep = match self.cfg.queue {
+            QueueOrder::TiresiasLas { .. } => {
+                let keep = self.las_keep(now);
+                for i in 0..self.jobs.len() {
+                    if !keep[i]
+                        && matches!(
+                            self.jobs[i].state,
+                            JobState::Placed | JobState::Running | JobState::Restarting
+                        )
+                    {
+                        self.preemptions += 1;
+                        self.request_stop(now, i, StopReason::Preempt, None, out);
+                    }
+                }
+                Some(keep)
+            }
+            _ => None,
+        };
+        let head_blocks = self.cfg.queue.head_blocks();
         let mut missed: Vec<(MissKey, Vec<(u32, u32)>)> = Vec::new();
         let mut cursor: Option<QueueKey> = None;
         loop {
@@ -35,24 +59,30 @@ impl Controller {
             };
             let Some(key) = next else { break };
             cursor = Some(key);
-            self.offer(now, key, &mut missed, out)?;
+            if keep.as_ref().is_some_and(|k| !k[key.2 as usize]) {
+                continue;
+            }
+            if !self.offer(now, key, &mut missed, out)? && head_blocks {
+                break;
+            }
         }
         Ok(())
     }
 
     /// Offers the scheduler one queued job, unless a job of its kind no
-    /// larger and no less important already missed in this pass.
+    /// larger and no less important already missed in this pass. False
+    /// when it found no room.
     fn offer(
         &mut self,
         now: i64,
         key: QueueKey,
         missed: &mut Vec<(MissKey, Vec<(u32, u32)>)>,
         out: &mut Vec<Action>,
-    ) -> Result<(), ControlError> {
+    ) -> Result<bool, ControlError> {
         let i = key.2 as usize;
         let Some(req) = self.jobs[i].req.as_ref() else {
-            self.queue.remove(&key);
-            return Ok(());
+            self.dequeue(i);
+            return Ok(true);
         };
         let kinded = MissKey::applies(req);
         let dominated = kinded
@@ -67,7 +97,7 @@ impl Controller {
             if !r.starts_with("no fit") {
                 *r = "no fit: a job of its kind no larger found no room".into();
             }
-            return Ok(());
+            return Ok(false);
         }
         let d = self.sched.decide(now, req, false);
         match d.outcome {
@@ -83,10 +113,11 @@ impl Controller {
                     Some((c, n)) => format!("no fit: {c} ({n} clusters)"),
                     None => "no fit: no cluster accepts it".into(),
                 };
+                return Ok(false);
             }
             Outcome::Placed(p) => {
                 let a = self.sched.commit(now, req, &p)?;
-                self.queue.remove(&key);
+                self.dequeue(i);
                 self.place(now, i, a, out);
             }
             Outcome::Preempt { placement, victims } => {
@@ -96,7 +127,7 @@ impl Controller {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

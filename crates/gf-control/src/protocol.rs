@@ -15,6 +15,7 @@ use gf_model::{JobSpec, ServiceSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::job::JobState;
+use crate::queue::QueueOrder;
 
 /// Everything that can happen to the controller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +100,9 @@ pub struct ControlConfig {
     pub hot_spare_min_gpus: u32,
     /// Spare NVLink domains such a gang holds.
     pub hot_spare_domains: u32,
+    /// Which waiting job is offered capacity first.
+    #[serde(default)]
+    pub queue: QueueOrder,
     /// Seconds a dispatched run may take to report started before the
     /// controller gives its allocation up and queues the job again.
     pub dispatch_timeout_s: i64,
@@ -118,6 +122,7 @@ impl Default for ControlConfig {
             retry: RetryBudget::default(),
             hot_spare_min_gpus: 8192,
             hot_spare_domains: 2,
+            queue: QueueOrder::Priority,
             dispatch_timeout_s: 600,
             preempt_grace_s: 120,
             cancel_grace_s: 60,

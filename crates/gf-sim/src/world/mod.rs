@@ -96,6 +96,9 @@ struct SimRun {
     /// Progress last reported to the controller.
     reported_h: f64,
     stopping: bool,
+    /// When a graceful stop was asked of it and it began writing a final
+    /// checkpoint.
+    saving_since: Option<i64>,
 }
 
 /// The simulated world behind the [`Backend`] trait.
@@ -236,6 +239,12 @@ impl SimWorld {
         }
     }
 
+    /// Seconds every run takes to start (and, with its checkpoint read, to
+    /// restart) on this world's hardware.
+    pub fn set_restart_overhead_s(&mut self, s: f64) {
+        self.restart_overhead_s = s.max(0.0);
+    }
+
     /// The world's clock.
     pub fn now(&self) -> i64 {
         self.now
@@ -344,10 +353,10 @@ impl SimWorld {
         }
         let plan = r.plan?;
         let done = plan.finish_at() <= self.now;
-        let o = if done {
-            plan.completed()
-        } else {
-            plan.stopped_at(self.now)
+        let o = match r.saving_since {
+            _ if done => plan.completed(),
+            Some(asked) => plan.stopped_with_checkpoint(asked, self.now),
+            None => plan.stopped_at(self.now),
         };
         let g = r.working as f64;
         let dt = (self.now - plan.start_s).max(0) as f64;
@@ -399,11 +408,19 @@ impl SimWorld {
         }
     }
 
+    /// A run dies mid-save: the checkpoint it was writing is not kept.
+    fn abort_save(&mut self, run: RunId) {
+        if let Some(r) = self.runs.get_mut(&run) {
+            r.saving_since = None;
+        }
+    }
+
     /// Kills every run on `domains` (their hardware is gone), counting the
     /// training runs under `cause`.
     pub(crate) fn kill_on(&mut self, domains: &[DomainOrd], cause: CapacityCause) {
         for &d in domains {
             while let Some(&run) = self.by_domain[d as usize].first() {
+                self.abort_save(run);
                 if self.is_training(run) {
                     self.report_checkpoint(run);
                     *self.counters.interruptions.of_cause(cause) += 1;
@@ -419,6 +436,7 @@ impl SimWorld {
             return;
         }
         self.counters.interruptions.software += 1;
+        self.abort_save(run);
         let p = self.end_run(run);
         self.pending.push(Report::Failed {
             run,
@@ -430,6 +448,7 @@ impl SimWorld {
     /// Makes a run vanish without a capacity report (the conformance
     /// suite's lost run).
     pub fn lose(&mut self, run: RunId) {
+        self.abort_save(run);
         if let Some(p) = self.end_run(run) {
             self.pending.push(Report::Lost {
                 run,
@@ -538,6 +557,7 @@ impl SimWorld {
                 resume_gpu_h: resume,
                 reported_h: resume,
                 stopping: false,
+                saving_since: None,
             },
         );
         self.pending.push(Report::Started { run: spec.run });
@@ -559,9 +579,16 @@ impl SimWorld {
         }
         // A release is the controller giving the GPUs up: they are free for
         // the next dispatch at once, so the run stops at once. A replica
-        // holds no state worth saving and stops at once too.
+        // holds no state worth saving and stops at once too. A training run
+        // whose grace covers a checkpoint writes one of all it computed and
+        // then stops (what a job does on SIGTERM); otherwise it stops after
+        // the backend's stop latency and keeps its last periodic checkpoint.
+        let ckpt_s = r.plan.map_or(0, |p| p.ckpt_cost_s);
         let latency = if r.plan.is_none() || stop.reason == StopReason::Release {
             0
+        } else if stop.grace_s >= ckpt_s {
+            r.saving_since = Some(self.now);
+            ckpt_s
         } else {
             self.stop_latency_s.min(stop.grace_s.max(0))
         };

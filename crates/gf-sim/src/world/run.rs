@@ -81,6 +81,24 @@ impl RunPlan {
         }
     }
 
+    /// What the run achieved if asked to stop at `asked` and it writes a
+    /// checkpoint of everything computed so far before stopping at `done`
+    /// (a graceful stop whose grace covers the checkpoint): nothing is lost,
+    /// the write counts as checkpoint time.
+    pub fn stopped_with_checkpoint(&self, asked: i64, done: i64) -> RunOutcome {
+        let mut o = self.stopped_at(asked);
+        let compute_start = self.start_s + self.restart_s;
+        if asked > compute_start {
+            let kept = o.lost_s.min(self.interval_s.max(1));
+            o.saved_s += kept;
+            o.ckpt_s += o.lost_s - kept;
+            o.lost_s = 0;
+        }
+        o.ckpt_s += (done - asked).max(0);
+        o.last_ckpt_s = done;
+        o
+    }
+
     /// What the run achieved when it completes.
     pub fn completed(&self) -> RunOutcome {
         let n = self.ckpts_to_finish();
