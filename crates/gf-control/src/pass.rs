@@ -30,16 +30,20 @@ impl Controller {
         let keep = match self.cfg.queue {
             QueueOrder::TiresiasLas { .. } => {
                 let keep = self.las_keep(now);
-                for i in 0..self.jobs.len() {
-                    if !keep[i]
-                        && matches!(
+                let out_of_set: Vec<usize> = keep
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &k)| {
+                        !k && matches!(
                             self.jobs[i].state,
                             JobState::Placed | JobState::Running | JobState::Restarting
                         )
-                    {
-                        self.preemptions += 1;
-                        self.request_stop(now, i, StopReason::Preempt, None, out);
-                    }
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                for i in out_of_set {
+                    self.preemptions += 1;
+                    self.request_stop(now, i, StopReason::Preempt, None, out);
                 }
                 Some(keep)
             }
