@@ -20,7 +20,9 @@
 //! zone first; what a zone's replicas have left serves other zones only when
 //! the latency SLO leaves room for the cross-zone hop ([`CROSS_ZONE_MS`]).
 //! When it does not, a replica outside every zone still short of capacity
-//! would serve nobody, so beyond `min_replicas` it is not placed there.
+//! would serve nobody, so beyond `min_replicas` it may only go to sites in
+//! zones still short (the request's sites are narrowed, which keeps
+//! preemption possible there).
 //!
 //! Replicas are removed where a zone's capacity exceeds its demand by at
 //! least the replica's throughput, so a plan never removes what it would add
@@ -467,9 +469,24 @@ impl Scheduler {
             let cap = ((svc.max_share_per_provider * (n + more) as f64).floor() as u32).max(1);
             let used = counts.providers();
             let must_be_new = used < svc.min_providers && more <= svc.min_providers - used;
+            let mut req = svc.replica.clone();
+            req.id = input.first_id + seq;
             // Past the minimum, a replica serves its own zone only (unless
-            // the SLO allows crossing), so it goes where demand is uncovered.
-            let needy_only = !cross && n >= svc.min_replicas;
+            // the SLO allows crossing), so it may only go where demand is
+            // uncovered. That narrows the request's sites rather than being
+            // a spread rule, so the scheduler may still preempt for it there.
+            if !cross && n >= svc.min_replicas {
+                let allowed = topo
+                    .sites
+                    .iter()
+                    .enumerate()
+                    .map(|(i, site)| {
+                        need[site.zone as usize] > EPS
+                            && svc.replica.sites.as_ref().is_none_or(|s| s[i])
+                    })
+                    .collect();
+                req.sites = Some(allowed);
+            }
             let counts_now = &*counts;
             let need_now = &*need;
             let extra = |c: ClusterOrd| -> Option<f64> {
@@ -482,9 +499,6 @@ impl Scheduler {
                     return None;
                 }
                 let near = need_now[g.zone as usize].max(0.0);
-                if needy_only && near <= EPS {
-                    return None;
-                }
                 let near_bonus = if near > EPS {
                     4.0 * (near / left.max(EPS)).min(1.0) + 2.0
                 } else {
@@ -497,8 +511,6 @@ impl Scheduler {
                 };
                 Some(near_bonus + new_provider)
             };
-            let mut req = svc.replica.clone();
-            req.id = input.first_id + seq;
             let d = self.decide_with(now, &req, input.explain, &extra);
             let group = match &d.outcome {
                 Outcome::NoFit => None,

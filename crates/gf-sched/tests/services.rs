@@ -198,3 +198,37 @@ fn a_zone_out_of_room_is_not_padded_with_replicas_elsewhere() {
     assert_eq!(p.unserved_rps, 400.0 - 32.0 * 8.0);
     assert!(p.stopped.is_some());
 }
+
+#[test]
+fn a_zone_full_of_training_asks_its_victims_to_stop_and_commits_nothing() {
+    let (mut sched, svc) = setup();
+    let topo = Arc::clone(sched.topology());
+    // Both H200 clusters (eu-west) run a preemptible training job each.
+    for (id, c) in ["azure/sweden/hgx", "gcp/netherlands/a3"]
+        .iter()
+        .enumerate()
+    {
+        let spec = gf_testkit::job("train").gpus(128).accels(&["h200"]).build();
+        let req = gf_sched::Request::from_job(&topo, id as u64, &spec).unwrap();
+        let d = sched.decide(NOW - 600, &req, false);
+        let p = d.placement().unwrap();
+        assert_eq!(topo.clusters[p.cluster as usize].name, *c);
+        sched.commit(NOW - 600, &req, p).unwrap();
+    }
+    let eu = topo.zones.iter().position(|z| z == "eu-west").unwrap() as u32;
+    let mut running = ReplicaCounts::new(&topo, &svc);
+    // Two replicas already run in us-east, which has no demand left.
+    let us_gb200 = svc.group_of(&topo, 0).unwrap();
+    running.add(us_gb200);
+    running.add(us_gb200);
+    let p = plan(&mut sched, &svc, &running, &[(eu, 60.0)], 1.0);
+    // A replica in us-east would serve nobody within 100 ms: the next one
+    // must go to eu-west, where only preemption makes room. Under Ask the
+    // plan names the victim and stops, releasing and committing nothing.
+    assert!(p.added.is_empty(), "{p:?}");
+    assert_eq!(p.victims.len(), 1, "{p:?}");
+    assert!(p.victims[0].work < 2);
+    assert!(p.stopped.is_some());
+    assert_eq!(sched.allocs().count(), 2);
+    assert_eq!(p.unserved_rps, 60.0);
+}
