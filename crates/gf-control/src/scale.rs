@@ -8,8 +8,6 @@
 //! A replica is a run like a job's: it is dispatched with its placement and
 //! stopped with a release, so every backend serves both the same way.
 
-use std::collections::HashMap;
-
 use gf_model::ServiceSpec;
 use gf_model::protocol::{RunId, RunKind, RunSpec, ServiceId, StopReason, StopSpec};
 use gf_sched::{
@@ -42,8 +40,9 @@ pub(crate) struct Service {
     req: ServiceRequest,
     headroom: f64,
     demand: Vec<(u32, f64)>,
-    /// Oldest first.
-    replicas: Vec<Replica>,
+    /// The replicas by group (`counts.slot`), each list oldest first, so
+    /// that removing the newest of a group costs O(1).
+    replicas: Vec<Vec<Replica>>,
     /// The replicas counted by zone, accelerator and provider, kept in step
     /// with `replicas` so that planning and the SLO cost O(groups), not
     /// O(replicas).
@@ -103,7 +102,7 @@ impl Controller {
             req,
             headroom,
             demand,
-            replicas: Vec::new(),
+            replicas: vec![Vec::new(); counts.slots()],
             counts,
             next_seq: 0,
             dirty: true,
@@ -127,7 +126,7 @@ impl Controller {
             .iter()
             .map(|s| {
                 let mut by_zone: Vec<(u32, u32)> = Vec::new();
-                for r in &s.replicas {
+                for r in s.replicas.iter().flatten() {
                     match by_zone.iter_mut().find(|z| z.0 == r.group.zone) {
                         Some(z) => z.1 += 1,
                         None => by_zone.push((r.group.zone, 1)),
@@ -137,7 +136,7 @@ impl Controller {
                 ServiceInfo {
                     id: s.id,
                     name: s.spec.name.clone(),
-                    replicas: s.replicas.len() as u32,
+                    replicas: s.counts.total(),
                     by_zone,
                 }
             })
@@ -167,10 +166,15 @@ impl Controller {
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
         let svc = &mut self.services[s];
-        let Some(k) = svc.replicas.iter().position(|r| r.alloc == a) else {
+        let Some((g, k)) = svc
+            .replicas
+            .iter()
+            .enumerate()
+            .find_map(|(g, v)| v.iter().position(|r| r.alloc == a).map(|k| (g, k)))
+        else {
             return Ok(());
         };
-        let r = svc.replicas.remove(k);
+        let r = svc.replicas[g].remove(k);
         svc.counts.remove(r.group);
         svc.dirty = true;
         self.release(a)?;
@@ -185,10 +189,15 @@ impl Controller {
             return;
         };
         let svc = &mut self.services[s as usize];
-        let Some(k) = svc.replicas.iter().position(|r| r.alloc == a) else {
+        let Some((g, k)) = svc
+            .replicas
+            .iter()
+            .enumerate()
+            .find_map(|(g, v)| v.iter().position(|r| r.alloc == a).map(|k| (g, k)))
+        else {
             return;
         };
-        let r = svc.replicas.remove(k);
+        let r = svc.replicas[g].remove(k);
         svc.counts.remove(r.group);
         svc.dirty = true;
         self.set_owner(a, Some(Owner::Held(p)));
@@ -249,34 +258,14 @@ impl Controller {
                 explain: false,
             },
         )?;
-        if !plan.removed.is_empty() {
-            // The newest replica of each group the plan names, found in one
-            // pass from the newest end.
-            let mut wanted: HashMap<ReplicaGroup, u32> = HashMap::new();
-            for g in &plan.removed {
-                *wanted.entry(*g).or_default() += 1;
-            }
-            let mut gone = vec![false; self.services[s].replicas.len()];
-            for (i, r) in self.services[s].replicas.iter().enumerate().rev() {
-                if let Some(n) = wanted.get_mut(&r.group).filter(|n| **n > 0) {
-                    *n -= 1;
-                    gone[i] = true;
-                }
-            }
-            let mut keep = Vec::with_capacity(gone.len());
-            for (r, g) in std::mem::take(&mut self.services[s].replicas)
-                .into_iter()
-                .zip(gone)
-            {
-                if g {
-                    self.services[s].counts.remove(r.group);
-                    self.release(r.alloc)?;
-                    out.push(replica_stop(r.work));
-                } else {
-                    keep.push(r);
-                }
-            }
-            self.services[s].replicas = keep;
+        for &g in &plan.removed {
+            let svc = &mut self.services[s];
+            let Some(r) = svc.replicas[svc.counts.slot(g)].pop() else {
+                continue;
+            };
+            svc.counts.remove(g);
+            self.release(r.alloc)?;
+            out.push(replica_stop(r.work));
             // Freed room may fit waiting jobs.
             self.dirty = true;
         }
@@ -286,7 +275,8 @@ impl Controller {
             let svc = &mut self.services[s];
             svc.next_seq += 1;
             svc.counts.add(a.group);
-            svc.replicas.push(Replica {
+            let slot = svc.counts.slot(a.group);
+            svc.replicas[slot].push(Replica {
                 work: a.work,
                 alloc: a.alloc,
                 group: a.group,

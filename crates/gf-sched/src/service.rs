@@ -167,7 +167,13 @@ impl ReplicaCounts {
         }
     }
 
-    fn slot(&self, g: ReplicaGroup) -> usize {
+    /// Number of groups, for callers that keep something per group.
+    pub fn slots(&self) -> usize {
+        self.n.len()
+    }
+
+    /// A dense index of group `g` below [`Self::slots`].
+    pub fn slot(&self, g: ReplicaGroup) -> usize {
         (g.zone as usize * self.tputs + g.tk as usize) * self.providers + g.provider as usize
     }
 
@@ -450,6 +456,7 @@ impl Scheduler {
         let cross = svc.cross_zone();
         let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
         let mut seq = 0u64;
+        let mut req = svc.replica.clone();
         loop {
             let n = counts.total();
             let left = uncovered(need, cross);
@@ -469,13 +476,12 @@ impl Scheduler {
             let cap = ((svc.max_share_per_provider * (n + more) as f64).floor() as u32).max(1);
             let used = counts.providers();
             let must_be_new = used < svc.min_providers && more <= svc.min_providers - used;
-            let mut req = svc.replica.clone();
             req.id = input.first_id + seq;
             // Past the minimum, a replica serves its own zone only (unless
             // the SLO allows crossing), so it may only go where demand is
             // uncovered. That narrows the request's sites rather than being
             // a spread rule, so the scheduler may still preempt for it there.
-            if !cross && n >= svc.min_replicas {
+            req.sites = if !cross && n >= svc.min_replicas {
                 let allowed = topo
                     .sites
                     .iter()
@@ -485,8 +491,10 @@ impl Scheduler {
                             && svc.replica.sites.as_ref().is_none_or(|s| s[i])
                     })
                     .collect();
-                req.sites = Some(allowed);
-            }
+                Some(allowed)
+            } else {
+                svc.replica.sites.clone()
+            };
             let counts_now = &*counts;
             let need_now = &*need;
             let extra = |c: ClusterOrd| -> Option<f64> {
