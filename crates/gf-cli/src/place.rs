@@ -10,7 +10,8 @@ use clap::Args;
 use gf_model::Date;
 use gf_sched::explain::{domain_name, render_decision};
 use gf_sched::{
-    CapacityIndex, Decision, Outcome, Policy, Request, Scheduler, ServiceRequest, Topology, Verdict,
+    CapacityIndex, Decision, OnPreempt, Outcome, PlanInput, Policy, ReplicaCounts, Request,
+    Scheduler, ServiceRequest, Topology, Verdict,
 };
 use serde_json::{Value, json};
 
@@ -154,11 +155,25 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
     {
         let base = (names.len() as u64) << 20;
         let svc = ServiceRequest::from_spec(&topo, base, s)?;
-        let out = sched.place_service(now, &svc, a.explain);
+        // A one-shot plan from no replicas, by the planner the controller
+        // autoscales with: demand as the file gives it, no headroom, and
+        // victims released at once so the plan shows where replicas go.
+        let out = sched.plan_replicas(
+            now,
+            &PlanInput {
+                svc: &svc,
+                current: &ReplicaCounts::new(&topo, &svc),
+                demand: &svc.demand,
+                headroom: 1.0,
+                first_id: base,
+                on_preempt: OnPreempt::Commit,
+                explain: a.explain,
+            },
+        )?;
         let mut per_provider = std::collections::BTreeMap::<&str, u32>::new();
         let mut reps = Vec::new();
-        for (_, d, _) in &out.replicas {
-            if let Some(p) = d.placement() {
+        for r in &out.added {
+            if let Some(p) = r.decision.placement() {
                 let c = &topo.clusters[p.cluster as usize];
                 *per_provider
                     .entry(topo.providers[c.provider as usize].as_str())
@@ -166,13 +181,13 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
                 reps.push(json!({"cluster": c.name, "gpus": p.gpus()}));
             }
         }
-        let ok = out.replicas.len() as u32 >= s.min_replicas && out.providers >= s.min_providers;
+        let ok = out.replicas >= s.min_replicas && out.providers >= s.min_providers;
         placed_all &= ok;
         text.push_str(&format!(
             "service {}: {} replica{} of {} GPUs on {} provider{} ({}); unserved {:.0} req/s\n",
             s.name,
-            out.replicas.len(),
-            if out.replicas.len() == 1 { "" } else { "s" },
+            out.replicas,
+            if out.replicas == 1 { "" } else { "s" },
             s.gpus_per_replica,
             out.providers,
             if out.providers == 1 { "" } else { "s" },
@@ -184,8 +199,8 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
             out.unserved_rps
         ));
         let mut by_cluster = std::collections::BTreeMap::<&str, u32>::new();
-        for (_, d, _) in &out.replicas {
-            if let Some(p) = d.placement() {
+        for r in &out.added {
+            if let Some(p) = r.decision.placement() {
                 *by_cluster
                     .entry(topo.clusters[p.cluster as usize].name.as_str())
                     .or_default() += 1;

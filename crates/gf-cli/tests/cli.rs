@@ -136,6 +136,106 @@ fn place_spreads_a_service_over_providers() {
 }
 
 #[test]
+fn place_sizes_each_zone_by_the_accelerators_it_got() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // us-east has GB200 only (aws), eu-west H200 only (azure and gcp).
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        r#"version = 1
+[[team]]
+name = "inference"
+[[provider]]
+name = "aws"
+[[provider.region]]
+name = "east"
+power_mw = 100.0
+zone = "us-east"
+[[provider.region.cluster]]
+name = "nvl"
+accelerator = "gb200"
+domains = 2
+price = { model = "on-demand", usd_per_gpu_hour = 4.0 }
+[[provider]]
+name = "azure"
+[[provider.region]]
+name = "sweden"
+power_mw = 100.0
+zone = "eu-west"
+[[provider.region.cluster]]
+name = "hgx"
+accelerator = "h200"
+domains = 16
+price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
+[[provider]]
+name = "gcp"
+[[provider.region]]
+name = "netherlands"
+power_mw = 100.0
+zone = "eu-west"
+[[provider.region.cluster]]
+name = "a3"
+accelerator = "h200"
+domains = 16
+price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
+"#,
+    )
+    .unwrap();
+    let svc = dir.join("service.toml");
+    std::fs::write(
+        &svc,
+        r#"version = 1
+[[service]]
+name = "chat"
+team = "inference"
+model = "m"
+priority = 800
+gpus_per_replica = 8
+throughput = { gb200 = 20.0, h200 = 8.0 }
+demand = [
+  { zone = "us-east", rps = 110.0 },
+  { zone = "eu-west", rps = 60.0 },
+]
+latency_slo_ms = 100.0
+min_providers = 2
+max_share_per_provider = 0.75
+min_replicas = 2
+max_replicas = 100
+"#,
+    )
+    .unwrap();
+    let o = run(&[
+        "place",
+        "--fleet",
+        fleet.to_str().unwrap(),
+        "--job",
+        svc.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v[0];
+    let on = |c: &str| {
+        s["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["cluster"] == c)
+            .count()
+    };
+    // us-east: 110 / 20 = 5.5, so 6 GB200 replicas; eu-west: 60 / 8 = 7.5,
+    // so 8 H200 replicas. The 100 ms SLO keeps us-east's 10 rps to spare
+    // from counting for eu-west (the old planner spilled it and gave
+    // eu-west 7, 4 rps short within the SLO).
+    assert_eq!(on("aws/east/nvl"), 6, "{s}");
+    assert_eq!(on("azure/sweden/hgx") + on("gcp/netherlands/a3"), 8, "{s}");
+    assert_eq!(s["unserved_rps"], 0.0, "{s}");
+    assert_eq!(s["providers"], 3, "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn no_fit_is_a_result_with_reasons() {
     let dir = std::env::temp_dir().join(format!("gf-cli-nofit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

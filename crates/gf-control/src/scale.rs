@@ -1,36 +1,35 @@
-//! Inference services: replica sets sized to demand under the spread rules
-//! (minimum providers, a cap per provider), and the share of demand served
-//! within the latency SLO.
+//! Inference services: when to size a service and how its plan is carried
+//! out. Which replicas to add or remove, where and how many is placement and
+//! lives in gf-sched ([`gf_sched::Scheduler::plan_replicas`], the planner
+//! `gigafleet place` runs too); this module keeps the lifecycle: the replicas
+//! that run, their tallies, the Dispatch and Stop actions, and the training
+//! runs asked to stop when a replica can only fit by preemption.
 //!
 //! A replica is a run like a job's: it is dispatched with its placement and
 //! stopped with a release, so every backend serves both the same way.
 
-use std::sync::Arc;
-
 use gf_model::ServiceSpec;
 use gf_model::protocol::{RunId, RunKind, RunSpec, ServiceId, StopReason, StopSpec};
-use gf_sched::{AllocId, ClusterOrd, ServiceRequest, WorkId};
+use gf_sched::{
+    AllocId, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ServiceRequest, WorkId,
+};
 
 use crate::controller::{Controller, Owner};
 use crate::error::ControlError;
 use crate::protocol::Action;
 
+pub use gf_sched::CROSS_ZONE_MS;
+
 /// Work ids of service replicas live above this, so they never collide with job ids.
 pub(crate) const REPLICA_BASE: WorkId = 1 << 62;
-
-/// Latency a request pays to be served from another zone; a service whose
-/// SLO is tighter can only be served well from its users' own zone.
-pub const CROSS_ZONE_MS: f64 = 150.0;
 
 /// One replica of a service.
 #[derive(Debug, Clone)]
 pub(crate) struct Replica {
     work: WorkId,
     alloc: AllocId,
-    zone: u32,
-    /// Index of its accelerator in the service's throughput list.
-    tk: usize,
-    provider: u32,
+    /// Where it counts for sizing and spreading.
+    group: ReplicaGroup,
 }
 
 /// A service as the controller knows it.
@@ -41,36 +40,15 @@ pub(crate) struct Service {
     req: ServiceRequest,
     headroom: f64,
     demand: Vec<(u32, f64)>,
-    replicas: Vec<Replica>,
-    /// Replicas per zone and throughput entry, and per provider, kept in
-    /// step with `replicas` so that sizing and SLO cost O(zones), not O(replicas).
-    zone_count: Vec<Vec<u32>>,
-    provider_count: Vec<u32>,
+    /// The replicas by group (`counts.slot`), each list oldest first, so
+    /// that removing the newest of a group costs O(1).
+    replicas: Vec<Vec<Replica>>,
+    /// The replicas counted by zone, accelerator and provider, kept in step
+    /// with `replicas` so that planning and the SLO cost O(groups), not
+    /// O(replicas).
+    counts: ReplicaCounts,
     next_seq: u64,
     pub(crate) dirty: bool,
-}
-
-impl Service {
-    fn tally(&mut self, r: &Replica, add: bool) {
-        let z = &mut self.zone_count[r.zone as usize][r.tk];
-        let p = &mut self.provider_count[r.provider as usize];
-        if add {
-            *z += 1;
-            *p += 1;
-        } else {
-            *z -= 1;
-            *p -= 1;
-        }
-    }
-
-    /// Requests per second the replicas in zone `z` serve.
-    fn cap(&self, z: usize) -> f64 {
-        self.zone_count[z]
-            .iter()
-            .zip(&self.req.throughput)
-            .map(|(&n, t)| n as f64 * t.1)
-            .sum()
-    }
 }
 
 /// A service's state for reports.
@@ -117,18 +95,15 @@ impl Controller {
         };
         let demand = req.demand.clone();
         self.svc_by_id.insert(id, self.services.len() as u32);
-        let req_tput_len = req.throughput.len();
-        let n_zones = self.topo.zones.len();
-        let n_providers = self.topo.providers.len();
+        let counts = ReplicaCounts::new(&self.topo, &req);
         self.services.push(Service {
             id,
             spec,
             req,
             headroom,
             demand,
-            replicas: Vec::new(),
-            zone_count: vec![vec![0; req_tput_len]; n_zones],
-            provider_count: vec![0; n_providers],
+            replicas: vec![Vec::new(); counts.slots()],
+            counts,
             next_seq: 0,
             dirty: true,
         });
@@ -151,17 +126,17 @@ impl Controller {
             .iter()
             .map(|s| {
                 let mut by_zone: Vec<(u32, u32)> = Vec::new();
-                for r in &s.replicas {
-                    match by_zone.iter_mut().find(|z| z.0 == r.zone) {
+                for r in s.replicas.iter().flatten() {
+                    match by_zone.iter_mut().find(|z| z.0 == r.group.zone) {
                         Some(z) => z.1 += 1,
-                        None => by_zone.push((r.zone, 1)),
+                        None => by_zone.push((r.group.zone, 1)),
                     }
                 }
                 by_zone.sort_unstable();
                 ServiceInfo {
                     id: s.id,
                     name: s.spec.name.clone(),
-                    replicas: s.replicas.len() as u32,
+                    replicas: s.counts.total(),
                     by_zone,
                 }
             })
@@ -176,29 +151,10 @@ impl Controller {
             return Slo::default();
         };
         let s = &self.services[i as usize];
-        let mut left = vec![0.0f64; s.zone_count.len()];
-        for &(z, r) in &s.demand {
-            if let Some(x) = left.get_mut(z as usize) {
-                *x += r;
-            }
-        }
-        let demand: f64 = left.iter().sum();
-        let mut spare = 0.0;
-        let mut served = 0.0;
-        for (z, l) in left.iter_mut().enumerate() {
-            let c = s.cap(z);
-            let x = c.min(*l);
-            *l -= x;
-            served += x;
-            spare += c - x;
-        }
-        if s.spec.latency_slo_ms >= CROSS_ZONE_MS {
-            let rest: f64 = left.iter().sum();
-            served += spare.min(rest);
-        }
+        let (demand_rps, served_rps) = s.counts.served(&s.req, &s.demand);
         Slo {
-            demand_rps: demand,
-            served_rps: served,
+            demand_rps,
+            served_rps,
         }
     }
 
@@ -210,11 +166,16 @@ impl Controller {
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
         let svc = &mut self.services[s];
-        let Some(k) = svc.replicas.iter().position(|r| r.alloc == a) else {
+        let Some((g, k)) = svc
+            .replicas
+            .iter()
+            .enumerate()
+            .find_map(|(g, v)| v.iter().position(|r| r.alloc == a).map(|k| (g, k)))
+        else {
             return Ok(());
         };
-        let r = svc.replicas.swap_remove(k);
-        svc.tally(&r, false);
+        let r = svc.replicas[g].remove(k);
+        svc.counts.remove(r.group);
         svc.dirty = true;
         self.release(a)?;
         out.push(replica_stop(r.work));
@@ -228,11 +189,16 @@ impl Controller {
             return;
         };
         let svc = &mut self.services[s as usize];
-        let Some(k) = svc.replicas.iter().position(|r| r.alloc == a) else {
+        let Some((g, k)) = svc
+            .replicas
+            .iter()
+            .enumerate()
+            .find_map(|(g, v)| v.iter().position(|r| r.alloc == a).map(|k| (g, k)))
+        else {
             return;
         };
-        let r = svc.replicas.swap_remove(k);
-        svc.tally(&r, false);
+        let r = svc.replicas[g].remove(k);
+        svc.counts.remove(r.group);
         svc.dirty = true;
         self.set_owner(a, Some(Owner::Held(p)));
         if let Some(res) = &mut self.jobs[p as usize].reservation {
@@ -267,11 +233,11 @@ impl Controller {
         self.services[s].dirty = true;
     }
 
-    /// Sizes service `s` to its demand × headroom: grows replica by replica
-    /// toward the zones with unserved demand, under the spread rules; shrinks
-    /// where capacity exceeds demand most. Per-zone and per-provider tallies
-    /// are kept up to date as it goes, so a step costs O(zones + providers),
-    /// not O(replicas).
+    /// Sizes service `s` to its demand × headroom by the shared planner and
+    /// carries the plan out: replicas it removed are released and stopped
+    /// (the newest of each group first), replicas it placed are tracked and
+    /// dispatched, and training runs it could only make room by preempting
+    /// are asked to stop (the replica takes their room on a later pass).
     pub(crate) fn scale(
         &mut self,
         now: i64,
@@ -279,143 +245,53 @@ impl Controller {
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
         self.services[s].dirty = false;
-        let topo = Arc::clone(&self.topo);
-        let n_zones = topo.zones.len();
         let svc = &self.services[s];
-        let best = svc.req.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
-        // Capacity still needed per zone ordinal (negative: surplus).
-        let mut need = vec![0.0f64; n_zones];
-        for &(z, r) in &svc.demand {
-            if let Some(x) = need.get_mut(z as usize) {
-                *x += r * svc.headroom;
-            }
-        }
-        let total: f64 = need.iter().sum();
-        let n = if best > 0.0 {
-            (total / best).ceil() as u32
-        } else {
-            0
-        };
-        let max = svc.req.max_replicas.max(svc.req.min_replicas);
-        let desired = n.clamp(svc.req.min_replicas, max);
-        for (z, x) in need.iter_mut().enumerate() {
-            *x -= svc.cap(z);
-        }
-        let mut per_provider = svc.provider_count.clone();
-        let cur = svc.replicas.len() as u32;
-        if cur < desired {
-            let cap = ((svc.req.max_share_per_provider * desired as f64).floor() as u32).max(1);
-            for _ in cur..desired {
-                let svc = &self.services[s];
-                let left: f64 = need.iter().map(|u| u.max(0.0)).sum();
-                let used = per_provider.iter().filter(|&&n| n > 0).count() as u32;
-                let k = svc.replicas.len() as u32;
-                let must_be_new =
-                    used < svc.req.min_providers && desired - k <= svc.req.min_providers - used;
-                let min_providers = svc.req.min_providers;
-                let extra = |c: ClusterOrd| -> Option<f64> {
-                    let cl = &topo.clusters[c as usize];
-                    let p = cl.provider as usize;
-                    if per_provider[p] >= cap || (must_be_new && per_provider[p] > 0) {
-                        return None;
-                    }
-                    let zone = topo.sites[cl.site as usize].zone as usize;
-                    let near = need[zone].max(0.0);
-                    let near_bonus = if near > 0.0 {
-                        4.0 * (near / left.max(1e-9)).min(1.0) + 2.0
-                    } else {
-                        0.0
-                    };
-                    let new_provider = if per_provider[p] == 0 && used < min_providers {
-                        3.0
-                    } else {
-                        0.0
-                    };
-                    Some(near_bonus + new_provider)
-                };
-                let mut req = svc.req.replica.clone();
-                req.id = svc.req.base_id + svc.next_seq;
-                let d = self.sched.decide_with(now, &req, false, &extra);
-                let p = match d.outcome {
-                    gf_sched::Outcome::Placed(p) => p,
-                    gf_sched::Outcome::Preempt { victims, .. } => {
-                        // Ask the victims to stop; the replica takes the room
-                        // on a later pass, once they have.
-                        self.preempt_for_service(now, s, &victims, out);
-                        break;
-                    }
-                    gf_sched::Outcome::NoFit => break,
-                };
-                let a = self.sched.commit(now, &req, &p)?;
-                self.track(a, Owner::Replica(s as u32));
-                let cluster = p.cluster;
-                let cl = &topo.clusters[cluster as usize];
-                let svc = &mut self.services[s];
-                svc.next_seq += 1;
-                let tk = svc
-                    .req
-                    .throughput
-                    .iter()
-                    .position(|t| t.0 == cl.accel)
-                    .unwrap_or(0);
-                let tput = svc.req.throughput.get(tk).map_or(0.0, |t| t.1);
-                let zone = topo.sites[cl.site as usize].zone;
-                need[zone as usize] -= tput;
-                per_provider[cl.provider as usize] += 1;
-                let r = Replica {
-                    work: req.id,
-                    alloc: a,
-                    zone,
-                    tk,
-                    provider: cl.provider,
-                };
-                svc.tally(&r, true);
-                svc.replicas.push(r);
-                let placement = self.placement_of(a);
-                out.push(Action::Dispatch(RunSpec {
-                    run: RunId {
-                        job: req.id,
-                        attempt: 1,
-                    },
-                    placement,
-                    kind: RunKind::Replica {
-                        service: self.services[s].id,
-                    },
-                }));
-            }
-        } else if cur > desired {
-            // Newest replicas of each zone first, from the zone with the
-            // most capacity beyond its demand.
-            let mut by_zone: Vec<Vec<usize>> = vec![Vec::new(); n_zones];
-            for (i, r) in self.services[s].replicas.iter().enumerate() {
-                by_zone[r.zone as usize].push(i);
-            }
-            let mut gone = vec![false; cur as usize];
-            for _ in desired..cur {
-                let Some(z) = (0..n_zones)
-                    .filter(|&z| !by_zone[z].is_empty())
-                    .min_by(|&a, &b| need[a].total_cmp(&need[b]).then(a.cmp(&b)))
-                else {
-                    break;
-                };
-                let Some(i) = by_zone[z].pop() else { break };
-                gone[i] = true;
-                let r = self.services[s].replicas[i].clone();
-                self.services[s].tally(&r, false);
-                need[z] += self.services[s]
-                    .req
-                    .throughput
-                    .get(r.tk)
-                    .map_or(0.0, |t| t.1);
-                self.release(r.alloc)?;
-                out.push(replica_stop(r.work));
-            }
-            let mut k = 0;
-            self.services[s].replicas.retain(|_| {
-                k += 1;
-                !gone[k - 1]
-            });
+        let plan = self.sched.plan_replicas(
+            now,
+            &PlanInput {
+                svc: &svc.req,
+                current: &svc.counts,
+                demand: &svc.demand,
+                headroom: svc.headroom,
+                first_id: svc.req.base_id + svc.next_seq,
+                on_preempt: OnPreempt::Ask,
+                explain: false,
+            },
+        )?;
+        for &g in &plan.removed {
+            let svc = &mut self.services[s];
+            let Some(r) = svc.replicas[svc.counts.slot(g)].pop() else {
+                continue;
+            };
+            svc.counts.remove(g);
+            self.release(r.alloc)?;
+            out.push(replica_stop(r.work));
+            // Freed room may fit waiting jobs.
             self.dirty = true;
+        }
+        for a in &plan.added {
+            self.track(a.alloc, Owner::Replica(s as u32));
+            let placement = self.placement_of(a.alloc);
+            let svc = &mut self.services[s];
+            svc.next_seq += 1;
+            svc.counts.add(a.group);
+            let slot = svc.counts.slot(a.group);
+            svc.replicas[slot].push(Replica {
+                work: a.work,
+                alloc: a.alloc,
+                group: a.group,
+            });
+            out.push(Action::Dispatch(RunSpec {
+                run: RunId {
+                    job: a.work,
+                    attempt: 1,
+                },
+                placement,
+                kind: RunKind::Replica { service: svc.id },
+            }));
+        }
+        if !plan.victims.is_empty() {
+            self.preempt_for_service(now, s, &plan.victims, out);
         }
         Ok(())
     }

@@ -15,6 +15,8 @@ use gf_control::{
 };
 use gf_model::protocol::DomainSlot;
 use gf_model::scenario::RetryBudget;
+use gf_sched::{CapacityIndex, Policy, Topology};
+use std::sync::Arc;
 
 /// Handles an event that must be accepted.
 fn h(c: &mut Controller, now: i64, ev: Event) -> Vec<Action> {
@@ -719,7 +721,9 @@ fn a_service_scales_with_its_demand_across_providers() {
         },
     );
     let acts = h(&mut c, T0 + 3600, Event::AutoscaleTick);
-    assert_eq!(acts.len(), 3, "{acts:?}");
+    // The SLO (100 ms) is tighter than a cross-zone hop, so each zone keeps
+    // the one replica that covers its 5 rps: us-east drops two of its three.
+    assert_eq!(acts.len(), 2, "{acts:?}");
     for a in &acts {
         let Action::Stop(s) = a else {
             panic!("expected stops, got {acts:?}");
@@ -727,7 +731,97 @@ fn a_service_scales_with_its_demand_across_providers() {
         assert_eq!((s.reason, s.grace_s), (StopReason::Release, 0));
         assert!(runs.contains(&s.run));
     }
-    assert_eq!(c.services()[0].replicas, 1);
+    assert_eq!(c.services()[0].replicas, 2);
+    assert_eq!(c.services()[0].by_zone, vec![(0, 1), (1, 1)]);
+    assert_eq!(c.slo(0).served_rps, 10.0);
+}
+
+#[test]
+fn a_zone_served_only_by_slower_accelerators_gets_enough_of_them() {
+    // us-east has GB200 only (aws), eu-west H200 only (azure and gcp).
+    let fleet = r#"
+version = 1
+[[team]]
+name = "t"
+[[provider]]
+name = "aws"
+[[provider.region]]
+name = "east"
+power_mw = 100.0
+zone = "us-east"
+[[provider.region.cluster]]
+name = "nvl"
+accelerator = "gb200"
+domains = 2
+price = { model = "on-demand", usd_per_gpu_hour = 4.0 }
+[[provider]]
+name = "azure"
+[[provider.region]]
+name = "sweden"
+power_mw = 100.0
+zone = "eu-west"
+[[provider.region.cluster]]
+name = "hgx"
+accelerator = "h200"
+domains = 16
+price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
+[[provider]]
+name = "gcp"
+[[provider.region]]
+name = "netherlands"
+power_mw = 100.0
+zone = "eu-west"
+[[provider.region.cluster]]
+name = "a3"
+accelerator = "h200"
+domains = 16
+price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
+"#;
+    let topo = Arc::new(Topology::from_document(
+        &gf_model::parse_document("fleet.toml", fleet).unwrap(),
+    ));
+    let index = CapacityIndex::all_online(&topo);
+    let mut c = Controller::new(topo, index, Policy::named("default").unwrap(), 1, cfg());
+    let mut spec = chat_service();
+    spec.throughput = [("gb200".to_string(), 20.0), ("h200".to_string(), 8.0)]
+        .into_iter()
+        .collect();
+    h(
+        &mut c,
+        T0,
+        Event::ServiceSubmitted {
+            service: 0,
+            spec: Box::new(spec),
+            headroom: 1.25,
+        },
+    );
+    h(
+        &mut c,
+        T0,
+        Event::DemandObserved {
+            service: 0,
+            rps_by_zone: vec![("us-east".into(), 100.0), ("eu-west".into(), 60.0)],
+        },
+    );
+    let acts = h(&mut c, T0, Event::AutoscaleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), acts.len(), "only dispatches: {acts:?}");
+    assert!(d.iter().all(|s| s.kind == RunKind::Replica { service: 0 }));
+    let on = |cl: &str| d.iter().filter(|s| s.placement.cluster == cl).count();
+    // us-east: 100 × 1.25 / 20 = 6.25, so 7 GB200 replicas; eu-west:
+    // 60 × 1.25 / 8 = 9.375, so 10 H200 replicas over its two clusters.
+    // Sizing by the fastest accelerator would give 200 / 20 = 10 in all.
+    assert_eq!(on("aws/east/nvl"), 7, "{d:?}");
+    assert_eq!(
+        on("azure/sweden/hgx") + on("gcp/netherlands/a3"),
+        10,
+        "{d:?}"
+    );
+    assert_eq!(c.services()[0].by_zone, vec![(0, 7), (1, 10)]);
+    let slo = c.slo(0);
+    assert_eq!((slo.demand_rps, slo.served_rps), (160.0, 160.0));
+    // Sized right, the next tick leaves it alone.
+    assert!(h(&mut c, T0 + 300, Event::AutoscaleTick).is_empty());
 }
 
 #[test]

@@ -29,7 +29,10 @@ pub use index::CapacityIndex;
 pub use policy::{Candidates, Policy, Strategy, Weights};
 pub use request::{Request, RequestError, WorkId, WorkKind};
 pub use scheduler::{Alloc, AllocId, SchedError, Scheduler};
-pub use service::{ServiceOutcome, ServiceRequest};
+pub use service::{
+    AddedReplica, CROSS_ZONE_MS, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ReplicaPlan,
+    ServiceRequest,
+};
 pub use topology::{ClusterOrd, DomainOrd, Topology};
 
 /// Where each unit of work runs.

@@ -1,14 +1,49 @@
-//! Placing an inference service: replicas spread over providers so that at
-//! least `min_providers` serve it and none holds more than
-//! `max_share_per_provider` of the replicas, each replica preferring a
-//! region whose users still have unserved demand.
+//! Placing and sizing an inference service, once for every shell.
+//!
+//! `gigafleet place` plans a service from no replicas; the controller plans
+//! it again on every autoscale tick from the replicas it runs. Both call
+//! [`Scheduler::plan_replicas`], so the replicas a plan shows are the
+//! replicas the twin and the server run, and a rule changed here changes
+//! everywhere at once.
+//!
+//! Each zone is sized by the accelerators its replicas actually got: a new
+//! replica counts for the throughput of the accelerator of the cluster it was
+//! placed on, and replicas are added until every zone's demand × headroom is
+//! covered (or the service reaches `max_replicas`, or no room is left).
+//! Sizing the whole service by its fastest accelerator and spreading that
+//! count afterwards under-provisions every zone served by slower ones.
+//!
+//! Each replica is placed through [`Scheduler::decide_with`] under the spread
+//! rules: at least `min_providers` providers, at most
+//! `max_share_per_provider` of the replicas on one, and a bonus for clusters
+//! in zones whose demand is not yet covered. Demand is served from its own
+//! zone first; what a zone's replicas have left serves other zones only when
+//! the latency SLO leaves room for the cross-zone hop ([`CROSS_ZONE_MS`]).
+//! When it does not, a replica outside every zone still short of capacity
+//! would serve nobody, so beyond `min_replicas` it may only go to sites in
+//! zones still short (the request's sites are narrowed, which keeps
+//! preemption possible there).
+//!
+//! Replicas are removed where a zone's capacity exceeds its demand by at
+//! least the replica's throughput, so a plan never removes what it would add
+//! back on the next tick.
+
+use std::sync::Arc;
 
 use gf_model::ServiceSpec;
 
-use crate::decision::{Decision, Explanation};
+use crate::decision::{Decision, Explanation, Outcome, Victim};
 use crate::request::{Request, RequestError, WorkId};
-use crate::scheduler::{AllocId, Scheduler};
+use crate::scheduler::{AllocId, SchedError, Scheduler};
 use crate::topology::{ClusterOrd, Topology};
+
+/// Latency a request pays to be served from another zone; a service whose
+/// SLO is tighter can only be served well from its users' own zone.
+pub const CROSS_ZONE_MS: f64 = 150.0;
+
+/// Capacity below this many requests per second counts as none, so that
+/// float sums never ask for a replica to cover rounding.
+const EPS: f64 = 1e-9;
 
 /// A service resolved against the topology.
 #[derive(Debug, Clone)]
@@ -19,7 +54,7 @@ pub struct ServiceRequest {
     pub replica: Request,
     /// Requests per second of one replica, per accelerator ordinal.
     pub throughput: Vec<(u16, f64)>,
-    /// Unserved demand per zone ordinal, requests per second.
+    /// Demand per zone ordinal from the spec, requests per second.
     pub demand: Vec<(u32, f64)>,
     /// Replicas must span at least this many providers.
     pub min_providers: u32,
@@ -29,6 +64,8 @@ pub struct ServiceRequest {
     pub min_replicas: u32,
     /// Most replicas.
     pub max_replicas: u32,
+    /// Latency objective, milliseconds: whether other zones may be served.
+    pub latency_slo_ms: f64,
 }
 
 impl ServiceRequest {
@@ -61,126 +98,459 @@ impl ServiceRequest {
             max_share_per_provider: s.max_share_per_provider,
             min_replicas: s.min_replicas,
             max_replicas: s.max_replicas,
+            latency_slo_ms: s.latency_slo_ms,
         })
     }
 
-    /// Replicas needed to serve all demand on the fastest accelerator, within bounds.
-    pub fn target_replicas(&self) -> u32 {
-        let best = self.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
-        let total: f64 = self.demand.iter().map(|d| d.1).sum();
-        let n = if best > 0.0 {
-            (total / best).ceil() as u32
-        } else {
-            0
-        };
-        n.clamp(self.min_replicas, self.max_replicas.max(self.min_replicas))
+    /// Whether a replica's spare capacity may serve users of other zones.
+    pub fn cross_zone(&self) -> bool {
+        self.latency_slo_ms >= CROSS_ZONE_MS
+    }
+
+    /// Where a replica on cluster `c` counts, or `None` when the cluster's
+    /// accelerator has no throughput for this service.
+    pub fn group_of(&self, topo: &Topology, c: ClusterOrd) -> Option<ReplicaGroup> {
+        let cl = &topo.clusters[c as usize];
+        let tk = self.throughput.iter().position(|t| t.0 == cl.accel)?;
+        Some(ReplicaGroup {
+            zone: topo.sites[cl.site as usize].zone,
+            tk: tk as u32,
+            provider: cl.provider,
+        })
+    }
+
+    /// Requests per second one replica of group `g` serves.
+    pub fn rps_of(&self, g: ReplicaGroup) -> f64 {
+        self.throughput.get(g.tk as usize).map_or(0.0, |t| t.1)
     }
 }
 
-/// The replicas placed for a service.
+/// Where a replica runs, as far as sizing and spreading care: its zone, its
+/// accelerator (as an index into [`ServiceRequest::throughput`]) and its
+/// provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplicaGroup {
+    /// Zone ordinal.
+    pub zone: u32,
+    /// Index into the service's throughput list.
+    pub tk: u32,
+    /// Provider ordinal.
+    pub provider: u32,
+}
+
+/// A service's running replicas counted by group.
+///
+/// The controller keeps one per service in step with its replicas (it knows
+/// when one starts or is lost); the planner reads it and works on a copy.
+/// Every query costs O(zones × accelerators × providers), never O(replicas).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaCounts {
+    tputs: usize,
+    providers: usize,
+    /// Replicas per group, indexed `(zone × tputs + tk) × providers + provider`.
+    n: Vec<u32>,
+    per_provider: Vec<u32>,
+    total: u32,
+}
+
+impl ReplicaCounts {
+    /// No replicas of `svc` on `topo`.
+    pub fn new(topo: &Topology, svc: &ServiceRequest) -> Self {
+        let (zones, tputs, providers) =
+            (topo.zones.len(), svc.throughput.len(), topo.providers.len());
+        ReplicaCounts {
+            tputs,
+            providers,
+            n: vec![0; zones * tputs * providers],
+            per_provider: vec![0; providers],
+            total: 0,
+        }
+    }
+
+    /// Number of groups, for callers that keep something per group.
+    pub fn slots(&self) -> usize {
+        self.n.len()
+    }
+
+    /// A dense index of group `g` below [`Self::slots`].
+    pub fn slot(&self, g: ReplicaGroup) -> usize {
+        (g.zone as usize * self.tputs + g.tk as usize) * self.providers + g.provider as usize
+    }
+
+    fn group_at(&self, i: usize) -> ReplicaGroup {
+        let provider = (i % self.providers) as u32;
+        let rest = i / self.providers;
+        ReplicaGroup {
+            zone: (rest / self.tputs) as u32,
+            tk: (rest % self.tputs) as u32,
+            provider,
+        }
+    }
+
+    /// Counts one more replica in group `g`.
+    pub fn add(&mut self, g: ReplicaGroup) {
+        let i = self.slot(g);
+        self.n[i] += 1;
+        self.per_provider[g.provider as usize] += 1;
+        self.total += 1;
+    }
+
+    /// Counts one replica of group `g` fewer; a group already empty stays
+    /// empty.
+    pub fn remove(&mut self, g: ReplicaGroup) {
+        let i = self.slot(g);
+        if self.n[i] == 0 {
+            return;
+        }
+        self.n[i] -= 1;
+        self.per_provider[g.provider as usize] -= 1;
+        self.total -= 1;
+    }
+
+    /// Replicas in all.
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+
+    /// Replicas in group `g`.
+    pub fn in_group(&self, g: ReplicaGroup) -> u32 {
+        self.n[self.slot(g)]
+    }
+
+    /// Replicas on provider `p`.
+    pub fn on_provider(&self, p: u32) -> u32 {
+        self.per_provider.get(p as usize).copied().unwrap_or(0)
+    }
+
+    /// Distinct providers with at least one replica.
+    pub fn providers(&self) -> u32 {
+        self.per_provider.iter().filter(|&&n| n > 0).count() as u32
+    }
+
+    /// Requests per second the replicas in zone `z` serve.
+    pub fn zone_rps(&self, svc: &ServiceRequest, z: u32) -> f64 {
+        let base = z as usize * self.tputs * self.providers;
+        let Some(row) = self.n.get(base..base + self.tputs * self.providers) else {
+            return 0.0;
+        };
+        row.chunks(self.providers.max(1))
+            .zip(&svc.throughput)
+            .map(|(per_p, t)| per_p.iter().sum::<u32>() as f64 * t.1)
+            .sum()
+    }
+
+    /// Demand and the part of it served within the latency SLO, requests
+    /// per second: replicas serve their own zone first; what they have left
+    /// serves other zones only when [`ServiceRequest::cross_zone`].
+    pub fn served(&self, svc: &ServiceRequest, demand: &[(u32, f64)]) -> (f64, f64) {
+        let zones = self.n.len() / (self.tputs * self.providers).max(1);
+        let mut left = vec![0.0f64; zones];
+        for &(z, r) in demand {
+            if let Some(x) = left.get_mut(z as usize) {
+                *x += r;
+            }
+        }
+        let total: f64 = left.iter().sum();
+        let mut spare = 0.0;
+        let mut served = 0.0;
+        for (z, l) in left.iter_mut().enumerate() {
+            let c = self.zone_rps(svc, z as u32);
+            let x = c.min(*l);
+            *l -= x;
+            served += x;
+            spare += c - x;
+        }
+        if svc.cross_zone() {
+            let rest: f64 = left.iter().sum();
+            served += spare.min(rest);
+        }
+        (total, served)
+    }
+}
+
+/// What the planner does when the scheduler can place the next replica only
+/// by preempting training work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnPreempt {
+    /// Release the victims at once and place the replica in their room: a
+    /// one-shot plan (`gigafleet place`).
+    Commit,
+    /// Release nothing; return the victims and stop planning. The
+    /// controller asks them to stop and the replica takes the room on a
+    /// later pass, once the backend has confirmed.
+    Ask,
+}
+
+/// What [`Scheduler::plan_replicas`] is asked.
 #[derive(Debug, Clone)]
-pub struct ServiceOutcome {
-    /// Each replica's work id, decision and allocation.
-    pub replicas: Vec<(WorkId, Decision, AllocId)>,
-    /// Demand left unserved, requests per second.
-    pub unserved_rps: f64,
-    /// Distinct providers used.
-    pub providers: u32,
-    /// Why the next replica did not fit, when fewer than wanted were placed.
+pub struct PlanInput<'a> {
+    /// The service.
+    pub svc: &'a ServiceRequest,
+    /// The replicas it runs now.
+    pub current: &'a ReplicaCounts,
+    /// Demand per zone ordinal, requests per second.
+    pub demand: &'a [(u32, f64)],
+    /// Zones are sized for demand × headroom.
+    pub headroom: f64,
+    /// The work id of the first new replica; the next ones follow in order.
+    pub first_id: WorkId,
+    /// What a preemption decision means.
+    pub on_preempt: OnPreempt,
+    /// Keep every cluster's verdict in each decision.
+    pub explain: bool,
+}
+
+/// A replica the plan placed and committed.
+#[derive(Debug, Clone)]
+pub struct AddedReplica {
+    /// Its work id.
+    pub work: WorkId,
+    /// The decision that placed it.
+    pub decision: Decision,
+    /// Its allocation in the scheduler.
+    pub alloc: AllocId,
+    /// Where it counts.
+    pub group: ReplicaGroup,
+}
+
+/// The outcome of planning a service.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaPlan {
+    /// Replicas placed, in order; their allocations are committed.
+    pub added: Vec<AddedReplica>,
+    /// One entry per replica to remove, by group: the caller chooses which
+    /// of its runs in the group to stop and releases its allocation.
+    pub removed: Vec<ReplicaGroup>,
+    /// Training work preempted for the replicas: released already under
+    /// [`OnPreempt::Commit`], to be asked to stop under [`OnPreempt::Ask`].
+    pub victims: Vec<Victim>,
+    /// Why the next replica did not fit, when the plan stopped short of its
+    /// demand (or waits for victims to stop).
     pub stopped: Option<Explanation>,
+    /// Demand × headroom the replicas after the plan leave uncovered,
+    /// requests per second.
+    pub unserved_rps: f64,
+    /// Replicas after the plan.
+    pub replicas: u32,
+    /// Distinct providers after the plan.
+    pub providers: u32,
+}
+
+/// Capacity still needed: per zone when replicas serve only their own zone,
+/// in all when spare capacity may cross zones.
+fn uncovered(need: &[f64], cross: bool) -> f64 {
+    if cross {
+        need.iter().sum::<f64>().max(0.0)
+    } else {
+        need.iter().map(|x| x.max(0.0)).sum()
+    }
 }
 
 impl Scheduler {
-    /// Places a service's replicas one by one, committing each.
-    pub fn place_service(
+    /// Plans a service from the replicas it runs: which replicas to remove
+    /// (zones whose capacity exceeds their demand × headroom by a whole
+    /// replica, or more replicas than `max_replicas`) and which to add, one
+    /// by one under the spread rules, each zone until the throughput of the
+    /// replicas it actually got covers its demand × headroom. New replicas
+    /// are committed as they are placed, so each decision sees the ones
+    /// before it; removed ones are left to the caller to release.
+    pub fn plan_replicas(
         &mut self,
         now: i64,
+        input: &PlanInput<'_>,
+    ) -> Result<ReplicaPlan, SchedError> {
+        let svc = input.svc;
+        let topo = Arc::clone(self.topology());
+        let cross = svc.cross_zone();
+        let max = svc.max_replicas.max(svc.min_replicas);
+        let mut counts = input.current.clone();
+        // Capacity still needed per zone ordinal (negative: surplus).
+        let mut need = vec![0.0f64; topo.zones.len()];
+        for &(z, r) in input.demand {
+            if let Some(x) = need.get_mut(z as usize) {
+                *x += r * input.headroom;
+            }
+        }
+        for (z, x) in need.iter_mut().enumerate() {
+            *x -= counts.zone_rps(svc, z as u32);
+        }
+        let mut plan = ReplicaPlan::default();
+        self.shrink(svc, &mut counts, &mut need, max, &mut plan);
+        self.grow(now, input, &mut counts, &mut need, max, &mut plan)?;
+        plan.unserved_rps = uncovered(&need, cross);
+        plan.replicas = counts.total();
+        plan.providers = counts.providers();
+        Ok(plan)
+    }
+
+    /// Removes replicas that serve nobody: one at a time, from the zone with
+    /// the most surplus, the slowest accelerator first, while the surplus
+    /// covers the replica (and, across zones, the service's total surplus
+    /// does too), never below `min_replicas` or `min_providers`. Above
+    /// `max_replicas` it removes regardless of demand.
+    fn shrink(
+        &self,
         svc: &ServiceRequest,
-        explain: bool,
-    ) -> ServiceOutcome {
-        let topo = std::sync::Arc::clone(self.topology());
-        let target = svc.target_replicas();
-        let cap = ((svc.max_share_per_provider * target as f64).floor() as u32).max(1);
-        let mut per_provider = vec![0u32; topo.providers.len()];
-        let mut unserved = svc.demand.clone();
-        let mut out = ServiceOutcome {
-            replicas: Vec::new(),
-            unserved_rps: 0.0,
-            providers: 0,
-            stopped: None,
-        };
-        let tput = |c: ClusterOrd| {
-            let a = topo.clusters[c as usize].accel;
-            svc.throughput
-                .iter()
-                .find(|t| t.0 == a)
-                .map_or(0.0, |t| t.1)
-        };
-        let mut i = 0u32;
+        counts: &mut ReplicaCounts,
+        need: &mut [f64],
+        max: u32,
+        plan: &mut ReplicaPlan,
+    ) {
+        let cross = svc.cross_zone();
         loop {
-            let left: f64 = unserved.iter().map(|u| u.1.max(0.0)).sum();
-            let want_more = i < svc.min_replicas || left > 0.0;
-            if !want_more || i >= svc.max_replicas {
+            let over = counts.total() > max;
+            if !over && counts.total() <= svc.min_replicas {
                 break;
             }
-            let used = per_provider.iter().filter(|&&n| n > 0).count() as u32;
-            let slots_left = target.saturating_sub(i);
-            let must_be_new = used < svc.min_providers && slots_left <= svc.min_providers - used;
+            let surplus_all = -need.iter().sum::<f64>();
+            let mut best: Option<(f64, f64, u32, ReplicaGroup)> = None;
+            for (i, &n) in counts.n.iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                let g = counts.group_at(i);
+                let t = svc.rps_of(g);
+                let surplus = -need[g.zone as usize];
+                let idle = t <= surplus + EPS && (!cross || t <= surplus_all + EPS);
+                let last_of_needed_provider =
+                    counts.on_provider(g.provider) == 1 && counts.providers() <= svc.min_providers;
+                if !over && (!idle || last_of_needed_provider) {
+                    continue;
+                }
+                // Most surplus first, then the slowest replica, then the
+                // provider holding the most replicas.
+                let key = (surplus, -t, counts.on_provider(g.provider), g);
+                let better = best.as_ref().is_none_or(|b| {
+                    key.0
+                        .total_cmp(&b.0)
+                        .then(key.1.total_cmp(&b.1))
+                        .then(key.2.cmp(&b.2))
+                        .then(b.3.cmp(&key.3))
+                        .is_gt()
+                });
+                if better {
+                    best = Some(key);
+                }
+            }
+            let Some((_, _, _, g)) = best else { break };
+            counts.remove(g);
+            need[g.zone as usize] += svc.rps_of(g);
+            plan.removed.push(g);
+        }
+    }
+
+    /// Adds replicas while demand × headroom is uncovered (or fewer than
+    /// `min_replicas` run), each placed under the spread rules and counted
+    /// for the throughput of the accelerator it got.
+    fn grow(
+        &mut self,
+        now: i64,
+        input: &PlanInput<'_>,
+        counts: &mut ReplicaCounts,
+        need: &mut [f64],
+        max: u32,
+        plan: &mut ReplicaPlan,
+    ) -> Result<(), SchedError> {
+        let svc = input.svc;
+        let topo = Arc::clone(self.topology());
+        let cross = svc.cross_zone();
+        let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
+        let mut seq = 0u64;
+        let mut req = svc.replica.clone();
+        loop {
+            let n = counts.total();
+            let left = uncovered(need, cross);
+            if n >= max || (n >= svc.min_replicas && left <= EPS) {
+                break;
+            }
+            // The fewest replicas still to come (all on the fastest
+            // accelerator): the share cap and the provider minimum are
+            // judged against the service's size once they are placed, which
+            // is at least this.
+            let by_demand = if best > 0.0 {
+                (left / best).ceil() as u32
+            } else {
+                0
+            };
+            let more = by_demand.max(svc.min_replicas.saturating_sub(n)).max(1);
+            let cap = ((svc.max_share_per_provider * (n + more) as f64).floor() as u32).max(1);
+            let used = counts.providers();
+            let must_be_new = used < svc.min_providers && more <= svc.min_providers - used;
+            req.id = input.first_id + seq;
+            // Past the minimum, a replica serves its own zone only (unless
+            // the SLO allows crossing), so it may only go where demand is
+            // uncovered. That narrows the request's sites rather than being
+            // a spread rule, so the scheduler may still preempt for it there.
+            req.sites = if !cross && n >= svc.min_replicas {
+                let allowed = topo
+                    .sites
+                    .iter()
+                    .enumerate()
+                    .map(|(i, site)| {
+                        need[site.zone as usize] > EPS
+                            && svc.replica.sites.as_ref().is_none_or(|s| s[i])
+                    })
+                    .collect();
+                Some(allowed)
+            } else {
+                svc.replica.sites.clone()
+            };
+            let counts_now = &*counts;
+            let need_now = &*need;
             let extra = |c: ClusterOrd| -> Option<f64> {
-                let cl = &topo.clusters[c as usize];
-                let p = cl.provider as usize;
-                // The share cap binds while the service grows to its target;
-                // past it (slower accelerators) it grows with the service.
-                let cap_now =
-                    cap.max(((svc.max_share_per_provider * (i + 1) as f64).floor()) as u32);
-                if per_provider[p] >= cap_now || (must_be_new && per_provider[p] > 0) {
+                let g = svc.group_of(&topo, c)?;
+                if svc.rps_of(g) <= 0.0 {
                     return None;
                 }
-                let zone = topo.sites[cl.site as usize].zone;
-                let near = unserved.iter().find(|u| u.0 == zone).map_or(0.0, |u| u.1);
-                let near_bonus = if near > 0.0 {
-                    4.0 * (near / (left.max(1e-9))).min(1.0) + 2.0
+                let on_p = counts_now.on_provider(g.provider);
+                if on_p >= cap || (must_be_new && on_p > 0) {
+                    return None;
+                }
+                let near = need_now[g.zone as usize].max(0.0);
+                let near_bonus = if near > EPS {
+                    4.0 * (near / left.max(EPS)).min(1.0) + 2.0
                 } else {
                     0.0
                 };
-                let new_provider = if per_provider[p] == 0 && used < svc.min_providers {
+                let new_provider = if on_p == 0 && used < svc.min_providers {
                     3.0
                 } else {
                     0.0
                 };
                 Some(near_bonus + new_provider)
             };
-            let mut req = svc.replica.clone();
-            req.id = svc.base_id + i as u64;
-            let d = self.decide_with(now, &req, explain, &extra);
-            let Some(p) = d.placement().cloned() else {
-                out.stopped = Some(d.explanation);
+            let d = self.decide_with(now, &req, input.explain, &extra);
+            let group = match &d.outcome {
+                Outcome::NoFit => None,
+                Outcome::Preempt { victims, .. } if input.on_preempt == OnPreempt::Ask => {
+                    plan.victims.extend(victims.iter().cloned());
+                    None
+                }
+                Outcome::Placed(p) | Outcome::Preempt { placement: p, .. } => {
+                    svc.group_of(&topo, p.cluster)
+                }
+            };
+            let Some(group) = group else {
+                plan.stopped = Some(d.explanation);
                 break;
             };
-            let Ok(Some((id, _))) = self.apply(now, &req, &d) else {
-                out.stopped = Some(d.explanation.clone());
+            let Some((alloc, _)) = self.apply(now, &req, &d)? else {
+                plan.stopped = Some(d.explanation);
                 break;
             };
-            let cl = &topo.clusters[p.cluster as usize];
-            per_provider[cl.provider as usize] += 1;
-            let zone = topo.sites[cl.site as usize].zone;
-            let mut t = tput(p.cluster);
-            // A replica serves its own zone first, then spills to the rest.
-            for u in unserved.iter_mut().filter(|u| u.0 == zone) {
-                let s = t.min(u.1.max(0.0));
-                u.1 -= s;
-                t -= s;
+            if let Outcome::Preempt { victims, .. } = &d.outcome {
+                plan.victims.extend(victims.iter().cloned());
             }
-            for u in unserved.iter_mut() {
-                let s = t.min(u.1.max(0.0));
-                u.1 -= s;
-                t -= s;
-            }
-            out.replicas.push((req.id, d, id));
-            i += 1;
+            counts.add(group);
+            need[group.zone as usize] -= svc.rps_of(group);
+            plan.added.push(AddedReplica {
+                work: req.id,
+                decision: d,
+                alloc,
+                group,
+            });
+            seq += 1;
         }
-        out.unserved_rps = unserved.iter().map(|u| u.1.max(0.0)).sum();
-        out.providers = per_provider.iter().filter(|&&n| n > 0).count() as u32;
-        out
+        Ok(())
     }
 }
