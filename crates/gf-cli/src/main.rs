@@ -4,6 +4,7 @@
 
 mod load;
 mod place;
+mod plan;
 mod replay;
 mod replay_philly;
 mod simulate;
@@ -31,6 +32,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a scenario through the digital twin: the fleet over months, in seconds.
     Simulate(simulate::SimulateArgs),
+    /// Plan capacity against demand, contracts and power: what to buy, where, when.
+    Plan(plan::PlanArgs),
     /// Print the JSON Schema of the file format.
     Schema,
 }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Place(a) => place::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Plan(a) => plan::run(a),
         Command::Schema => schema(),
     };
     match result {

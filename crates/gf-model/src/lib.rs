@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod diag;
 pub mod parse;
+pub mod plan;
 pub mod scenario;
 pub mod spec;
 pub mod units;

@@ -36,6 +36,7 @@ pub fn parse_document_with(
     let doc = read_document(&mut cx, src);
     if let Some(doc) = &doc {
         crate::validate::validate(&mut cx, doc, fleet);
+        crate::plan::check_plan(&mut cx, doc);
     }
     match doc {
         Some(doc) if !cx.has_errors() => Ok(doc),
@@ -68,6 +69,7 @@ fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document> {
     let scenario = t
         .take("scenario")
         .and_then(|v| crate::scenario::read_scenario(cx, v));
+    let plan = t.take("plan").and_then(|v| crate::plan::read_plan(cx, v));
     t.finish(cx);
     Some(Document {
         version: version.unwrap_or(FORMAT_VERSION),
@@ -78,6 +80,7 @@ fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document> {
         jobs,
         services,
         scenario,
+        plan,
     })
 }
 

@@ -78,6 +78,9 @@ pub struct Document {
     /// What the digital twin simulates (a scenario file has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<crate::scenario::ScenarioSpec>,
+    /// What the capacity planner plans (a plan file has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::plan::PlanSpec>,
 }
 
 impl Document {
