@@ -118,6 +118,20 @@ fn verify_month(
     let scale = (total / TARGET_GPUS).max(1.0);
     let start = inst.month_starts[t];
     let mut src = String::from("version = 1\n[[team]]\nname = \"plan\"\nmax_priority = 1000\n");
+    // The file's own catalog entries, so every accelerator it names is known.
+    for a in &doc.accelerators {
+        let _ = write!(
+            src,
+            "[[accelerator]]\nname = {}\nvendor = {}\nhbm_gib = {}\ntrain_throughput = {}\ninfer_throughput = {}\npower_kw = {}\ndomain_gpus = {}\n",
+            q(&a.name),
+            q(a.vendor.as_str()),
+            a.hbm_gib,
+            a.train_throughput,
+            a.infer_throughput,
+            a.power_kw,
+            a.domain_gpus
+        );
+    }
     // Sites and clusters: what the plan uses, each site's envelope of the month.
     for (si, site) in inst.sites.iter().enumerate() {
         let units: Vec<_> = inst
@@ -216,6 +230,26 @@ fn verify_month(
         if zones.is_empty() {
             continue;
         }
+        // The replicas the plan's GPUs make, so the twin starts at the
+        // planned size instead of scaling up from one.
+        let gpus: f64 = inst
+            .demands
+            .iter()
+            .filter(|d| {
+                doc.plan.as_ref().is_some_and(|p| {
+                    p.demand
+                        .iter()
+                        .any(|x| x.name == d.curve && x.service.as_deref() == Some(&s.name))
+                })
+            })
+            .map(|d| {
+                plan.capacity
+                    .used_by_demand
+                    .get(&d.name)
+                    .map_or(0.0, |v| v[t])
+            })
+            .sum();
+        let replicas = (gpus / scale / f64::from(s.gpus_per_replica.max(1))).floor() as u64;
         let tp = s
             .throughput
             .iter()
@@ -224,11 +258,12 @@ fn verify_month(
             .join(", ");
         let _ = write!(
             body,
-            "[[service]]\nname = {}\nteam = \"plan\"\nmodel = {}\ngpus_per_replica = {}\nthroughput = {{ {tp} }}\ndemand = [{zones}]\nlatency_slo_ms = {}\nmax_replicas = 1000000\n",
+            "[[service]]\nname = {}\nteam = \"plan\"\nmodel = {}\ngpus_per_replica = {}\nthroughput = {{ {tp} }}\ndemand = [{zones}]\nlatency_slo_ms = {}\nmin_replicas = {}\nmax_replicas = 1000000\n",
             q(&s.name),
             q(&s.model),
             s.gpus_per_replica,
-            s.latency_slo_ms
+            s.latency_slo_ms,
+            replicas.max(1)
         );
         services.push(s.name.clone());
     }
