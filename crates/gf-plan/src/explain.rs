@@ -95,7 +95,23 @@ pub fn explain(inst: &Instance, s: &Solved) -> Infeasibility {
                     0.0
                 }
             }
-            _ => unit.base_gpus[t],
+            _ => {
+                let merged: f64 = inst
+                    .options
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.merged && o.parent == ui)
+                    .map(|(oi, o)| {
+                        o.window
+                            .iter()
+                            .enumerate()
+                            .filter(|&(_, &m)| online(o.lead, o.term, m, t))
+                            .map(|(wi, _)| s.decisions.options[oi][wi] * o.gpus * o.delivered)
+                            .sum::<f64>()
+                    })
+                    .sum();
+                unit.base_gpus[t] + merged
+            }
         }
     };
     let envelopes = crate::outcome::envelopes(inst, s);
@@ -128,6 +144,11 @@ pub fn explain(inst: &Instance, s: &Solved) -> Infeasibility {
                     continue;
                 }
                 let unit = &inst.units[a.unit];
+                if let crate::instance::Source::Option(o) = unit.source
+                    && inst.options[o].merged
+                {
+                    continue;
+                }
                 let cap = online_gpus(a.unit, t);
                 if cap <= 0.0 {
                     offline.push(unit.name.clone());

@@ -97,6 +97,12 @@ pub struct OptionDef {
     pub divisible: bool,
     /// Share of the GPUs paid for that is delivered (a what-if may cut it).
     pub delivered: f64,
+    /// The unit of the cluster it expands.
+    pub parent: usize,
+    /// Its GPUs join the parent's capacity row (the parent is reserved too,
+    /// so a GPU costs the same to use in either): no use variables of its own,
+    /// which keeps a model with thousands of options small.
+    pub merged: bool,
 }
 
 /// A candidate contract, compiled.
@@ -457,6 +463,8 @@ impl Instance {
                 term: o.term_months,
                 divisible: o.divisible,
                 delivered: 1.0,
+                parent: ci,
+                merged: self.units[ci].reserved,
             });
         }
         Ok(())

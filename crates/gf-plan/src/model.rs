@@ -139,11 +139,19 @@ pub enum SolveError {
 
 fn capacity_of(inst: &Instance, u: usize, t: usize) -> bool {
     let unit = &inst.units[u];
+    let may_come =
+        |o: &crate::instance::OptionDef| o.window.iter().any(|&m| online(o.lead, o.term, m, t));
     match unit.source {
-        Source::Cluster | Source::Added => unit.base_gpus[t] > 0.0,
+        Source::Cluster | Source::Added => {
+            unit.base_gpus[t] > 0.0
+                || inst
+                    .options
+                    .iter()
+                    .any(|o| o.merged && o.parent == u && may_come(o))
+        }
         Source::Option(o) => {
             let o = &inst.options[o];
-            o.window.iter().any(|&m| online(o.lead, o.term, m, t))
+            !o.merged && may_come(o)
         }
         Source::Candidate(k) => inst.candidates[k].months.contains(&t),
     }
@@ -322,6 +330,12 @@ impl Lp {
             }
         }
         let mut rows: Vec<(Option<RowKind>, Expression, f64)> = Vec::new();
+        let mut merged: Vec<Vec<usize>> = vec![Vec::new(); inst.units.len()];
+        for (oi, o) in inst.options.iter().enumerate() {
+            if o.merged {
+                merged[o.parent].push(oi);
+            }
+        }
         // Capacity.
         for (ui, unit) in inst.units.iter().enumerate() {
             for t in 0..n {
@@ -332,22 +346,20 @@ impl Lp {
                 for &i in &per_unit_t[ui][t] {
                     e.add_mul(1.0, self.uses[i].var);
                 }
-                match unit.source {
-                    Source::Option(o) => {
-                        let o = &inst.options[o];
-                        for (wi, &m) in o.window.iter().enumerate() {
-                            if online(o.lead, o.term, m, t) {
-                                e.add_mul(
-                                    -o.gpus * o.delivered / K,
-                                    self.options[unit_opt(unit)][wi],
-                                );
-                            }
+                let options: Vec<usize> = match unit.source {
+                    Source::Option(o) => vec![o],
+                    _ => merged[ui].clone(),
+                };
+                for oi in options {
+                    let o = &inst.options[oi];
+                    for (wi, &m) in o.window.iter().enumerate() {
+                        if online(o.lead, o.term, m, t) {
+                            e.add_mul(-o.gpus * o.delivered / K, self.options[oi][wi]);
                         }
                     }
-                    Source::Candidate(k) => {
-                        e.add_mul(-inst.candidates[k].delivered, self.candidates[k].1);
-                    }
-                    _ => {}
+                }
+                if let Source::Candidate(k) = unit.source {
+                    e.add_mul(-inst.candidates[k].delivered, self.candidates[k].1);
                 }
                 rows.push((
                     Some(RowKind::Capacity { unit: ui, t }),

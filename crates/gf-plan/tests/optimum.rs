@@ -107,3 +107,73 @@ fn a_penalty_equal_to_the_price_serves_the_demand() {
     assert_eq!(p.capacity.used_by_provider["b"], vec![200.0, 200.0]);
     assert_eq!(p.cost.unmet_penalty_usd, 0.0);
 }
+
+#[test]
+fn an_all_or_nothing_option_is_exercised_when_it_pays() {
+    // 800 reserved H100 at $1; an option of 400 more at $1.50, exercised in
+    // January at the latest, online a month later. Demand is 1,000.
+    let src = r#"
+version = 1
+[[provider]]
+name = "a"
+[[provider.region]]
+name = "r1"
+power_mw = 100.0
+zone = "us"
+[[provider.region.cluster]]
+name = "c1"
+accelerator = "h100"
+domains = 100
+price = { model = "reserved", usd_per_gpu_hour = 1.0 }
+[plan]
+start = "2026-01-01"
+months = 3
+unmet_usd_per_gpu_hour = 5.0
+[[plan.demand]]
+name = "train"
+kind = "training"
+curve = [{ date = "2026-01-01", value = 1000.0 }]
+[[plan.option]]
+name = "more"
+cluster = "a/r1/c1"
+gpus = 400
+lead_months = 1
+exercise_by = "2026-01-31"
+usd_per_gpu_hour = 1.5
+"#;
+    let p = plan(src);
+    let o = &p.options[0];
+    assert!(o.exercised);
+    assert_eq!(o.exercise_month.as_deref(), Some("2026-01"));
+    assert_eq!(o.online_month.as_deref(), Some("2026-02"));
+    // February (672 h) and March (744 h) of 400 GPUs at $1.50.
+    assert_eq!(o.cost_usd, 400.0 * 1.5 * (672.0 + 744.0));
+    assert_eq!(
+        p.capacity.used_by_provider["a"],
+        vec![800.0, 1000.0, 1000.0]
+    );
+    assert_eq!(p.demand["train"].unmet, vec![200.0, 0.0, 0.0]);
+    let reserved = 800.0 * 1.0 * (744.0 + 672.0 + 744.0);
+    let penalty = 200.0 * 5.0 * 744.0;
+    assert_eq!(p.cost.total_usd, reserved + o.cost_usd + penalty);
+    assert_eq!(p.model.integers, 1);
+}
+
+#[test]
+fn an_option_that_does_not_pay_is_left() {
+    // The same option at $6 a GPU-hour costs more than the $5 penalty it saves.
+    let p = plan(
+        &(TWO_CLUSTERS.replace("value = 1000.0", "value = 2000.0")
+            + r#"
+[[plan.option]]
+name = "dear"
+cluster = "a/r1/c1"
+gpus = 400
+lead_months = 0
+exercise_by = "2026-01-31"
+usd_per_gpu_hour = 6.0
+"#),
+    );
+    assert!(!p.options[0].exercised);
+    assert_eq!(p.cost.options_usd, 0.0);
+}
