@@ -5,6 +5,7 @@
 mod load;
 mod out;
 mod place;
+mod plan;
 mod replay;
 mod replay_philly;
 mod report;
@@ -34,6 +35,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a scenario through the digital twin: the fleet over months, in seconds.
     Simulate(simulate::SimulateArgs),
+    /// Plan capacity against demand, contracts and power: what to buy, where, when.
+    Plan(plan::PlanArgs),
     /// Print the JSON Schema of the file format.
     Schema,
 }
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Place(a) => place::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Plan(a) => plan::run(a),
         Command::Schema => schema(),
     };
     match result {

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod diag;
 mod locs;
 pub mod parse;
+pub mod plan;
 pub mod protocol;
 mod read;
 pub mod scenario;

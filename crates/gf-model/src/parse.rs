@@ -25,6 +25,7 @@ pub fn parse_document_with(
     let doc = crate::read::read_document(&mut cx, src);
     if let Some(doc) = &doc {
         crate::validate::validate(&mut cx, doc, fleet);
+        crate::plan::check_plan(&mut cx, doc);
     }
     match doc {
         Some(doc) if !cx.has_errors() => Ok(doc),

@@ -50,6 +50,7 @@ pub(crate) fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document>
     let scenario = t
         .take("scenario")
         .and_then(|v| scenario::read_scenario(cx, v));
+    let plan = t.take("plan").and_then(|v| crate::plan::read_plan(cx, v));
     t.finish(cx);
     Some(Document {
         version: version.unwrap_or(FORMAT_VERSION),
@@ -60,6 +61,7 @@ pub(crate) fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document>
         jobs,
         services,
         scenario,
+        plan,
     })
 }
 

@@ -49,6 +49,9 @@ pub struct Document {
     /// What the digital twin simulates (a scenario file has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<crate::scenario::ScenarioSpec>,
+    /// What the capacity planner plans (a plan file has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::plan::PlanSpec>,
 }
 
 impl Document {
@@ -240,7 +243,7 @@ pub struct TeamSpec {
     pub locs: Locs,
 }
 
-fn one() -> f64 {
+pub(crate) fn one() -> f64 {
     1.0
 }
 
@@ -301,7 +304,7 @@ fn checkpoint_cost() -> f64 {
     5.0
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 

@@ -1,0 +1,958 @@
+//! The `[plan]` section of a file: what the capacity planner (`gigafleet
+//! plan`) weighs on top of the fleet — the horizon, demand curves, expansion
+//! options, candidate contracts, power envelopes over time, diversification
+//! limits and named what-ifs.
+//!
+//! A plan file is a fleet file plus this section, so a plan and a simulation
+//! read one fleet: providers, regions (sites with their power envelope and
+//! latency zone), clusters (with their ramps and prices), contracts and
+//! services keep their `[[provider]]`, `[[contract]]` and `[[service]]`
+//! form. Names that point into the fleet are checked by [`check_plan`] once
+//! the whole document is read, at the line and column where they were
+//! written, and a what-if given on the command line is read by
+//! [`parse_what_if`] with the same reader as one written in the file.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use toml_span::Value;
+use toml_span::value::ValueInner;
+
+use crate::catalog::Catalog;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::spec::{Document, Locs};
+use crate::tbl::Tbl;
+use crate::units::Date;
+
+/// What the planner plans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    /// First planned month (the day is ignored: months start on the 1st).
+    pub start: Date,
+    /// Months planned.
+    pub months: u32,
+    /// Penalty per H100-equivalent GPU-hour of demand not served, USD.
+    pub unmet_usd_per_gpu_hour: f64,
+    /// At most this share of critical capacity on one provider (1: no limit).
+    #[serde(default = "crate::spec::one")]
+    pub max_provider_share: f64,
+    /// At most this share of critical capacity from one GPU vendor (1: no limit).
+    #[serde(default = "crate::spec::one")]
+    pub max_vendor_share: f64,
+    /// At most this share of inference capacity on one provider (1: no limit).
+    #[serde(default = "crate::spec::one")]
+    pub max_provider_share_inference: f64,
+    /// At most this share of inference capacity from one GPU vendor (1: no limit).
+    #[serde(default = "crate::spec::one")]
+    pub max_vendor_share_inference: f64,
+    /// First day the share limits apply (default: the plan's start); before
+    /// it a fleet of one vendor would otherwise have to stand idle.
+    pub diversify_from: Option<Date>,
+    /// Relative MIP gap at which the solver stops (yes/no decisions only).
+    #[serde(default = "mip_gap")]
+    pub mip_gap: f64,
+    /// Demand curves.
+    #[serde(default, rename = "demand")]
+    pub demand: Vec<PlanDemand>,
+    /// Power envelopes that change over time.
+    #[serde(default, rename = "site")]
+    pub sites: Vec<PlanSite>,
+    /// Expansion options on existing clusters.
+    #[serde(default, rename = "option")]
+    pub options: Vec<PlanOption>,
+    /// Contracts that could be signed.
+    #[serde(default, rename = "candidate_contract")]
+    pub candidates: Vec<CandidateContract>,
+    /// CPU capacity for agentic work.
+    #[serde(default, rename = "cpu_pool")]
+    pub cpu_pools: Vec<CpuPool>,
+    /// Named what-ifs, run with `--what-if NAME`.
+    #[serde(default, rename = "what_if")]
+    pub what_ifs: Vec<WhatIf>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+fn mip_gap() -> f64 {
+    1e-4
+}
+
+/// What a demand curve asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DemandKind {
+    /// Training compute, in H100-equivalent GPUs (catalog train throughput).
+    Training,
+    /// Inference for a `[[service]]`: the curve multiplies its per-zone rps.
+    Inference,
+    /// CPU cores for agentic work, served by `[[plan.cpu_pool]]`.
+    Cpu,
+}
+
+impl DemandKind {
+    /// Names accepted in files.
+    pub const NAMES: [&'static str; 3] = ["training", "inference", "cpu"];
+
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DemandKind::Training => "training",
+            DemandKind::Inference => "inference",
+            DemandKind::Cpu => "cpu",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "training" => Some(DemandKind::Training),
+            "inference" => Some(DemandKind::Inference),
+            "cpu" => Some(DemandKind::Cpu),
+            _ => None,
+        }
+    }
+}
+
+/// One point of a curve: from `date`, `value` (linear between points).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CurvePoint {
+    /// The day of the point.
+    pub date: Date,
+    /// The value on that day.
+    pub value: f64,
+}
+
+/// One demand curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanDemand {
+    /// Unique name.
+    pub name: String,
+    /// Training, inference or cpu.
+    pub kind: DemandKind,
+    /// Training: accelerators that may serve it (empty: any).
+    #[serde(default)]
+    pub accelerators: Vec<String>,
+    /// Providers that may serve it (empty: any).
+    #[serde(default)]
+    pub providers: Vec<String>,
+    /// Inference: the `[[service]]` whose throughput, zones and regions apply.
+    pub service: Option<String>,
+    /// Counts toward the diversification limits of critical capacity.
+    #[serde(default = "crate::spec::yes")]
+    pub critical: bool,
+    /// Must be served in full: no shortfall allowed (may make the plan infeasible).
+    #[serde(default)]
+    pub hard: bool,
+    /// Penalty per H100-equivalent GPU-hour unmet (per core-hour for cpu),
+    /// instead of the plan's.
+    pub unmet_usd_per_gpu_hour: Option<f64>,
+    /// The curve: H100-equivalent GPUs (training), a factor on the service's
+    /// rps (inference), cores (cpu). Linear between points, flat outside.
+    pub curve: Vec<CurvePoint>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// From `date`, the site's envelope is `mw`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerStep {
+    /// The day the step takes effect.
+    pub date: Date,
+    /// Facility power available to GPUs from that day, MW.
+    pub mw: f64,
+}
+
+/// A site's power envelope over time; before its first step the site has no power.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSite {
+    /// The site, `provider/region`.
+    pub site: String,
+    /// Steps of the envelope, by increasing date.
+    pub power: Vec<PowerStep>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// An option to add GPUs to a cluster: exercised at most once, in a month of
+/// its window; the GPUs come online `lead_months` later and are reserved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanOption {
+    /// Unique name.
+    pub name: String,
+    /// The cluster it expands, `provider/region/cluster`.
+    pub cluster: String,
+    /// GPUs added.
+    pub gpus: u64,
+    /// Months from exercise to online.
+    pub lead_months: u32,
+    /// First day it may be exercised (default: the plan's start).
+    pub exercise_from: Option<Date>,
+    /// Last day it may be exercised.
+    pub exercise_by: Date,
+    /// Price per GPU-hour (default: the cluster's).
+    pub usd_per_gpu_hour: Option<f64>,
+    /// One-off fee on exercise, USD.
+    #[serde(default)]
+    pub fee_usd: f64,
+    /// Months the added GPUs are reserved for (default: to the horizon's end).
+    pub term_months: Option<u32>,
+    /// May be exercised in part (a fraction of `gpus`); otherwise all or nothing.
+    #[serde(default)]
+    pub divisible: bool,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// A contract that could be signed: reserved GPUs at a site over a term.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateContract {
+    /// Unique name.
+    pub name: String,
+    /// The provider it would be signed with.
+    pub provider: String,
+    /// Region name: one of the provider's, or a new site (then `zone` and `power_mw`).
+    pub site: String,
+    /// Latency zone of a new site.
+    pub zone: Option<String>,
+    /// Power the contract brings to the site while it runs, MW.
+    #[serde(default)]
+    pub power_mw: f64,
+    /// Catalog name of the accelerator.
+    pub accelerator: String,
+    /// First day of the term.
+    pub start: Date,
+    /// Length of the term in months.
+    pub term_months: u32,
+    /// Price per GPU-hour, paid for every GPU signed for, used or not.
+    pub usd_per_gpu_hour: f64,
+    /// Smallest size worth signing (0: any size).
+    #[serde(default)]
+    pub min_gpus: u64,
+    /// Largest size on offer.
+    pub max_gpus: u64,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+/// CPU cores at a site for agentic work (tool calls, sandboxes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CpuPool {
+    /// The site, `provider/region`.
+    pub site: String,
+    /// Cores available.
+    pub cores: u64,
+    /// Price per core-hour used, USD.
+    pub usd_per_core_hour: f64,
+    /// Facility power per busy core, W.
+    #[serde(default = "watts_per_core")]
+    pub watts_per_core: f64,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+fn watts_per_core() -> f64 {
+    // A 2-socket 128-core server at ~1 kW with PUE 1.2: assumption.
+    10.0
+}
+
+/// A change to the plan's inputs; each field that is set applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIf {
+    /// Unique name.
+    pub name: String,
+    /// A site (`provider/region`) whose ramps, power and options come later.
+    pub delay_site: Option<String>,
+    /// Months of delay for `delay_site`.
+    #[serde(default)]
+    pub delay_months: u32,
+    /// A provider whose capacity shrinks.
+    pub cut_provider: Option<String>,
+    /// Share of `cut_provider`'s capacity lost (0-1).
+    #[serde(default)]
+    pub cut_share: f64,
+    /// Factor on every demand curve.
+    #[serde(default = "crate::spec::one")]
+    pub demand_factor: f64,
+    /// Extra growth of demand per year from the plan's start (0.1: +10% a year, compounded).
+    #[serde(default)]
+    pub demand_growth_per_year: f64,
+    /// A site (`provider/region`) whose envelope changes.
+    pub power_site: Option<String>,
+    /// MW added to (or, negative, taken from) `power_site`'s envelope.
+    #[serde(default)]
+    pub power_delta_mw: f64,
+    /// New capacity added at this pace, GW of facility power per week.
+    #[serde(default)]
+    pub add_gw_per_week: f64,
+    /// First day new capacity is added (default: the plan's start).
+    pub add_from: Option<Date>,
+    /// Accelerator of the added capacity (default: gb300).
+    pub add_accelerator: Option<String>,
+    /// Price per GPU-hour of the added capacity, paid per use.
+    #[serde(default = "add_price")]
+    pub add_usd_per_gpu_hour: f64,
+    /// Latency zone of the added capacity (default: the first zone of the fleet).
+    pub add_zone: Option<String>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+fn add_price() -> f64 {
+    3.0
+}
+
+pub(crate) fn read_plan(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanSpec> {
+    let mut t = Tbl::new(cx, v, "[plan]")?;
+    let start = t.req::<Date>(cx, "start");
+    let months = t.req::<u32>(cx, "months");
+    if months == Some(0) || months.is_some_and(|m| m > 600) {
+        cx.error(
+            t.at("months"),
+            "`months` must be from 1 to 600 (fifty years)",
+        );
+    }
+    let penalty = t.req::<f64>(cx, "unmet_usd_per_gpu_hour");
+    if let Some(p) = penalty {
+        at_least(cx, &t, "unmet_usd_per_gpu_hour", p, 0.0);
+    }
+    let share = |cx: &mut Diagnostics, t: &mut Tbl<'_>, k: &'static str| {
+        let x = t.or::<f64>(cx, k, 1.0);
+        if !(x > 0.0 && x <= 1.0) {
+            cx.error(
+                t.at(k),
+                format!("`{k}` is {x}; expected a fraction in (0, 1], e.g. 0.5"),
+            );
+        }
+        x
+    };
+    let mps = share(cx, &mut t, "max_provider_share");
+    let mvs = share(cx, &mut t, "max_vendor_share");
+    let mpsi = share(cx, &mut t, "max_provider_share_inference");
+    let mvsi = share(cx, &mut t, "max_vendor_share_inference");
+    let diversify_from = t.opt::<Date>(cx, "diversify_from");
+    let gap = t.or::<f64>(cx, "mip_gap", mip_gap());
+    if !(0.0..1.0).contains(&gap) {
+        cx.error(
+            t.at("mip_gap"),
+            format!("`mip_gap` is {gap}; expected a fraction in [0, 1), e.g. 0.0001"),
+        );
+    }
+    let demand = t.list(cx, "demand", read_demand);
+    let sites = t.list(cx, "site", read_site);
+    let options = t.list(cx, "option", read_option);
+    let candidates = t.list(cx, "candidate_contract", read_candidate);
+    let cpu_pools = t.list(cx, "cpu_pool", read_cpu_pool);
+    let what_ifs = t.list(cx, "what_if", read_what_if);
+    let locs = t.finish(cx);
+    Some(PlanSpec {
+        start: start?,
+        months: months?.clamp(1, 600),
+        unmet_usd_per_gpu_hour: penalty?.max(0.0),
+        max_provider_share: mps,
+        max_vendor_share: mvs,
+        max_provider_share_inference: mpsi,
+        max_vendor_share_inference: mvsi,
+        diversify_from,
+        mip_gap: gap,
+        demand,
+        sites,
+        options,
+        candidates,
+        cpu_pools,
+        what_ifs,
+        locs,
+    })
+}
+
+fn at_least(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64, min: f64) {
+    if x < min {
+        cx.error(
+            t.at(key),
+            format!("`{key}` is {x}; it must be {min} or more"),
+        );
+    }
+}
+
+fn positive(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
+    if x <= 0.0 {
+        cx.error(
+            t.at(key),
+            format!("`{key}` is {x}; it must be more than zero"),
+        );
+    }
+}
+
+/// Reads an array of `{ date, KEY }` tables in increasing date order.
+fn read_points(
+    cx: &mut Diagnostics,
+    mut v: Value<'_>,
+    key: &'static str,
+    what: &'static str,
+) -> Option<Vec<(Date, f64)>> {
+    let items = match v.take() {
+        ValueInner::Array(items) => items,
+        _ => {
+            cx.error(
+                v.span.start,
+                format!("expected an array of {{ date, {key} }} for {what}"),
+            );
+            return None;
+        }
+    };
+    let mut out: Vec<(Date, f64)> = Vec::new();
+    for item in items {
+        let Some(mut t) = Tbl::new(cx, item, what) else {
+            continue;
+        };
+        let date = t.req::<Date>(cx, "date");
+        let x = t.req::<f64>(cx, key);
+        if let Some(x) = x {
+            at_least(cx, &t, key, x, 0.0);
+        }
+        if let (Some(d), Some(&(p, _))) = (date, out.last())
+            && d <= p
+        {
+            cx.error(
+                t.at("date"),
+                format!("dates out of order: {d} comes after {p}; list points by increasing date"),
+            );
+        }
+        t.finish(cx);
+        if let (Some(d), Some(x)) = (date, x) {
+            out.push((d, x.max(0.0)));
+        }
+    }
+    Some(out)
+}
+
+fn read_demand(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanDemand> {
+    let mut t = Tbl::new(cx, v, "[[plan.demand]]")?;
+    let name = t.req::<String>(cx, "name");
+    let kind_s = t.req::<String>(cx, "kind");
+    let kind = kind_s.as_deref().and_then(|s| {
+        let k = DemandKind::from_name(s);
+        if k.is_none() {
+            cx.error(
+                t.at("kind"),
+                format!(
+                    "unknown demand kind `{s}`; expected one of: {}",
+                    DemandKind::NAMES.join(", ")
+                ),
+            );
+        }
+        k
+    });
+    let accelerators = t.or::<Vec<String>>(cx, "accelerators", Vec::new());
+    let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
+    let service = t.opt::<String>(cx, "service");
+    let critical = t.or::<bool>(cx, "critical", true);
+    let hard = t.or::<bool>(cx, "hard", false);
+    let penalty = t.opt::<f64>(cx, "unmet_usd_per_gpu_hour");
+    if let Some(p) = penalty {
+        at_least(cx, &t, "unmet_usd_per_gpu_hour", p, 0.0);
+    }
+    let curve = match t.take("curve") {
+        Some(v) => read_points(cx, v, "value", "a curve point").unwrap_or_default(),
+        None => {
+            cx.error(
+                t.locs.at as usize,
+                "missing field `curve` in [[plan.demand]]; e.g. curve = [{ date = \"2026-01-01\", value = 100000.0 }]",
+            );
+            Vec::new()
+        }
+    };
+    if t.locs.of("curve") != t.locs.at && curve.is_empty() {
+        cx.error(t.at("curve"), "`curve` is empty; give at least one point");
+    }
+    match kind {
+        Some(DemandKind::Inference) if service.is_none() => cx.error(
+            t.locs.at as usize,
+            "an inference demand needs `service`, the [[service]] whose throughput and zones apply",
+        ),
+        Some(DemandKind::Training | DemandKind::Cpu) if service.is_some() => cx.error(
+            t.at("service"),
+            "`service` applies to inference demand only; set kind = \"inference\" or remove it",
+        ),
+        _ => {}
+    }
+    let locs = t.finish(cx);
+    Some(PlanDemand {
+        name: name?,
+        kind: kind?,
+        accelerators,
+        providers,
+        service,
+        critical,
+        hard,
+        unmet_usd_per_gpu_hour: penalty,
+        curve: curve
+            .into_iter()
+            .map(|(date, value)| CurvePoint { date, value })
+            .collect(),
+        locs,
+    })
+}
+
+fn read_site(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanSite> {
+    let mut t = Tbl::new(cx, v, "[[plan.site]]")?;
+    let site = t.req::<String>(cx, "site");
+    let power = match t.take("power") {
+        Some(v) => read_points(cx, v, "mw", "a power step").unwrap_or_default(),
+        None => {
+            cx.error(
+                t.locs.at as usize,
+                "missing field `power` in [[plan.site]]; e.g. power = [{ date = \"2026-01-01\", mw = 300.0 }]",
+            );
+            Vec::new()
+        }
+    };
+    let locs = t.finish(cx);
+    Some(PlanSite {
+        site: site?,
+        power: power
+            .into_iter()
+            .map(|(date, mw)| PowerStep { date, mw })
+            .collect(),
+        locs,
+    })
+}
+
+fn read_option(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanOption> {
+    let mut t = Tbl::new(cx, v, "[[plan.option]]")?;
+    let name = t.req::<String>(cx, "name");
+    let cluster = t.req::<String>(cx, "cluster");
+    let gpus = t.req::<u64>(cx, "gpus");
+    if gpus == Some(0) {
+        cx.error(t.at("gpus"), "`gpus` must be at least 1");
+    }
+    let lead = t.req::<u32>(cx, "lead_months");
+    let from = t.opt::<Date>(cx, "exercise_from");
+    let by = t.req::<Date>(cx, "exercise_by");
+    if let (Some(f), Some(b)) = (from, by)
+        && f > b
+    {
+        cx.error(
+            t.at("exercise_by"),
+            format!("`exercise_by` ({b}) is before `exercise_from` ({f})"),
+        );
+    }
+    let usd = t.opt::<f64>(cx, "usd_per_gpu_hour");
+    if let Some(x) = usd {
+        at_least(cx, &t, "usd_per_gpu_hour", x, 0.0);
+    }
+    let fee = t.or::<f64>(cx, "fee_usd", 0.0);
+    at_least(cx, &t, "fee_usd", fee, 0.0);
+    let term = t.opt::<u32>(cx, "term_months");
+    if term == Some(0) {
+        cx.error(t.at("term_months"), "`term_months` must be at least 1");
+    }
+    let divisible = t.or::<bool>(cx, "divisible", false);
+    let locs = t.finish(cx);
+    Some(PlanOption {
+        name: name?,
+        cluster: cluster?,
+        gpus: gpus?,
+        lead_months: lead?,
+        exercise_from: from,
+        exercise_by: by?,
+        usd_per_gpu_hour: usd,
+        fee_usd: fee,
+        term_months: term,
+        divisible,
+        locs,
+    })
+}
+
+fn read_candidate(cx: &mut Diagnostics, v: Value<'_>) -> Option<CandidateContract> {
+    let mut t = Tbl::new(cx, v, "[[plan.candidate_contract]]")?;
+    let name = t.req::<String>(cx, "name");
+    let provider = t.req::<String>(cx, "provider");
+    let site = t.req::<String>(cx, "site");
+    let zone = t.opt::<String>(cx, "zone");
+    let power = t.or::<f64>(cx, "power_mw", 0.0);
+    at_least(cx, &t, "power_mw", power, 0.0);
+    let accelerator = t.req::<String>(cx, "accelerator");
+    let start = t.req::<Date>(cx, "start");
+    let term = t.req::<u32>(cx, "term_months");
+    if term == Some(0) {
+        cx.error(t.at("term_months"), "`term_months` must be at least 1");
+    }
+    let usd = t.req::<f64>(cx, "usd_per_gpu_hour");
+    if let Some(x) = usd {
+        at_least(cx, &t, "usd_per_gpu_hour", x, 0.0);
+    }
+    let min = t.or::<u64>(cx, "min_gpus", 0);
+    let max = t.req::<u64>(cx, "max_gpus");
+    if let Some(m) = max
+        && (m == 0 || m < min)
+    {
+        cx.error(
+            t.at("max_gpus"),
+            format!("`max_gpus` is {m}; it must be at least 1 and at least `min_gpus` ({min})"),
+        );
+    }
+    let locs = t.finish(cx);
+    Some(CandidateContract {
+        name: name?,
+        provider: provider?,
+        site: site?,
+        zone,
+        power_mw: power,
+        accelerator: accelerator?,
+        start: start?,
+        term_months: term?.max(1),
+        usd_per_gpu_hour: usd?,
+        min_gpus: min,
+        max_gpus: max?,
+        locs,
+    })
+}
+
+fn read_cpu_pool(cx: &mut Diagnostics, v: Value<'_>) -> Option<CpuPool> {
+    let mut t = Tbl::new(cx, v, "[[plan.cpu_pool]]")?;
+    let site = t.req::<String>(cx, "site");
+    let cores = t.req::<u64>(cx, "cores");
+    let usd = t.req::<f64>(cx, "usd_per_core_hour");
+    if let Some(x) = usd {
+        at_least(cx, &t, "usd_per_core_hour", x, 0.0);
+    }
+    let w = t.or::<f64>(cx, "watts_per_core", watts_per_core());
+    at_least(cx, &t, "watts_per_core", w, 0.0);
+    let locs = t.finish(cx);
+    Some(CpuPool {
+        site: site?,
+        cores: cores?,
+        usd_per_core_hour: usd?,
+        watts_per_core: w,
+        locs,
+    })
+}
+
+fn read_what_if(cx: &mut Diagnostics, v: Value<'_>) -> Option<WhatIf> {
+    let mut t = Tbl::new(cx, v, "[[plan.what_if]]")?;
+    let name = t.req::<String>(cx, "name");
+    let delay_site = t.opt::<String>(cx, "delay_site");
+    let delay_months = t.or::<u32>(cx, "delay_months", 0);
+    if delay_site.is_some() != (t.locs.of("delay_months") != t.locs.at) {
+        cx.error(
+            t.locs.at as usize,
+            "`delay_site` and `delay_months` go together, e.g. delay_site = \"oracle/abilene\", delay_months = 6",
+        );
+    }
+    let cut_provider = t.opt::<String>(cx, "cut_provider");
+    let cut_share = t.or::<f64>(cx, "cut_share", 0.0);
+    if !(0.0..=1.0).contains(&cut_share) {
+        cx.error(
+            t.at("cut_share"),
+            format!("`cut_share` is {cut_share}; expected a fraction from 0 to 1, e.g. 0.2"),
+        );
+    }
+    if cut_provider.is_some() != (t.locs.of("cut_share") != t.locs.at) {
+        cx.error(
+            t.locs.at as usize,
+            "`cut_provider` and `cut_share` go together, e.g. cut_provider = \"azure\", cut_share = 0.2",
+        );
+    }
+    let demand_factor = t.or::<f64>(cx, "demand_factor", 1.0);
+    at_least(cx, &t, "demand_factor", demand_factor, 0.0);
+    let growth = t.or::<f64>(cx, "demand_growth_per_year", 0.0);
+    if growth <= -1.0 {
+        cx.error(
+            t.at("demand_growth_per_year"),
+            format!("`demand_growth_per_year` is {growth}; it must be more than -1"),
+        );
+    }
+    let power_site = t.opt::<String>(cx, "power_site");
+    let power_delta = t.or::<f64>(cx, "power_delta_mw", 0.0);
+    let add = t.or::<f64>(cx, "add_gw_per_week", 0.0);
+    at_least(cx, &t, "add_gw_per_week", add, 0.0);
+    let add_from = t.opt::<Date>(cx, "add_from");
+    let add_acc = t.opt::<String>(cx, "add_accelerator");
+    let add_usd = t.or::<f64>(cx, "add_usd_per_gpu_hour", add_price());
+    if add > 0.0 {
+        positive(cx, &t, "add_usd_per_gpu_hour", add_usd);
+    }
+    let add_zone = t.opt::<String>(cx, "add_zone");
+    let locs = t.finish(cx);
+    Some(WhatIf {
+        name: name?,
+        delay_site,
+        delay_months,
+        cut_provider,
+        cut_share: cut_share.clamp(0.0, 1.0),
+        demand_factor: demand_factor.max(0.0),
+        demand_growth_per_year: growth.max(-0.99),
+        power_site,
+        power_delta_mw: power_delta,
+        add_gw_per_week: add.max(0.0),
+        add_from,
+        add_accelerator: add_acc,
+        add_usd_per_gpu_hour: add_usd,
+        add_zone,
+        locs,
+    })
+}
+
+/// Reads a what-if written on the command line as `key=value,key=value`
+/// (the keys of `[[plan.what_if]]`, without `name`), e.g.
+/// `delay_site=oracle/abilene,delay_months=6`. Problems are reported against
+/// `label`, one line per pair, and its names are checked against `doc`.
+pub fn parse_what_if(label: &str, spec: &str, doc: &Document) -> Result<WhatIf, Vec<Diagnostic>> {
+    // The spec is turned into one line of TOML per pair, so that the file's
+    // reader (and its messages) apply; a pair's line is its position.
+    let mut toml = format!("name = {}\n", quote(spec));
+    for pair in spec.split(',') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (k.trim(), v.trim());
+        let bare_key = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let key = if bare_key { k.to_string() } else { quote(k) };
+        let numeric = v.parse::<f64>().is_ok() && !v.is_empty();
+        let value = if numeric {
+            v.trim_start_matches('+').to_string()
+        } else {
+            quote(v)
+        };
+        toml.push_str(&format!("{key} = {value}\n"));
+    }
+    let mut cx = Diagnostics::new(label, &toml);
+    let root = match toml_span::parse(&toml) {
+        Ok(v) => v,
+        Err(e) => {
+            cx.error(e.span.start, format!("invalid what-if: {e}"));
+            return Err(cx.into_sorted());
+        }
+    };
+    let w = read_what_if(&mut cx, root);
+    if let Some(w) = &w {
+        check_what_if(&mut cx, doc, w);
+    }
+    match w {
+        Some(w) if !cx.has_errors() => Ok(w),
+        _ => Err(cx.into_sorted()),
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if c.is_control() => {}
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// Checks the names a plan uses against the rest of the document: sites,
+/// clusters, services, accelerators and providers, and that names are unique.
+pub fn check_plan(cx: &mut Diagnostics, doc: &Document) {
+    let Some(p) = &doc.plan else {
+        return;
+    };
+    let catalog = Catalog::with_overrides(&doc.accelerators);
+    let sites: Vec<String> = doc
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.regions
+                .iter()
+                .map(move |r| format!("{}/{}", p.name, r.name))
+        })
+        .collect();
+    let clusters: Vec<String> = doc
+        .clusters()
+        .map(|(p, r, c)| format!("{}/{}/{}", p.name, r.name, c.name))
+        .collect();
+    let providers: Vec<&str> = doc.providers.iter().map(|p| p.name.as_str()).collect();
+    let site_ok = |cx: &mut Diagnostics, s: &str, at: u32, extra: &[String]| {
+        if !sites.iter().any(|x| x == s) && !extra.iter().any(|x| x == s) {
+            cx.error(
+                at as usize,
+                format!(
+                    "unknown site `{s}`; write `provider/region`, one of: {}",
+                    sites.join(", ")
+                ),
+            );
+        }
+    };
+    let candidate_sites: Vec<String> = p
+        .candidates
+        .iter()
+        .map(|c| format!("{}/{}", c.provider, c.site))
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    let mut unique = |cx: &mut Diagnostics, n: &'static str, name: &str, at: u32| {
+        let key = format!("{n}:{name}");
+        if names.contains(&key) {
+            cx.error(at as usize, format!("{n} `{name}` is defined twice"));
+        } else {
+            names.push(key);
+        }
+    };
+    let acc_ok = |cx: &mut Diagnostics, a: &str, at: u32| {
+        if catalog.get(a).is_none() {
+            cx.error(
+                at as usize,
+                format!(
+                    "unknown accelerator `{a}`; expected one of: {}",
+                    catalog.names()
+                ),
+            );
+        }
+    };
+    let provider_ok = |cx: &mut Diagnostics, x: &str, at: u32| {
+        if !providers.contains(&x) {
+            cx.error(
+                at as usize,
+                format!(
+                    "unknown provider `{x}`; expected one of: {}",
+                    providers.join(", ")
+                ),
+            );
+        }
+    };
+    for d in &p.demand {
+        unique(cx, "demand", &d.name, d.locs.of("name"));
+        for a in &d.accelerators {
+            acc_ok(cx, a, d.locs.of("accelerators"));
+        }
+        for x in &d.providers {
+            provider_ok(cx, x, d.locs.of("providers"));
+        }
+        if let Some(s) = &d.service
+            && !doc.services.iter().any(|x| &x.name == s)
+        {
+            let known: Vec<&str> = doc.services.iter().map(|s| s.name.as_str()).collect();
+            cx.error(
+                d.locs.of("service") as usize,
+                format!(
+                    "unknown service `{s}`; expected one of the [[service]] names: {}",
+                    if known.is_empty() {
+                        "(none in this file)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
+    }
+    for s in &p.sites {
+        unique(cx, "site", &s.site, s.locs.of("site"));
+        site_ok(cx, &s.site, s.locs.of("site"), &candidate_sites);
+    }
+    for o in &p.options {
+        unique(cx, "option", &o.name, o.locs.of("name"));
+        if !clusters.iter().any(|c| c == &o.cluster) {
+            cx.error(
+                o.locs.of("cluster") as usize,
+                format!(
+                    "unknown cluster `{}`; write `provider/region/cluster`, one of: {}",
+                    o.cluster,
+                    clusters.join(", ")
+                ),
+            );
+        }
+    }
+    for c in &p.candidates {
+        unique(cx, "candidate contract", &c.name, c.locs.of("name"));
+        provider_ok(cx, &c.provider, c.locs.of("provider"));
+        acc_ok(cx, &c.accelerator, c.locs.of("accelerator"));
+        let site = format!("{}/{}", c.provider, c.site);
+        if !sites.contains(&site) && c.zone.is_none() {
+            cx.error(
+                c.locs.of("site") as usize,
+                format!(
+                    "`{site}` is a new site; give its latency `zone` and the `power_mw` it brings"
+                ),
+            );
+        }
+    }
+    for c in &p.cpu_pools {
+        site_ok(cx, &c.site, c.locs.of("site"), &candidate_sites);
+    }
+    for w in &p.what_ifs {
+        unique(cx, "what-if", &w.name, w.locs.of("name"));
+        check_what_if(cx, doc, w);
+    }
+}
+
+/// Checks a what-if's names against the document (also for command-line ones).
+pub fn check_what_if(cx: &mut Diagnostics, doc: &Document, w: &WhatIf) {
+    let sites: Vec<String> = doc
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.regions
+                .iter()
+                .map(move |r| format!("{}/{}", p.name, r.name))
+        })
+        .chain(doc.plan.iter().flat_map(|p| {
+            p.candidates
+                .iter()
+                .map(|c| format!("{}/{}", c.provider, c.site))
+        }))
+        .collect();
+    for (k, s) in [("delay_site", &w.delay_site), ("power_site", &w.power_site)] {
+        if let Some(s) = s
+            && !sites.contains(s)
+        {
+            cx.error(
+                w.locs.of(k) as usize,
+                format!(
+                    "unknown site `{s}`; write `provider/region`, one of: {}",
+                    sites.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(x) = &w.cut_provider
+        && !doc.providers.iter().any(|p| &p.name == x)
+    {
+        let known: Vec<&str> = doc.providers.iter().map(|p| p.name.as_str()).collect();
+        cx.error(
+            w.locs.of("cut_provider") as usize,
+            format!(
+                "unknown provider `{x}`; expected one of: {}",
+                known.join(", ")
+            ),
+        );
+    }
+    if let Some(a) = &w.add_accelerator {
+        let catalog = Catalog::with_overrides(&doc.accelerators);
+        if catalog.get(a).is_none() {
+            cx.error(
+                w.locs.of("add_accelerator") as usize,
+                format!(
+                    "unknown accelerator `{a}`; expected one of: {}",
+                    catalog.names()
+                ),
+            );
+        }
+    }
+}
