@@ -9,7 +9,7 @@
 //! capacity comes from ([`Source`]).
 
 pub use gf_model::plan::DemandKind;
-use gf_model::plan::{PlanSpec, WhatIf};
+use gf_model::plan::PlanSpec;
 use gf_model::{Catalog, Date, Document, PriceModel, Vendor, region_matches};
 
 use crate::PlanError;
@@ -619,122 +619,6 @@ impl Instance {
         }
         Ok(())
     }
-
-    /// Applies a what-if to the instance (see [`WhatIf`] for each change).
-    pub fn apply(&mut self, w: &WhatIf, catalog: &Catalog) -> Result<(), PlanError> {
-        let n = self.months();
-        if let Some(site) = &w.delay_site {
-            let s = self
-                .site_index(site)
-                .ok_or_else(|| PlanError::Unknown(format!("site `{site}`")))?;
-            let k = w.delay_months as usize;
-            let shift = |v: &mut Vec<f64>| {
-                let old = v.clone();
-                for t in 0..n {
-                    v[t] = if t >= k { old[t - k] } else { 0.0 };
-                }
-            };
-            shift(&mut self.sites[s].envelope_mw);
-            for u in self.units.iter_mut().filter(|u| u.site == s) {
-                shift(&mut u.base_gpus);
-                shift(&mut u.billed_gpus);
-            }
-            for o in &mut self.options {
-                if self.units[o.unit].site == s {
-                    o.lead += w.delay_months;
-                    o.window.retain(|&t| t + (o.lead as usize) < n);
-                }
-            }
-            for c in &mut self.candidates {
-                if self.units[c.unit].site == s {
-                    c.months = c.months.iter().map(|t| t + k).filter(|&t| t < n).collect();
-                }
-            }
-        }
-        if let Some(p) = &w.cut_provider {
-            // The provider delivers less; what was reserved is still billed
-            // (take-or-pay), so a cut never makes the plan cheaper.
-            let keep = 1.0 - w.cut_share;
-            for u in self.units.iter_mut().filter(|u| &u.provider == p) {
-                u.base_gpus.iter_mut().for_each(|g| *g *= keep);
-            }
-            for o in &mut self.options {
-                if &self.units[o.unit].provider == p {
-                    o.delivered *= keep;
-                }
-            }
-            for c in &mut self.candidates {
-                if &self.units[c.unit].provider == p {
-                    c.delivered *= keep;
-                }
-            }
-        }
-        if w.demand_factor != 1.0 || w.demand_growth_per_year != 0.0 {
-            for d in &mut self.demands {
-                for (t, a) in d.asked.iter_mut().enumerate() {
-                    *a *= w.demand_factor * (1.0 + w.demand_growth_per_year).powf(t as f64 / 12.0);
-                }
-            }
-        }
-        if let Some(site) = &w.power_site {
-            let s = self
-                .site_index(site)
-                .ok_or_else(|| PlanError::Unknown(format!("site `{site}`")))?;
-            for e in &mut self.sites[s].envelope_mw {
-                *e = (*e + w.power_delta_mw).max(0.0);
-            }
-        }
-        if w.add_gw_per_week > 0.0 {
-            self.add_weekly(w, catalog)?;
-        }
-        Ok(())
-    }
-
-    /// New capacity at a steady pace (GW of facility power a week) at a new
-    /// site, paid per use, so the plan takes only what pays.
-    fn add_weekly(&mut self, w: &WhatIf, catalog: &Catalog) -> Result<(), PlanError> {
-        let acc_name = w.add_accelerator.clone().unwrap_or_else(|| "gb300".into());
-        let acc = accelerator(catalog, &acc_name)?;
-        let from = w.add_from.unwrap_or(self.month_starts[0]);
-        let zone = w
-            .add_zone
-            .clone()
-            .or_else(|| self.sites.first().map(|s| s.zone.clone()))
-            .unwrap_or_default();
-        let envelope_mw: Vec<f64> = (0..self.months())
-            .map(|t| {
-                let weeks = f64::from(self.month_starts[t].days() - from.days()) / 7.0;
-                weeks.max(0.0) * w.add_gw_per_week * 1000.0
-            })
-            .collect();
-        let base_gpus: Vec<f64> = envelope_mw
-            .iter()
-            .map(|mw| mw * 1000.0 / acc.power_kw)
-            .collect();
-        self.sites.push(Site {
-            name: format!("new/{}", w.name),
-            provider: "new".into(),
-            zone,
-            envelope_mw,
-        });
-        self.units.push(Unit {
-            name: format!("new/{}/{}", w.name, acc_name),
-            site: self.sites.len() - 1,
-            provider: "new".into(),
-            accelerator: acc_name,
-            vendor: acc.vendor,
-            train: acc.train_throughput,
-            infer: acc.infer_throughput,
-            power_kw: acc.power_kw,
-            reserved: false,
-            usd_per_gpu_hour: w.add_usd_per_gpu_hour,
-            contract: None,
-            billed_gpus: vec![0.0; base_gpus.len()],
-            base_gpus,
-            source: Source::Added,
-        });
-        Ok(())
-    }
 }
 
 impl Instance {
@@ -790,7 +674,7 @@ impl Instance {
     }
 }
 
-fn accelerator<'a>(
+pub(crate) fn accelerator<'a>(
     catalog: &'a Catalog,
     name: &str,
 ) -> Result<&'a gf_model::Accelerator, PlanError> {

@@ -91,6 +91,8 @@ pub enum RowKind {
 pub struct Lp {
     problem: HighsProblem,
     anchor: Variable,
+    equalities: Vec<Expression>,
+    totals: Vec<Vec<Variable>>,
     objective: Expression,
     uses: Vec<Use>,
     short: Vec<(usize, usize, Variable)>,
@@ -289,6 +291,25 @@ impl Lp {
         // still a model (HiGHS rejects an empty one) and an empty demand row
         // is reported infeasible rather than malformed.
         let anchor = vars.add(variable().min(0.0).max(0.0));
+        // Per share group and month, the counted capacity in one column, so
+        // each share row holds its own provider's columns and this total
+        // rather than every column of the month (far fewer nonzeros).
+        let sh = inst.shares;
+        let totals: Vec<Vec<Variable>> = [
+            sh.provider,
+            sh.vendor,
+            sh.provider_inference,
+            sh.vendor_inference,
+        ]
+        .iter()
+        .map(|&x| {
+            if x < 1.0 {
+                (0..n).map(|_| vars.add(variable().min(0.0))).collect()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
         let columns = vars.len();
         // One thread: the machine is shared, and one thread is deterministic.
         let mut lp = vars
@@ -302,6 +323,8 @@ impl Lp {
         let mut model = Lp {
             problem: lp,
             anchor,
+            equalities: Vec::new(),
+            totals,
             objective: obj,
             uses,
             short,
@@ -498,7 +521,10 @@ impl Lp {
             rows.push((None, e, fixed - c.due_usd / M));
         }
         self.add_share_rows(inst, &mut rows);
-        self.row_count = rows.len();
+        self.row_count = rows.len() + self.equalities.len();
+        for e in std::mem::take(&mut self.equalities) {
+            self.problem.add_constraint(e.eq(0.0));
+        }
         for (kind, e, rhs) in rows {
             let r = self.problem.add_constraint(e.leq(rhs));
             if let Some(k) = kind {
@@ -523,7 +549,7 @@ impl Lp {
             ("provider", true, true, s.provider_inference),
             ("vendor", false, true, s.vendor_inference),
         ];
-        for (what, by_provider, inference_only, share) in groups {
+        for (g, (what, by_provider, inference_only, share)) in groups.into_iter().enumerate() {
             if share >= 1.0 {
                 continue;
             }
@@ -548,6 +574,27 @@ impl Lp {
                         }
                 })
                 .collect();
+            let weight = |u: &Use| -> f64 {
+                let unit = &inst.units[u.unit];
+                if inst.demands[u.demand].kind == DemandKind::Inference {
+                    unit.infer
+                } else {
+                    unit.train
+                }
+            };
+            let mut by_t: Vec<Vec<&Use>> = vec![Vec::new(); n];
+            for u in &counted {
+                by_t[u.t].push(u);
+            }
+            for t in s.from_month.min(n)..n {
+                let mut e = Expression::default();
+                e.add_mul(1.0, self.totals[g][t]);
+                for u in &by_t[t] {
+                    e.add_mul(-weight(u), u.var);
+                }
+                // total = counted, as an equality row.
+                self.equalities.push(e);
+            }
             let mut names: Vec<String> = counted.iter().map(|u| key(u.unit)).collect();
             names.sort();
             names.dedup();
@@ -565,18 +612,12 @@ impl Lp {
                 for t in s.from_month.min(n)..n {
                     let mut e = Expression::default();
                     let mut mine = false;
-                    for u in counted.iter().filter(|u| u.t == t) {
-                        let unit = &inst.units[u.unit];
-                        let w = if inst.demands[u.demand].kind == DemandKind::Inference {
-                            unit.infer
-                        } else {
-                            unit.train
-                        };
-                        let is = key(u.unit) == name;
-                        mine |= is;
-                        e.add_mul(if is { (1.0 - share) * w } else { -share * w }, u.var);
+                    for u in by_t[t].iter().filter(|u| key(u.unit) == name) {
+                        mine = true;
+                        e.add_mul(weight(u), u.var);
                     }
                     if mine {
+                        e.add_mul(-share, self.totals[g][t]);
                         rows.push((Some(RowKind::Share { name: idx, t }), e, 0.0));
                     }
                 }
