@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use gf_model::protocol::{JobId, PROTOCOL_VERSION, Report, ServiceId};
+use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, ServiceId};
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
 
 use crate::error::ControlError;
@@ -332,8 +332,12 @@ impl Controller {
                 category,
                 progress,
             } => self.failed(now, run, category, progress, out),
-            Report::Lost { run, progress } => self.lost(now, run, progress, out),
-            Report::Stopped { run, progress } => self.stopped(now, run, progress, out),
+            Report::Lost { run, progress } => {
+                self.gone(now, run, progress, FailureCategory::Hardware, out)
+            }
+            Report::Stopped { run, progress } => {
+                self.gone(now, run, progress, FailureCategory::Preemption, out)
+            }
             Report::Refused { run, reason } => self.refused(now, run, &reason, out),
             Report::Unknown { run, .. } => {
                 // A run the backend has and this controller does not know as

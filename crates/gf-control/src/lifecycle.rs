@@ -456,11 +456,16 @@ impl Controller {
         Ok(())
     }
 
-    pub(crate) fn lost(
+    /// A run ended without finishing: lost by its backend (hosts gone,
+    /// counted as hardware) or stopped without being asked (the backend took
+    /// it away, counted as preemption). A run that was asked to stop is
+    /// simply confirmed stopped.
+    pub(crate) fn gone(
         &mut self,
         now: i64,
         run: RunId,
         p: Option<Progress>,
+        unasked: FailureCategory,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
         let Some(i) = self.current(run.job, run.attempt) else {
@@ -471,27 +476,7 @@ impl Controller {
             return self.confirm_stop(now, i, false, out);
         }
         self.give_back(now, i)?;
-        self.requeue_or_fail(now, i, FailureCategory::Hardware, out);
-        Ok(())
-    }
-
-    pub(crate) fn stopped(
-        &mut self,
-        now: i64,
-        run: RunId,
-        p: Option<Progress>,
-        out: &mut Vec<Action>,
-    ) -> Result<(), ControlError> {
-        let Some(i) = self.current(run.job, run.attempt) else {
-            return Ok(());
-        };
-        self.keep(i, p);
-        if self.jobs[i].state == JobState::Stopping {
-            return self.confirm_stop(now, i, false, out);
-        }
-        // Stopped without being asked: the backend took it away.
-        self.give_back(now, i)?;
-        self.requeue_or_fail(now, i, FailureCategory::Preemption, out);
+        self.requeue_or_fail(now, i, unasked, out);
         Ok(())
     }
 
