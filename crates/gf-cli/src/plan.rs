@@ -66,7 +66,7 @@ fn what_ifs(doc: &Document, specs: &[String]) -> Result<Vec<WhatIf>, load::Inval
         } else if let Some(w) = named.iter().find(|w| &w.name == s) {
             out.push(w.clone());
         } else if s.contains('=') {
-            out.push(gf_model::plan::parse_what_if("--what-if", s, doc).map_err(load::Invalid)?);
+            out.push(gf_model::parse_what_if("--what-if", s, doc).map_err(load::Invalid)?);
         } else {
             let known: Vec<&str> = named.iter().map(|w| w.name.as_str()).collect();
             return Err(load::Invalid(vec![gf_model::Diagnostic {

@@ -21,7 +21,7 @@ mod validate;
 
 pub use catalog::{Accelerator, Catalog, Vendor};
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use parse::{parse_document, parse_document_with};
+pub use parse::{parse_document, parse_document_with, parse_what_if};
 pub use scenario::ScenarioSpec;
 pub use spec::*;
 pub use units::Date;

@@ -25,10 +25,69 @@ pub fn parse_document_with(
     let doc = crate::read::read_document(&mut cx, src);
     if let Some(doc) = &doc {
         crate::validate::validate(&mut cx, doc, fleet);
-        crate::plan::check_plan(&mut cx, doc);
+        crate::validate::plan::check_plan(&mut cx, doc);
     }
     match doc {
         Some(doc) if !cx.has_errors() => Ok(doc),
         _ => Err(cx.into_sorted()),
     }
+}
+
+/// Reads a what-if written on the command line as `key=value,key=value`
+/// (the keys of `[[plan.what_if]]`, without `name`), e.g.
+/// `delay_site=oracle/abilene,delay_months=6`. Problems are reported against
+/// `label`, one line per pair, and its names are checked against `doc`.
+pub fn parse_what_if(
+    label: &str,
+    spec: &str,
+    doc: &Document,
+) -> Result<crate::plan::WhatIf, Vec<Diagnostic>> {
+    // The spec is turned into one line of TOML per pair, so that the file's
+    // reader (and its messages) apply; a pair's line is its position.
+    let mut toml = format!("name = {}\n", quote(spec));
+    for pair in spec.split(',') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (k.trim(), v.trim());
+        let bare_key = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let key = if bare_key { k.to_string() } else { quote(k) };
+        let numeric = v.parse::<f64>().is_ok() && !v.is_empty();
+        let value = if numeric {
+            v.trim_start_matches('+').to_string()
+        } else {
+            quote(v)
+        };
+        toml.push_str(&format!("{key} = {value}\n"));
+    }
+    let mut cx = Diagnostics::new(label, &toml);
+    let root = match toml_span::parse(&toml) {
+        Ok(v) => v,
+        Err(e) => {
+            cx.error(e.span.start, format!("invalid what-if: {e}"));
+            return Err(cx.into_sorted());
+        }
+    };
+    let w = crate::read::plan::read_what_if(&mut cx, root);
+    if let Some(w) = &w {
+        crate::validate::plan::check_what_if(&mut cx, doc, w);
+    }
+    match w {
+        Some(w) if !cx.has_errors() => Ok(w),
+        _ => Err(cx.into_sorted()),
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if c.is_control() => {}
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
 }

@@ -12,6 +12,7 @@
 //! locations. The readers depend on the types, the table reader and the
 //! diagnostics only; [`scenario`] reads the `[scenario]` section.
 
+pub(crate) mod plan;
 pub(crate) mod scenario;
 
 use std::collections::BTreeMap;
@@ -50,7 +51,7 @@ pub(crate) fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document>
     let scenario = t
         .take("scenario")
         .and_then(|v| scenario::read_scenario(cx, v));
-    let plan = t.take("plan").and_then(|v| crate::plan::read_plan(cx, v));
+    let plan = t.take("plan").and_then(|v| plan::read_plan(cx, v));
     t.finish(cx);
     Some(Document {
         version: version.unwrap_or(FORMAT_VERSION),

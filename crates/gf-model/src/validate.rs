@@ -3,6 +3,7 @@
 //! capacity, gangs that fit some cluster, priorities within the team's limit.
 //! Each problem points at the field that causes it.
 
+pub(crate) mod plan;
 mod scenario;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -115,8 +115,7 @@ fn curves_out_of_order_are_located() {
 #[test]
 fn a_bad_what_if_on_the_command_line_is_located() {
     let d = doc(&format!("{}{}", base(), flat_plan(3, 5.0, 10.0, false)));
-    let e = gf_model::plan::parse_what_if("--what-if", "delay_site=a/r7,delay_months=x", &d)
-        .unwrap_err();
+    let e = gf_model::parse_what_if("--what-if", "delay_site=a/r7,delay_months=x", &d).unwrap_err();
     let e: Vec<String> = e.iter().map(|d| d.to_string()).collect();
     assert!(
         e.iter().any(
@@ -125,8 +124,7 @@ fn a_bad_what_if_on_the_command_line_is_located() {
         "{e:?}"
     );
     assert!(e.iter().any(|x| x.contains("unknown site `a/r7`")), "{e:?}");
-    let ok =
-        gf_model::plan::parse_what_if("--what-if", "cut_provider=a,cut_share=0.25", &d).unwrap();
+    let ok = gf_model::parse_what_if("--what-if", "cut_provider=a,cut_share=0.25", &d).unwrap();
     assert_eq!(ok.cut_provider.as_deref(), Some("a"));
     assert_eq!(ok.cut_share, 0.25);
 }
@@ -151,6 +149,6 @@ fn garbage_never_panics() {
         "delay_months=-1",
         "\u{0}=\u{1}",
     ] {
-        let _ = gf_model::plan::parse_what_if("w", spec, &doc(&base()));
+        let _ = gf_model::parse_what_if("w", spec, &doc(&base()));
     }
 }

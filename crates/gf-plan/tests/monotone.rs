@@ -9,7 +9,7 @@ use gf_model::plan::WhatIf;
 use proptest::prelude::*;
 
 fn what_if() -> WhatIf {
-    gf_model::plan::parse_what_if("t", "demand_factor=1", &doc(&fleet(&Fleet::small()))).unwrap()
+    gf_model::parse_what_if("t", "demand_factor=1", &doc(&fleet(&Fleet::small()))).unwrap()
 }
 
 #[derive(Debug, Clone)]

@@ -6,11 +6,11 @@ use crate::catalog::Catalog;
 use crate::diag::Diagnostics;
 use crate::spec::Document;
 
-use super::WhatIf;
+use crate::plan::WhatIf;
 
 /// Checks the names a plan uses against the rest of the document: sites,
 /// clusters, services, accelerators and providers, and that names are unique.
-pub fn check_plan(cx: &mut Diagnostics, doc: &Document) {
+pub(crate) fn check_plan(cx: &mut Diagnostics, doc: &Document) {
     let Some(p) = &doc.plan else {
         return;
     };
@@ -142,7 +142,7 @@ pub fn check_plan(cx: &mut Diagnostics, doc: &Document) {
 }
 
 /// Checks a what-if's names against the document (also for command-line ones).
-pub fn check_what_if(cx: &mut Diagnostics, doc: &Document, w: &WhatIf) {
+pub(crate) fn check_what_if(cx: &mut Diagnostics, doc: &Document, w: &WhatIf) {
     let sites: Vec<String> = doc
         .providers
         .iter()
