@@ -73,16 +73,23 @@ fn is_started(run: RunId) -> impl Fn(&Report) -> bool {
     move |r| matches!(r, Report::Started { run: x } if *x == run)
 }
 
-/// A run dispatched is reported started, then finished.
-pub async fn dispatch_start_finish<H: Harness>(h: &mut H) -> Result<(), String> {
-    let spec = h.short_run(101);
+/// Dispatches a run the backend can hold and waits for it to be reported
+/// started; returns every report seen on the way.
+async fn start<H: Harness>(h: &mut H, spec: &RunSpec) -> Result<Vec<Report>, String> {
     let now = h.now();
     h.backend()
-        .dispatch(now, &spec)
+        .dispatch(now, spec)
         .await
         .map_err(|e| format!("dispatch refused a run it can hold: {e}"))?;
     let mut seen = Vec::new();
     until(h, &mut seen, "started", is_started(spec.run)).await?;
+    Ok(seen)
+}
+
+/// A run dispatched is reported started, then finished.
+pub async fn dispatch_start_finish<H: Harness>(h: &mut H) -> Result<(), String> {
+    let spec = h.short_run(101);
+    let mut seen = start(h, &spec).await?;
     until(
         h,
         &mut seen,
@@ -142,13 +149,7 @@ pub async fn refusal<H: Harness>(h: &mut H) -> Result<(), String> {
 /// A stop takes effect and is reported; the run does not finish after it.
 pub async fn stop_round_trip<H: Harness>(h: &mut H) -> Result<(), String> {
     let spec = h.long_run(104);
-    let now = h.now();
-    h.backend()
-        .dispatch(now, &spec)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut seen = Vec::new();
-    until(h, &mut seen, "started", is_started(spec.run)).await?;
+    let mut seen = start(h, &spec).await?;
     let stop = StopSpec {
         run: spec.run,
         reason: StopReason::Preempt,
@@ -178,13 +179,7 @@ pub async fn stop_round_trip<H: Harness>(h: &mut H) -> Result<(), String> {
 /// Stopping twice, or stopping a run never dispatched, is fine.
 pub async fn stop_is_idempotent<H: Harness>(h: &mut H) -> Result<(), String> {
     let spec = h.long_run(105);
-    let now = h.now();
-    h.backend()
-        .dispatch(now, &spec)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut seen = Vec::new();
-    until(h, &mut seen, "started", is_started(spec.run)).await?;
+    let mut seen = start(h, &spec).await?;
     let stop = StopSpec {
         run: spec.run,
         reason: StopReason::Cancel,
@@ -230,13 +225,7 @@ pub async fn stop_is_idempotent<H: Harness>(h: &mut H) -> Result<(), String> {
 /// A run whose hosts vanish is reported lost.
 pub async fn lost_run<H: Harness>(h: &mut H) -> Result<(), String> {
     let spec = h.long_run(106);
-    let now = h.now();
-    h.backend()
-        .dispatch(now, &spec)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut seen = Vec::new();
-    until(h, &mut seen, "started", is_started(spec.run)).await?;
+    let mut seen = start(h, &spec).await?;
     h.lose(spec.run).await;
     until(
         h,
