@@ -80,6 +80,20 @@ pub struct JobTruth {
     pub spare_gpu_s: f64,
 }
 
+impl JobTruth {
+    /// Adds what run `r` bought in `held_s` seconds, split as `o` says.
+    fn add(&mut self, r: &SimRun, o: &run::RunOutcome, held_s: i64) {
+        let g = r.working as f64;
+        let dt = held_s.max(0) as f64;
+        self.alloc_gpu_s += r.gpus as f64 * dt;
+        self.spare_gpu_s += (r.gpus - r.working) as f64 * dt;
+        self.useful_gpu_s += g * o.saved_s as f64;
+        self.ckpt_gpu_s += g * o.ckpt_s as f64;
+        self.restart_gpu_s += g * o.restart_s as f64;
+        self.lost_gpu_s += g * o.lost_s as f64;
+    }
+}
+
 /// A run the world is running.
 #[derive(Debug, Clone)]
 struct SimRun {
@@ -358,15 +372,10 @@ impl SimWorld {
             Some(asked) => plan.stopped_with_checkpoint(asked, self.now),
             None => plan.stopped_at(self.now),
         };
-        let g = r.working as f64;
-        let dt = (self.now - plan.start_s).max(0) as f64;
-        let t = self.truth.entry(run.job).or_default();
-        t.alloc_gpu_s += r.gpus as f64 * dt;
-        t.spare_gpu_s += (r.gpus - r.working) as f64 * dt;
-        t.useful_gpu_s += g * o.saved_s as f64;
-        t.ckpt_gpu_s += g * o.ckpt_s as f64;
-        t.restart_gpu_s += g * o.restart_s as f64;
-        t.lost_gpu_s += g * o.lost_s as f64;
+        self.truth
+            .entry(run.job)
+            .or_default()
+            .add(&r, &o, self.now - plan.start_s);
         Some(Progress {
             done_gpu_h: r.resume_gpu_h + o.saved_s as f64 * r.rate_h_per_s,
             at_s: o.last_ckpt_s,
@@ -611,17 +620,9 @@ impl SimWorld {
             && let Some(r) = self.runs.get(run)
             && let Some(p) = r.plan
         {
-            let o = p.stopped_at(end_s);
-            let dt = (end_s - p.start_s).max(0) as f64;
-            let g = r.working as f64;
-            t.alloc_gpu_s += r.gpus as f64 * dt;
-            t.spare_gpu_s += (r.gpus - r.working) as f64 * dt;
-            t.useful_gpu_s += g * o.saved_s as f64;
-            t.ckpt_gpu_s += g * o.ckpt_s as f64;
-            t.restart_gpu_s += g * o.restart_s as f64;
             // The horizon ends the run between checkpoints: that compute is
             // not kept by anything, so it counts as lost.
-            t.lost_gpu_s += g * o.lost_s as f64;
+            t.add(r, &p.stopped_at(end_s), end_s - p.start_s);
         }
         t
     }
