@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use gf_backend::{Backend, ready};
-use gf_control::{Action, ControlConfig, Controller, Event, JobId, JobState, Report};
+use gf_control::{Action, ControlConfig, Controller, Event, JobId, JobState};
 use gf_model::scenario::ScenarioSpec;
 use gf_model::{Document, JobSpec};
 use gf_sched::{CapacityIndex, Topology};
@@ -401,26 +401,15 @@ impl Sim {
     }
 
     fn act(&mut self, a: Action) -> Result<(), SimError> {
-        let now = self.now;
-        match a {
-            Action::Dispatch(spec) => {
-                let r = ready(self.world.dispatch(now, &spec))
-                    .expect("the simulated world never waits");
-                if let Err(e) = r {
-                    self.inbox.push_back(Event::Backend(Report::Refused {
-                        run: spec.run,
-                        reason: e.to_string(),
-                    }));
-                }
-            }
-            Action::Stop(stop) => {
-                ready(self.world.stop(now, &stop)).expect("the simulated world never waits")?;
-            }
-            Action::Ended { state, .. } => {
-                if state == JobState::Completed {
-                    self.m.completed += 1;
-                }
-            }
+        if let Some(e) = self.world.carry(self.now, &a)? {
+            self.inbox.push_back(e);
+        }
+        if let Action::Ended {
+            state: JobState::Completed,
+            ..
+        } = a
+        {
+            self.m.completed += 1;
         }
         Ok(())
     }

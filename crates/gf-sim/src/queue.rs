@@ -15,8 +15,7 @@
 
 use std::sync::Arc;
 
-use gf_backend::{Backend, ready};
-use gf_control::{Action, ControlConfig, Controller, Event, JobState, QueueOrder, Report};
+use gf_control::{ControlConfig, Controller, Event, JobState, QueueOrder};
 use gf_model::{
     Accelerator, ClusterSpec, Document, JobSpec, Locs, PriceModel, PriceSpec, ProviderSpec,
     RegionSpec, Vendor,
@@ -242,22 +241,7 @@ impl Drive<'_> {
         let mut inbox = vec![ev];
         while let Some(e) = inbox.pop() {
             for a in self.ctl.handle(now, e)? {
-                match a {
-                    Action::Dispatch(spec) => {
-                        let r = ready(self.world.dispatch(now, &spec))
-                            .expect("the simulated world never waits");
-                        if let Err(e) = r {
-                            inbox.push(Event::Backend(Report::Refused {
-                                run: spec.run,
-                                reason: e.to_string(),
-                            }));
-                        }
-                    }
-                    Action::Stop(s) => {
-                        ready(self.world.stop(now, &s)).expect("the simulated world never waits")?
-                    }
-                    Action::Ended { .. } => {}
-                }
+                inbox.extend(self.world.carry(now, &a)?);
             }
         }
         Ok(())
@@ -268,8 +252,7 @@ impl Drive<'_> {
     fn drain(&mut self, now: i64) -> Result<usize, SimError> {
         let mut n = 0;
         loop {
-            let reports =
-                ready(self.world.observe(now)).expect("the simulated world never waits")?;
+            let reports = self.world.reports(now)?;
             if reports.is_empty() {
                 return Ok(n);
             }
