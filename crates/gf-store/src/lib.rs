@@ -19,6 +19,16 @@
 
 use std::future::Future;
 
+pub mod conformance;
+mod entry;
+pub mod sqlite;
+
+pub use sqlite::{Options, SqliteStore};
+
+/// The newest schema this binary knows; both stores migrate up to it at
+/// open and refuse a database that is newer ([`StoreError::SchemaTooNew`]).
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// Position in the event log, from 1, dense and increasing in commit order:
 /// the order in which the controller handles the entries.
 pub type Seq = u64;
@@ -306,10 +316,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn jobs(&self, q: JobQuery) -> impl Future<Output = Result<Vec<JobRow>, StoreError>> + Send;
 
     /// GPUs asked for by a team's jobs that are not terminal.
-    fn team_gpus_live(
-        &self,
-        team: &str,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn team_gpus_live(&self, team: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Writes the controller's view onto job rows (unknown ids are skipped).
     fn update_jobs(
@@ -365,8 +372,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn put_team(&self, t: TeamRow) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One team.
-    fn team(&self, name: &str)
-    -> impl Future<Output = Result<Option<TeamRow>, StoreError>> + Send;
+    fn team(&self, name: &str) -> impl Future<Output = Result<Option<TeamRow>, StoreError>> + Send;
 
     /// Every team, by name.
     fn teams(&self) -> impl Future<Output = Result<Vec<TeamRow>, StoreError>> + Send;
@@ -412,9 +418,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// leads. SQLite: one server per data directory, so the first call
     /// leads. PostgreSQL: a session advisory lock held on a dedicated
     /// connection, released when the holder dies.
-    fn acquire_leadership(
-        &self,
-    ) -> impl Future<Output = Result<Option<Fence>, StoreError>> + Send;
+    fn acquire_leadership(&self) -> impl Future<Output = Result<Option<Fence>, StoreError>> + Send;
 
     /// Whether `fence` is still the current leader's (its lock still held).
     fn is_leader(&self, fence: Fence) -> impl Future<Output = Result<bool, StoreError>> + Send;
