@@ -7,8 +7,11 @@ set -euo pipefail
 
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+# bindgen loads libclang itself (libclang.so, from libclang-dev); other
+# packages can leave only libclang-cpp.so.N there, which bindgen cannot use,
+# so that one must not count.
 # shellcheck disable=SC2012
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

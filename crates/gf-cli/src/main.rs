@@ -2,6 +2,7 @@
 //! scheduler, and (as they land) the twin, replay and the control plane.
 //! Argument parsing and output live here; decisions live in the libraries.
 
+mod client;
 mod load;
 mod out;
 mod place;
@@ -9,6 +10,7 @@ mod plan;
 mod replay;
 mod replay_philly;
 mod report;
+mod serve;
 mod simulate;
 mod validate;
 
@@ -37,6 +39,23 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Plan capacity against demand, contracts and power: what to buy, where, when.
     Plan(plan::PlanArgs),
+    /// Run the live control plane: API, durable store, reconciler, backend.
+    Serve(serve::ServeArgs),
+    /// Submit the jobs of a job file to a control plane.
+    Submit(client::SubmitArgs),
+    /// Show one job, or the jobs (live ones unless --all).
+    Status(client::StatusArgs),
+    /// Cancel a job.
+    Cancel(client::IdArgs),
+    /// Say why a job is where it is (why it waits, runs there, was preempted).
+    Explain(client::IdArgs),
+    /// Show the fleet: clusters, GPUs online and allocated, power by site.
+    Fleet(client::ConnArgs),
+    /// Follow the control plane's event stream.
+    Watch(client::WatchArgs),
+    /// Manage API tokens (admin).
+    #[command(subcommand)]
+    Token(client::TokenCmd),
     /// Print the JSON Schema of the file format.
     Schema,
 }
@@ -49,6 +68,14 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Submit(a) => client::submit(a),
+        Command::Status(a) => client::status(a),
+        Command::Cancel(a) => client::cancel(a),
+        Command::Explain(a) => client::explain(a),
+        Command::Fleet(a) => client::fleet(a),
+        Command::Watch(a) => client::watch(a),
+        Command::Token(c) => client::token(c),
         Command::Schema => schema(),
     };
     match result {

@@ -232,6 +232,7 @@ impl Controller {
                 spec,
                 headroom,
             } => self.submit_service(service, *spec, headroom),
+            Event::ServiceRemoved { service } => self.remove_service(service, &mut out)?,
             Event::DemandObserved {
                 service,
                 rps_by_zone,

@@ -42,6 +42,12 @@ pub enum Event {
         /// Replicas are sized for demand × headroom.
         headroom: f64,
     },
+    /// An inference service was removed: its replicas are stopped and it
+    /// is never sized again.
+    ServiceRemoved {
+        /// The service.
+        service: ServiceId,
+    },
     /// The current demand of a service, requests per second by zone name.
     DemandObserved {
         /// The service.

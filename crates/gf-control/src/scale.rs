@@ -49,6 +49,8 @@ pub(crate) struct Service {
     counts: ReplicaCounts,
     next_seq: u64,
     pub(crate) dirty: bool,
+    /// Removed by its owner: no replicas, never sized again.
+    removed: bool,
 }
 
 /// A service's state for reports.
@@ -106,7 +108,33 @@ impl Controller {
             counts,
             next_seq: 0,
             dirty: true,
+            removed: false,
         });
+    }
+
+    /// Removes service `id`: every replica is released and stopped, and it
+    /// is never sized again (its id is not reused).
+    pub(crate) fn remove_service(
+        &mut self,
+        id: ServiceId,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(&i) = self.svc_by_id.get(&id) else {
+            return Ok(());
+        };
+        let svc = &mut self.services[i as usize];
+        svc.removed = true;
+        svc.dirty = false;
+        svc.demand.clear();
+        let gone: Vec<Replica> = svc.replicas.iter_mut().flat_map(std::mem::take).collect();
+        for r in gone {
+            self.services[i as usize].counts.remove(r.group);
+            self.release(r.alloc)?;
+            out.push(replica_stop(r.work));
+        }
+        // Freed room may fit waiting jobs.
+        self.dirty = true;
+        Ok(())
     }
 
     pub(crate) fn observe_demand(&mut self, service: ServiceId, rps: &[(String, f64)]) {
@@ -246,6 +274,9 @@ impl Controller {
     ) -> Result<(), ControlError> {
         self.services[s].dirty = false;
         let svc = &self.services[s];
+        if svc.removed {
+            return Ok(());
+        }
         let plan = self.sched.plan_replicas(
             now,
             &PlanInput {

@@ -39,6 +39,7 @@ fn event_variant(e: &Event) -> String {
         Event::JobSubmitted { .. } => "job_submitted",
         Event::JobCancelled { .. } => "job_cancelled",
         Event::ServiceSubmitted { .. } => "service_submitted",
+        Event::ServiceRemoved { .. } => "service_removed",
         Event::DemandObserved { .. } => "demand_observed",
         Event::Backend(r) => {
             return format!(
@@ -64,10 +65,11 @@ fn event_variant(e: &Event) -> String {
 }
 
 /// Every variant name [`event_variant`] can return.
-const EVENT_VARIANTS: [&str; 16] = [
+const EVENT_VARIANTS: [&str; 17] = [
     "job_submitted",
     "job_cancelled",
     "service_submitted",
+    "service_removed",
     "demand_observed",
     "backend_started",
     "backend_checkpointed",
@@ -112,6 +114,7 @@ fn events() -> Vec<Event> {
             spec: Box::new(svc),
             headroom: 1.25,
         },
+        Event::ServiceRemoved { service: 0 },
         Event::DemandObserved {
             service: 0,
             rps_by_zone: vec![("us-east".into(), 30.0), ("eu-west".into(), 12.5)],

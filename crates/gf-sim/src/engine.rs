@@ -60,6 +60,22 @@ pub struct Sim {
     m: metrics::Recorder,
 }
 
+/// The controller's configuration for a scenario: its checkpoint policy,
+/// the failure rate it plans intervals for, retry budgets and hot spares.
+/// The live server configures its controller the same way.
+pub fn control_config(sc: &ScenarioSpec) -> ControlConfig {
+    let f = &sc.failures;
+    ControlConfig {
+        checkpoint: sc.checkpoint.policy,
+        fixed_interval_s: sc.checkpoint.interval_min * 60.0,
+        interruptions_per_gpu_s: f.gpu_interruptions_per_gpu_day / DAY,
+        retry: f.retry_budget.clone(),
+        hot_spare_min_gpus: f.hot_spare_min_gpus,
+        hot_spare_domains: f.hot_spare_domains,
+        ..ControlConfig::default()
+    }
+}
+
 impl Sim {
     /// Builds the engine for a validated scenario document.
     pub fn new(doc: &Document, opts: &SimOptions) -> Result<Sim, SimError> {
@@ -79,15 +95,7 @@ impl Sim {
         };
         let topo = Arc::new(Topology::from_document(doc));
         let f = sc.failures.clone();
-        let cfg = ControlConfig {
-            checkpoint: sc.checkpoint.policy,
-            fixed_interval_s: sc.checkpoint.interval_min * 60.0,
-            interruptions_per_gpu_s: f.gpu_interruptions_per_gpu_day / DAY,
-            retry: f.retry_budget.clone(),
-            hot_spare_min_gpus: f.hot_spare_min_gpus,
-            hot_spare_domains: f.hot_spare_domains,
-            ..ControlConfig::default()
-        };
+        let cfg = control_config(&sc);
         let ctl = Controller::new(
             Arc::clone(&topo),
             CapacityIndex::new(&topo),

@@ -18,6 +18,7 @@
 //! [`openb`] the FGD paper's static-packing experiment behind `replay openb`.
 
 pub mod engine;
+pub mod live;
 pub mod metrics;
 pub mod openb;
 pub mod queue;
@@ -27,7 +28,8 @@ pub mod world;
 use gf_model::Date;
 use gf_sched::Policy;
 
-pub use engine::Sim;
+pub use engine::{Sim, control_config};
+pub use live::LiveWorld;
 pub use metrics::Summary;
 pub use world::{JobTruth, SimWorld};
 

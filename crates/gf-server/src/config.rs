@@ -1,0 +1,66 @@
+//! How `gigafleet serve` is configured: the fleet, where state is kept,
+//! where to listen, which engine runs the work and how fast time goes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where durable state is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// Embedded SQLite in this directory (the default).
+    DataDir(PathBuf),
+    /// PostgreSQL at this URL (several replicas may share it).
+    Postgres(String),
+}
+
+/// Which engine runs the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendConfig {
+    /// The simulated world of the twin, embedded, in accelerated real time.
+    Sim,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The fleet file's path (for messages).
+    pub fleet_path: String,
+    /// The fleet file's text.
+    pub fleet_src: String,
+    /// Durable state.
+    pub store: StoreConfig,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The engine.
+    pub backend: BackendConfig,
+    /// Seconds of the control plane's clock per wall-clock second (the
+    /// simulated backend only; a real engine runs at 1).
+    pub time_scale: f64,
+    /// Seed of the simulated world (kept in the store at first start).
+    pub seed: u64,
+    /// Scheduling policy name (`default`, `first-fit`, `best-fit`, `cheapest`).
+    pub policy: String,
+    /// Largest request body taken, bytes.
+    pub max_body_bytes: usize,
+    /// Submissions in flight at once before new ones get 429.
+    pub max_inflight_submissions: usize,
+}
+
+impl ServeConfig {
+    /// A configuration with the defaults for everything but the fleet and
+    /// the store.
+    pub fn new(fleet_path: String, fleet_src: String, store: StoreConfig) -> ServeConfig {
+        ServeConfig {
+            fleet_path,
+            fleet_src,
+            store,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8470)),
+            backend: BackendConfig::Sim,
+            time_scale: 60.0,
+            seed: 1,
+            policy: "default".to_string(),
+            max_body_bytes: 1 << 20,
+            max_inflight_submissions: 8192,
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! gf-server is the live control plane's IO shell: `gigafleet serve`.
+//!
+//! It wraps the same controller (gf-control) and scheduler (gf-sched) that
+//! the digital twin runs, with a durable store (gf-store), a backend
+//! (gf-backend; the simulated world of gf-sim by default) and the HTTP API
+//! (axum, wire types in gf-api). One reconcile loop ([`reconcile`]) is the
+//! only caller of the controller: API handlers ([`routes`]) only append
+//! commands to the store's event log or read the store, so reads never wait
+//! behind submissions or dispatches, and the log is the whole truth a
+//! restarted server (or another replica, on PostgreSQL) rebuilds the
+//! controller from.
+//!
+//! Architecture invariant: no decision is made here. What to run where,
+//! when to retry, when to stop are the controller's; this crate carries
+//! its actions out and writes down what happened. No `anyhow`: errors are
+//! typed and mapped to HTTP codes in one place ([`fail`]).
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod fail;
+pub mod logfmt;
+pub mod metrics;
+pub mod openapi;
+pub mod reconcile;
+pub mod routes;
+pub mod shared;
+pub mod views;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gf_control::{ControlConfig, Controller};
+use gf_model::Document;
+use gf_sched::{CapacityIndex, Policy, Topology};
+use gf_sim::LiveWorld;
+use gf_store::{Store, StoreError, TeamRow, TokenRow};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::app::App;
+use crate::auth::TokenCache;
+use crate::clock::{Clock, wall_epoch_s};
+pub use crate::config::{BackendConfig, ServeConfig, StoreConfig};
+use crate::metrics::Metrics;
+use crate::reconcile::{LoopError, Reconciler};
+use crate::shared::Shared;
+
+/// Why `serve` could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The fleet file is invalid (its diagnostics, one per line).
+    #[error("{0}")]
+    Fleet(String),
+    /// The store refused or failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The data belongs to another fleet.
+    #[error(
+        "the store holds the state of another fleet (topology epoch {stored:016x}, this file's is {file:016x}); serve it with the fleet file it was created with, or use another --data-dir / database"
+    )]
+    OtherFleet {
+        /// The stored epoch.
+        stored: u64,
+        /// The file's.
+        file: u64,
+    },
+    /// Listening or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The reconcile loop stopped on a fault.
+    #[error("reconcile loop: {0}")]
+    Loop(#[from] LoopError),
+    /// An unknown scheduling policy.
+    #[error("unknown policy `{0}`; known: {known}", known = Policy::NAMES.join(", "))]
+    Policy(String),
+}
+
+/// Reads the fleet, opens the store and serves until interrupted.
+pub async fn serve(cfg: ServeConfig) -> Result<(), ServerError> {
+    let doc = gf_model::parse_document(&cfg.fleet_path, &cfg.fleet_src).map_err(|ds| {
+        ServerError::Fleet(
+            ds.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    if !doc.is_fleet() {
+        return Err(ServerError::Fleet(format!(
+            "{}:1:1: error: this file describes no fleet; a fleet file has at least one [[provider]]",
+            cfg.fleet_path
+        )));
+    }
+    match &cfg.store {
+        StoreConfig::DataDir(dir) => {
+            let store = gf_store::SqliteStore::open(dir)?;
+            run(cfg, doc, store).await
+        }
+        StoreConfig::Postgres(url) => Err(ServerError::Store(StoreError::Db(format!(
+            "TEMPORARY: PgStore not merged yet ({url})"
+        )))),
+    }
+}
+
+/// The first-start bookkeeping, kept in the store's metadata: which fleet,
+/// which seed and start of the simulated world, the admin token.
+async fn first_start<S: Store>(
+    store: &S,
+    topo: &Topology,
+    doc: &Document,
+    cfg: &ServeConfig,
+) -> Result<(u64, i64), ServerError> {
+    let epoch = format!("{:016x}", topo.epoch);
+    store.set_meta("fleet_epoch", &epoch, true).await?;
+    let stored = store.meta("fleet_epoch").await?.unwrap_or_default();
+    if stored != epoch {
+        return Err(ServerError::OtherFleet {
+            stored: u64::from_str_radix(&stored, 16).unwrap_or(0),
+            file: topo.epoch,
+        });
+    }
+    store
+        .set_meta("sim_seed", &cfg.seed.to_string(), true)
+        .await?;
+    let seed = store
+        .meta("sim_seed")
+        .await?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cfg.seed);
+    let now = wall_epoch_s() as i64;
+    store
+        .set_meta("sim_start_s", &now.to_string(), true)
+        .await?;
+    let start = store
+        .meta("sim_start_s")
+        .await?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(now);
+    for t in &doc.teams {
+        store
+            .put_team(TeamRow {
+                name: t.name.clone(),
+                quota_json: serde_json::to_string(&t.quota).unwrap_or_default(),
+                weight: t.weight,
+                max_priority: t.max_priority,
+            })
+            .await?;
+    }
+    if store.set_meta("admin_token", "issued", true).await? {
+        let secret = auth::new_secret()
+            .map_err(|e| ServerError::Io(std::io::Error::other(e.to_string())))?;
+        store
+            .add_token(TokenRow {
+                sha256: auth::hash(&secret),
+                team: None,
+                label: "admin (first start)".into(),
+                created_at_s: now,
+                revoked: false,
+            })
+            .await?;
+        // Printed once; only its hash is kept.
+        eprintln!("gigafleet: admin token (shown once, keep it): {secret}");
+    }
+    Ok((seed, start))
+}
+
+/// The clock: a real engine runs on the wall clock; the simulated one
+/// continues from the last time the log holds.
+async fn clock<S: Store>(store: &S, cfg: &ServeConfig, start: i64) -> Result<Clock, ServerError> {
+    if (cfg.time_scale - 1.0).abs() < f64::EPSILON {
+        return Ok(Clock::new(wall_epoch_s(), 1.0));
+    }
+    let last = store.last_seq().await?;
+    let at = if last == 0 {
+        start
+    } else {
+        store
+            .read_log(last - 1, 1)
+            .await?
+            .first()
+            .map_or(start, |r| r.at_s)
+    };
+    Ok(Clock::new(at.max(start) as f64, cfg.time_scale))
+}
+
+async fn run<S: Store>(cfg: ServeConfig, doc: Document, store: S) -> Result<(), ServerError> {
+    let policy =
+        Policy::named(&cfg.policy).ok_or_else(|| ServerError::Policy(cfg.policy.clone()))?;
+    let topo = Arc::new(Topology::from_document(&doc));
+    let doc = Arc::new(doc);
+    let (seed, start) = first_start(&store, &topo, &doc, &cfg).await?;
+    let clock = clock(&store, &cfg, start).await?;
+    let shared = Arc::new(Shared::default());
+    let metrics = Arc::new(Metrics::new());
+    let (qtx, mut qrx) = mpsc::channel(256);
+    let app = App {
+        store: store.clone(),
+        doc: Arc::clone(&doc),
+        topo: Arc::clone(&topo),
+        clock,
+        shared: Arc::clone(&shared),
+        metrics: Arc::clone(&metrics),
+        queries: qtx,
+        inflight: Arc::new(Semaphore::new(cfg.max_inflight_submissions)),
+        tokens: Arc::new(TokenCache::default()),
+    };
+    let listener = TcpListener::bind(cfg.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    eprintln!("gigafleet: listening on http://{}", listener.local_addr()?);
+    let router = routes::router(app, cfg.max_body_bytes);
+    let http = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown())
+            .await
+    });
+    let control = async move {
+        loop {
+            let Some(fence) = store.acquire_leadership().await? else {
+                shared.set_leader(false);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            };
+            shared.set_leader(true);
+            let cc = control_config(&doc, clock.scale());
+            let ctl = Controller::new(
+                Arc::clone(&topo),
+                CapacityIndex::new(&topo),
+                policy.clone(),
+                seed,
+                cc,
+            );
+            let world = LiveWorld::new(&doc, Arc::clone(&topo), seed, start);
+            let mut r = Reconciler::new(
+                store.clone(),
+                fence,
+                ctl,
+                world,
+                Arc::clone(&doc),
+                clock,
+                start,
+                Arc::clone(&shared),
+                Arc::clone(&metrics),
+            );
+            let restored = r.restore().await?;
+            tracing::info!(
+                entries = restored.entries,
+                fresh = restored.fresh_reports,
+                "controller restored from the log"
+            );
+            match r.run(qrx).await {
+                Err(LoopError::Deposed) => {
+                    shared.set_leader(false);
+                    shared.set_ready(false);
+                    tracing::warn!("deposed; waiting to lead again");
+                    let (_tx, rx) = mpsc::channel(1);
+                    qrx = rx;
+                }
+                Err(e) => return Err(ServerError::Loop(e)),
+                Ok(()) => return Ok(()),
+            }
+        }
+    };
+    tokio::select! {
+        r = control => r,
+        r = http => match r {
+            Ok(r) => r.map_err(ServerError::Io),
+            Err(e) => Err(ServerError::Io(std::io::Error::other(e.to_string()))),
+        },
+    }
+}
+
+/// Wall seconds a backend's report may take to reach the controller: the
+/// loop observes the backend every round and ticks at least every 2 s.
+const OBSERVE_LATENCY_WALL_S: f64 = 10.0;
+
+/// The controller's configuration from the fleet file's `[scenario]`
+/// (checkpoint policy, failure rates it plans for, retry budgets, hot
+/// spares), the defaults without one: the same settings the twin uses.
+///
+/// One difference: a dispatch may take, on the controller's clock, the
+/// run's start-up plus the time the loop takes to observe the start, which
+/// at an accelerated clock is hours. A dispatch timeout shorter than that
+/// would give up on every run that is starting as it should.
+pub fn control_config(doc: &Document, time_scale: f64) -> ControlConfig {
+    let (mut cc, startup_s) = match &doc.scenario {
+        Some(sc) => (
+            gf_sim::control_config(sc),
+            sc.checkpoint.restart_overhead_min * 60.0,
+        ),
+        None => (
+            ControlConfig::default(),
+            gf_model::scenario::CheckpointSpec::default().restart_overhead_min * 60.0,
+        ),
+    };
+    let latency_s = OBSERVE_LATENCY_WALL_S * time_scale;
+    cc.dispatch_timeout_s = cc
+        .dispatch_timeout_s
+        .max((startup_s + latency_s).ceil() as i64);
+    cc
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,530 @@
+//! The reconcile loop: the only caller of the controller.
+//!
+//! Everything that happens reaches the controller through the store's event
+//! log, in the log's order: the API appends submissions and cancels, this
+//! loop appends the backend's reports and its own timer ticks, and it reads
+//! the log back and hands each entry to the controller at the entry's time
+//! (never earlier than the entry before it). The controller's actions are
+//! carried out on the backend at once; what comes back (a refusal now, a
+//! report later) is appended to the log and so handled in its turn. The
+//! log is therefore a complete record of the controller's inputs, and a
+//! restarted server rebuilds the same controller by replaying it.
+//!
+//! The simulated backend lives in this process and dies with it, so on
+//! restart it is rebuilt the same way: the replay carries every action to a
+//! new world at the time it was first carried out. That world then produces
+//! again every report the old one had produced; those already logged are
+//! recognised (they are a prefix of what it produces) and dropped, the rest
+//! are logged now. So a dispatch is never carried out twice on a world that
+//! already runs it, and no report is handled twice.
+//!
+//! After each batch the loop writes what changed of each job onto its row
+//! (the read model the API serves), publishes the fleet's state, and
+//! answers the questions only the controller can (`explain`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gf_api::{ClusterView, ExplainView, FleetView, SiteView};
+use gf_backend::Backend;
+use gf_control::{Action, Controller, Event, JobState};
+use gf_model::Document;
+use gf_model::protocol::{JobId, Report, RunId};
+use gf_sched::Request;
+use gf_sim::LiveWorld;
+use gf_store::{Fence, JobUpdate, Seq, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::{Clock, rfc3339};
+use crate::logfmt::{self, Logged};
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::views;
+
+/// Entries read from the log at once.
+const PAGE: usize = 2048;
+/// Least wall time between two schedule ticks the loop writes.
+const TICK_MIN: Duration = Duration::from_millis(200);
+/// Most wall time between two schedule ticks (overdue stops and dispatches
+/// expire on ticks).
+const TICK_MAX: Duration = Duration::from_secs(2);
+/// Wall time between two publications of the fleet's state.
+const FLEET_EVERY: Duration = Duration::from_secs(1);
+
+/// A question only the controller can answer.
+pub enum Query {
+    /// Why a job is where it is.
+    Explain {
+        /// The job.
+        job: JobId,
+        /// Where the answer goes (`None`: no such job).
+        reply: oneshot::Sender<Option<ExplainView>>,
+    },
+}
+
+/// Why the loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// Another replica leads now; this one must not write.
+    #[error("deposed: another replica leads")]
+    Deposed,
+    /// The log holds an entry this server cannot read.
+    #[error(transparent)]
+    BadEntry(#[from] logfmt::BadEntry),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The controller, its backend and the loop's own bookkeeping.
+pub struct Reconciler<S: Store> {
+    store: S,
+    fence: Fence,
+    ctl: Controller,
+    world: LiveWorld,
+    clock: Clock,
+    /// The controller's time: that of the last entry handled.
+    now: i64,
+    handled: Seq,
+    /// Events to append (reports, refusals, ticks), in order.
+    outbox: Vec<Logged>,
+    /// Jobs whose row may be stale.
+    touched: Vec<JobId>,
+    /// What was last written of each job: state, attempt, reason, cluster.
+    projected: HashMap<JobId, (JobState, u32, String)>,
+    last_tick: Instant,
+    last_fleet: Instant,
+    /// Entries other than ticks handled since the last tick.
+    activity: bool,
+    next_autoscale: i64,
+    next_spend: i64,
+    autoscale_every_s: i64,
+    /// Spend per contract as billing last reported it.
+    spend: BTreeMap<String, f64>,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+}
+
+/// What the replay of a log found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// Entries replayed.
+    pub entries: u64,
+    /// Reports the rebuilt world produced that were not logged yet.
+    pub fresh_reports: usize,
+    /// Logged reports the rebuilt world did not produce again (0 unless the
+    /// world diverged).
+    pub unmatched_reports: usize,
+}
+
+impl<S: Store> Reconciler<S> {
+    /// A loop over a new controller and world; call [`Reconciler::restore`]
+    /// before [`Reconciler::run`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: S,
+        fence: Fence,
+        ctl: Controller,
+        world: LiveWorld,
+        doc: Arc<Document>,
+        clock: Clock,
+        start_s: i64,
+        shared: Arc<Shared>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let autoscale_every_s = doc
+            .scenario
+            .as_ref()
+            .map_or(300, |s| (s.autoscale_interval_min * 60.0).max(1.0) as i64);
+        Reconciler {
+            store,
+            fence,
+            ctl,
+            world,
+            clock,
+            now: start_s,
+            handled: 0,
+            outbox: Vec::new(),
+            touched: Vec::new(),
+            projected: HashMap::new(),
+            last_tick: Instant::now(),
+            last_fleet: Instant::now() - FLEET_EVERY,
+            activity: true,
+            next_autoscale: start_s,
+            next_spend: start_s,
+            autoscale_every_s,
+            spend: BTreeMap::new(),
+            shared,
+            metrics,
+        }
+    }
+
+    /// The controller's time now.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Replays the whole log: the controller handles every entry again and
+    /// the world is rebuilt by carrying the actions out again. Reports the
+    /// rebuilt world produces beyond those logged are queued for the log.
+    pub async fn restore(&mut self) -> Result<Restored, LoopError> {
+        let mut logged_reports: VecDeque<Report> = VecDeque::new();
+        let mut refusals: Vec<RunId> = Vec::new();
+        let mut out = Restored::default();
+        loop {
+            let recs = self.store.read_log(self.handled, PAGE).await?;
+            if recs.is_empty() {
+                break;
+            }
+            for rec in recs {
+                self.handled = rec.seq;
+                self.now = self.now.max(rec.at_s);
+                let l = logfmt::decode(&rec)?;
+                match &l.event {
+                    Event::Backend(r) if l.observed => logged_reports.push_back(r.clone()),
+                    Event::Backend(Report::Refused { run, .. }) => {
+                        if let Some(i) = refusals.iter().position(|x| x == run) {
+                            refusals.swap_remove(i);
+                        }
+                    }
+                    _ => {}
+                }
+                self.apply(l.event, Some(&mut refusals)).await;
+                out.entries += 1;
+            }
+        }
+        // The new world has produced every report of the old one, in the
+        // same order; the logged ones are its prefix.
+        let again = self.world.observe(self.now).await.unwrap_or_default();
+        for r in again {
+            if logged_reports.front() == Some(&r) {
+                logged_reports.pop_front();
+            } else {
+                out.fresh_reports += 1;
+                self.outbox.push(Logged {
+                    observed: true,
+                    event: Event::Backend(r),
+                });
+            }
+        }
+        out.unmatched_reports = logged_reports.len();
+        if out.unmatched_reports > 0 {
+            tracing::warn!(
+                unmatched = out.unmatched_reports,
+                "the rebuilt simulated world did not produce every logged report again"
+            );
+        }
+        // Refusals the old process met but did not live to log.
+        for run in refusals {
+            self.outbox.push(Logged::of(Event::Backend(Report::Refused {
+                run,
+                reason: "refused before the control plane restarted".into(),
+            })));
+        }
+        self.touched.extend(self.ctl.jobs().iter().map(|j| j.id));
+        self.project(true).await?;
+        self.publish_fleet().await;
+        self.shared.set_handled(self.handled, self.now);
+        Ok(out)
+    }
+
+    /// Runs until deposed or the store fails for good.
+    pub async fn run(mut self, mut queries: mpsc::Receiver<Query>) -> Result<(), LoopError> {
+        self.shared.set_ready(true);
+        let mut store_errors = 0u32;
+        loop {
+            match self.round(&mut queries).await {
+                Ok(()) => store_errors = 0,
+                Err(LoopError::Store(StoreError::Fenced(_))) => return Err(LoopError::Deposed),
+                Err(LoopError::Store(e)) => {
+                    // A passing fault (a busy store, a dropped connection):
+                    // nothing was handled twice, since `handled` moves only
+                    // with what was read. Back off and go on.
+                    store_errors += 1;
+                    tracing::warn!(error = %e, "reconcile round failed; retrying");
+                    let ms = 50u64 << store_errors.min(6);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One round: handle what is new, observe, write, tick, wait.
+    async fn round(&mut self, queries: &mut mpsc::Receiver<Query>) -> Result<(), LoopError> {
+        let recs = self.store.read_log(self.handled, PAGE).await?;
+        let got = recs.len();
+        for rec in recs {
+            self.handled = rec.seq;
+            self.now = self.now.max(rec.at_s);
+            let l = logfmt::decode(&rec)?;
+            if !matches!(l.event, Event::ScheduleTick | Event::AutoscaleTick) {
+                self.activity = true;
+            }
+            self.metrics.event(logfmt::kind(&l.event));
+            self.apply(l.event, None).await;
+        }
+        if got > 0 {
+            self.shared.set_handled(self.handled, self.now);
+        }
+        match self.world.observe(self.now).await {
+            Ok(reports) => {
+                self.shared.set_backend_ok(true);
+                self.outbox.extend(reports.into_iter().map(|r| Logged {
+                    observed: true,
+                    event: Event::Backend(r),
+                }));
+            }
+            Err(e) => {
+                self.shared.set_backend_ok(false);
+                tracing::warn!(error = %e, "backend observe failed");
+            }
+        }
+        self.timers();
+        self.flush().await?;
+        self.project(got > 0).await?;
+        if self.last_fleet.elapsed() >= FLEET_EVERY {
+            self.publish_fleet().await;
+        }
+        while let Ok(q) = queries.try_recv() {
+            self.answer(q);
+        }
+        if got == 0 && self.outbox.is_empty() {
+            // Nothing new: wait for the API to append something, a
+            // question, or the next tick.
+            let wait = TICK_MIN;
+            tokio::select! {
+                _ = self.shared.appended() => {}
+                q = queries.recv() => if let Some(q) = q { self.answer(q) },
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one event to the controller and carries its actions out. In a
+    /// replay (`refusals` given) a refused dispatch is remembered rather
+    /// than logged, since the log may hold it already.
+    async fn apply(&mut self, ev: Event, mut refusals: Option<&mut Vec<RunId>>) {
+        if let Some(j) = logfmt::job_of(&ev) {
+            self.touched.push(j);
+        }
+        if let Event::SpendReported { contract, usd } = &ev {
+            self.spend.insert(contract.clone(), *usd);
+        }
+        let actions = match self.ctl.handle(self.now, ev) {
+            Ok(a) => a,
+            Err(e) => {
+                // A caller's fault the controller refused (a cancel of a job
+                // that ended meanwhile): it changed nothing.
+                tracing::debug!(error = %e, "event refused by the controller");
+                return;
+            }
+        };
+        for a in actions {
+            match a {
+                Action::Dispatch(spec) => {
+                    if spec.run.job < (1 << 62) {
+                        self.touched.push(spec.run.job);
+                    }
+                    let t0 = Instant::now();
+                    let r = self.world.dispatch(self.now, &spec).await;
+                    self.metrics.dispatch_latency(t0.elapsed());
+                    if let Err(e) = r {
+                        match refusals.as_deref_mut() {
+                            Some(v) => v.push(spec.run),
+                            None => self.outbox.push(Logged::of(Event::Backend(Report::Refused {
+                                run: spec.run,
+                                reason: e.to_string(),
+                            }))),
+                        }
+                    }
+                }
+                Action::Stop(stop) => {
+                    if stop.run.job < (1 << 62) {
+                        self.touched.push(stop.run.job);
+                    }
+                    if let Err(e) = self.world.stop(self.now, &stop).await {
+                        tracing::warn!(run = %stop.run, error = %e, "stop failed");
+                    }
+                }
+                Action::Ended { job, .. } => self.touched.push(job),
+            }
+        }
+    }
+
+    /// Queues the timer events that are due.
+    fn timers(&mut self) {
+        let now = self.clock.now_s().max(self.now);
+        let since = self.last_tick.elapsed();
+        let world_due = self.world.world().next_at().is_some_and(|t| t <= now);
+        if since >= TICK_MAX || (since >= TICK_MIN && (self.activity || world_due)) {
+            self.outbox.push(Logged::of(Event::ScheduleTick));
+            self.last_tick = Instant::now();
+            self.activity = false;
+        }
+        if now >= self.next_spend && !self.ctl.topology().contracts.is_empty() {
+            for k in 0..self.ctl.topology().contracts.len() {
+                let usd = self.world.contract_spend(k);
+                let contract = self.ctl.topology().contracts[k].name.clone();
+                self.outbox
+                    .push(Logged::of(Event::SpendReported { contract, usd }));
+            }
+            self.next_spend = now + 86_400;
+        }
+        if now >= self.next_autoscale && !self.ctl.services().is_empty() {
+            self.outbox.push(Logged::of(Event::AutoscaleTick));
+            self.next_autoscale = now + self.autoscale_every_s;
+        }
+    }
+
+    /// Appends the outbox to the log, as this leader.
+    async fn flush(&mut self) -> Result<(), LoopError> {
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<String> = self.outbox.iter().map(Logged::to_json).collect();
+        let at = self.clock.now_s().max(self.now);
+        self.store.append(Some(self.fence), at, events).await?;
+        self.outbox.clear();
+        Ok(())
+    }
+
+    /// Writes what changed of the touched jobs onto their rows; with
+    /// `waiting`, of the waiting jobs too (after any entry was handled: a
+    /// scheduling pass rewrites the reasons of the jobs it does not place,
+    /// and those are found by looking, not by the events).
+    async fn project(&mut self, waiting: bool) -> Result<(), LoopError> {
+        if self.touched.is_empty() && !waiting {
+            return Ok(());
+        }
+        let mut ids = std::mem::take(&mut self.touched);
+        ids.extend(
+            self.ctl
+                .jobs()
+                .iter()
+                .filter(|j| waiting && matches!(j.state, JobState::Pending | JobState::Interrupted))
+                .map(|j| j.id),
+        );
+        ids.sort_unstable();
+        ids.dedup();
+        let mut updates = Vec::new();
+        for id in ids {
+            let Some(j) = self.ctl.job(id) else { continue };
+            let key = (j.state, j.attempt, j.reason.clone());
+            if self.projected.get(&id) == Some(&key) {
+                continue;
+            }
+            updates.push(JobUpdate {
+                id,
+                state: j.state.as_str().to_string(),
+                terminal: j.state.is_terminal(),
+                attempt: j.attempt,
+                cluster: j
+                    .cluster
+                    .map(|c| self.ctl.topology().clusters[c as usize].name.clone()),
+                reason: j.reason.clone(),
+                detail_json: views::job_detail(j).to_string(),
+                at_s: self.now,
+            });
+            self.projected.insert(id, key);
+        }
+        if !updates.is_empty() {
+            self.store.update_jobs(Some(self.fence), updates).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the fleet's state for the API (in memory, and in the store
+    /// for the other replicas).
+    async fn publish_fleet(&mut self) {
+        self.last_fleet = Instant::now();
+        let topo = self.ctl.topology();
+        let ix = self.ctl.scheduler().index();
+        let clusters = topo
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let online = ix.cluster_online(i as u32);
+                ClusterView {
+                    name: c.name.clone(),
+                    accelerator: topo.accels[c.accel as usize].name.clone(),
+                    price_model: views::price_model(c.price_model).to_string(),
+                    usd_per_gpu_hour: c.usd_per_gpu_hour,
+                    domains: c.n_domains,
+                    domain_gpus: c.domain_gpus,
+                    online_gpus: online,
+                    allocated_gpus: online.saturating_sub(ix.cluster_free(i as u32)),
+                }
+            })
+            .collect();
+        let sites = topo
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SiteView {
+                name: s.name.clone(),
+                envelope_mw: ix.site_envelope_w(i as u32) as f64 / 1e6,
+                drawn_mw: ix.site_drawn_w(i as u32) as f64 / 1e6,
+            })
+            .collect();
+        let view = FleetView {
+            at: rfc3339(self.now),
+            clusters,
+            sites,
+            pending_jobs: self.ctl.pending() as u64,
+        };
+        let spend = self.spend.clone();
+        let json = serde_json::json!({ "fleet": &view, "spend": &spend }).to_string();
+        self.shared.set_fleet(view, spend);
+        if let Err(e) = self.store.set_meta("fleet_view", &json, false).await {
+            tracing::debug!(error = %e, "fleet view not stored");
+        }
+        let gpus: Vec<(String, u64, u64)> = topo
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    c.name.clone(),
+                    ix.cluster_online(i as u32),
+                    ix.cluster_free(i as u32),
+                )
+            })
+            .collect();
+        let power: Vec<(String, f64)> = topo
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), ix.site_drawn_w(i as u32) as f64))
+            .collect();
+        self.metrics.fleet(self.ctl.pending() as i64, &gpus, &power);
+    }
+
+    fn answer(&self, q: Query) {
+        match q {
+            Query::Explain { job, reply } => {
+                let _gone = reply.send(self.explain(job));
+            }
+        }
+    }
+
+    /// Why a job is where it is, from the scheduler's view now.
+    fn explain(&self, id: JobId) -> Option<ExplainView> {
+        let j = self.ctl.job(id)?;
+        let mut v = views::explain_base(j, self.ctl.topology());
+        if matches!(j.state, JobState::Pending | JobState::Interrupted) {
+            let topo = self.ctl.topology();
+            match Request::from_job(topo, id, &j.spec) {
+                Ok(req) => {
+                    let d = self.ctl.scheduler().decide(self.now, &req, true);
+                    views::explain_decision(&mut v, &d, topo);
+                }
+                Err(e) => v.summary = format!("it cannot be placed: {e}"),
+            }
+        }
+        Some(v)
+    }
+}
