@@ -59,6 +59,7 @@ fn run(job: u64, domain: u32, work_gpu_hours: f64) -> RunSpec {
         gpu_milli: None,
         cpu_milli_per_gpu: 0,
         memory_mib_per_gpu: 0,
+        exec: Default::default(),
         locs: Default::default(),
     };
     RunSpec {
