@@ -9,8 +9,8 @@
 # Everything lives under GF_SLURM_DIR (default /tmp/gf-slurm); ports start at
 # GF_SLURM_PORT_BASE (default 16800) so two checkouts can run side by side.
 # It writes $GF_SLURM_DIR/env (shell syntax, one GF_SLURM_<C>_* block per
-# cluster: URL, TOKEN, USER, PARTITION, NODES, GPUS_PER_NODE, CONF, and the
-# daemons' pid files) and records every pid it started in $GF_SLURM_DIR/pids,
+# cluster: URL, TOKEN, TOKEN_FILE, USER, PARTITION, NODES, GPUS_PER_NODE,
+# CONF for Slurm's own commands, WORKDIR writable by the jobs' user) and records every pid it started in $GF_SLURM_DIR/pids,
 # which scripts/slurm-down.sh stops. Running it again while the clusters are
 # up changes nothing.
 set -euo pipefail
@@ -200,6 +200,8 @@ for c in "${CLUSTERS[@]}"; do
 	token="$(SLURM_CONF="$d/slurm.conf" scontrol token username="$RUSER" lifespan=86400 | sed -n 's/^SLURM_JWT=//p')"
 	[ -n "$token" ] || die "scontrol token gave no token for cluster $c"
 	url="http://127.0.0.1:$rest_port"
+	# The same token in a file, as a server reads it (token_file).
+	(umask 077 && echo "$token" >"$d/token")
 	# slurmrestd answers once it listens.
 	until curl -fsS -o /dev/null -H "X-SLURM-USER-NAME: $RUSER" -H "X-SLURM-USER-TOKEN: $token" \
 		"$url/slurm/v0.0.38/ping"; do
@@ -209,12 +211,12 @@ for c in "${CLUSTERS[@]}"; do
 	cat >>"$DIR/env" <<EOF
 GF_SLURM_${C}_URL=$url
 GF_SLURM_${C}_TOKEN=$token
+GF_SLURM_${C}_TOKEN_FILE=$d/token
 GF_SLURM_${C}_USER=$RUSER
 GF_SLURM_${C}_PARTITION=gpu
 GF_SLURM_${C}_NODES=gf$c-[1-$NODES_PER_CLUSTER]
 GF_SLURM_${C}_GPUS_PER_NODE=$GPUS_PER_NODE
 GF_SLURM_${C}_CONF=$d/slurm.conf
-GF_SLURM_${C}_CTLD_PID_FILE=$d/run/slurmctld.pid
 GF_SLURM_${C}_WORKDIR=$DIR/work
 EOF
 	n=$((n + 1))
