@@ -16,13 +16,18 @@
 //! known of its runs; only a job slurmctld (reachable) no longer lists is
 //! gone.
 //!
-//! The duplicate start Slurm 22.05 makes after a SIGKILL of slurmctld — a
-//! job seen running comes back pending and is started a second time — is
-//! caught here: a run seen running whose job is pending again is cancelled
-//! and reported lost (the controller restarts it from its checkpoint as one
-//! new attempt), and of two jobs carrying one tag only the first is kept.
+//! Slurm 22.05 restarted after a SIGKILL recovers an old saved state: a job
+//! that was running comes back pending and is started a second time, a job
+//! already ended (even cancelled) comes back and runs again, and a job
+//! started since the last save is forgotten and its number given to the
+//! next job submitted. So a run's job is followed by number *and* tag; a
+//! run seen running whose job is pending again is cancelled and reported
+//! lost (the controller restarts it from its checkpoint as one new attempt);
+//! a run whose job vanished is lost; and any other active job carrying the
+//! tag of a run (one over, or one whose job is another) is cancelled, so
+//! exactly one run is kept.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::protocol::{CapacityCause, FailureCategory, Report, RunId, RunSpec, StopSpec};
@@ -222,72 +227,79 @@ impl SlurmBackend {
             .jobs(now)
             .await
             .map_err(|e| unavailable(&name, e))?;
-        let mine: Vec<RunId> = self
+        let by_id: HashMap<u32, &JobView> = jobs.iter().map(|j| (j.id, j)).collect();
+        let live: Vec<RunId> = self
             .runs
             .iter()
             .filter(|(_, t)| t.cluster == ci && !t.ended)
             .map(|(r, _)| *r)
             .collect();
-        let mut duplicates = Vec::new();
-        for run in mine {
+        let mut cancel = Vec::new();
+        for run in live {
             let name_tag = tag(run);
             let t = self.runs.get_mut(&run).expect("listed above");
+            // By number and name: a slurmctld restarted from an old state
+            // hands a forgotten job's number to the next job submitted.
             let job = match t.job {
-                Some(id) => jobs.iter().find(|j| j.id == id),
+                Some(id) => by_id.get(&id).copied().filter(|j| j.name == name_tag),
                 None => pick(&jobs, &name_tag),
             };
-            // Another job with this tag still active is a second start.
-            duplicates.extend(
-                jobs.iter()
-                    .filter(|j| j.name == name_tag && !j.state.is_over())
-                    .filter(|j| Some(j.id) != job.map(|k| k.id))
-                    .map(|j| j.id),
-            );
             let Some(job) = job else {
-                if t.job.is_some() {
-                    // slurmctld answered and no longer has it: purged before
-                    // its end was seen.
-                    t.ended = true;
-                    out.push(match t.stop {
-                        Some(_) => Report::Stopped {
-                            run,
-                            progress: None,
-                        },
-                        None => Report::Lost {
-                            run,
-                            progress: None,
-                        },
-                    });
-                }
+                // slurmctld answered and no longer has it: purged before its
+                // end was seen, or forgotten by a slurmctld that crashed.
+                t.ended = true;
+                out.push(match t.stop {
+                    Some(_) => Report::Stopped {
+                        run,
+                        progress: None,
+                    },
+                    None => Report::Lost {
+                        run,
+                        progress: None,
+                    },
+                });
                 continue;
             };
             t.job = Some(job.id);
-            let kill = self.step(now, run, job, out);
-            if kill {
-                self.cancel(now, ci, job.id, Signal::Kill)
-                    .await
-                    .map_err(|e| unavailable(&name, e))?;
-                if let Some(s) = &mut self.runs.get_mut(&run).expect("tracked").stop {
-                    s.killed = true;
-                }
+            if self.step(now, run, job, out) {
+                cancel.push((run, job.id));
             }
         }
-        for id in duplicates {
+        for (run, id) in cancel {
             self.cancel(now, ci, id, Signal::Kill)
                 .await
                 .map_err(|e| unavailable(&name, e))?;
-        }
-        // Tagged jobs running that nobody gave this backend.
-        for j in jobs.iter().filter(|j| !j.state.is_over()) {
-            if let Some(run) = parse(&j.name)
-                && !self.runs.contains_key(&run)
-                && self.announced.insert(run)
-            {
-                out.push(Report::Unknown {
-                    run,
-                    cluster: name.clone(),
-                });
+            if let Some(s) = &mut self.runs.get_mut(&run).expect("tracked").stop {
+                s.killed = true;
             }
+        }
+        // Every active tagged job is the one job of a live run, a second
+        // start, or a run nobody gave this backend.
+        let mut second = Vec::new();
+        for j in jobs.iter().filter(|j| !j.state.is_over()) {
+            let Some(run) = parse(&j.name) else {
+                continue;
+            };
+            match self.runs.get(&run) {
+                // Over, or its job is another: Slurm 22.05 restarted from an
+                // old state runs again a job it had ended, or runs a job a
+                // second time; exactly one run is kept.
+                Some(t) if t.ended || t.cluster != ci || t.job != Some(j.id) => second.push(j.id),
+                Some(_) => {}
+                None => {
+                    if self.announced.insert(run) {
+                        out.push(Report::Unknown {
+                            run,
+                            cluster: name.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        for id in second {
+            self.cancel(now, ci, id, Signal::Kill)
+                .await
+                .map_err(|e| unavailable(&name, e))?;
         }
         let nodes = self.clusters[ci]
             .http

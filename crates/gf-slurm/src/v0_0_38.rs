@@ -8,7 +8,8 @@
 //! Known behaviour of 22.05 handled here: `environment` is required and must
 //! be an object; the node list is the sbatch option `nodelist` (the
 //! `required_nodes` key of the job description is disabled); errors carry
-//! either `error_number` or `error_code`.
+//! their number as `error_number`, `error_code` or `errno` depending on the
+//! call.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -71,6 +72,7 @@ struct Errors {
 struct WireError {
     error_number: Option<i64>,
     error_code: Option<i64>,
+    errno: Option<i64>,
     #[serde(default)]
     error: String,
     #[serde(default)]
@@ -79,7 +81,7 @@ struct WireError {
 
 impl WireError {
     fn number(&self) -> Option<i64> {
-        self.error_number.or(self.error_code)
+        self.error_number.or(self.error_code).or(self.errno)
     }
 
     fn text(&self) -> String {

@@ -36,6 +36,16 @@ fn make(id: Id) -> Slurm {
     }
 }
 
+impl Drop for Slurm {
+    fn drop(&mut self) {
+        // Long runs a check leaves (a foreign one, a lost one's node) are
+        // not the next check's business; it waits for them in `reset`.
+        let mut c = self.id.cmd("scancel");
+        c.args(["-u", &self.id.user()]);
+        let _ = c.output();
+    }
+}
+
 impl Harness for Slurm {
     type B = SlurmBackend;
 

@@ -258,17 +258,23 @@ pub fn poll(s: u64, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Slurm jobs of the test user still pending or running, as `id name state`.
-pub fn active_jobs(id: Id) -> Vec<String> {
+/// Slurm jobs of the test user in the given states, as `id name state`.
+fn jobs_in(id: Id, states: &str) -> Vec<String> {
     let mut c = id.cmd("squeue");
-    c.args(["-h", "-u", &id.user(), "-t", "PD,R,CG,S", "-o", "%i %j %T"]);
+    c.args(["-h", "-u", &id.user(), "-t", states, "-o", "%i %j %T"]);
     ok(c).lines().map(str::to_string).collect()
 }
 
-/// Active Slurm jobs carrying a run's tag.
+/// Slurm jobs of the test user not over yet (completing included).
+pub fn active_jobs(id: Id) -> Vec<String> {
+    jobs_in(id, "PD,R,CG,S")
+}
+
+/// Slurm jobs carrying a run's tag that are pending or running (not
+/// cancelled and completing).
 pub fn jobs_tagged(id: Id, run: RunId) -> usize {
     let t = gf_slurm::tag::tag(run);
-    active_jobs(id)
+    jobs_in(id, "PD,R,S")
         .iter()
         .filter(|l| l.split(' ').nth(1) == Some(t.as_str()))
         .count()
