@@ -455,3 +455,18 @@ fn bad_exec_fields() {
         "#]],
     );
 }
+
+#[test]
+fn the_schema_describes_exec_and_backend() {
+    let schema = serde_json::to_string(&schemars::schema_for!(gf_model::Document)).unwrap();
+    for word in [
+        "\"exec\"",
+        "\"workdir\"",
+        "\"backend\"",
+        "\"slurm\"",
+        "\"nodes_per_domain\"",
+        "\"token_file\"",
+    ] {
+        assert!(schema.contains(word), "{word} missing from the schema");
+    }
+}

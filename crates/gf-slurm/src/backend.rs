@@ -29,6 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures_util::future::join_all;
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::protocol::{CapacityCause, FailureCategory, Report, RunId, RunSpec, StopSpec};
 
@@ -45,6 +46,12 @@ pub struct SlurmBackend {
     runs: BTreeMap<RunId, Tracked>,
     /// Tagged jobs reported unknown, so each is reported once.
     announced: BTreeSet<RunId>,
+}
+
+/// What one cluster answered to an observation.
+struct Fetched {
+    jobs: Vec<JobView>,
+    nodes: Vec<NodeView>,
 }
 
 struct Cluster {
@@ -214,19 +221,28 @@ impl SlurmBackend {
         }
     }
 
-    /// Observes one cluster, appending its reports to `out`.
+    /// Every cluster's jobs and nodes, asked of all clusters at once.
+    async fn fetch_all(&mut self, now: i64) -> Vec<Result<Fetched, BackendError>> {
+        join_all(self.clusters.iter_mut().map(|c| async move {
+            let jobs = c.http.jobs(now).await;
+            let jobs = jobs.map_err(|e| unavailable(&c.cfg.name, e))?;
+            let nodes = c.http.nodes(now).await;
+            let nodes = nodes.map_err(|e| unavailable(&c.cfg.name, e))?;
+            Ok(Fetched { jobs, nodes })
+        }))
+        .await
+    }
+
+    /// Moves one cluster's runs on by what it answered, appending the
+    /// reports to `out`.
     async fn observe_cluster(
         &mut self,
         now: i64,
         ci: usize,
+        Fetched { jobs, nodes }: Fetched,
         out: &mut Vec<Report>,
     ) -> Result<(), BackendError> {
         let name = self.clusters[ci].cfg.name.clone();
-        let jobs = self.clusters[ci]
-            .http
-            .jobs(now)
-            .await
-            .map_err(|e| unavailable(&name, e))?;
         let by_id: HashMap<u32, &JobView> = jobs.iter().map(|j| (j.id, j)).collect();
         let live: Vec<RunId> = self
             .runs
@@ -301,11 +317,6 @@ impl SlurmBackend {
                 .await
                 .map_err(|e| unavailable(&name, e))?;
         }
-        let nodes = self.clusters[ci]
-            .http
-            .nodes(now)
-            .await
-            .map_err(|e| unavailable(&name, e))?;
         self.capacity_changes(ci, &nodes, out);
         Ok(())
     }
@@ -509,9 +520,13 @@ impl Backend for SlurmBackend {
         let mut out = Vec::new();
         let mut failed = None;
         let mut reached = 0;
-        for ci in 0..self.clusters.len() {
-            match self.observe_cluster(now, ci, &mut out).await {
-                Ok(()) => reached += 1,
+        let fetched = self.fetch_all(now).await;
+        for (ci, f) in fetched.into_iter().enumerate() {
+            match f {
+                Ok(f) => match self.observe_cluster(now, ci, f, &mut out).await {
+                    Ok(()) => reached += 1,
+                    Err(e) => failed = Some(e),
+                },
                 Err(e) => failed = Some(e),
             }
         }
@@ -524,42 +539,42 @@ impl Backend for SlurmBackend {
     }
 
     async fn capacity(&mut self, now: i64) -> Result<Vec<ClusterCapacity>, BackendError> {
-        let mut out = Vec::with_capacity(self.clusters.len());
-        for c in &mut self.clusters {
+        Ok(join_all(self.clusters.iter_mut().map(|c| async move {
             let domain_gpus = c.cfg.gpus_per_node * c.cfg.nodes_per_domain;
             match c.http.nodes(now).await {
                 Ok(nodes) => {
                     let on = online(&c.cfg, &nodes, &c.online);
-                    out.push(ClusterCapacity {
+                    ClusterCapacity {
                         cluster: c.cfg.name.clone(),
                         reachable: true,
                         online: (0..on.len() as u32).filter(|&d| on[d as usize]).collect(),
                         domain_gpus,
-                    });
+                    }
                 }
-                Err(_) => out.push(ClusterCapacity {
+                Err(_) => ClusterCapacity {
                     cluster: c.cfg.name.clone(),
                     reachable: false,
                     online: Vec::new(),
                     domain_gpus,
-                }),
+                },
             }
-        }
-        Ok(out)
+        }))
+        .await)
     }
 
     async fn runs(&mut self, now: i64) -> Result<Vec<RunId>, BackendError> {
         let mut runs = BTreeSet::new();
+        let answers = join_all(self.clusters.iter_mut().map(|c| async move {
+            let jobs = c.http.jobs(now).await;
+            jobs.map_err(|e| unavailable(&c.cfg.name, e))
+        }))
+        .await;
         // All or nothing: a cluster that does not answer may hold runs, and
         // a run missing from the list would be taken for lost.
-        for c in &mut self.clusters {
-            let jobs = c
-                .http
-                .jobs(now)
-                .await
-                .map_err(|e| unavailable(&c.cfg.name, e))?;
+        for jobs in answers {
             runs.extend(
-                jobs.iter()
+                jobs?
+                    .iter()
                     .filter(|j| !j.state.is_over())
                     .filter_map(|j| parse(&j.name)),
             );

@@ -238,6 +238,29 @@ fn a_crash_between_submit_and_record_is_healed_by_the_tag() {
 }
 
 #[test]
+fn an_expired_token_is_named_and_a_renewed_token_file_is_picked_up() {
+    let id = Id::B;
+    let _held = common::lock(id);
+    let path = std::env::temp_dir().join(format!("gf-slurm-token-{}", job(11)));
+    // What `scontrol token` prints, as a cron job would write it.
+    std::fs::write(&path, common::token(id, 1)).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let mut b = common::backend_with_token(id, gf_slurm::TokenSource::File(path.clone()));
+    drive(async {
+        match b.observe(now()).await {
+            Err(BackendError::Unavailable(m)) => assert!(
+                m.contains("expired") && m.contains(&path.display().to_string()),
+                "{m}"
+            ),
+            other => panic!("an expired token must be named, got {other:?}"),
+        }
+        std::fs::write(&path, common::token(id, 600)).unwrap();
+        b.observe(now()).await.expect("the renewed token is used");
+    });
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn nodes_that_stay_down_are_reported_and_left_out_of_capacity() {
     let id = Id::A;
     let _held = common::lock(id);
@@ -271,45 +294,56 @@ fn nodes_that_stay_down_are_reported_and_left_out_of_capacity() {
 
 #[test]
 fn slurmctld_down_is_unavailable_not_lost_and_nothing_runs_twice_after() {
-    let id = Id::A;
-    let _held = common::lock(id);
-    common::reset(id);
-    let spec = run_on(id, job(6), &[0], command("sleep 300"));
-    let other = run_on(id, job(7), &[1], command("sleep 300"));
+    // One backend serves both clusters, as a server with two Slurm regions;
+    // a's slurmctld goes down, b carries on.
+    let _a = common::lock(Id::A);
+    let _b = common::lock(Id::B);
+    common::reset(Id::A);
+    common::reset(Id::B);
+    let spec = run_on(Id::A, job(6), &[0], command("sleep 300"));
+    let other = run_on(Id::A, job(7), &[1], command("sleep 300"));
+    let on_b = run_on(Id::B, job(10), &[0], command("sleep 300"));
     let mut seen = Vec::new();
     drive(async {
-        let mut b = common::backend(id);
+        let mut b = common::backend_with(&[Id::A, Id::B], 4);
         b.dispatch(now(), &spec).await.expect("dispatch");
         seen.extend(until(&mut b, 30, "started", started(spec.run)).await);
-        ctld(id, "stop");
+        ctld(Id::A, "stop");
         let unavailable = |r: Result<(), BackendError>, what: &str| match r {
             Err(BackendError::Unavailable(_)) => {}
             other => panic!("{what} with slurmctld down: expected unavailable, got {other:?}"),
         };
-        unavailable(b.observe(now()).await.map(|r| seen.extend(r)), "observe");
+        unavailable(
+            common::backend(Id::A).observe(now()).await.map(drop),
+            "observe of a alone",
+        );
         unavailable(b.dispatch(now(), &other).await, "dispatch");
         unavailable(b.stop(now(), &stop(spec.run, 0)).await, "stop");
         unavailable(b.runs(now()).await.map(drop), "runs");
         let caps = b.capacity(now()).await.expect("capacity answers");
         assert!(!caps[0].reachable && caps[0].online.is_empty(), "{caps:?}");
-        ctld(id, "start");
+        assert!(caps[1].reachable && caps[1].online == [0, 1], "{caps:?}");
+        // b is not held up: its run starts and is reported while a is down.
+        b.dispatch(now(), &on_b).await.expect("dispatch on b");
+        seen.extend(until(&mut b, 60, "started on b", started(on_b.run)).await);
+        ctld(Id::A, "start");
         // Back: the run still runs, once; a dispatch of it (a controller
         // that restarted meanwhile) submits nothing.
-        let mut fresh = common::backend(id);
+        let mut fresh = common::backend(Id::A);
         fresh.dispatch(now(), &spec).await.expect("re-dispatch");
-        assert_eq!(jobs_tagged(id, spec.run), 1);
+        assert_eq!(jobs_tagged(Id::A, spec.run), 1);
         for _ in 0..4 {
             seen.extend(b.observe(now()).await.expect("observe after restart"));
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
         assert!(
-            !seen
-                .iter()
-                .any(|r| r.run() == Some(spec.run) && r.ends_run()),
-            "{seen:?}"
+            !seen.iter().any(|r| r.ends_run()),
+            "nothing ended, nothing was lost: {seen:?}"
         );
         assert_eq!(count(&seen, started(spec.run)), 1, "{seen:?}");
-        b.stop(now(), &stop(spec.run, 0)).await.expect("stop");
+        for run in [spec.run, on_b.run] {
+            b.stop(now(), &stop(run, 0)).await.expect("stop");
+        }
     });
 }
 

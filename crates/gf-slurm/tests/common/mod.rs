@@ -161,6 +161,25 @@ pub fn backend(id: Id) -> SlurmBackend {
     backend_with(&[id], 4)
 }
 
+/// A backend over one cluster whose token comes from `source`.
+pub fn backend_with_token(id: Id, source: gf_slurm::TokenSource) -> SlurmBackend {
+    let doc = gf_model::parse_document("fleet.toml", &fleet(&[id], 4)).expect("fleet parses");
+    let mut clusters = ClusterConfig::from_document(&doc).expect("clusters resolve");
+    clusters[0].token = source;
+    SlurmBackend::new(clusters).expect("backend builds")
+}
+
+/// A fresh JWT for the test user from `scontrol token`, valid `lifespan_s`.
+pub fn token(id: Id, lifespan_s: u32) -> String {
+    let mut c = id.cmd("scontrol");
+    c.args([
+        "token",
+        &format!("username={}", id.user()),
+        &format!("lifespan={lifespan_s}"),
+    ]);
+    ok(c).trim().to_string()
+}
+
 /// Holds a cluster for one test: checks that break or reset it do not run
 /// beside checks that use it. A test that failed holding it does not stop
 /// the others.
