@@ -572,11 +572,15 @@ impl Backend for SlurmBackend {
         // All or nothing: a cluster that does not answer may hold runs, and
         // a run missing from the list would be taken for lost.
         for jobs in answers {
+            // A tagged job still listed is had until this backend reports
+            // its end, even one that ended while no server watched: adopted,
+            // its end is reported rather than guessed as lost.
             runs.extend(
                 jobs?
                     .iter()
-                    .filter(|j| !j.state.is_over())
-                    .filter_map(|j| parse(&j.name)),
+                    .filter(|j| !j.never_ran())
+                    .filter_map(|j| parse(&j.name))
+                    .filter(|r| self.runs.get(r).is_none_or(|t| !t.ended)),
             );
         }
         runs.extend(self.runs.iter().filter(|(_, t)| !t.ended).map(|(r, _)| *r));

@@ -238,6 +238,45 @@ fn a_crash_between_submit_and_record_is_healed_by_the_tag() {
 }
 
 #[test]
+fn a_run_that_ended_while_no_server_watched_is_adopted_with_its_end() {
+    let id = Id::B;
+    let _held = common::lock(id);
+    common::reset(id);
+    let spec = run_on(id, job(12), &[1], command("sleep 1"));
+    let name = gf_slurm::tag::tag(spec.run);
+    drive(async {
+        let mut before = common::backend(id);
+        before.dispatch(now(), &spec).await.expect("dispatch");
+        drop(before);
+        common::poll(30, "the job to complete", || {
+            let mut c = id.cmd("squeue");
+            c.args(["-h", "-t", "CD", "-n", &name, "-o", "%i"]);
+            !ok(c).trim().is_empty()
+        });
+        let mut after = common::backend(id);
+        let runs = after.runs(now()).await.expect("runs");
+        assert!(runs.contains(&spec.run), "{runs:?}");
+        after.dispatch(now(), &spec).await.expect("adopt");
+        let seen = until(
+            &mut after,
+            30,
+            "finished",
+            |r| matches!(r, Report::Finished { run } if *run == spec.run),
+        )
+        .await;
+        assert_eq!(count(&seen, started(spec.run)), 1, "{seen:?}");
+        let runs = after.runs(now()).await.expect("runs");
+        assert!(
+            !runs.contains(&spec.run),
+            "reported ended, still listed: {runs:?}"
+        );
+    });
+    let mut c = id.cmd("squeue");
+    c.args(["-h", "-t", "all", "-n", &name, "-o", "%i"]);
+    assert_eq!(ok(c).lines().count(), 1, "submitted twice");
+}
+
+#[test]
 fn an_expired_token_is_named_and_a_renewed_token_file_is_picked_up() {
     let id = Id::B;
     let _held = common::lock(id);
