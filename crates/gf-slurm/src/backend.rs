@@ -370,6 +370,13 @@ impl SlurmBackend {
                 }
                 out.push(match over {
                     JobState::Completed => Report::Finished { run },
+                    // Slurm could not start the batch step on its node: the
+                    // host's fault, not the job's.
+                    JobState::Failed if job.reason == "JobLaunchFailure" => Report::Failed {
+                        run,
+                        category: FailureCategory::Hardware,
+                        progress: None,
+                    },
                     JobState::Failed => Report::Failed {
                         run,
                         category: FailureCategory::Software,
@@ -508,7 +515,16 @@ impl Backend for SlurmBackend {
             return Ok(());
         };
         let sig = if now_kill { Signal::Kill } else { Signal::Term };
-        if let Err(e) = self.cancel(now, ci, id, sig).await {
+        let mut sent = self.cancel(now, ci, id, sig).await;
+        if sig == Signal::Term && matches!(sent, Err(ApiError::Rejected(_))) {
+            // A job still pending cannot take a signal (error 2020) and has
+            // nothing to save: it is cancelled at once.
+            sent = self.cancel(now, ci, id, Signal::Kill).await;
+            if let Some(s) = &mut self.runs.get_mut(&stop.run).expect("tracked").stop {
+                s.killed = true;
+            }
+        }
+        if let Err(e) = sent {
             // Not sent: the stop is not taken, so a retry sends it again.
             self.runs.get_mut(&stop.run).expect("tracked").stop = None;
             return Err(unavailable(&self.clusters[ci].cfg.name, e));
@@ -585,5 +601,76 @@ impl Backend for SlurmBackend {
         }
         runs.extend(self.runs.iter().filter(|(_, t)| !t.ended).map(|(r, _)| *r));
         Ok(runs.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TIMEOUT;
+    use crate::token::TokenSource;
+
+    fn job(id: u32, name: &str, state: &str, reason: &str) -> JobView {
+        JobView {
+            id,
+            name: name.into(),
+            state: JobState::from_name(state),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_tag_picks_its_first_active_job_else_its_last_that_ran() {
+        let jobs = [
+            job(3, "gf-1.1", "COMPLETED", "None"),
+            job(5, "gf-1.1", "RUNNING", "None"),
+            job(4, "gf-1.1", "PENDING", "Resources"),
+            job(6, "gf-2.1", "COMPLETED", "None"),
+            job(7, "gf-2.1", "FAILED", "NonZeroExitCode"),
+            job(8, "gf-3.1", "FAILED", "BadConstraints"),
+        ];
+        assert_eq!(pick(&jobs, "gf-1.1").map(|j| j.id), Some(4));
+        assert_eq!(pick(&jobs, "gf-2.1").map(|j| j.id), Some(7));
+        // Slurm's number for a request it could never run is no run.
+        assert_eq!(pick(&jobs, "gf-3.1"), None);
+    }
+
+    #[test]
+    fn a_domain_is_online_when_all_its_nodes_are_up() {
+        let cfg = ClusterConfig {
+            name: "p/r/c".into(),
+            url: "http://x".into(),
+            api: "v0.0.38".into(),
+            partition: "gpu".into(),
+            user: "u".into(),
+            token: TokenSource::File("/t".into()),
+            nodes: (1..=6).map(|i| format!("n{i}")).collect(),
+            nodes_per_domain: 2,
+            gpus_per_node: 4,
+            timeout: DEFAULT_TIMEOUT,
+            default_workdir: "/tmp".into(),
+        };
+        let node = |name: &str, up: Option<bool>| NodeView {
+            name: name.into(),
+            up,
+            gpus: 4,
+        };
+        let nodes = [
+            node("n1", Some(true)),
+            node("n2", Some(false)),
+            node("n3", Some(true)),
+            node("n4", None),
+            node("n5", Some(true)),
+            // n6 is not known to Slurm.
+        ];
+        // A node whose state Slurm does not know yet keeps its domain as it was.
+        assert_eq!(
+            online(&cfg, &nodes, &[true, true, true]),
+            [false, true, false]
+        );
+        assert_eq!(
+            online(&cfg, &nodes, &[true, false, true]),
+            [false, false, false]
+        );
     }
 }

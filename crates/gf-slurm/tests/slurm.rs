@@ -172,6 +172,35 @@ fn a_stop_gives_the_job_its_grace() {
 }
 
 #[test]
+fn a_pending_run_stops_at_once_whatever_its_grace() {
+    let id = Id::B;
+    let _held = common::lock(id);
+    common::reset(id);
+    let holder = run_on(id, job(13), &[0], command("sleep 300"));
+    let waiting = run_on(id, job(14), &[0], command("sleep 300"));
+    drive(async {
+        let mut b = common::backend(id);
+        b.dispatch(now(), &holder).await.expect("dispatch");
+        until(&mut b, 30, "started", started(holder.run)).await;
+        b.dispatch(now(), &waiting).await.expect("dispatch");
+        // Slurm refuses a signal to a pending job (2020); it has nothing to
+        // save, so it is cancelled.
+        b.stop(now(), &stop(waiting.run, 60))
+            .await
+            .expect("stop of a pending run");
+        let seen = until(
+            &mut b,
+            10,
+            "stopped",
+            |r| matches!(r, Report::Stopped { run, .. } if *run == waiting.run),
+        )
+        .await;
+        assert_eq!(count(&seen, started(waiting.run)), 0, "{seen:?}");
+        b.stop(now(), &stop(holder.run, 0)).await.expect("stop");
+    });
+}
+
+#[test]
 fn what_slurm_can_never_run_is_refused_and_the_mapping_check_says_why() {
     let id = Id::A;
     let _held = common::lock(id);
