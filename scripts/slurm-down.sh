@@ -10,10 +10,14 @@ DIR="${GF_SLURM_DIR:-/tmp/gf-slurm}"
 
 # Jobs still running (a test that failed half-way) are cancelled through
 # Slurm first: their processes belong to slurmstepd, not to a recorded pid.
-for conf in "$DIR"/*/slurm.conf; do
-	[ -f "$conf" ] || continue
+# Only where that cluster's slurmctld still runs: scancel would wait for an
+# absent one.
+while read -r pid name; do
+	case "$name" in slurmctld-*) ;; *) continue ;; esac
+	conf="$DIR/${name#slurmctld-}/slurm.conf"
+	kill -0 "$pid" 2>/dev/null && [ -f "$conf" ] || continue
 	SLURM_CONF="$conf" timeout 10 scancel --full --user="${GF_SLURM_USER:-gfslurm}" 2>/dev/null
-done
+done <"$DIR/pids"
 
 pids=()
 while read -r pid _; do

@@ -68,8 +68,13 @@ if ! id "$RUSER" >/dev/null 2>&1; then
 	useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$RUSER"
 fi
 
+# Only a directory this script made (or an empty or absent one) is wiped.
+if [ -d "$DIR" ] && [ -n "$(ls -A "$DIR")" ] && [ ! -f "$DIR/.gf-slurm" ]; then
+	die "$DIR exists and was not made by slurm-up.sh; set GF_SLURM_DIR to another directory"
+fi
 rm -rf "$DIR"
 mkdir -p "$DIR/munge" "$DIR/dev" "$DIR/work"
+: >"$DIR/.gf-slurm"
 chmod 755 "$DIR" "$DIR/dev"
 # munged refuses a socket directory others may write; slurmrestd (not root)
 # must reach the socket, hence 755.
