@@ -2,7 +2,8 @@
 //! suite: a real batch script runs where it was placed and writes its output
 //! file; a stop gives the job its grace; what Slurm can never run is
 //! refused; a failing script is a software failure; a crash between submit
-//! and record is healed by the tag; nodes that stay down show in capacity;
+//! and record is healed by the tag; a host that stops answering loses its
+//! run and its domain; nodes that stay down show in capacity;
 //! slurmctld stopped makes every call unavailable (never lost) and,
 //! restarted, runs nothing twice; slurmctld killed (SIGKILL) and restarted
 //! from an older state is caught running a job again and kept to one run.
@@ -53,10 +54,11 @@ fn stop(run: RunId, grace_s: i64) -> StopSpec {
     }
 }
 
-fn ctld(id: Id, what: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/slurm-ctld.sh");
+/// Runs one of the project's Slurm scripts on the test clusters.
+fn script(name: &str, args: &[&str]) {
+    let path = format!("{}/../../scripts/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut c = std::process::Command::new("bash");
-    c.args([script, id.letter(), what]);
+    c.arg(path).args(args);
     c.env(
         "GF_SLURM_DIR",
         std::path::Path::new(&std::env::var("GF_SLURM_ENV").unwrap())
@@ -64,6 +66,11 @@ fn ctld(id: Id, what: &str) {
             .unwrap(),
     );
     ok(c);
+}
+
+/// Stops, kills or starts a cluster's slurmctld.
+fn ctld(id: Id, what: &str) {
+    script("slurm-ctld.sh", &[id.letter(), what]);
 }
 
 fn count(seen: &[Report], f: impl Fn(&Report) -> bool) -> usize {
@@ -361,6 +368,47 @@ fn nodes_that_stay_down_are_reported_and_left_out_of_capacity() {
 }
 
 #[test]
+fn a_host_that_stops_answering_loses_its_run_and_its_domain() {
+    let id = Id::B;
+    let _held = common::lock(id);
+    common::reset(id);
+    // Domain 1 of cluster b is nodes gfb-3 and gfb-4; gfb-4's slurmd dies.
+    let spec = run_on(id, job(15), &[1], command("sleep 300"));
+    drive(async {
+        let mut b = common::backend(id);
+        b.dispatch(now(), &spec).await.expect("dispatch");
+        let mut seen = until(&mut b, 30, "started", started(spec.run)).await;
+        script("slurm-node.sh", &["b", "gfb-4", "stop"]);
+        // slurmctld notices after SlurmdTimeout (10 s here).
+        seen.extend(
+            until(&mut b, 60, "domain 1 offline", |r| {
+                matches!(r, Report::CapacityChanged { domains, online: false, .. } if domains == &[1])
+            })
+            .await,
+        );
+        let caps = b.capacity(now()).await.expect("capacity");
+        assert_eq!(caps[0].online, [0], "{caps:?}");
+        if !seen
+            .iter()
+            .any(|r| matches!(r, Report::Lost { run, .. } if *run == spec.run))
+        {
+            until(
+                &mut b,
+                30,
+                "lost",
+                |r| matches!(r, Report::Lost { run, .. } if *run == spec.run),
+            )
+            .await;
+        }
+        script("slurm-node.sh", &["b", "gfb-4", "start"]);
+        until(&mut b, 60, "domain 1 back", |r| {
+            matches!(r, Report::CapacityChanged { domains, online: true, cause: CapacityCause::Repair, .. } if domains == &[1])
+        })
+        .await;
+    });
+}
+
+#[test]
 fn slurmctld_down_is_unavailable_not_lost_and_nothing_runs_twice_after() {
     // One backend serves both clusters, as a server with two Slurm regions;
     // a's slurmctld goes down, b carries on.
@@ -442,7 +490,7 @@ fn slurmctld_killed_and_restarted_from_an_old_state_keeps_one_run() {
         ctld(id, "start");
         // Slurm may run `first` again (it ended) and forget `second`;
         // whatever it does, gigafleet keeps at most one run of each.
-        let end = now() + 12;
+        let end = now() + 8;
         while now() < end {
             // Slurm's view before gigafleet acts on it.
             first_back |= jobs_tagged(id, first.run) > 0;
