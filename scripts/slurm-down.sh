@@ -39,5 +39,23 @@ done
 for pid in "${pids[@]}"; do
 	kill -KILL "$pid" 2>/dev/null
 done
+# Job steps that outlived their cluster: a slurmctld killed mid-test forgets
+# jobs whose processes keep running until the node registers again. They are
+# found by their batch script under $DIR (never by a program's name) and
+# stopped with their process group and their slurmstepd.
+for p in /proc/[0-9]*; do
+	cmd="$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" || continue
+	case "$cmd" in
+	*" $DIR/"*/spool/*/job*/slurm_script*)
+		pid="${p#/proc/}"
+		pgid="$(ps -o pgid= -p "$pid" | tr -d ' ')"
+		ppid="$(ps -o ppid= -p "$pid" | tr -d ' ')"
+		case "$(tr '\0' ' ' <"/proc/$ppid/cmdline" 2>/dev/null)" in
+		slurmstepd:*) kill -KILL "$ppid" 2>/dev/null ;;
+		esac
+		[ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null
+		;;
+	esac
+done
 rm -f "$DIR/pids" "$DIR/env"
 echo "slurm-down: stopped ${#pids[@]} daemons" >&2

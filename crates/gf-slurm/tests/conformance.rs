@@ -64,7 +64,7 @@ impl Harness for Slurm {
     fn long_run(&self, n: u64) -> RunSpec {
         // A domain by job, so that two long runs of one check both fit.
         let d = (n % u64::from(self.id.domains())) as u32;
-        run_on(self.id, job(n), &[d], command("sleep 300"))
+        run_on(self.id, job(n), &[d], command("sleep 120"))
     }
 
     fn impossible_run(&self, n: u64) -> RunSpec {

@@ -149,7 +149,7 @@ fn a_stop_gives_the_job_its_grace() {
     // It says when its trap is set: a SIGTERM while Slurm still launches
     // the batch step fails the launch instead.
     let script =
-        format!("trap 'echo saved > {saved}; exit 0' TERM; touch {ready}; sleep 300 & wait");
+        format!("trap 'echo saved > {saved}; exit 0' TERM; touch {ready}; sleep 120 & wait");
     let spec = run_on(id, job(3), &[0], command(&script));
     drive(async {
         let mut b = common::backend(id);
@@ -183,8 +183,8 @@ fn a_pending_run_stops_at_once_whatever_its_grace() {
     let id = Id::B;
     let _held = common::lock(id);
     common::reset(id);
-    let holder = run_on(id, job(13), &[0], command("sleep 300"));
-    let waiting = run_on(id, job(14), &[0], command("sleep 300"));
+    let holder = run_on(id, job(13), &[0], command("sleep 120"));
+    let waiting = run_on(id, job(14), &[0], command("sleep 120"));
     drive(async {
         let mut b = common::backend(id);
         b.dispatch(now(), &holder).await.expect("dispatch");
@@ -253,7 +253,7 @@ fn a_crash_between_submit_and_record_is_healed_by_the_tag() {
     let id = Id::A;
     let _held = common::lock(id);
     common::reset(id);
-    let spec = run_on(id, job(5), &[1], command("sleep 300"));
+    let spec = run_on(id, job(5), &[1], command("sleep 120"));
     drive(async {
         let mut before = common::backend(id);
         before.dispatch(now(), &spec).await.expect("dispatch");
@@ -373,7 +373,7 @@ fn a_host_that_stops_answering_loses_its_run_and_its_domain() {
     let _held = common::lock(id);
     common::reset(id);
     // Domain 1 of cluster b is nodes gfb-3 and gfb-4; gfb-4's slurmd dies.
-    let spec = run_on(id, job(15), &[1], command("sleep 300"));
+    let spec = run_on(id, job(15), &[1], command("sleep 120"));
     drive(async {
         let mut b = common::backend(id);
         b.dispatch(now(), &spec).await.expect("dispatch");
@@ -416,9 +416,9 @@ fn slurmctld_down_is_unavailable_not_lost_and_nothing_runs_twice_after() {
     let _b = common::lock(Id::B);
     common::reset(Id::A);
     common::reset(Id::B);
-    let spec = run_on(Id::A, job(6), &[0], command("sleep 300"));
-    let other = run_on(Id::A, job(7), &[1], command("sleep 300"));
-    let on_b = run_on(Id::B, job(10), &[0], command("sleep 300"));
+    let spec = run_on(Id::A, job(6), &[0], command("sleep 120"));
+    let other = run_on(Id::A, job(7), &[1], command("sleep 120"));
+    let on_b = run_on(Id::B, job(10), &[0], command("sleep 120"));
     let mut seen = Vec::new();
     drive(async {
         let mut b = common::backend_with(&[Id::A, Id::B], 4);
@@ -472,8 +472,8 @@ fn slurmctld_killed_and_restarted_from_an_old_state_keeps_one_run() {
     // slurmctld to save its state with `second` pending; `first` is then
     // stopped and `second` starts; slurmctld is killed at once, before it
     // saves again, and restarts from the older state.
-    let first = run_on(id, job(8), &[3], command("sleep 300"));
-    let second = run_on(id, job(9), &[3], command("sleep 300"));
+    let first = run_on(id, job(8), &[3], command("sleep 120"));
+    let second = run_on(id, job(9), &[3], command("sleep 120"));
     let mut seen = Vec::new();
     let mut first_back = false;
     drive(async {
