@@ -29,9 +29,16 @@ die() {
 	exit 1
 }
 
-# Already up: every recorded daemon alive and the env file written.
+# Already up: every daemon of every cluster recorded and alive, and the env
+# file written (a slurmctld stopped by slurm-ctld.sh is not up).
 if [ -s "$DIR/pids" ] && [ -s "$DIR/env" ]; then
 	alive=1
+	for c in "${CLUSTERS[@]}"; do
+		for d in "slurmctld-$c" "slurmrestd-$c"; do
+			grep -q " $d\$" "$DIR/pids" || alive=0
+		done
+		[ "$(grep -c " slurmd-gf$c-" "$DIR/pids")" = "$NODES_PER_CLUSTER" ] || alive=0
+	done
 	while read -r pid _; do
 		kill -0 "$pid" 2>/dev/null || alive=0
 	done <"$DIR/pids"
@@ -39,7 +46,7 @@ if [ -s "$DIR/pids" ] && [ -s "$DIR/env" ]; then
 		log "already up ($DIR/env)"
 		exit 0
 	fi
-	log "a recorded daemon is gone; restarting from scratch"
+	log "a daemon is missing or gone; restarting from scratch"
 fi
 bash "$HERE/slurm-down.sh" >/dev/null 2>&1 || true
 
