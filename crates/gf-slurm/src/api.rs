@@ -84,6 +84,8 @@ pub(crate) struct JobView {
     pub state: JobState,
     /// Slurm's reason for the state (`BadConstraints`, `NodeDown`, ...).
     pub reason: String,
+    /// The user it runs as.
+    pub user: String,
 }
 
 impl JobView {

@@ -616,6 +616,7 @@ mod tests {
             name: name.into(),
             state: JobState::from_name(state),
             reason: reason.into(),
+            user: "u".into(),
         }
     }
 

@@ -103,16 +103,20 @@ impl Http {
         }
     }
 
-    /// Every job slurmctld still holds (finished ones until `MinJobAge`).
+    /// Every job of the configured user slurmctld still holds (finished
+    /// ones until `MinJobAge`): another user's job is never gigafleet's,
+    /// whatever its name.
     pub(crate) async fn jobs(&mut self, now: i64) -> Result<Vec<JobView>, ApiError> {
-        match self.api {
+        let mut jobs = match self.api {
             Api::V0_0_38 => {
                 let b = self
                     .call(now, Method::GET, &v0_0_38::jobs_path(), None)
                     .await?;
-                v0_0_38::jobs(&b)
+                v0_0_38::jobs(&b)?
             }
-        }
+        };
+        jobs.retain(|j| j.user == self.user);
+        Ok(jobs)
     }
 
     /// Every node of the cluster.

@@ -152,6 +152,8 @@ struct WireJob {
     job_state: String,
     #[serde(default)]
     state_reason: String,
+    #[serde(default)]
+    user_name: String,
 }
 
 /// Reads `GET /jobs` or `GET /job/{id}`.
@@ -165,6 +167,7 @@ pub(crate) fn jobs(body: &[u8]) -> Result<Vec<JobView>, ApiError> {
             name: j.name,
             state: JobState::from_name(&j.job_state),
             reason: j.state_reason,
+            user: j.user_name,
         })
         .collect())
 }

@@ -313,6 +313,58 @@ fn a_run_that_ended_while_no_server_watched_is_adopted_with_its_end() {
 }
 
 #[test]
+fn another_users_job_is_never_gigafleets_whatever_its_name() {
+    let id = Id::B;
+    let _held = common::lock(id);
+    common::reset(id);
+    let run = RunId {
+        job: job(16),
+        attempt: 1,
+    };
+    let name = gf_slurm::tag::tag(run);
+    // root's job, named like a gigafleet run.
+    let mut c = id.cmd("sbatch");
+    c.args([
+        "--parsable",
+        "-J",
+        &name,
+        "-D",
+        "/tmp",
+        "-o",
+        "/dev/null",
+        "--wrap",
+        "sleep 60",
+    ]);
+    let slurm_id = ok(c).trim().to_string();
+    // Cancelled however the test ends: it is not the test user's, so no
+    // reset would.
+    struct Cancel(Id, String);
+    impl Drop for Cancel {
+        fn drop(&mut self) {
+            let mut c = self.0.cmd("scancel");
+            c.arg(&self.1);
+            let _ = c.output();
+        }
+    }
+    let _cancel = Cancel(id, slurm_id.clone());
+    drive(async {
+        let mut b = common::backend(id);
+        let seen = b.observe(now()).await.expect("observe");
+        assert!(!seen.iter().any(|r| r.run() == Some(run)), "{seen:?}");
+        let runs = b.runs(now()).await.expect("runs");
+        assert!(!runs.contains(&run), "{runs:?}");
+        b.stop(now(), &stop(run, 0)).await.expect("stop");
+    });
+    let mut c = id.cmd("squeue");
+    c.args(["-h", "-j", &slurm_id, "-o", "%T"]);
+    let state = ok(c);
+    assert!(
+        ["PENDING", "RUNNING"].contains(&state.trim()),
+        "gigafleet stopped another user's job: {state}"
+    );
+}
+
+#[test]
 fn an_expired_token_is_named_and_a_renewed_token_file_is_picked_up() {
     let id = Id::B;
     let _held = common::lock(id);
