@@ -6,4 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build-deps.sh
-exec cargo test --workspace --all-targets "$@"
+
+# Slurm: two real single-host clusters on loopback for gf-slurm's tests
+# (scripts/slurm-up.sh installs and starts them, slurm-down.sh stops exactly
+# the daemons it started, whatever happens to the tests).
+export GF_SLURM_DIR="${GF_SLURM_DIR:-/tmp/gf-slurm}"
+export GF_SLURM_ENV="$GF_SLURM_DIR/env"
+trap 'bash scripts/slurm-down.sh' EXIT
+bash scripts/slurm-up.sh
+
+cargo test --workspace --all-targets "$@"

@@ -57,6 +57,35 @@ pub struct JobSubmit {
     /// Host memory needed per GPU, MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib_per_gpu: Option<u64>,
+    /// What a real engine runs (`[job.exec]`); the simulated backend
+    /// ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecSubmit>,
+}
+
+/// What a real engine runs for a job: a command or a script, its
+/// environment, working directory and output files.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSubmit {
+    /// A command line, run by the engine's shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A whole batch script, starting with `#!` (instead of `command`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory, an absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Standard output file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Standard error file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// GPUs of one NVLink domain held by a run.

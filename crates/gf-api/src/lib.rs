@@ -17,7 +17,8 @@ pub mod teams;
 pub use error::{ApiError, ErrorCode, Problem};
 pub use fleet::{ClusterView, ContractView, FleetView, HealthView, SiteView, SnapshotQuery};
 pub use jobs::{
-    CauseCount, EventView, ExplainView, JobList, JobSubmit, JobView, PlacementView, SlotView,
+    CauseCount, EventView, ExecSubmit, ExplainView, JobList, JobSubmit, JobView, PlacementView,
+    SlotView,
 };
 pub use services::{ServiceCreate, ServiceList, ServiceUpdate, ServiceView, ZoneDemand};
 pub use teams::{TeamList, TeamView, TokenCreate, TokenCreated, TokenList, TokenView};

@@ -1,7 +1,7 @@
 //! The Backend conformance suite: one set of checks that every backend
 //! passes unchanged — dispatch and observe round trips, idempotent dispatch
-//! and stop, refusal, a lost run, a run the controller does not know — in the
-//! way Quickwit's `metastore_test_suite!` runs one suite over every
+//! and stop, refusal, a lost run, a run the controller does not know, the
+//! runs listed for a restarted controller — in the way Quickwit's `metastore_test_suite!` runs one suite over every
 //! metastore. A backend's tests provide a [`Harness`] (how to make time pass
 //! and how to break things on that backend) and invoke
 //! [`backend_conformance_suite!`](crate::backend_conformance_suite).
@@ -250,6 +250,65 @@ pub async fn unknown_run<H: Harness>(h: &mut H) -> Result<(), String> {
     .await
 }
 
+/// The runs the backend lists, or an error naming the step.
+async fn listed<H: Harness>(h: &mut H, step: &str) -> Result<Vec<RunId>, String> {
+    let now = h.now();
+    h.backend()
+        .runs(now)
+        .await
+        .map_err(|e| format!("runs failed {step}: {e}"))
+}
+
+/// Stops a run at once and waits for the stop to be reported.
+async fn stop_now<H: Harness>(h: &mut H, run: RunId, seen: &mut Vec<Report>) -> Result<(), String> {
+    let stop = StopSpec {
+        run,
+        reason: StopReason::Release,
+        grace_s: 0,
+    };
+    let now = h.now();
+    h.backend()
+        .stop(now, &stop)
+        .await
+        .map_err(|e| format!("stop of {run} failed: {e}"))?;
+    until(
+        h,
+        seen,
+        "stopped",
+        move |r| matches!(r, Report::Stopped { run: x, .. } if *x == run),
+    )
+    .await
+}
+
+/// `runs` lists what runs, dispatched or not (what a restarted controller
+/// reconciles against), and forgets a run once its end is reported; a
+/// listed run the controller never dispatched can be stopped.
+pub async fn runs_lists_live_runs<H: Harness>(h: &mut H) -> Result<(), String> {
+    let mine = h.long_run(108);
+    let mut seen = start(h, &mine).await?;
+    let theirs = h.long_run(109);
+    h.foreign(&theirs).await;
+    let runs = listed(h, "with two runs running").await?;
+    for (what, run) in [("a dispatched", mine.run), ("a foreign", theirs.run)] {
+        if !runs.contains(&run) {
+            return Err(format!("{what} running run {run} is not listed: {runs:?}"));
+        }
+    }
+    if !runs.is_sorted() {
+        return Err(format!("runs are not in run order: {runs:?}"));
+    }
+    for run in [mine.run, theirs.run] {
+        stop_now(h, run, &mut seen).await?;
+        let runs = listed(h, "after a stop was reported").await?;
+        if runs.contains(&run) {
+            return Err(format!(
+                "run {run} still listed after its stop was reported: {runs:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The backend lists the clusters it serves as reachable, with capacity.
 pub async fn capacity_lists_clusters<H: Harness>(h: &mut H) -> Result<(), String> {
     let now = h.now();
@@ -279,7 +338,8 @@ macro_rules! backend_conformance_suite {
     ($make:expr, $drive:expr) => {
         $crate::backend_conformance_suite!(@tests $make, $drive;
             dispatch_start_finish, dispatch_is_idempotent, refusal, stop_round_trip,
-            stop_is_idempotent, lost_run, unknown_run, capacity_lists_clusters);
+            stop_is_idempotent, lost_run, unknown_run, capacity_lists_clusters,
+            runs_lists_live_runs);
     };
     (@tests $make:expr, $drive:expr; $($name:ident),*) => {
         $(

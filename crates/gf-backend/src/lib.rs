@@ -7,7 +7,8 @@
 //! It starts the run it is given exactly where it is told, stops what it is
 //! asked to stop, and reports what happened (started, checkpointed,
 //! finished, failed, lost, stopped, capacity changed, a run it has that
-//! gigafleet does not know). Restarts, re-placement and retries are the
+//! gigafleet does not know), and lists the runs it has when a restarted
+//! controller asks. Restarts, re-placement and retries are the
 //! controller's; so this crate knows gf-model's protocol types and nothing
 //! of gf-sched or gf-control.
 //!
@@ -22,7 +23,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use gf_model::protocol::{Report, RunSpec, StopSpec};
+use gf_model::protocol::{Report, RunId, RunSpec, StopSpec};
 
 /// What a backend can answer instead of doing what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +90,14 @@ pub trait Backend {
         &mut self,
         now: i64,
     ) -> impl Future<Output = Result<Vec<ClusterCapacity>, BackendError>> + Send;
+
+    /// Every gigafleet run the backend has now and has not reported ended,
+    /// whoever dispatched it, in run order: what a restarted controller
+    /// reconciles its store against. A run listed here that the store lacks
+    /// is adopted or stopped; a run the store has that is not listed is
+    /// lost. A run whose end is still to be observed is listed, so its real
+    /// end (finished, failed) is reported rather than guessed as lost.
+    fn runs(&mut self, now: i64) -> impl Future<Output = Result<Vec<RunId>, BackendError>> + Send;
 }
 
 /// Polls a future once and returns its output if it was ready: how the

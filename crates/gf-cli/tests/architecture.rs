@@ -18,6 +18,7 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
         "gf-cli",
         "gf-store",
         "gf-backend",
+        "gf-slurm",
         "gf-trace",
         "gf-testkit",
         "reqwest",
@@ -49,6 +50,9 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
                 "gf-cli",
                 "anyhow",
                 "gf-testkit",
+                "gf-slurm",
+                "reqwest",
+                "hyper",
             ],
         ),
         (
@@ -68,9 +72,32 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
             "gf-store",
             vec!["gf-sched", "gf-control", "gf-sim", "gf-server", "gf-cli"],
         ),
+        // gf-backend stays runtime-free: the twin implements its trait and
+        // must never compile an HTTP client or tokio through it.
         (
             "gf-backend",
-            vec!["gf-sched", "gf-control", "gf-sim", "gf-server", "gf-cli"],
+            vec![
+                "gf-sched",
+                "gf-control",
+                "gf-sim",
+                "gf-server",
+                "gf-cli",
+                "gf-slurm",
+                "tokio",
+                "reqwest",
+                "hyper",
+            ],
+        ),
+        (
+            "gf-slurm",
+            vec![
+                "gf-sched",
+                "gf-control",
+                "gf-sim",
+                "gf-server",
+                "gf-cli",
+                "anyhow",
+            ],
         ),
         ("gf-server", vec!["anyhow", "gf-cli"]),
     ]

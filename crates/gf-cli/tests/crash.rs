@@ -38,10 +38,18 @@ fn sigkill_during_a_storm_loses_nothing_and_runs_nothing_twice() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
+    // GF_CRASH_KEEP keeps the directory for a post-mortem.
     let tmp = tempfile::tempdir().unwrap();
-    let fleet = fleet_file(tmp.path());
-    let data = tmp.path().join("data");
-    let args = ["--time-scale", "36000"];
+    let (root, _cleanup) = if std::env::var_os("GF_CRASH_KEEP").is_some() {
+        let p = tmp.keep();
+        eprintln!("crash test: keeping {}", p.display());
+        (p, None)
+    } else {
+        (tmp.path().to_path_buf(), Some(tmp))
+    };
+    let fleet = fleet_file(&root);
+    let data = root.join("data");
+    let args = ["--time-scale", "72000"];
     let mut srv = Server::start(&fleet, &data, &args);
     let admin = srv.admin.clone().unwrap();
     let rt = rt();
@@ -77,7 +85,7 @@ fn sigkill_during_a_storm_loses_nothing_and_runs_nothing_twice() {
                         } else {
                             "frontier"
                         };
-                        let body = job(&format!("j-{key}"), team, 8, 8.0);
+                        let body = job(&format!("j-{key}"), team, 1, 1.0);
                         match api.post("/v1/jobs", &body, Some(&key)).await {
                             Ok((200 | 201, v)) => {
                                 let id = v["id"].as_u64().unwrap();
@@ -155,8 +163,13 @@ fn sigkill_during_a_storm_loses_nothing_and_runs_nothing_twice() {
                 t0.elapsed() < Duration::from_secs(120),
                 "jobs never ended: {:?}",
                 jobs.iter()
-                    .filter(|j| j["terminal"] != true)
-                    .take(3)
+                    .filter(|j| j["terminal"] != true && j["state"] != "pending")
+                    .chain(jobs.iter().filter(|j| j["state"] == "pending"))
+                    .take(4)
+                    .map(|j| format!(
+                        "{} {} attempt {} on {}: {}",
+                        j["id"], j["state"], j["attempt"], j["cluster"], j["reason"]
+                    ))
                     .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -6,6 +6,7 @@
 //! beyond parsing a string it is handed, reads no clock and is not async, so
 //! every layer above may depend on it.
 
+pub mod backend;
 pub mod catalog;
 pub mod diag;
 mod locs;
@@ -19,6 +20,7 @@ mod tbl;
 pub mod units;
 mod validate;
 
+pub use backend::{BackendSpec, NodeNames, SlurmSpec};
 pub use catalog::{Accelerator, Catalog, Vendor};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use parse::{parse_document, parse_document_with, parse_what_if};

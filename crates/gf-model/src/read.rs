@@ -12,6 +12,7 @@
 //! locations. The readers depend on the types, the table reader and the
 //! diagnostics only; [`scenario`] reads the `[scenario]` section.
 
+mod backend;
 pub(crate) mod plan;
 pub(crate) mod scenario;
 
@@ -224,6 +225,7 @@ fn read_cluster(cx: &mut Diagnostics, v: Value<'_>) -> Option<ClusterSpec> {
             None
         }
     };
+    let backend = t.take("backend").and_then(|v| backend::read_backend(cx, v));
     let locs = t.finish(cx);
     Some(ClusterSpec {
         name: name?,
@@ -240,6 +242,7 @@ fn read_cluster(cx: &mut Diagnostics, v: Value<'_>) -> Option<ClusterSpec> {
             interruption_rate_per_hour: 0.0,
             contract: None,
         }),
+        backend,
         locs,
     })
 }
@@ -389,6 +392,10 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
     let preemptible = t.or::<bool>(cx, "preemptible", true);
     let spot = t.or::<bool>(cx, "spot", false);
     let share = read_share(cx, &mut t, gpus, "gpus");
+    let exec = t
+        .take("exec")
+        .and_then(|v| read_exec(cx, v))
+        .unwrap_or_default();
     let locs = t.finish(cx);
     Some(JobSpec {
         name: name?,
@@ -406,7 +413,74 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         gpu_milli: share.0,
         cpu_milli_per_gpu: share.1,
         memory_mib_per_gpu: share.2,
+        exec,
         locs,
+    })
+}
+
+/// A job's `exec` table: what a real engine runs.
+fn read_exec(cx: &mut Diagnostics, v: Value<'_>) -> Option<ExecSpec> {
+    let mut t = Tbl::new(cx, v, "[job.exec]")?;
+    let command = t.opt::<String>(cx, "command");
+    let script = t.opt::<String>(cx, "script");
+    if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        cx.error(t.at("command"), "`command` is empty");
+    }
+    if let Some(s) = &script
+        && !s.starts_with("#!")
+    {
+        cx.error(
+            t.at("script"),
+            "`script` must start with an interpreter line such as #!/bin/bash",
+        );
+    }
+    if command.is_some() && script.is_some() {
+        cx.error(
+            t.at("script"),
+            "give one of `command` and `script`, not both",
+        );
+    }
+    let env = t.or::<BTreeMap<String, String>>(cx, "env", BTreeMap::new());
+    for k in env.keys() {
+        let mut b = k.bytes();
+        let ok = b
+            .next()
+            .is_some_and(|c| c == b'_' || c.is_ascii_alphabetic())
+            && b.all(|c| c == b'_' || c.is_ascii_alphanumeric());
+        if !ok {
+            cx.error(
+                t.at("env"),
+                format!("environment variable name `{k}` is not a name; expected letters, digits and `_`, not starting with a digit"),
+            );
+        }
+    }
+    let workdir = t.opt::<String>(cx, "workdir");
+    if let Some(w) = &workdir
+        && !w.starts_with('/')
+    {
+        cx.error(
+            t.at("workdir"),
+            format!("`workdir` is `{w}`; expected an absolute path such as /scratch/run"),
+        );
+    }
+    let output = t.opt::<String>(cx, "output");
+    let error = t.opt::<String>(cx, "error");
+    for (k, v) in [("output", &output), ("error", &error)] {
+        if v.as_ref().is_some_and(|s| s.is_empty()) {
+            cx.error(
+                t.at(k),
+                format!("`{k}` is empty; leave it out for the engine's default"),
+            );
+        }
+    }
+    t.finish(cx);
+    Some(ExecSpec {
+        command,
+        script,
+        env,
+        workdir,
+        output,
+        error,
     })
 }
 

@@ -128,6 +128,10 @@ pub struct ClusterSpec {
     pub ramp: Vec<RampStep>,
     /// How the capacity is paid for.
     pub price: PriceSpec,
+    /// The engine that runs its work (a Slurm cluster) and how its domains
+    /// map to that engine's hosts; without it the cluster is simulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<crate::backend::BackendSpec>,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -294,10 +298,51 @@ pub struct JobSpec {
     /// Host memory needed per GPU, MiB (for a fractional request: in all).
     #[serde(default)]
     pub memory_mib_per_gpu: u64,
+    /// What a real engine runs: command or script, environment, working
+    /// directory, output files. The simulated world ignores it.
+    #[serde(default, skip_serializing_if = "ExecSpec::is_empty")]
+    pub exec: ExecSpec,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
     pub locs: Locs,
+}
+
+/// What a job runs on a real engine, written `[job.exec]` (or
+/// `exec = { ... }`) in a job file and `"exec": { ... }` in the API.
+/// Everything is optional for the simulated world; a real engine refuses a
+/// job with neither `command` nor `script`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSpec {
+    /// One shell command line, run by `/bin/sh -c` on the first host
+    /// (e.g. `srun python train.py`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A whole batch script, starting with `#!`; instead of `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Environment variables set for the job, name to value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The working directory, an absolute path on the hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Where standard output goes (standard error too, unless `error` is
+    /// given); relative to `workdir`. The engine's placeholders (Slurm's
+    /// `%j`) are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Where standard error goes, when apart from `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ExecSpec {
+    /// True when nothing is set (the simulated world's jobs).
+    pub fn is_empty(&self) -> bool {
+        *self == ExecSpec::default()
+    }
 }
 
 fn checkpoint_cost() -> f64 {

@@ -3,6 +3,7 @@
 //! capacity, gangs that fit some cluster, priorities within the team's limit.
 //! Each problem points at the field that causes it.
 
+mod backend;
 pub(crate) mod plan;
 mod scenario;
 
@@ -101,6 +102,7 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
         for r in &p.regions {
             for c in &r.clusters {
                 check_cluster(cx, &catalog, &contracts, p, c);
+                backend::check_backend(cx, &catalog, c);
                 size.add(cx, &catalog, c);
             }
         }

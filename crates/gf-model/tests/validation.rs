@@ -340,3 +340,133 @@ proptest! {
         let _ = gf_model::parse_document("f.toml", &src);
     }
 }
+
+const SLURM: &str = "backend = { slurm = { url = \"http://127.0.0.1:6820\", partition = \"gpu\", user = \"gf\", token_env = \"SLURM_JWT\", nodes = \"gpu-[001-004]\" } }\n";
+
+#[test]
+fn a_slurm_backend_maps_domains_to_nodes() {
+    let src = fleet_with(
+        "domains = 4\n",
+        &format!("domains = 4\ndomain_gpus = 8\n{SLURM}"),
+    );
+    check(
+        &src,
+        expect![[r#"
+        ok
+    "#]],
+    );
+    let doc = gf_model::parse_document("f.toml", &src).unwrap();
+    let (_, _, c) = doc.clusters().next().unwrap();
+    let Some(gf_model::BackendSpec::Slurm(s)) = &c.backend else {
+        panic!("no slurm backend: {c:?}");
+    };
+    assert_eq!(s.nodes.expand().unwrap()[3], "gpu-004");
+    assert_eq!((s.api.as_str(), s.node_gpus(8)), ("v0.0.38", 8));
+}
+
+#[test]
+fn a_node_mapping_whose_arithmetic_is_wrong() {
+    let src = fleet_with(
+        "domains = 4\n",
+        "domains = 4\ndomain_gpus = 8\nbackend = { slurm = { url = \"http://s:6820\", partition = \"gpu\", user = \"gf\", token_file = \"/t\", nodes = \"gpu-[1-6]\", nodes_per_domain = 2, gpus_per_node = 8 } }\n",
+    );
+    check(
+        &src,
+        expect![[r#"
+        f.toml:24:106: error: `nodes` names 6 Slurm nodes but cluster `c` has 4 domains × 2 nodes per domain = 8
+        f.toml:24:156: error: 8 GPUs per node × 2 nodes per domain = 16 GPUs, but a domain of cluster `c` has 8
+    "#]],
+    );
+}
+
+#[test]
+fn a_slurm_backend_with_bad_fields() {
+    let src = fleet_with(
+        "domains = 4\n",
+        "domains = 4\nbackend = { slurm = { url = \"slurm:6820\", api = \"v0.0.99\", partition = \"gpu\", user = \"gf\", token_env = \"A\", token_file = \"/t\", nodes = \"gpu-[4-1]\", color = 1 } }\n",
+    );
+    check(
+        &src,
+        expect![[r#"
+        f.toml:23:30: error: `url` is `slurm:6820`; expected slurmrestd's http:// or https:// address, e.g. https://slurm.example.com:6820
+        f.toml:23:50: error: unsupported slurmrestd API `v0.0.99`; expected one of: v0.0.38
+        f.toml:23:123: error: give one of `token_env` and `token_file`, not both
+        f.toml:23:137: error: node pattern `gpu-[4-1]`: range `4-1` runs backwards
+        f.toml:23:149: error: unknown field `color` in backend.slurm; expected one of: api, gpus_per_node, nodes, nodes_per_domain, partition, token_env, token_file, url, user
+    "#]],
+    );
+    check(
+        &fleet_with(
+            "domains = 4\n",
+            "domains = 4\nbackend = { kubernetes = {} }\n",
+        ),
+        expect![[r#"
+            f.toml:23:11: error: `backend` names no engine; expected one of: slurm, e.g. backend = { slurm = { url = "https://slurm:6820", partition = "gpu", user = "gf", token_env = "SLURM_JWT", nodes = "gpu-[001-128]" } }
+            f.toml:23:13: error: unknown field `kubernetes` in backend; expected one of: slurm
+        "#]],
+    );
+}
+
+const EXEC_JOB: &str = r#"version = 1
+[[job]]
+name = "train"
+team = "t"
+gpus = 8
+accelerators = ["h100"]
+work_gpu_hours = 10.0
+"#;
+
+#[test]
+fn a_job_carries_what_a_real_engine_runs() {
+    let src = format!(
+        "{EXEC_JOB}[job.exec]\ncommand = \"srun python train.py\"\nenv = {{ NCCL_DEBUG = \"INFO\" }}\nworkdir = \"/scratch/a\"\noutput = \"out-%j.txt\"\n"
+    );
+    let doc = gf_model::parse_document("f.toml", &src).unwrap();
+    let e = &doc.jobs[0].exec;
+    assert_eq!(e.command.as_deref(), Some("srun python train.py"));
+    assert_eq!(e.env["NCCL_DEBUG"], "INFO");
+    assert_eq!(e.workdir.as_deref(), Some("/scratch/a"));
+    // The API carries the same table; a job without it reads as before.
+    let json = serde_json::to_string(&doc.jobs[0]).unwrap();
+    assert!(
+        json.contains(r#""exec":{"command":"srun python train.py""#),
+        "{json}"
+    );
+    let back: gf_model::JobSpec = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.exec, *e);
+    let plain = gf_model::parse_document("f.toml", EXEC_JOB).unwrap();
+    let json = serde_json::to_string(&plain.jobs[0]).unwrap();
+    assert!(!json.contains("exec"), "{json}");
+}
+
+#[test]
+fn bad_exec_fields() {
+    check(
+        &format!(
+            "{EXEC_JOB}[job.exec]\ncommand = \"x\"\nscript = \"echo\"\nenv = {{ \"1A\" = \"b\" }}\nworkdir = \"rel\"\noutput = \"\"\nuser = \"root\"\n"
+        ),
+        expect![[r#"
+            f.toml:10:11: error: `script` must start with an interpreter line such as #!/bin/bash
+            f.toml:10:11: error: give one of `command` and `script`, not both
+            f.toml:11:7: error: environment variable name `1A` is not a name; expected letters, digits and `_`, not starting with a digit
+            f.toml:12:12: error: `workdir` is `rel`; expected an absolute path such as /scratch/run
+            f.toml:13:10: error: `output` is empty; leave it out for the engine's default
+            f.toml:14:1: error: unknown field `user` in [job.exec]; expected one of: command, env, error, output, script, workdir
+        "#]],
+    );
+}
+
+#[test]
+fn the_schema_describes_exec_and_backend() {
+    let schema = serde_json::to_string(&schemars::schema_for!(gf_model::Document)).unwrap();
+    for word in [
+        "\"exec\"",
+        "\"workdir\"",
+        "\"backend\"",
+        "\"slurm\"",
+        "\"nodes_per_domain\"",
+        "\"token_file\"",
+    ] {
+        assert!(schema.contains(word), "{word} missing from the schema");
+    }
+}

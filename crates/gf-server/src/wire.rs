@@ -101,8 +101,8 @@ fn locate(d: &Diagnostic, paths: &[String]) -> Problem {
     }
 }
 
-/// A value on one line: a scalar, an array of scalars, or an inline table
-/// of scalars and arrays of scalars.
+/// A value on one line: a scalar, an array, or an inline table (TOML's
+/// inline tables and arrays nest).
 fn inline(v: &Value, path: &str) -> Result<String, Problem> {
     let refuse = |what: &str| Problem {
         field: path.to_string(),
@@ -116,14 +116,7 @@ fn inline(v: &Value, path: &str) -> Result<String, Problem> {
         Value::Array(items) => {
             let mut parts = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                let p = format!("{path}[{i}]");
-                if matches!(item, Value::Array(_) | Value::Object(_)) {
-                    return Err(Problem {
-                        field: p,
-                        message: "a nested array or object is not accepted here".into(),
-                    });
-                }
-                parts.push(inline(item, &p)?);
+                parts.push(inline(item, &format!("{path}[{i}]"))?);
             }
             format!("[{}]", parts.join(", "))
         }
@@ -131,12 +124,6 @@ fn inline(v: &Value, path: &str) -> Result<String, Problem> {
             let mut parts = Vec::with_capacity(m.len());
             for (k, item) in m {
                 let p = format!("{path}.{k}");
-                if matches!(item, Value::Object(_)) {
-                    return Err(Problem {
-                        field: p,
-                        message: "a nested object is not accepted here".into(),
-                    });
-                }
                 parts.push(format!("{} = {}", quote(k), inline(item, &p)?));
             }
             format!("{{ {} }}", parts.join(", "))
@@ -222,7 +209,7 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
         let fields: Vec<&str> = ps.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"gpus"), "{ps:?}");
         assert!(fields.contains(&"colour"), "{ps:?}");
-        assert!(fields.contains(&"accelerators[1]"), "{ps:?}");
+        assert!(fields.contains(&"accelerators"), "{ps:?}");
         let colour = ps.iter().find(|p| p.field == "colour").unwrap();
         assert!(
             colour.message.contains("gpus"),
@@ -232,12 +219,28 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
 
     #[test]
     fn values_toml_cannot_hold_are_refused_with_their_path() {
-        let body = serde_json::json!({"name": null, "accelerators": [["h100"]]});
+        let body = serde_json::json!({"name": null, "accelerators": [null]});
         let ps = job(&body, &fleet()).unwrap_err();
         let fields: Vec<&str> = ps.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["accelerators[0]", "name"], "{ps:?}");
         let ps = job(&serde_json::json!([1, 2]), &fleet()).unwrap_err();
         assert_eq!(ps[0].field, "");
+    }
+
+    #[test]
+    fn nested_tables_carry_what_a_real_engine_needs() {
+        let body = serde_json::json!({
+            "name": "a", "team": "research", "gpus": 8,
+            "accelerators": ["h100"], "work_gpu_hours": 1,
+            "exec": {"command": "python train.py", "env": {"SEED": "7"}, "workdir": "/srv/a"}
+        });
+        let j = job(&body, &fleet()).unwrap();
+        assert_eq!(j.exec.command.as_deref(), Some("python train.py"));
+        assert_eq!(j.exec.env.get("SEED").map(String::as_str), Some("7"));
+        let mut bad = body.clone();
+        bad["exec"]["workdir"] = "relative".into();
+        let ps = job(&bad, &fleet()).unwrap_err();
+        assert_eq!(ps[0].field, "exec", "{ps:?}");
     }
 
     #[test]

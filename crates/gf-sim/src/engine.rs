@@ -319,6 +319,7 @@ impl Sim {
             gpu_milli: None,
             cpu_milli_per_gpu: 0,
             memory_mib_per_gpu: 0,
+            exec: Default::default(),
             locs: Default::default(),
         };
         self.submit(spec)

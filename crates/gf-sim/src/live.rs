@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::Document;
-use gf_model::protocol::{Report, RunSpec, StopSpec};
+use gf_model::protocol::{Report, RunId, RunSpec, StopSpec};
 use gf_sched::Topology;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -96,5 +96,10 @@ impl Backend for LiveWorld {
     async fn capacity(&mut self, now: i64) -> Result<Vec<ClusterCapacity>, BackendError> {
         self.catch_up(now);
         self.world.capacity(now).await
+    }
+
+    async fn runs(&mut self, now: i64) -> Result<Vec<RunId>, BackendError> {
+        self.catch_up(now);
+        self.world.runs(now).await
     }
 }

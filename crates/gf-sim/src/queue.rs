@@ -133,6 +133,7 @@ fn fleet(c: QueueCluster) -> Document {
                         interruption_rate_per_hour: 0.0,
                         contract: None,
                     },
+                    backend: None,
                     locs: Locs::default(),
                 }],
                 locs: Locs::default(),
@@ -284,6 +285,7 @@ fn spec(j: &QueueJob, i: usize, half: f64) -> JobSpec {
         gpu_milli: None,
         cpu_milli_per_gpu: 0,
         memory_mib_per_gpu: 0,
+        exec: Default::default(),
         locs: Locs::default(),
     }
 }

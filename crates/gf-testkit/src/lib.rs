@@ -90,6 +90,7 @@ impl FleetBuilder {
                 interruption_rate_per_hour: if model == PriceModel::Spot { 0.01 } else { 0.0 },
                 contract: None,
             },
+            backend: None,
             locs: Locs::default(),
         });
         self
@@ -173,6 +174,7 @@ pub fn job(name: &str) -> JobBuilder {
             gpu_milli: None,
             cpu_milli_per_gpu: 0,
             memory_mib_per_gpu: 0,
+            exec: Default::default(),
             locs: Locs::default(),
         },
     }
@@ -294,6 +296,7 @@ pub fn synthetic_fleet(total_gpus: u64) -> Document {
                 },
                 contract: None,
             },
+            backend: None,
             locs: Locs::default(),
         });
         i += 1;

@@ -99,6 +99,7 @@ pub fn job(name: &str) -> Job {
         gpu_milli: None,
         cpu_milli_per_gpu: 0,
         memory_mib_per_gpu: 0,
+        exec: Default::default(),
         locs: Default::default(),
     })
 }

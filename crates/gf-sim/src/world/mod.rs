@@ -770,4 +770,19 @@ impl Backend for SimWorld {
             })
             .collect())
     }
+
+    async fn runs(&mut self, now: i64) -> Result<Vec<RunId>, BackendError> {
+        self.advance(now);
+        // A run that ended is still had until its end is observed.
+        let mut runs: Vec<RunId> = self.runs.keys().copied().collect();
+        runs.extend(
+            self.pending
+                .iter()
+                .filter(|r| r.ends_run())
+                .filter_map(Report::run),
+        );
+        runs.sort_unstable();
+        runs.dedup();
+        Ok(runs)
+    }
 }
