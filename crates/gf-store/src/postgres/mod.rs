@@ -78,23 +78,30 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
 pub(crate) struct Conn {
     client: Client,
     prepared: Mutex<HashMap<String, Statement>>,
+    /// Held while preparing, so the many requests of a first group do not
+    /// each prepare the same statement.
+    preparing: tokio::sync::Mutex<()>,
 }
 
 impl Conn {
     /// Connects; the connection's task runs on the caller's tokio runtime
     /// and ends when the client is dropped.
     async fn open(config: &Config) -> Result<Conn, StoreError> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Db("the PostgreSQL store must be used inside a tokio runtime".into())
+        })?;
         let (client, connection) = config
             .connect(NoTls)
             .await
             .map_err(|e| StoreError::Db(format!("cannot connect to PostgreSQL: {e}")))?;
-        tokio::spawn(async move {
+        rt.spawn(async move {
             // The error, if any, reaches the client's next call.
             let _ = connection.await;
         });
         Ok(Conn {
             client,
             prepared: Mutex::new(HashMap::new()),
+            preparing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -104,13 +111,18 @@ impl Conn {
 
     /// The statement for `sql`, prepared once per connection.
     async fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
-        let cached = self
-            .prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sql)
-            .cloned();
-        if let Some(s) = cached {
+        let cached = || {
+            self.prepared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(sql)
+                .cloned()
+        };
+        if let Some(s) = cached() {
+            return Ok(s);
+        }
+        let _preparing = self.preparing.lock().await;
+        if let Some(s) = cached() {
             return Ok(s);
         }
         let s = self.client.prepare(sql).await.map_err(pg)?;
