@@ -8,7 +8,9 @@
 //! request that the store refuses (a conflict, a stale fence) is refused
 //! before it writes anything, so the group commits without it; a database
 //! fault fails the group's transaction, and then each request is run again
-//! alone in its own, so one bad request never fails the others. The queue
+//! alone in its own, so one bad request never fails the others (and one
+//! that lost a race on a unique index to another replica finds the
+//! winner's row the second time). The queue
 //! is bounded; a full queue answers [`StoreError::Busy`] at once. Reads go
 //! to their own connections, so they never wait behind a group.
 //!
@@ -370,13 +372,13 @@ async fn write_loop(
                     op.answer(Ok(()));
                 }
             }
-            Err(e) if group.len() == 1 => {
-                for op in group.drain(..) {
-                    op.answer(Err(e.clone()));
-                }
-            }
             Err(_) => {
-                // One request's fault must not fail the others: each alone.
+                // One request's fault must not fail the others: each runs
+                // again alone. A request that lost a race on a unique index
+                // to another replica's commit (the same idempotency key, the
+                // same service name) sees that commit now and is answered
+                // as if it had come second, so even a group of one goes
+                // again.
                 for mut op in group.drain(..) {
                     let r = run_group(c, std::slice::from_mut(&mut op)).await;
                     if r.is_ok() {

@@ -158,42 +158,22 @@ pub(super) async fn last_seq(c: &Conn) -> Result<Seq, StoreError> {
     )
 }
 
-/// Locks the heads row before a check that a concurrent replica's commit
-/// could change (an idempotency key, a live service name): once held, every
-/// transaction that could have made the check false has committed, and the
-/// next statement sees it.
-async fn lock_heads(c: &Conn) -> Result<(), StoreError> {
-    c.execute("SELECT 1 FROM heads WHERE id = 1 FOR UPDATE", &[])
-        .await
-        .map(|_| ())
-}
-
 pub(super) async fn submit_job(c: &Conn, job: &NewJob) -> Result<Submitted, StoreError> {
-    if let Some(key) = &job.idempotency_key {
-        lock_heads(c).await?;
-        let earlier = c
-            .query_opt(
-                "SELECT id, seq FROM jobs WHERE team = $1 AND idempotency_key = $2",
-                &[&job.team, key],
-            )
-            .await?;
-        if let Some(r) = earlier {
-            return Ok(Submitted {
-                id: unsigned(&r, 0)?,
-                seq: unsigned(&r, 1)?,
-                created: false,
-            });
-        }
-    }
+    // One statement: the earlier job with this key, or a new one. When
+    // another replica commits the same key after this statement's snapshot,
+    // the insert fails on the unique index, the group fails, and the request
+    // is run again alone, when the earlier job is seen.
     let row = c
         .query_one(
-            "WITH h AS (UPDATE heads SET seq = seq + 1, job = job + 1 WHERE id = 1 \
-             RETURNING seq, job), \
+            "WITH prior AS (SELECT id, seq FROM jobs \
+             WHERE $5::text IS NOT NULL AND team = $1 AND idempotency_key = $5), \
+             h AS (UPDATE heads SET seq = seq + 1, job = job + 1 \
+             WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING seq, job), \
              ins AS (INSERT INTO jobs (id, team, name, gpus, spec_json, idempotency_key, seq, \
              submitted_at_s, updated_at_s) \
              SELECT h.job, $1, $2, $3, $4, $5, h.seq, $6, $6 FROM h RETURNING id), \
              l AS (INSERT INTO log (seq, at_s, kind, ref_id) SELECT h.seq, $6, 1, h.job FROM h) \
-             SELECT job, seq FROM h",
+             SELECT job, seq, TRUE FROM h UNION ALL SELECT id, seq, FALSE FROM prior",
             &[
                 &job.team,
                 &job.name,
@@ -207,7 +187,7 @@ pub(super) async fn submit_job(c: &Conn, job: &NewJob) -> Result<Submitted, Stor
     Ok(Submitted {
         id: unsigned(&row, 0)?,
         seq: unsigned(&row, 1)?,
-        created: true,
+        created: get(&row, 2)?,
     })
 }
 
@@ -311,7 +291,8 @@ pub(super) async fn update_jobs(
 }
 
 pub(super) async fn create_service(c: &Conn, s: &NewService) -> Result<Submitted, StoreError> {
-    lock_heads(c).await?;
+    // A replica that creates the same name after this check makes the
+    // insert fail on the unique index; run again alone, the check sees it.
     let taken = c
         .query_opt(
             "SELECT id FROM services WHERE name = $1 AND NOT deleted",
