@@ -1,7 +1,7 @@
-//! Store ingest: job submissions per second into the store from 64
-//! concurrent submitters on a 2-thread tokio runtime (the server's shape on
-//! a 2-core machine), group commit against one transaction per submission,
-//! measured in the same run. SQLite always (its data directory under
+//! Store ingest: job submissions per second into the store from 64 (and
+//! 512) concurrent submitters on a 2-thread tokio runtime (the server's
+//! shape on a 2-core machine), group commit against one transaction per
+//! submission, measured in the same run. SQLite always (its data directory under
 //! Cargo's target directory, on the real disk, fsync and all); PostgreSQL
 //! too when GF_TEST_POSTGRES_URL names a server (scripts/ensure-postgres.sh
 //! starts one), each configuration in a database of its own.
@@ -15,9 +15,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gf_store::{NewJob, Options, PgOptions, PgStore, SqliteStore, Store};
 use tokio::runtime::Runtime;
 
-const SUBMITTERS: usize = 64;
-/// Submissions per measured iteration.
-const BATCH: usize = 1_024;
+/// Concurrent submitters and submissions per measured iteration: 64 is the
+/// headline; 512 shows how far the groups grow with more requests in flight
+/// (an HTTP server with many clients).
+const SHAPES: [(usize, usize); 2] = [(64, 1_024), (512, 4_096)];
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -51,12 +52,12 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
-async fn ingest<S: Store>(store: &S) {
+async fn ingest<S: Store>(store: &S, submitters: usize, batch: usize) {
     let mut joins = tokio::task::JoinSet::new();
-    for t in 0..SUBMITTERS {
+    for t in 0..submitters {
         let s = store.clone();
         joins.spawn(async move {
-            for i in 0..BATCH / SUBMITTERS {
+            for i in 0..batch / submitters {
                 let sub = s.submit_job(job(t, i)).await.unwrap();
                 assert!(sub.created);
             }
@@ -67,17 +68,24 @@ async fn ingest<S: Store>(store: &S) {
     }
 }
 
+/// The configurations measured: grouping on with each shape, and off (one
+/// transaction per submission, the baseline) with 64 submitters.
+fn configs(group: usize) -> Vec<(String, usize, usize, usize)> {
+    let mut v: Vec<_> = SHAPES
+        .iter()
+        .map(|&(n, batch)| (format!("group/{n}"), group, n, batch))
+        .collect();
+    v.push(("one_tx/64".into(), 1, SHAPES[0].0, SHAPES[0].1));
+    v
+}
+
 fn sqlite(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("store_ingest");
-    g.throughput(Throughput::Elements(BATCH as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    for (label, max_group) in [("group", Options::default().max_group), ("one_tx", 1)] {
-        let dir = tempfile::tempdir_in(
-            std::env::var("GF_BENCH_DIR").unwrap_or(env!("CARGO_TARGET_TMPDIR").into()),
-        )
-        .unwrap();
+    for (label, max_group, submitters, batch) in configs(Options::default().max_group) {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let store = SqliteStore::open_with(
             dir.path(),
             Options {
@@ -86,17 +94,24 @@ fn sqlite(c: &mut Criterion) {
             },
         )
         .unwrap();
+        g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("sqlite/{label}"), |b| {
-            b.iter(|| rt.block_on(ingest(&store)))
+            b.iter(|| rt.block_on(ingest(&store, submitters, batch)))
         });
-        let n = rt.block_on(store.last_seq()).unwrap();
-        eprintln!(
-            "sqlite/{label}: {n} submissions in {} commits ({:.1} per commit)",
-            store.commits(),
-            n as f64 / store.commits().max(1) as f64
-        );
+        report(&rt, &format!("sqlite/{label}"), &store, store.commits());
     }
     g.finish();
+}
+
+/// Prints how many submissions each commit carried over the whole run.
+fn report<S: Store>(rt: &Runtime, label: &str, store: &S, commits: u64) {
+    let n = rt.block_on(store.last_seq()).unwrap();
+    if n > 0 {
+        eprintln!(
+            "{label}: {n} submissions in {commits} commits ({:.1} per commit)",
+            n as f64 / commits.max(1) as f64
+        );
+    }
 }
 
 fn postgres(c: &mut Criterion) {
@@ -106,11 +121,14 @@ fn postgres(c: &mut Criterion) {
     };
     let rt = runtime();
     let mut g = c.benchmark_group("store_ingest");
-    g.throughput(Throughput::Elements(BATCH as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    for (label, max_group) in [("group", PgOptions::default().max_group), ("one_tx", 1)] {
-        let db = format!("gf_bench_{label}_{}", std::process::id());
+    for (label, max_group, submitters, batch) in configs(PgOptions::default().max_group) {
+        let db = format!(
+            "gf_bench_{}_{}",
+            label.replace('/', "_"),
+            std::process::id()
+        );
         let store = rt.block_on(async {
             let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
@@ -133,15 +151,11 @@ fn postgres(c: &mut Criterion) {
             .await
             .unwrap()
         });
+        g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("postgres/{label}"), |b| {
-            b.iter(|| rt.block_on(ingest(&store)))
+            b.iter(|| rt.block_on(ingest(&store, submitters, batch)))
         });
-        let n = rt.block_on(store.last_seq()).unwrap();
-        eprintln!(
-            "postgres/{label}: {n} submissions in {} commits ({:.1} per commit)",
-            store.commits(),
-            n as f64 / store.commits().max(1) as f64
-        );
+        report(&rt, &format!("postgres/{label}"), &store, store.commits());
     }
     g.finish();
 }

@@ -14,9 +14,9 @@
 //! is bounded; a full queue answers [`StoreError::Busy`] at once. Reads go
 //! to their own connections, so they never wait behind a group.
 //!
-//! Seq is dense and in commit order across replicas: every transaction that
-//! appends locks the one `heads` row (which hands out seqs) until it
-//! commits. Leadership is a session-level advisory lock held on a
+//! Seq is dense and in commit order across replicas: every group's
+//! transaction locks the one `heads` row (the last seq and ids handed out)
+//! from its start until it commits. Leadership is a session-level advisory lock held on a
 //! dedicated connection (PostgreSQL releases it when that connection dies)
 //! plus a fence counter bumped at each acquisition; fenced writes check,
 //! inside their transaction, that their fence is the last one and that its
@@ -167,13 +167,13 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 trait WriteOp: Send {
     /// Runs the request's statements; an `Err` means the transaction can
     /// not commit (a database fault).
-    fn run<'a>(&'a mut self, c: &'a Conn) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn run<'a>(&'a mut self, tx: &'a Tx<'a>) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Answers the caller: its own result when the commit succeeded.
     fn answer(self: Box<Self>, commit: Result<(), StoreError>);
 }
 
 /// The function of a write: its connection and its request's data.
-type WriteFn<D, T> = for<'a> fn(&'a Conn, &'a D) -> BoxFuture<'a, Result<T, StoreError>>;
+type WriteFn<D, T> = for<'a> fn(&'a Tx<'a>, &'a D) -> BoxFuture<'a, Result<T, StoreError>>;
 
 struct Request<D, T> {
     data: D,
@@ -183,9 +183,9 @@ struct Request<D, T> {
 }
 
 impl<D: Send + Sync, T: Send> WriteOp for Request<D, T> {
-    fn run<'a>(&'a mut self, c: &'a Conn) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn run<'a>(&'a mut self, tx: &'a Tx<'a>) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let r = (self.run)(c, &self.data).await;
+            let r = (self.run)(tx, &self.data).await;
             let fault = match &r {
                 Err(e @ StoreError::Db(_)) => Err(e.clone()),
                 _ => Ok(()),
@@ -317,22 +317,105 @@ fn gone() -> StoreError {
     StoreError::Db("the store's writer task has stopped".into())
 }
 
-/// Runs `ops` in one transaction: all their statements pipelined, then one
-/// commit. Any fault rolls the whole transaction back.
+/// The last seq, job id and service id handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Heads {
+    seq: i64,
+    job: i64,
+    service: i64,
+}
+
+/// A group's transaction: its connection, and the `heads` row it locked at
+/// the start, handed out from memory and written back once at the end. (One
+/// UPDATE of the row per request would leave one row version per request
+/// in the transaction, and each UPDATE walks them all.) Requests take their
+/// seqs and ids only after their checks pass, so none is skipped.
+pub(crate) struct Tx<'a> {
+    conn: &'a Conn,
+    heads: Mutex<Heads>,
+}
+
+impl Tx<'_> {
+    fn conn(&self) -> &Conn {
+        self.conn
+    }
+
+    fn take(&self, f: impl FnOnce(&mut Heads)) -> Heads {
+        let mut h = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut h);
+        *h
+    }
+
+    /// The first of `n` new seqs.
+    fn seqs(&self, n: usize) -> i64 {
+        self.take(|h| h.seq += n as i64).seq - n as i64 + 1
+    }
+
+    /// A new seq and a new job id.
+    fn job(&self) -> (i64, i64) {
+        let h = self.take(|h| {
+            h.seq += 1;
+            h.job += 1;
+        });
+        (h.seq, h.job)
+    }
+
+    /// A new seq and a new service id.
+    fn service(&self) -> (i64, i64) {
+        let h = self.take(|h| {
+            h.seq += 1;
+            h.service += 1;
+        });
+        (h.seq, h.service)
+    }
+}
+
+/// Runs `ops` in one transaction: the `heads` row locked (so groups commit
+/// in seq order across replicas), all their statements pipelined, the row
+/// written back, one commit. Any fault rolls the whole transaction back.
 async fn run_group(c: &Conn, ops: &mut [Box<dyn WriteOp>]) -> Result<(), StoreError> {
     c.client.batch_execute("BEGIN").await.map_err(pg)?;
-    let outcomes = futures_util::future::join_all(ops.iter_mut().map(|op| op.run(c))).await;
-    if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
-        let _ = c.client.batch_execute("ROLLBACK").await;
-        return Err(e);
-    }
-    match c.client.batch_execute("COMMIT").await {
-        Ok(()) => Ok(()),
-        Err(e) => {
+    let r = run_in_transaction(c, ops).await;
+    let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    match (r, c.client.batch_execute(end).await) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+        (Ok(()), Err(e)) => {
             let _ = c.client.batch_execute("ROLLBACK").await;
             Err(pg(e))
         }
     }
+}
+
+async fn run_in_transaction(c: &Conn, ops: &mut [Box<dyn WriteOp>]) -> Result<(), StoreError> {
+    let row = c
+        .query_one(
+            "SELECT seq, job, service FROM heads WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await?;
+    let start = Heads {
+        seq: row.try_get(0).map_err(pg)?,
+        job: row.try_get(1).map_err(pg)?,
+        service: row.try_get(2).map_err(pg)?,
+    };
+    let tx = Tx {
+        conn: c,
+        heads: Mutex::new(start),
+    };
+    let outcomes = futures_util::future::join_all(ops.iter_mut().map(|op| op.run(&tx))).await;
+    if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
+    let end = tx.take(|_| {});
+    if end != start {
+        c.execute(
+            "UPDATE heads SET seq = $1, job = $2, service = $3 WHERE id = 1",
+            &[&end.seq, &end.job, &end.service],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn write_loop(

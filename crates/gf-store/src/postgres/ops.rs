@@ -3,8 +3,9 @@
 //! writes of a group concurrently (pipelined) inside one transaction, the
 //! reader connections run the reads. Every write checks what could refuse
 //! it before it writes anything, so a refused request leaves nothing behind
-//! in the group's transaction; a database fault fails the group, and the
-//! writer then runs each request alone.
+//! in the group's transaction, and takes its seqs and ids from the group
+//! ([`Tx`]) only once its checks have passed; a database fault fails the
+//! group, and the writer then runs each request alone.
 //!
 //! The kinds written into `log.kind` are [`crate::entry`]'s: 0 an event,
 //! 1 a job submission, 2 a service creation.
@@ -12,7 +13,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use super::{Conn, LEADER_KEY, pg};
+use super::{Conn, LEADER_KEY, Tx, pg};
 use crate::entry::body;
 use crate::{
     Fence, JobId, JobQuery, JobRow, JobUpdate, LogRecord, NewJob, NewService, Seq, ServiceId,
@@ -93,30 +94,24 @@ pub(super) async fn bump_fence(c: &Conn) -> Result<u64, StoreError> {
 }
 
 pub(super) async fn append(
-    c: &Conn,
+    tx: &Tx<'_>,
     d: &(Option<Fence>, i64, Vec<String>),
 ) -> Result<Vec<Seq>, StoreError> {
     let (fence, at_s, events) = d;
-    check_fence(c, *fence).await?;
+    check_fence(tx.conn(), *fence).await?;
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = c
-        .query(
-            "WITH h AS (UPDATE heads SET seq = seq + cardinality($2::text[]) WHERE id = 1 \
-             RETURNING seq) \
-             INSERT INTO log (seq, at_s, kind, body) \
-             SELECT h.seq - cardinality($2::text[]) + e.n, $1, 0, e.body \
-             FROM h, unnest($2::text[]) WITH ORDINALITY AS e(body, n) RETURNING seq",
-            &[at_s, events],
+    let first = tx.seqs(events.len());
+    tx.conn()
+        .execute(
+            "INSERT INTO log (seq, at_s, kind, body) \
+             SELECT $1 + e.n - 1, $2, 0, e.body \
+             FROM unnest($3::text[]) WITH ORDINALITY AS e(body, n)",
+            &[&first, at_s, events],
         )
         .await?;
-    let mut seqs = rows
-        .iter()
-        .map(|r| unsigned(r, 0))
-        .collect::<Result<Vec<Seq>, _>>()?;
-    seqs.sort_unstable();
-    Ok(seqs)
+    Ok((0..events.len() as u64).map(|i| first as u64 + i).collect())
 }
 
 pub(super) async fn read_log(
@@ -158,36 +153,49 @@ pub(super) async fn last_seq(c: &Conn) -> Result<Seq, StoreError> {
     )
 }
 
-pub(super) async fn submit_job(c: &Conn, job: &NewJob) -> Result<Submitted, StoreError> {
-    // One statement: the earlier job with this key, or a new one. When
-    // another replica commits the same key after this statement's snapshot,
-    // the insert fails on the unique index, the group fails, and the request
-    // is run again alone, when the earlier job is seen.
-    let row = c
-        .query_one(
-            "WITH prior AS (SELECT id, seq FROM jobs \
-             WHERE $5::text IS NOT NULL AND team = $1 AND idempotency_key = $5), \
-             h AS (UPDATE heads SET seq = seq + 1, job = job + 1 \
-             WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM prior) RETURNING seq, job), \
-             ins AS (INSERT INTO jobs (id, team, name, gpus, spec_json, idempotency_key, seq, \
-             submitted_at_s, updated_at_s) \
-             SELECT h.job, $1, $2, $3, $4, $5, h.seq, $6, $6 FROM h RETURNING id), \
-             l AS (INSERT INTO log (seq, at_s, kind, ref_id) SELECT h.seq, $6, 1, h.job FROM h) \
-             SELECT job, seq, TRUE FROM h UNION ALL SELECT id, seq, FALSE FROM prior",
+pub(super) async fn submit_job(tx: &Tx<'_>, job: &NewJob) -> Result<Submitted, StoreError> {
+    // When another replica commits the same key after this check, the
+    // insert fails on the unique index, the group fails, and the request is
+    // run again alone, when the check sees the earlier job.
+    if let Some(key) = &job.idempotency_key {
+        let earlier = tx
+            .conn()
+            .query_opt(
+                "SELECT id, seq FROM jobs WHERE team = $1 AND idempotency_key = $2",
+                &[&job.team, key],
+            )
+            .await?;
+        if let Some(r) = earlier {
+            return Ok(Submitted {
+                id: unsigned(&r, 0)?,
+                seq: unsigned(&r, 1)?,
+                created: false,
+            });
+        }
+    }
+    let (seq, id) = tx.job();
+    tx.conn()
+        .execute(
+            "WITH ins AS (INSERT INTO jobs (id, team, name, gpus, spec_json, idempotency_key, \
+             seq, submitted_at_s, updated_at_s) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)) \
+             INSERT INTO log (seq, at_s, kind, ref_id) VALUES ($7, $8, 1, $1)",
             &[
+                &id,
                 &job.team,
                 &job.name,
                 &i64::from(job.gpus),
                 &job.spec_json,
                 &job.idempotency_key,
+                &seq,
                 &job.at_s,
             ],
         )
         .await?;
     Ok(Submitted {
-        id: unsigned(&row, 0)?,
-        seq: unsigned(&row, 1)?,
-        created: get(&row, 2)?,
+        id: id as u64,
+        seq: seq as u64,
+        created: true,
     })
 }
 
@@ -257,11 +265,11 @@ pub(super) async fn team_gpus_live(c: &Conn, team: &str) -> Result<u64, StoreErr
 }
 
 pub(super) async fn update_jobs(
-    c: &Conn,
+    tx: &Tx<'_>,
     d: &(Option<Fence>, Vec<JobUpdate>),
 ) -> Result<(), StoreError> {
     let (fence, updates) = d;
-    check_fence(c, *fence).await?;
+    check_fence(tx.conn(), *fence).await?;
     if updates.is_empty() {
         return Ok(());
     }
@@ -275,25 +283,27 @@ pub(super) async fn update_jobs(
     let reasons: Vec<&str> = updates.iter().map(|u| u.reason.as_str()).collect();
     let details: Vec<&str> = updates.iter().map(|u| u.detail_json.as_str()).collect();
     let ats: Vec<i64> = updates.iter().map(|u| u.at_s).collect();
-    c.execute(
-        "UPDATE jobs j SET state = u.state, terminal = u.terminal, attempt = u.attempt, \
+    tx.conn()
+        .execute(
+            "UPDATE jobs j SET state = u.state, terminal = u.terminal, attempt = u.attempt, \
          cluster = u.cluster, reason = u.reason, detail_json = u.detail, updated_at_s = u.at_s \
          FROM (SELECT DISTINCT ON (id) * FROM unnest($1::bigint[], $2::text[], $3::bool[], \
          $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[]) WITH ORDINALITY \
          AS x(id, state, terminal, attempt, cluster, reason, detail, at_s, n) \
          ORDER BY id, n DESC) u WHERE j.id = u.id",
-        &[
-            &ids, &states, &terminals, &attempts, &clusters, &reasons, &details, &ats,
-        ],
-    )
-    .await?;
+            &[
+                &ids, &states, &terminals, &attempts, &clusters, &reasons, &details, &ats,
+            ],
+        )
+        .await?;
     Ok(())
 }
 
-pub(super) async fn create_service(c: &Conn, s: &NewService) -> Result<Submitted, StoreError> {
+pub(super) async fn create_service(tx: &Tx<'_>, s: &NewService) -> Result<Submitted, StoreError> {
     // A replica that creates the same name after this check makes the
     // insert fail on the unique index; run again alone, the check sees it.
-    let taken = c
+    let taken = tx
+        .conn()
         .query_opt(
             "SELECT id FROM services WHERE name = $1 AND NOT deleted",
             &[&s.name],
@@ -306,25 +316,21 @@ pub(super) async fn create_service(c: &Conn, s: &NewService) -> Result<Submitted
             s.name
         )));
     }
-    let row = c
-        .query_one(
-            "WITH h AS (UPDATE heads SET seq = seq + 1, service = service + 1 WHERE id = 1 \
-             RETURNING seq, service), \
-             ins AS (INSERT INTO services (id, team, name, spec_json, created_at_s, updated_at_s) \
-             SELECT h.service, $1, $2, $3, $4, $4 FROM h RETURNING id), \
-             l AS (INSERT INTO log (seq, at_s, kind, ref_id, body) \
-             SELECT h.seq, $4, 2, h.service, $3 FROM h) \
-             SELECT service, seq FROM h",
-            &[&s.team, &s.name, &s.spec_json, &s.at_s],
-        )
-        .await?;
-    let id: u64 = unsigned(&row, 0)?;
+    let (seq, id) = tx.service();
     if ServiceId::try_from(id).is_err() {
         return Err(StoreError::Db("service ids are exhausted".into()));
     }
+    tx.conn()
+        .execute(
+            "WITH ins AS (INSERT INTO services (id, team, name, spec_json, created_at_s, \
+             updated_at_s) VALUES ($1, $2, $3, $4, $6, $6)) \
+             INSERT INTO log (seq, at_s, kind, ref_id, body) VALUES ($5, $6, 2, $1, $4)",
+            &[&id, &s.team, &s.name, &s.spec_json, &seq, &s.at_s],
+        )
+        .await?;
     Ok(Submitted {
-        id,
-        seq: unsigned(&row, 1)?,
+        id: id as u64,
+        seq: seq as u64,
         created: true,
     })
 }
@@ -366,34 +372,39 @@ pub(super) async fn services(c: &Conn, team: Option<&str>) -> Result<Vec<Service
 }
 
 pub(super) async fn change_service(
-    c: &Conn,
+    tx: &Tx<'_>,
     d: &(ServiceId, Option<String>, bool, i64, String),
 ) -> Result<Seq, StoreError> {
     let (id, spec_json, deleted, at_s, event) = d;
-    let row = c
-        .query_opt(
-            "WITH u AS (UPDATE services SET spec_json = COALESCE($2, spec_json), deleted = $3, \
-             updated_at_s = $4 WHERE id = $1 AND NOT deleted RETURNING id), \
-             h AS (UPDATE heads SET seq = seq + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM u) \
-             RETURNING seq), \
-             l AS (INSERT INTO log (seq, at_s, kind, body) SELECT h.seq, $4, 0, $5 FROM h) \
-             SELECT seq FROM h",
-            &[&i64::from(*id), spec_json, deleted, at_s, event],
+    let changed = tx
+        .conn()
+        .execute(
+            "UPDATE services SET spec_json = COALESCE($2, spec_json), deleted = $3, \
+             updated_at_s = $4 WHERE id = $1 AND NOT deleted",
+            &[&i64::from(*id), spec_json, deleted, at_s],
         )
         .await?;
-    match row {
-        Some(r) => unsigned(&r, 0),
-        None => Err(StoreError::NotFound(format!("live service {id}"))),
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("live service {id}")));
     }
+    let seq = tx.seqs(1);
+    tx.conn()
+        .execute(
+            "INSERT INTO log (seq, at_s, kind, body) VALUES ($1, $2, 0, $3)",
+            &[&seq, at_s, event],
+        )
+        .await?;
+    Ok(seq as u64)
 }
 
 pub(super) async fn update_service_detail(
-    c: &Conn,
+    tx: &Tx<'_>,
     d: &(Option<Fence>, ServiceId, String, i64),
 ) -> Result<(), StoreError> {
     let (fence, id, detail_json, at_s) = d;
-    check_fence(c, *fence).await?;
-    let changed = c
+    check_fence(tx.conn(), *fence).await?;
+    let changed = tx
+        .conn()
         .execute(
             "UPDATE services SET detail_json = $2, updated_at_s = $3 WHERE id = $1",
             &[&i64::from(*id), detail_json, at_s],
@@ -405,19 +416,20 @@ pub(super) async fn update_service_detail(
     Ok(())
 }
 
-pub(super) async fn put_team(c: &Conn, t: &TeamRow) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO teams (name, quota_json, weight, max_priority) VALUES ($1, $2, $3, $4) \
+pub(super) async fn put_team(tx: &Tx<'_>, t: &TeamRow) -> Result<(), StoreError> {
+    tx.conn()
+        .execute(
+            "INSERT INTO teams (name, quota_json, weight, max_priority) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET quota_json = excluded.quota_json, \
          weight = excluded.weight, max_priority = excluded.max_priority",
-        &[
-            &t.name,
-            &t.quota_json,
-            &t.weight,
-            &i64::from(t.max_priority),
-        ],
-    )
-    .await?;
+            &[
+                &t.name,
+                &t.quota_json,
+                &t.weight,
+                &i64::from(t.max_priority),
+            ],
+        )
+        .await?;
     Ok(())
 }
 
@@ -453,8 +465,9 @@ pub(super) async fn teams(c: &Conn) -> Result<Vec<TeamRow>, StoreError> {
     .collect()
 }
 
-pub(super) async fn add_token(c: &Conn, t: &TokenRow) -> Result<(), StoreError> {
-    let added = c
+pub(super) async fn add_token(tx: &Tx<'_>, t: &TokenRow) -> Result<(), StoreError> {
+    let added = tx
+        .conn()
         .execute(
             "INSERT INTO tokens (sha256, team, label, created_at_s, revoked) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
@@ -503,8 +516,9 @@ pub(super) async fn tokens(c: &Conn, team: Option<&str>) -> Result<Vec<TokenRow>
         .collect()
 }
 
-pub(super) async fn revoke_token(c: &Conn, sha256: &String) -> Result<(), StoreError> {
-    let changed = c
+pub(super) async fn revoke_token(tx: &Tx<'_>, sha256: &String) -> Result<(), StoreError> {
+    let changed = tx
+        .conn()
         .execute(
             "UPDATE tokens SET revoked = TRUE WHERE sha256 = $1",
             &[sha256],
@@ -525,7 +539,7 @@ pub(super) async fn meta(c: &Conn, key: &str) -> Result<Option<String>, StoreErr
         .transpose()
 }
 
-pub(super) async fn set_meta(c: &Conn, d: &(String, String, bool)) -> Result<bool, StoreError> {
+pub(super) async fn set_meta(tx: &Tx<'_>, d: &(String, String, bool)) -> Result<bool, StoreError> {
     let (key, value, only_if_absent) = d;
     let sql = if *only_if_absent {
         "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
@@ -533,5 +547,5 @@ pub(super) async fn set_meta(c: &Conn, d: &(String, String, bool)) -> Result<boo
         "INSERT INTO meta (key, value) VALUES ($1, $2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     };
-    Ok(c.execute(sql, &[key, value]).await? == 1)
+    Ok(tx.conn().execute(sql, &[key, value]).await? == 1)
 }
