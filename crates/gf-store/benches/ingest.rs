@@ -129,35 +129,47 @@ fn postgres(c: &mut Criterion) {
             label.replace('/', "_"),
             std::process::id()
         );
-        let store = rt.block_on(async {
-            let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            for sql in [
+        let (base, _) = url.rsplit_once('/').unwrap();
+        admin(
+            &rt,
+            &url,
+            &[
                 format!("DROP DATABASE IF EXISTS {db}"),
                 format!("CREATE DATABASE {db}"),
-            ] {
-                admin.batch_execute(&sql).await.unwrap();
-            }
-            let (base, _) = url.rsplit_once('/').unwrap();
-            PgStore::connect_with(
+            ],
+        );
+        let store = rt
+            .block_on(PgStore::connect_with(
                 &format!("{base}/{db}"),
                 PgOptions {
                     max_group,
                     ..PgOptions::default()
                 },
-            )
-            .await
-            .unwrap()
-        });
+            ))
+            .unwrap();
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("postgres/{label}"), |b| {
             b.iter(|| rt.block_on(ingest(&store, submitters, batch)))
         });
         report(&rt, &format!("postgres/{label}"), &store, store.commits());
+        drop(store);
+        admin(&rt, &url, &[format!("DROP DATABASE {db} WITH (FORCE)")]);
     }
     g.finish();
+}
+
+/// Runs statements (one at a time: CREATE and DROP DATABASE refuse to run
+/// in a transaction) on the database the URL names.
+fn admin(rt: &Runtime, url: &str, sqls: &[String]) {
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for sql in sqls {
+            client.batch_execute(sql).await.unwrap();
+        }
+    });
 }
 
 criterion_group!(benches, sqlite, postgres);
