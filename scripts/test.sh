@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build-deps.sh
 if [ -z "${GF_TEST_POSTGRES_URL:-}" ]; then
-  eval "$(bash scripts/ensure-postgres.sh start)"
+  # An assignment keeps the script's exit status (`eval "$(...)"` would not).
+  pg_env=$(bash scripts/ensure-postgres.sh start)
+  eval "$pg_env"
   if [ "${GF_TEST_POSTGRES_STARTED:-0}" = 1 ]; then
     trap 'bash scripts/ensure-postgres.sh stop' EXIT
   fi
