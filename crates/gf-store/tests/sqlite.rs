@@ -235,3 +235,23 @@ fn an_unusable_data_directory_is_a_clear_error() {
     };
     assert!(msg.contains("not-a-dir"), "{msg}");
 }
+
+#[test]
+fn the_checkpointer_copies_the_wal_into_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let db = dir.path().join(DB_FILE);
+    let before = std::fs::metadata(&db).unwrap().len();
+    drive(async {
+        commits_for(&store, 50, 1_000).await;
+        // The writer never checkpoints; only the checkpointer thread makes
+        // the database file grow.
+        for _ in 0..400 {
+            if std::fs::metadata(&db).unwrap().len() > before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the WAL was not copied into {} within 10 s", db.display());
+    });
+}

@@ -180,7 +180,7 @@ trait WriteOp: Send {
     fn answer(self: Box<Self>, commit: Result<(), StoreError>);
 }
 
-/// The function of a write: its connection and its request's data.
+/// The function of a write: its group's transaction and its request's data.
 type WriteFn<D, T> = for<'a> fn(&'a Tx<'a>, &'a D) -> BoxFuture<'a, Result<T, StoreError>>;
 
 struct Request<D, T> {
