@@ -99,9 +99,10 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServerError> {
             let store = gf_store::SqliteStore::open(dir)?;
             run(cfg, doc, store).await
         }
-        StoreConfig::Postgres(url) => Err(ServerError::Store(StoreError::Db(format!(
-            "TEMPORARY: PgStore not merged yet ({url})"
-        )))),
+        StoreConfig::Postgres(url) => {
+            let store = gf_store::PgStore::connect(url).await?;
+            run(cfg, doc, store).await
+        }
     }
 }
 

@@ -21,8 +21,10 @@ use std::future::Future;
 
 pub mod conformance;
 mod entry;
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Options, SqliteStore};
 
 /// The newest schema this binary knows; both stores migrate up to it at

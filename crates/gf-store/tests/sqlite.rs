@@ -128,29 +128,23 @@ fn a_full_queue_answers_busy_at_once() {
     let store = SqliteStore::open_with(dir.path(), opts).unwrap();
     let outside = hold_write_lock(dir.path());
     drive(async {
-        // The writer takes at most one group (4) and blocks on the lock; the
-        // queue holds 8 more; the next call is refused without waiting.
+        // A write is queued when it is called. The writer takes at most one
+        // group (4) and blocks on the lock; the queue holds 8 more; the next
+        // call is refused at its first poll, without waiting.
         let mut queued = Vec::new();
         let mut busy = None;
         for i in 0..100 {
-            let s = store.clone();
-            let handle = tokio::spawn(async move {
-                s.submit_job(new_job("red", &format!("j{i}"), 1, None))
-                    .await
-            });
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            if handle.is_finished() {
-                match handle.await.unwrap() {
-                    Err(StoreError::Busy) => {
-                        busy = Some(i);
-                        break;
-                    }
-                    other => {
-                        panic!("submission {i} finished while the writer is locked out: {other:?}")
-                    }
+            let mut f = Box::pin(store.submit_job(new_job("red", &format!("j{i}"), 1, None)));
+            match tokio::time::timeout(Duration::ZERO, f.as_mut()).await {
+                Err(_) => queued.push(f),
+                Ok(Err(StoreError::Busy)) => {
+                    busy = Some(i);
+                    break;
+                }
+                Ok(other) => {
+                    panic!("submission {i} answered while the writer is locked out: {other:?}")
                 }
             }
-            queued.push(handle);
         }
         let busy = busy.expect("a full queue must answer Busy");
         assert!(
@@ -158,8 +152,8 @@ fn a_full_queue_answers_busy_at_once() {
             "Busy after {busy} queued submissions; the queue holds 8 and a group 4"
         );
         outside.execute_batch("COMMIT").unwrap();
-        for (i, h) in queued.into_iter().enumerate() {
-            let sub = h.await.unwrap().unwrap();
+        for (i, f) in queued.into_iter().enumerate() {
+            let sub = f.await.unwrap();
             assert_eq!(
                 sub.id,
                 i as u64 + 1,
@@ -184,20 +178,22 @@ fn reads_are_answered_while_the_writer_is_stuck() {
             .await
             .unwrap();
         let outside = hold_write_lock(dir.path());
-        let s = store.clone();
-        let stuck =
-            tokio::spawn(async move { s.submit_job(new_job("red", "during", 8, None)).await });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!stuck.is_finished(), "the writer should wait for the lock");
+        // Queued at the call; the writer takes it and waits for the lock.
+        let mut stuck = Box::pin(store.submit_job(new_job("red", "during", 8, None)));
         // Reads are answered by the reader threads from the last commit.
         assert_eq!(store.last_seq().await.unwrap(), 1);
         let row = store.job(first.id).await.unwrap().unwrap();
         assert_eq!(row.name, "before");
         assert_eq!(store.read_log(0, 10).await.unwrap().len(), 1);
         assert_eq!(store.team_gpus_live("red").await.unwrap(), 8);
-        assert!(!stuck.is_finished(), "the write cannot have committed yet");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), stuck.as_mut())
+                .await
+                .is_err(),
+            "the write cannot commit while another connection holds the lock"
+        );
         outside.execute_batch("COMMIT").unwrap();
-        let sub = stuck.await.unwrap().unwrap();
+        let sub = stuck.await.unwrap();
         assert_eq!(sub.seq, 2);
         assert_eq!(store.team_gpus_live("red").await.unwrap(), 16);
     });
@@ -238,4 +234,24 @@ fn an_unusable_data_directory_is_a_clear_error() {
         panic!("opening a file as a data directory must fail");
     };
     assert!(msg.contains("not-a-dir"), "{msg}");
+}
+
+#[test]
+fn the_checkpointer_copies_the_wal_into_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let db = dir.path().join(DB_FILE);
+    let before = std::fs::metadata(&db).unwrap().len();
+    drive(async {
+        commits_for(&store, 50, 1_000).await;
+        // The writer never checkpoints; only the checkpointer thread makes
+        // the database file grow.
+        for _ in 0..400 {
+            if std::fs::metadata(&db).unwrap().len() > before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the WAL was not copied into {} within 10 s", db.display());
+    });
 }
