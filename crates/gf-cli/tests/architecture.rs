@@ -100,6 +100,20 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
             ],
         ),
         ("gf-server", vec!["anyhow", "gf-cli"]),
+        (
+            "gf-api",
+            vec![
+                "tokio",
+                "axum",
+                "anyhow",
+                "gf-sched",
+                "gf-control",
+                "gf-store",
+                "gf-sim",
+                "gf-server",
+                "gf-cli",
+            ],
+        ),
     ]
 }
 

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod storm;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -83,12 +85,18 @@ impl Server {
     /// Starts `gigafleet serve` on `fleet` with state in `data` and waits
     /// until it listens.
     pub fn start(fleet: &Path, data: &Path, extra: &[&str]) -> Server {
+        let data = data.to_str().unwrap();
+        Server::start_on(fleet, &["--data-dir", data], extra)
+    }
+
+    /// Starts `gigafleet serve` on `fleet` with `store` (`--data-dir DIR` or
+    /// `--database URL`) and waits until it listens.
+    pub fn start_on(fleet: &Path, store: &[&str], extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gigafleet"))
             .arg("serve")
             .arg("--fleet")
             .arg(fleet)
-            .arg("--data-dir")
-            .arg(data)
+            .args(store)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
