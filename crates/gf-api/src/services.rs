@@ -73,7 +73,8 @@ pub struct ServiceView {
     pub team: String,
     /// Deleted (its replicas are stopped).
     pub deleted: bool,
-    /// Replicas running, by zone, and demand served (the controller's view).
+    /// The controller's view: `replicas`, `replicas_by_zone`, `demand_rps`
+    /// and `served_within_slo_rps` (empty until the controller sized it).
     pub status: serde_json::Value,
     /// What was submitted.
     pub spec: serde_json::Value,

@@ -238,3 +238,65 @@ fn a_sigkilled_server_restarts_with_every_acknowledged_job_and_idempotency_holds
     let (_, all) = rt.block_on(a.get("/v1/jobs"));
     assert_eq!(all["jobs"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_service_is_sized_to_its_demand_resized_and_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = fleet_file(tmp.path());
+    let srv = Server::start(&fleet, &tmp.path().join("data"), &["--time-scale", "36000"]);
+    let a = Api::new(&srv.url, srv.admin.as_deref());
+    let rt = rt();
+    rt.block_on(async {
+        let body = serde_json::json!({
+            "name": "chat", "team": "frontier", "model": "m", "gpus_per_replica": 8,
+            "throughput": {"h100": 10.0}, "demand": [{"zone": "us-east", "rps": 15.0}],
+            "latency_slo_ms": 500.0
+        });
+        let (s, v) = a.post("/v1/services", &body, None).await.unwrap();
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_u64().unwrap();
+        let replicas = |want: u64| {
+            let a = a.clone();
+            async move {
+                let t0 = std::time::Instant::now();
+                loop {
+                    let (_, v) = a.get(&format!("/v1/services/{id}")).await;
+                    if v["status"]["replicas"].as_u64() == Some(want) {
+                        return v;
+                    }
+                    assert!(t0.elapsed().as_secs() < 30, "never {want} replicas: {v}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        };
+        // 15 rps x 1.15 headroom at 10 rps a replica.
+        replicas(2).await;
+        let (s, v) = a
+            .http
+            .put(format!("{}/v1/services/{id}", srv.url))
+            .bearer_auth(srv.admin.as_deref().unwrap())
+            .json(&serde_json::json!({"demand": [{"zone": "us-east", "rps": 5.0}]}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map(|s| (s, ()))
+            .unwrap();
+        assert_eq!(s, 200, "{v:?}");
+        replicas(1).await;
+        let r = a
+            .http
+            .delete(format!("{}/v1/services/{id}", srv.url))
+            .bearer_auth(srv.admin.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v = replicas(0).await;
+        assert_eq!(v["deleted"], true, "{v}");
+        let (s, e) = a
+            .post("/v1/services", &serde_json::json!({"name": "x"}), None)
+            .await
+            .unwrap();
+        assert_eq!(s, 422, "{e}");
+    });
+}

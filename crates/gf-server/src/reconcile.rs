@@ -102,6 +102,8 @@ pub struct Reconciler<S: Store> {
     autoscale_every_s: i64,
     /// Spend per contract as billing last reported it.
     spend: BTreeMap<String, f64>,
+    /// What was last written of each service's status.
+    services_projected: HashMap<u32, String>,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
 }
@@ -155,6 +157,7 @@ impl<S: Store> Reconciler<S> {
             next_spend: start_s,
             autoscale_every_s,
             spend: BTreeMap::new(),
+            services_projected: HashMap::new(),
             shared,
             metrics,
         }
@@ -501,6 +504,44 @@ impl<S: Store> Reconciler<S> {
             .map(|(i, s)| (s.name.clone(), ix.site_drawn_w(i as u32) as f64))
             .collect();
         self.metrics.fleet(self.ctl.pending() as i64, &gpus, &power);
+        self.project_services().await;
+    }
+
+    /// Writes each service's replicas by zone and the demand it serves
+    /// within its SLO onto its row, when they changed.
+    async fn project_services(&mut self) {
+        let zones = &self.ctl.topology().zones;
+        let mut changed = Vec::new();
+        for s in self.ctl.services() {
+            let slo = self.ctl.slo(s.id);
+            let by_zone: BTreeMap<&str, u32> = s
+                .by_zone
+                .iter()
+                .map(|&(z, n)| (zones[z as usize].as_str(), n))
+                .collect();
+            let detail = serde_json::json!({
+                "replicas": s.replicas,
+                "replicas_by_zone": by_zone,
+                "demand_rps": slo.demand_rps,
+                "served_within_slo_rps": slo.served_rps,
+            })
+            .to_string();
+            if self.services_projected.get(&s.id) != Some(&detail) {
+                changed.push((s.id, detail));
+            }
+        }
+        for (id, detail) in changed {
+            let r = self
+                .store
+                .update_service_detail(Some(self.fence), id, detail.clone(), self.now)
+                .await;
+            match r {
+                Ok(()) => {
+                    self.services_projected.insert(id, detail);
+                }
+                Err(e) => tracing::debug!(service = id, error = %e, "service status not stored"),
+            }
+        }
     }
 
     fn answer(&self, q: Query) {
