@@ -384,6 +384,11 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
     }
     let cost = t.or::<f64>(cx, "checkpoint_cost_min", 5.0);
     non_negative(cx, &t, "checkpoint_cost_min", cost);
+    let persist = t.opt::<f64>(cx, "checkpoint_persist_min");
+    if let Some(p) = persist {
+        non_negative(cx, &t, "checkpoint_persist_min", p);
+    }
+    let in_memory = t.opt::<bool>(cx, "checkpoint_in_memory");
     let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
     let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
     let preemptible = t.or::<bool>(cx, "preemptible", true);
@@ -399,6 +404,8 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         work_gpu_hours: work.unwrap_or(1.0),
         checkpoint_interval_min: interval,
         checkpoint_cost_min: cost,
+        checkpoint_persist_min: persist,
+        checkpoint_in_memory: in_memory,
         providers,
         regions,
         preemptible,

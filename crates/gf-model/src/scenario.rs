@@ -312,7 +312,12 @@ impl CheckpointPolicy {
     }
 }
 
-/// Checkpointing of training jobs.
+/// Checkpointing and restart of training jobs: what a checkpoint costs the
+/// job (a blocking stall, then a background persist) and what a restart
+/// costs (detection, start-up, initialisation growing with the gang, reading
+/// the checkpoint). Re-placement is not a figure here: it is the queue wait
+/// the controller produces (zero when a hot spare takes over). The defaults
+/// are the 2023 blocking practice; a scenario sets today's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointSpec {
@@ -322,8 +327,31 @@ pub struct CheckpointSpec {
     pub interval_min: f64,
     /// Minutes to write a checkpoint, for generated jobs.
     pub cost_min: f64,
-    /// Minutes to reschedule and initialise a restarted job, on top of reading the checkpoint.
+    /// Minutes every run spends starting its processes and loading its
+    /// state, on top of detection, communicator initialisation and reading
+    /// the checkpoint (each below).
     pub restart_overhead_min: f64,
+    /// Minutes a checkpoint takes to reach durable storage after its
+    /// blocking stall (`cost_min`), written in the background while training
+    /// goes on; a failure before it lands loses that checkpoint. 0: the stall
+    /// writes to storage (the 2023 blocking practice).
+    #[serde(default)]
+    pub persist_min: f64,
+    /// Jobs keep a copy of each checkpoint in their peers' host memory
+    /// (Gemini, SOSP'23), so a failure that spares the peers (a GPU, host,
+    /// rack or software fault) resumes from the latest stall at once; an
+    /// outage of the whole cluster or region loses the copies too.
+    #[serde(default)]
+    pub in_memory_replicas: bool,
+    /// Seconds from a failure to its detection (heartbeat or collective
+    /// timeout), spent before every restart after an interruption.
+    #[serde(default)]
+    pub detect_s: f64,
+    /// Seconds of communicator and framework initialisation per 1,000 GPUs
+    /// of the gang, spent at every start: initialisation grows with the gang
+    /// (MegaScale, NSDI'24: ~30 s at 10,000 GPUs after optimisation).
+    #[serde(default)]
+    pub init_s_per_1k_gpus: f64,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -337,6 +365,10 @@ impl Default for CheckpointSpec {
             interval_min: 60.0,
             cost_min: 5.0,
             restart_overhead_min: 10.0,
+            persist_min: 0.0,
+            in_memory_replicas: false,
+            detect_s: 0.0,
+            init_s_per_1k_gpus: 0.0,
             locs: Locs::default(),
         }
     }

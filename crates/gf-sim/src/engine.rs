@@ -101,7 +101,7 @@ impl Sim {
         base.set_stream(2);
         let start_s = sc.start.epoch_seconds();
         let end_s = end.epoch_seconds();
-        let world = SimWorld::new(
+        let mut world = SimWorld::new(
             Arc::clone(&topo),
             f,
             sc.checkpoint.restart_overhead_min * 60.0,
@@ -109,6 +109,7 @@ impl Sim {
             start_s,
             end_s,
         );
+        world.set_checkpoint_practice(&sc.checkpoint);
         let m = metrics::Recorder::new(&topo, doc, start_s);
         let mut sim = Sim {
             ctl,
@@ -304,6 +305,8 @@ impl Sim {
             work_gpu_hours: gpus as f64 * hours,
             checkpoint_interval_min: None,
             checkpoint_cost_min: self.sc.checkpoint.cost_min,
+            checkpoint_persist_min: None,
+            checkpoint_in_memory: None,
             providers: wg.providers.clone(),
             regions: Vec::new(),
             preemptible: wg.preemptible,

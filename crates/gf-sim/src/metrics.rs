@@ -301,7 +301,8 @@ pub struct TrainingSummary {
     pub allocated_gpu_hours: f64,
     /// Compute kept (checkpointed or completed).
     pub useful_gpu_hours: f64,
-    /// Lost to interruptions (time since the last checkpoint).
+    /// Compute no checkpoint kept: lost to interruptions, and that of runs
+    /// the horizon cuts since their last durable checkpoint.
     pub lost_gpu_hours: f64,
     /// Writing checkpoints.
     pub checkpoint_gpu_hours: f64,
@@ -601,8 +602,9 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         if let Some(fs) = j.first_start_s {
             waits.push((fs - j.submitted_s) as f64 / 3600.0);
         }
-        // The world's truth; a run still going at the horizon counts as
-        // allocated up to it.
+        // The world's truth. A run still going at the horizon counts as
+        // allocated up to it, and its compute since its last durable
+        // checkpoint counts as lost: nothing keeps it.
         let st = x.world.job_truth(j.id, x.end_s);
         spare_swaps += j.spare_swaps as u64;
         tr.allocated_gpu_hours += st.alloc_gpu_s / 3600.0;

@@ -52,6 +52,8 @@ fn run(job: u64, domain: u32, work_gpu_hours: f64) -> RunSpec {
         work_gpu_hours,
         checkpoint_interval_min: None,
         checkpoint_cost_min: 1.0,
+        checkpoint_persist_min: None,
+        checkpoint_in_memory: None,
         providers: Vec::new(),
         regions: Vec::new(),
         preemptible: true,

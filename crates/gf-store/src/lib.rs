@@ -306,10 +306,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn jobs(&self, q: JobQuery) -> impl Future<Output = Result<Vec<JobRow>, StoreError>> + Send;
 
     /// GPUs asked for by a team's jobs that are not terminal.
-    fn team_gpus_live(
-        &self,
-        team: &str,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn team_gpus_live(&self, team: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Writes the controller's view onto job rows (unknown ids are skipped).
     fn update_jobs(
@@ -365,8 +362,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn put_team(&self, t: TeamRow) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One team.
-    fn team(&self, name: &str)
-    -> impl Future<Output = Result<Option<TeamRow>, StoreError>> + Send;
+    fn team(&self, name: &str) -> impl Future<Output = Result<Option<TeamRow>, StoreError>> + Send;
 
     /// Every team, by name.
     fn teams(&self) -> impl Future<Output = Result<Vec<TeamRow>, StoreError>> + Send;
@@ -412,9 +408,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// leads. SQLite: one server per data directory, so the first call
     /// leads. PostgreSQL: a session advisory lock held on a dedicated
     /// connection, released when the holder dies.
-    fn acquire_leadership(
-        &self,
-    ) -> impl Future<Output = Result<Option<Fence>, StoreError>> + Send;
+    fn acquire_leadership(&self) -> impl Future<Output = Result<Option<Fence>, StoreError>> + Send;
 
     /// Whether `fence` is still the current leader's (its lock still held).
     fn is_leader(&self, fence: Fence) -> impl Future<Output = Result<bool, StoreError>> + Send;

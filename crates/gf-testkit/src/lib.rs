@@ -166,6 +166,8 @@ pub fn job(name: &str) -> JobBuilder {
             work_gpu_hours: 100.0,
             checkpoint_interval_min: Some(60.0),
             checkpoint_cost_min: 5.0,
+            checkpoint_persist_min: None,
+            checkpoint_in_memory: None,
             providers: Vec::new(),
             regions: Vec::new(),
             preemptible: true,

@@ -92,6 +92,8 @@ pub fn job(name: &str) -> Job {
         work_gpu_hours: 80.0,
         checkpoint_interval_min: None,
         checkpoint_cost_min: 5.0,
+        checkpoint_persist_min: None,
+        checkpoint_in_memory: None,
         providers: vec!["aws".into()],
         regions: Vec::new(),
         preemptible: true,

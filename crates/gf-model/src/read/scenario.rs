@@ -305,12 +305,23 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
     non_negative(cx, &t, "cost_min", cost_min);
     let restart_overhead_min = t.or::<f64>(cx, "restart_overhead_min", d.restart_overhead_min);
     non_negative(cx, &t, "restart_overhead_min", restart_overhead_min);
+    let persist_min = t.or::<f64>(cx, "persist_min", d.persist_min);
+    non_negative(cx, &t, "persist_min", persist_min);
+    let in_memory_replicas = t.or::<bool>(cx, "in_memory_replicas", d.in_memory_replicas);
+    let detect_s = t.or::<f64>(cx, "detect_s", d.detect_s);
+    non_negative(cx, &t, "detect_s", detect_s);
+    let init_s_per_1k_gpus = t.or::<f64>(cx, "init_s_per_1k_gpus", d.init_s_per_1k_gpus);
+    non_negative(cx, &t, "init_s_per_1k_gpus", init_s_per_1k_gpus);
     let locs = t.finish(cx);
     Some(CheckpointSpec {
         policy,
         interval_min,
         cost_min,
         restart_overhead_min,
+        persist_min,
+        in_memory_replicas,
+        detect_s,
+        init_s_per_1k_gpus,
         locs,
     })
 }
@@ -337,13 +348,32 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
 "#;
 
     #[test]
-    fn defaults_follow_llama3() {
-        let src = format!("{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 54\n");
+    fn checkpoint_practice_is_read_and_bad_figures_are_placed() {
+        let src = format!(
+            "{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 54\n\
+             [scenario.checkpoint]\ncost_min = 0.25\npersist_min = 3\nin_memory_replicas = true\n\
+             detect_s = 30\ninit_s_per_1k_gpus = 3\n"
+        );
         let d = parse_document("s.toml", &src).unwrap();
-        let s = d.scenario.unwrap();
-        let per_day = s.failures.gpu_interruptions_per_gpu_day * 16_384.0 * 54.0;
-        assert!((per_day - 419.0).abs() < 1e-9);
-        assert_eq!(s.end().days() - s.start.days(), 54);
+        let c = d.scenario.unwrap().checkpoint;
+        assert_eq!(
+            (
+                c.cost_min,
+                c.persist_min,
+                c.in_memory_replicas,
+                c.detect_s,
+                c.init_s_per_1k_gpus
+            ),
+            (0.25, 3.0, true, 30.0, 3.0)
+        );
+        let bad = src.replace("detect_s = 30", "detect_s = -1");
+        let e = parse_document("s.toml", &bad).unwrap_err();
+        let msg = e[0].to_string();
+        assert!(msg.starts_with("s.toml:24:12"), "{msg}");
+        assert!(
+            msg.contains("`detect_s` is -1; it must be zero or more"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub(crate) mod failures;
 pub mod run;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
@@ -24,7 +24,7 @@ use gf_model::protocol::{
     CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, StopReason,
     StopSpec,
 };
-use gf_model::scenario::FailureSpec;
+use gf_model::scenario::{CheckpointSpec, FailureSpec};
 use gf_sched::{ClusterOrd, DomainOrd, Topology};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -113,6 +113,28 @@ struct SimRun {
     /// When a graceful stop was asked of it and it began writing a final
     /// checkpoint.
     saving_since: Option<i64>,
+    /// It keeps a copy of each checkpoint in its peers' memory.
+    in_memory: bool,
+    /// The failure that ends it took its peers' memory too (an outage of
+    /// its whole cluster or region): only storage is left.
+    memory_lost: bool,
+}
+
+impl SimRun {
+    /// What it has kept if it stops at `t`.
+    fn outcome_at(&self, p: &RunPlan, t: i64) -> run::RunOutcome {
+        p.stopped_keeping(t, self.in_memory && !self.memory_lost)
+    }
+}
+
+/// How the world's jobs checkpoint and restart, unless a job says otherwise:
+/// the scenario's `[scenario.checkpoint]` in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Practice {
+    persist_s: f64,
+    in_memory: bool,
+    detect_s: f64,
+    init_s_per_gpu: f64,
 }
 
 /// The simulated world behind the [`Backend`] trait.
@@ -126,6 +148,10 @@ pub struct SimWorld {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) cfg: FailureSpec,
     restart_overhead_s: f64,
+    practice: Practice,
+    /// Jobs whose last run ended in a failure: their next start first waits
+    /// for the failure to be detected.
+    interrupted: HashSet<JobId>,
     /// Domains brought online by the ramp.
     pub(crate) built: Vec<bool>,
     /// Reasons each domain is down (failures, outages, reclaims).
@@ -199,6 +225,8 @@ impl SimWorld {
             rng,
             cfg: failures,
             restart_overhead_s,
+            practice: Practice::default(),
+            interrupted: HashSet::new(),
             built: vec![false; n_dom],
             down: vec![0; n_dom],
             gpu_prefix,
@@ -257,6 +285,19 @@ impl SimWorld {
     /// restart) on this world's hardware.
     pub fn set_restart_overhead_s(&mut self, s: f64) {
         self.restart_overhead_s = s.max(0.0);
+    }
+
+    /// How runs checkpoint and restart when their job does not say:
+    /// `[scenario.checkpoint]`'s persist time, in-memory replicas, detection
+    /// time, initialisation per GPU and start-up overhead.
+    pub fn set_checkpoint_practice(&mut self, c: &CheckpointSpec) {
+        self.restart_overhead_s = (c.restart_overhead_min * 60.0).max(0.0);
+        self.practice = Practice {
+            persist_s: c.persist_min * 60.0,
+            in_memory: c.in_memory_replicas,
+            detect_s: c.detect_s,
+            init_s_per_gpu: c.init_s_per_1k_gpus / 1000.0,
+        };
     }
 
     /// The world's clock.
@@ -340,7 +381,7 @@ impl SimWorld {
     /// What run `r` has kept if it stops now, and its truth accounted.
     fn progress_now(&self, r: &SimRun) -> Option<Progress> {
         let p = r.plan?;
-        let o = p.stopped_at(self.now);
+        let o = r.outcome_at(&p, self.now);
         Some(Progress {
             done_gpu_h: r.resume_gpu_h + o.saved_s as f64 * r.rate_h_per_s,
             at_s: o.last_ckpt_s,
@@ -370,7 +411,7 @@ impl SimWorld {
         let o = match r.saving_since {
             _ if done => plan.completed(),
             Some(asked) => plan.stopped_with_checkpoint(asked, self.now),
-            None => plan.stopped_at(self.now),
+            None => r.outcome_at(&plan, self.now),
         };
         self.truth
             .entry(run.job)
@@ -427,10 +468,20 @@ impl SimWorld {
     /// Kills every run on `domains` (their hardware is gone), counting the
     /// training runs under `cause`.
     pub(crate) fn kill_on(&mut self, domains: &[DomainOrd], cause: CapacityCause) {
+        // An outage of a whole cluster or region takes the peers holding a
+        // run's in-memory checkpoint with it.
+        let memory_lost = matches!(
+            cause,
+            CapacityCause::ClusterOutage | CapacityCause::RegionOutage
+        );
         for &d in domains {
             while let Some(&run) = self.by_domain[d as usize].first() {
                 self.abort_save(run);
+                if let Some(r) = self.runs.get_mut(&run) {
+                    r.memory_lost |= memory_lost;
+                }
                 if self.is_training(run) {
+                    self.interrupted.insert(run.job);
                     self.report_checkpoint(run);
                     *self.counters.interruptions.of_cause(cause) += 1;
                 }
@@ -445,6 +496,7 @@ impl SimWorld {
             return;
         }
         self.counters.interruptions.software += 1;
+        self.interrupted.insert(run.job);
         self.abort_save(run);
         let p = self.end_run(run);
         self.pending.push(Report::Failed {
@@ -457,6 +509,9 @@ impl SimWorld {
     /// Makes a run vanish without a capacity report (the conformance
     /// suite's lost run).
     pub fn lose(&mut self, run: RunId) {
+        if self.is_training(run) {
+            self.interrupted.insert(run.job);
+        }
         self.abort_save(run);
         if let Some(p) = self.end_run(run) {
             self.pending.push(Report::Lost {
@@ -513,7 +568,7 @@ impl SimWorld {
         }
         let gpus: u32 = parts.iter().map(|p| p.1).sum();
         let train = self.topo.accels[cl.accel as usize].train;
-        let (plan, working, rate, resume) = match &spec.kind {
+        let (plan, working, rate, resume, in_memory) = match &spec.kind {
             RunKind::Training {
                 spec: job,
                 resume_gpu_h,
@@ -524,18 +579,37 @@ impl SimWorld {
                 let left_h = (job.work_gpu_hours - resume_gpu_h).max(0.0);
                 let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
                 let ckpt_cost_s = (job.checkpoint_cost_min * 60.0) as i64;
+                let persist_s = job
+                    .checkpoint_persist_min
+                    .map_or(self.practice.persist_s, |m| m * 60.0)
+                    .max(0.0)
+                    .round() as i64;
+                // Restart: detection (after a failure), start-up,
+                // initialisation growing with the gang, and reading the
+                // checkpoint (as long as its stall: from storage's cache or
+                // a peer's memory). Re-placement is the time between the
+                // failure and this dispatch, the controller's doing.
+                let detect_s = if self.interrupted.remove(&spec.run.job) {
+                    self.practice.detect_s
+                } else {
+                    0.0
+                };
+                let init_s = self.practice.init_s_per_gpu * working as f64;
                 let restart_s = self.restart_overhead_s as i64
+                    + (detect_s + init_s).round() as i64
                     + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
                 let plan = RunPlan {
                     start_s: self.now,
                     restart_s,
                     interval_s: *checkpoint_interval_s,
                     ckpt_cost_s,
+                    persist_s,
                     compute_left_s,
                 };
-                (Some(plan), working, rate, *resume_gpu_h)
+                let in_memory = job.checkpoint_in_memory.unwrap_or(self.practice.in_memory);
+                (Some(plan), working, rate, *resume_gpu_h, in_memory)
             }
-            RunKind::Replica { .. } => (None, 0, 0.0, 0.0),
+            RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false),
         };
         for &(d, g) in &parts {
             self.by_domain[d as usize].push(spec.run);
@@ -567,6 +641,8 @@ impl SimWorld {
                 reported_h: resume,
                 stopping: false,
                 saving_since: None,
+                in_memory,
+                memory_lost: false,
             },
         );
         self.pending.push(Report::Started { run: spec.run });
@@ -592,7 +668,9 @@ impl SimWorld {
         // whose grace covers a checkpoint writes one of all it computed and
         // then stops (what a job does on SIGTERM); otherwise it stops after
         // the backend's stop latency and keeps its last periodic checkpoint.
-        let ckpt_s = r.plan.map_or(0, |p| p.ckpt_cost_s);
+        // Its final checkpoint must reach storage: the memory of the hosts
+        // it leaves goes to other work.
+        let ckpt_s = r.plan.map_or(0, |p| p.ckpt_cost_s + p.persist_s);
         let latency = if r.plan.is_none() || stop.reason == StopReason::Release {
             0
         } else if stop.grace_s >= ckpt_s {
@@ -622,7 +700,7 @@ impl SimWorld {
         {
             // The horizon ends the run between checkpoints: that compute is
             // not kept by anything, so it counts as lost.
-            t.add(r, &p.stopped_at(end_s), end_s - p.start_s);
+            t.add(r, &r.outcome_at(&p, end_s), end_s - p.start_s);
         }
         t
     }
