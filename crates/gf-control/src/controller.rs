@@ -12,6 +12,7 @@ use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, Servi
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
 
 use crate::error::ControlError;
+use crate::estimate::{Observed, RateEstimator};
 use crate::job::JobInfo;
 use crate::protocol::{Action, ControlConfig, Event, EventLog};
 use crate::scale::Service;
@@ -50,6 +51,8 @@ pub struct Controller {
     pub(crate) dirty: bool,
     pub(crate) seq: u64,
     pub(crate) preemptions: u64,
+    /// Interruption rates learnt from reports.
+    pub(crate) rates: RateEstimator,
 }
 
 impl Controller {
@@ -64,7 +67,9 @@ impl Controller {
     ) -> Self {
         let sched = Scheduler::with_index(Arc::clone(&topo), index, policy, seed);
         let n_domains = topo.n_domains();
+        let rates = RateEstimator::new(&topo, cfg.interruptions_per_gpu_s);
         Controller {
+            rates,
             topo,
             sched,
             cfg,
@@ -143,6 +148,13 @@ impl Controller {
     /// Jobs waiting to be placed.
     pub fn pending(&self) -> usize {
         self.queue.len()
+    }
+
+    /// What the controller observed of training interruptions on cluster
+    /// `c`, and the rate per GPU-second it estimates from it (the one its
+    /// checkpoint intervals use).
+    pub fn interruption_estimate(&self, c: gf_sched::ClusterOrd) -> (Observed, f64) {
+        (self.rates.observed(c), self.rates.per_gpu_s(c))
     }
 
     /// Preemptions asked for so far.

@@ -24,6 +24,7 @@
 
 mod controller;
 mod error;
+mod estimate;
 mod job;
 mod lifecycle;
 mod pass;
@@ -34,6 +35,7 @@ mod scale;
 
 pub use controller::Controller;
 pub use error::ControlError;
+pub use estimate::{Observed, PRIOR_GPU_S};
 pub use gf_model::protocol::{
     CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunPlacement, RunSpec,
     ServiceId, StopReason, StopSpec,

@@ -25,14 +25,16 @@ use crate::protocol::Action;
 use crate::run::young_daly_interval_s;
 
 impl Controller {
-    fn interval_for(&self, spec: &JobSpec) -> i64 {
+    /// The checkpoint interval of a job whose GPUs each see `per_gpu_s`
+    /// interruptions per second.
+    fn interval_for(&self, spec: &JobSpec, per_gpu_s: f64) -> i64 {
         if let Some(m) = spec.checkpoint_interval_min {
             return (m * 60.0).max(1.0) as i64;
         }
         let s = match self.cfg.checkpoint {
             CheckpointPolicy::Fixed => self.cfg.fixed_interval_s,
             CheckpointPolicy::YoungDaly => {
-                let rate = self.cfg.interruptions_per_gpu_s * spec.gpus as f64;
+                let rate = per_gpu_s * spec.gpus as f64;
                 let mtbf = if rate > 0.0 {
                     1.0 / rate
                 } else {
@@ -51,7 +53,7 @@ impl Controller {
             // A resubmission of a known job is a duplicate delivery: jobs never run twice.
             return;
         }
-        let interval_s = self.interval_for(&spec);
+        let interval_s = self.interval_for(&spec, self.cfg.interruptions_per_gpu_s);
         let idx = self.jobs.len() as u32;
         self.seq += 1;
         let mut job = JobInfo {
@@ -259,7 +261,19 @@ impl Controller {
     fn stop_clock(&mut self, now: i64, i: usize) {
         let j = &mut self.jobs[i];
         if let Some(t) = j.run_started_s.take() {
-            j.attained_gpu_s += (now - t).max(0) as f64 * f64::from(j.spec.gpus);
+            let gpu_s = (now - t).max(0) as f64 * f64::from(j.spec.gpus);
+            j.attained_gpu_s += gpu_s;
+            if let Some(c) = j.cluster {
+                self.rates.ran(c, gpu_s);
+            }
+        }
+    }
+
+    /// Job `i`'s run was interrupted by something the controller did not ask
+    /// for: the estimate of its cluster's rate learns of it.
+    fn observe_interruption(&mut self, i: usize) {
+        if let Some(c) = self.jobs[i].cluster {
+            self.rates.interrupted(c);
         }
     }
 
@@ -354,6 +368,12 @@ impl Controller {
             return;
         };
         let placement = self.run_placement(al, self.jobs[i].spec.gpus);
+        if self.cfg.interval_from_observed {
+            // The interval of every run is chosen from what was observed
+            // on the cluster it goes to, up to now.
+            let per_gpu_s = self.rates.per_gpu_s(al.cluster);
+            self.jobs[i].interval_s = self.interval_for(&self.jobs[i].spec, per_gpu_s);
+        }
         self.clear_deadline(i);
         let j = &mut self.jobs[i];
         j.attempt += 1;
@@ -446,6 +466,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, false, out);
         }
+        self.observe_interruption(i);
         if !self.charge(i, cat) {
             self.give_back(now, i)?;
             self.fail(now, i, cat, out);
@@ -475,6 +496,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, false, out);
         }
+        self.observe_interruption(i);
         self.give_back(now, i)?;
         self.requeue_or_fail(now, i, unasked, out);
         Ok(())
@@ -795,6 +817,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, false, out);
         }
+        self.observe_interruption(i);
         let need = self.jobs[i].spec.gpus;
         // Every offline domain under the gang counts, not only `d`: one
         // report can take several, and the spares must cover them all.

@@ -92,8 +92,15 @@ pub struct ControlConfig {
     pub checkpoint: CheckpointPolicy,
     /// Interval under the fixed policy, seconds.
     pub fixed_interval_s: f64,
-    /// Expected interruptions per GPU-second, for Young/Daly.
+    /// Expected interruptions per GPU-second, for Young/Daly: the prior
+    /// (a published rate), or the rate itself when `interval_from_observed`
+    /// is off.
     pub interruptions_per_gpu_s: f64,
+    /// Choose each run's interval from the interruption rate estimated from
+    /// the reports so far (per cluster, shrunk towards its accelerator and
+    /// the prior), rather than from `interruptions_per_gpu_s` alone.
+    #[serde(default = "yes")]
+    pub interval_from_observed: bool,
     /// Retries per failure category.
     pub retry: RetryBudget,
     /// Gangs of at least this many GPUs hold hot spares.
@@ -112,6 +119,10 @@ pub struct ControlConfig {
     pub cancel_grace_s: i64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
@@ -119,6 +130,7 @@ impl Default for ControlConfig {
             fixed_interval_s: 3600.0,
             interruptions_per_gpu_s: gf_model::scenario::LLAMA3_INTERRUPTIONS_PER_GPU_DAY
                 / 86_400.0,
+            interval_from_observed: true,
             retry: RetryBudget::default(),
             hot_spare_min_gpus: 8192,
             hot_spare_domains: 2,

@@ -352,6 +352,12 @@ pub struct CheckpointSpec {
     /// (MegaScale, NSDI'24: ~30 s at 10,000 GPUs after optimisation).
     #[serde(default)]
     pub init_s_per_1k_gpus: f64,
+    /// Tell the controller the injected failure rate, for Young/Daly: an
+    /// oracle no real controller has, kept for comparison. Off (the
+    /// default), the controller estimates the rate from the interruptions
+    /// reported so far, starting from the published Llama 3 rate.
+    #[serde(default)]
+    pub oracle_rates: bool,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -369,6 +375,7 @@ impl Default for CheckpointSpec {
             in_memory_replicas: false,
             detect_s: 0.0,
             init_s_per_1k_gpus: 0.0,
+            oracle_rates: false,
             locs: Locs::default(),
         }
     }

@@ -82,7 +82,15 @@ impl Sim {
         let cfg = ControlConfig {
             checkpoint: sc.checkpoint.policy,
             fixed_interval_s: sc.checkpoint.interval_min * 60.0,
-            interruptions_per_gpu_s: f.gpu_interruptions_per_gpu_day / DAY,
+            // The controller is told the injected rate only as an oracle
+            // for comparison; otherwise it starts from the published rate
+            // and learns the rest from the reports.
+            interruptions_per_gpu_s: if sc.checkpoint.oracle_rates {
+                f.gpu_interruptions_per_gpu_day / DAY
+            } else {
+                ControlConfig::default().interruptions_per_gpu_s
+            },
+            interval_from_observed: !sc.checkpoint.oracle_rates,
             retry: f.retry_budget.clone(),
             hot_spare_min_gpus: f.hot_spare_min_gpus,
             hot_spare_domains: f.hot_spare_domains,

@@ -316,6 +316,26 @@ pub struct TrainingSummary {
     pub ettr: Percentiles,
     /// Jobs of 4,096 GPUs or more, one by one.
     pub large_jobs: Vec<LargeJob>,
+    /// Per cluster that ran training: the interruption rate the controller
+    /// estimated from reports (and chose intervals by) against the rate the
+    /// world injected.
+    pub interruption_rates: BTreeMap<String, RateSummary>,
+}
+
+/// The controller's estimate of one cluster's interruption rate beside the
+/// world's truth.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RateSummary {
+    /// Training runs interrupted, as reported.
+    pub interruptions: u64,
+    /// GPU-hours of training runs observed.
+    pub gpu_hours: f64,
+    /// The controller's estimate, interruptions per GPU-day.
+    pub estimated_per_gpu_day: f64,
+    /// Injected per-GPU processes (GPU faults, rack failures, spot
+    /// reclaims), per GPU-day. Cluster and region outages come on top: they
+    /// stop every run of a cluster at once, whatever its size.
+    pub injected_per_gpu_day: f64,
 }
 
 /// One large training job.
@@ -651,6 +671,32 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     tr.spare_gpu_hours = r2(tr.spare_gpu_hours);
     tr.hot_spare_swaps = spare_swaps;
     tr.ettr = percentiles(ettrs);
+    let f = &x.world.cfg;
+    for (ci, cl) in topo.clusters.iter().enumerate() {
+        let (o, est) = x.ctl.interruption_estimate(ci as u32);
+        if o.gpu_s <= 0.0 {
+            continue;
+        }
+        let spot = if cl.price_model == gf_model::PriceModel::Spot {
+            cl.spot_rate_per_hour * 24.0
+        } else {
+            0.0
+        };
+        tr.interruption_rates.insert(
+            cl.name.clone(),
+            RateSummary {
+                interruptions: o.interruptions,
+                gpu_hours: r2(o.gpu_s / 3600.0),
+                estimated_per_gpu_day: (est * 86_400.0 * 1e6).round() / 1e6,
+                injected_per_gpu_day: ((f.gpu_interruptions_per_gpu_day
+                    + f.domain_failures_per_domain_year / 365.25 / cl.domain_gpus as f64
+                    + spot)
+                    * 1e6)
+                    .round()
+                    / 1e6,
+            },
+        );
+    }
     s.training = tr;
     s.queue_wait_hours = percentiles(waits);
     s.job_completion_hours = percentiles(jcts);

@@ -213,3 +213,34 @@ proptest! {
         prop_assert!(best > half && best > double, "{best} vs half {half}, double {double}");
     }
 }
+
+/// The controller is never told the injected rate: it starts from the
+/// published Llama 3 rate and learns the rest from the interruptions its
+/// backend reports. At four times that rate its estimate lands on the truth
+/// and its intervals follow Young/Daly for the true rate, half as long as
+/// the prior's.
+#[test]
+fn the_controller_learns_the_rate_it_is_never_told() {
+    let gpus = 16_384;
+    let mut d = scenario(gpus, 20.0, Practice::TODAY, None, 0.78);
+    let sc = d.scenario.as_mut().unwrap();
+    sc.failures.gpu_interruptions_per_gpu_day = 4.0 * LLAMA3_INTERRUPTIONS_PER_GPU_DAY;
+    let s = run(&d, 3);
+    let r = &s.training.interruption_rates["meta/dc/h100"];
+    let ratio = r.estimated_per_gpu_day / r.injected_per_gpu_day;
+    assert!((ratio - 1.0).abs() < 0.1, "{r:?}");
+    let m_true = DAY_S / (4.0 * LLAMA3_INTERRUPTIONS_PER_GPU_DAY * gpus as f64);
+    let want = gf_control::young_daly_interval_s(10.0, m_true);
+    let (_, tau) = twin_ettr(&s);
+    assert!(
+        (tau / want - 1.0).abs() < 0.1,
+        "interval {tau} s, Young/Daly {want} s"
+    );
+    // The same run told the truth by an oracle chooses the same interval.
+    d.scenario.as_mut().unwrap().checkpoint.oracle_rates = true;
+    let (_, oracle) = twin_ettr(&run(&d, 3));
+    assert!(
+        (tau / oracle - 1.0).abs() < 0.1,
+        "learnt {tau} s, oracle {oracle} s"
+    );
+}

@@ -312,6 +312,7 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
     non_negative(cx, &t, "detect_s", detect_s);
     let init_s_per_1k_gpus = t.or::<f64>(cx, "init_s_per_1k_gpus", d.init_s_per_1k_gpus);
     non_negative(cx, &t, "init_s_per_1k_gpus", init_s_per_1k_gpus);
+    let oracle_rates = t.or::<bool>(cx, "oracle_rates", d.oracle_rates);
     let locs = t.finish(cx);
     Some(CheckpointSpec {
         policy,
@@ -322,6 +323,7 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
         in_memory_replicas,
         detect_s,
         init_s_per_1k_gpus,
+        oracle_rates,
         locs,
     })
 }
