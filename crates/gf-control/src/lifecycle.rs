@@ -75,6 +75,7 @@ impl Controller {
             alloc_gpus: 0,
             interruptions: [0; 3],
             spare_swaps: 0,
+            spares_lost: 0,
             attained_gpu_s: 0.0,
             run_started_s: None,
             qkey: None,
@@ -87,11 +88,10 @@ impl Controller {
         };
         match Request::from_job(&self.topo, id, &job.spec) {
             Ok(mut req) => {
+                // Hot spares are not part of the request: they are whole
+                // domains of the cluster the gang lands on, topped up from
+                // free capacity at every dispatch (`top_up_spares`).
                 req.checkpoint_interval_s = interval_s;
-                if job.spec.gpus >= self.cfg.hot_spare_min_gpus && self.cfg.hot_spare_domains > 0 {
-                    let dg = self.topo.catalog.entries()[req.accels[0] as usize].domain_gpus;
-                    req.gpus += self.cfg.hot_spare_domains * dg;
-                }
                 job.req = Some(req);
                 self.by_id.insert(id, idx);
                 self.jobs.push(job);
@@ -364,6 +364,7 @@ impl Controller {
     fn dispatch(&mut self, now: i64, i: usize, out: &mut Vec<Action>) {
         self.stop_clock(now, i);
         let Some(a) = self.jobs[i].alloc else { return };
+        self.top_up_spares(i, a);
         let Some(al) = self.sched.alloc(a) else {
             return;
         };
@@ -791,6 +792,65 @@ impl Controller {
         Ok(())
     }
 
+    /// Hot-spare domains job `i` should hold: whole domains of the
+    /// accelerator it was placed on.
+    fn spare_target(&self, i: usize) -> u32 {
+        if self.jobs[i].spec.gpus >= self.cfg.hot_spare_min_gpus {
+            self.cfg.hot_spare_domains
+        } else {
+            0
+        }
+    }
+
+    /// Tops job `i`'s allocation `a` up to its hot-spare domains from whole
+    /// free domains of its cluster (what a fleet team does after a swap:
+    /// the pool is refilled, not spent down). Best effort: a full cluster
+    /// leaves the gang with fewer spares, never a failed dispatch.
+    fn top_up_spares(&mut self, i: usize, a: AllocId) {
+        let target = self.spare_target(i);
+        if target == 0 {
+            return;
+        }
+        let Some(al) = self.sched.alloc(a) else {
+            return;
+        };
+        let c = al.cluster;
+        let dg = self.topo.clusters[c as usize].domain_gpus;
+        let have = al.gpus.saturating_sub(self.jobs[i].spec.gpus) / dg;
+        let mut need = target.saturating_sub(have) as usize;
+        if need == 0 || al.share.is_some() {
+            return;
+        }
+        // Lowest domains first: next to the gang when it was packed low.
+        let mut candidates: Vec<DomainOrd> = self.sched.index().bucket(c, dg).to_vec();
+        candidates.sort_unstable();
+        for d in candidates {
+            if need == 0 {
+                break;
+            }
+            if matches!(self.sched.add_part(a, d, dg), Ok(true)) {
+                self.by_domain[d as usize].push(a);
+                self.jobs[i].alloc_gpus += dg;
+                need -= 1;
+            }
+        }
+    }
+
+    /// The domains of `gone` are all hot spares of job `i`'s current run.
+    fn only_spares(&self, i: usize, gone: &[(DomainOrd, u32)]) -> bool {
+        let Some(p) = &self.jobs[i].placement else {
+            return false;
+        };
+        let Some(c) = self.jobs[i].cluster else {
+            return false;
+        };
+        let first = self.topo.clusters[c as usize].first_domain;
+        !gone.is_empty()
+            && gone
+                .iter()
+                .all(|&(d, _)| p.domains.iter().any(|s| s.spare && s.index == d - first))
+    }
+
     /// A domain under job `i` failed, and the run with it: a hot spare takes
     /// its place if the gang still has enough GPUs without it (the job
     /// restarts on the rest from its last checkpoint, not re-queued);
@@ -804,6 +864,39 @@ impl Controller {
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
+        // Every offline domain under the gang counts, not only `d`: one
+        // report can take several, and the spares must cover them all.
+        let ix = self.sched.index();
+        let gone: Vec<(DomainOrd, u32)> = self
+            .sched
+            .alloc(a)
+            .map(|x| {
+                x.parts
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0 == d || !ix.is_online(p.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Only idle spares failed: the run goes on (its backend drops them
+        // too), and the next dispatch refills the pool.
+        if self.jobs[i].state != JobState::Stopping && self.only_spares(i, &gone) {
+            let first = self.jobs[i]
+                .cluster
+                .map_or(0, |c| self.topo.clusters[c as usize].first_domain);
+            for &(g, n) in &gone {
+                self.untrack_domain(a, g);
+                self.sched.release_part(a, g)?;
+                let j = &mut self.jobs[i];
+                j.alloc_gpus -= n;
+                if let Some(p) = &mut j.placement {
+                    p.domains.retain(|s| s.index != g - first);
+                }
+            }
+            self.jobs[i].spares_lost += 1;
+            self.dirty = true;
+            return Ok(());
+        }
         // The run is over as far as the controller is concerned, so it is
         // killed now even when a stop with a grace period was already asked
         // of it: otherwise its job, requeued at once below, could have its
@@ -819,20 +912,6 @@ impl Controller {
         }
         self.observe_interruption(i);
         let need = self.jobs[i].spec.gpus;
-        // Every offline domain under the gang counts, not only `d`: one
-        // report can take several, and the spares must cover them all.
-        let ix = self.sched.index();
-        let gone: Vec<(DomainOrd, u32)> = self
-            .sched
-            .alloc(a)
-            .map(|x| {
-                x.parts
-                    .iter()
-                    .copied()
-                    .filter(|p| p.0 == d || !ix.is_online(p.0))
-                    .collect()
-            })
-            .unwrap_or_default();
         let lost: u32 = gone.iter().map(|p| p.1).sum();
         if lost > 0 && self.jobs[i].alloc_gpus.saturating_sub(lost) >= need {
             for (g, _) in gone {

@@ -312,6 +312,8 @@ pub struct TrainingSummary {
     pub spare_gpu_hours: f64,
     /// Interruptions a hot spare absorbed without requeueing the gang.
     pub hot_spare_swaps: u64,
+    /// Failures of idle hot-spare domains, which cost their gangs nothing.
+    pub hot_spares_lost: u64,
     /// Effective training time ratio of completed jobs (useful time ÷ time from first start to end).
     pub ettr: Percentiles,
     /// Jobs of 4,096 GPUs or more, one by one.
@@ -670,6 +672,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     tr.restart_gpu_hours = r2(tr.restart_gpu_hours);
     tr.spare_gpu_hours = r2(tr.spare_gpu_hours);
     tr.hot_spare_swaps = spare_swaps;
+    tr.hot_spares_lost = wc.spares_lost;
     tr.ettr = percentiles(ettrs);
     let f = &x.world.cfg;
     for (ci, cl) in topo.clusters.iter().enumerate() {

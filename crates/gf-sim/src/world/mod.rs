@@ -115,6 +115,8 @@ struct SimRun {
     saving_since: Option<i64>,
     /// It keeps a copy of each checkpoint in its peers' memory.
     in_memory: bool,
+    /// Its hot-spare domains: idle, so losing one costs the run nothing.
+    spares: Vec<DomainOrd>,
     /// The failure that ends it took its peers' memory too (an outage of
     /// its whole cluster or region): only storage is left.
     memory_lost: bool,
@@ -476,6 +478,14 @@ impl SimWorld {
         );
         for &d in domains {
             while let Some(&run) = self.by_domain[d as usize].first() {
+                if self
+                    .runs
+                    .get(&run)
+                    .is_some_and(|r| r.plan.is_some() && r.spares.contains(&d))
+                {
+                    self.drop_spare(run, d);
+                    continue;
+                }
                 self.abort_save(run);
                 if let Some(r) = self.runs.get_mut(&run) {
                     r.memory_lost |= memory_lost;
@@ -488,6 +498,33 @@ impl SimWorld {
                 self.end_run(run);
             }
         }
+    }
+
+    /// A hot-spare domain of a run failed: the run gives it up and goes on.
+    /// Its GPU-seconds until now were spare time.
+    fn drop_spare(&mut self, run: RunId, d: DomainOrd) {
+        let now = self.now;
+        let Some(r) = self.runs.get_mut(&run) else {
+            return;
+        };
+        let Some(k) = r.parts.iter().position(|p| p.0 == d) else {
+            return;
+        };
+        let (_, g) = r.parts.remove(k);
+        r.spares.retain(|&x| x != d);
+        r.gpus -= g;
+        let cluster = r.cluster;
+        let held = (now - r.plan.map_or(now, |p| p.start_s)).max(0) as f64 * g as f64;
+        let t = self.truth.entry(run.job).or_default();
+        t.alloc_gpu_s += held;
+        t.spare_gpu_s += held;
+        let list = &mut self.by_domain[d as usize];
+        if let Some(i) = list.iter().position(|&x| x == run) {
+            list.remove(i);
+        }
+        self.dom_used[d as usize] -= g;
+        self.alloc_change(cluster, -(g as i64));
+        self.counters.spares_lost += 1;
     }
 
     /// A software fault on a run: it crashes, its hardware intact.
@@ -544,6 +581,7 @@ impl SimWorld {
         let cl = &self.topo.clusters[c as usize];
         let shared = spec.placement.gpu_milli.is_some();
         let mut parts = Vec::with_capacity(spec.placement.domains.len());
+        let mut spares = Vec::new();
         for s in &spec.placement.domains {
             let d = self.topo.domain_of(c, s.index).ok_or_else(|| {
                 BackendError::Refused(format!("{} has no domain {}", cl.name, s.index))
@@ -555,6 +593,9 @@ impl SimWorld {
                 )));
             }
             let whole = if shared { 0 } else { s.gpus };
+            if s.spare {
+                spares.push(d);
+            }
             if self.dom_used[d as usize] + whole > cl.domain_gpus {
                 return Err(BackendError::Refused(format!(
                     "domain {} of {} has {} GPUs free, {} asked",
@@ -642,6 +683,7 @@ impl SimWorld {
                 stopping: false,
                 saving_since: None,
                 in_memory,
+                spares,
                 memory_lost: false,
             },
         );
