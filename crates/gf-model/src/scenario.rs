@@ -62,6 +62,9 @@ pub struct ScenarioSpec {
     /// Checkpoint policy.
     #[serde(default)]
     pub checkpoint: CheckpointSpec,
+    /// Power as a site's meter reads it.
+    #[serde(default)]
+    pub power: PowerSpec,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -283,6 +286,46 @@ impl Default for FailureSpec {
             hot_spare_min_gpus: 8_192,
             hot_spare_domains: 2,
             retry_budget: RetryBudget::default(),
+            locs: Locs::default(),
+        }
+    }
+}
+
+/// Power as a site's meter reads it, beside the admission figure. The
+/// scheduler admits work against a site's envelope at every allocated GPU's
+/// full facility power (the catalog's, at a PUE of 1.2): a bound that holds
+/// whatever the work does. The meter sees more detail: an online GPU that
+/// computes nothing (idle, a hot spare, a gang stalled writing a checkpoint
+/// or restarting) still draws its idle floor, and the facility overhead is
+/// the site's own PUE. So a 16k-GPU gang's restart shows as a drop of
+/// megawatts, as Llama 3 reports (Sec. 3.3.4: swings of tens of MW).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSpec {
+    /// Meter power per site over time (off: only the admission figure).
+    pub metered: bool,
+    /// Share of a GPU's power at load it draws idle, server share included
+    /// (an H100 idles near 100 W of its 700 W, its server's CPUs, NICs and
+    /// fans stay on: about 0.3 of load; assumption).
+    pub idle_share: f64,
+    /// Facility overhead, total ÷ IT power, of every site not listed in
+    /// `site_pue` (1.2: the catalog's reference).
+    pub pue: f64,
+    /// PUE per site, `provider/region` = PUE.
+    pub site_pue: BTreeMap<String, f64>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+impl Default for PowerSpec {
+    fn default() -> Self {
+        PowerSpec {
+            metered: false,
+            idle_share: 0.3,
+            pue: 1.2,
+            site_pue: BTreeMap::new(),
             locs: Locs::default(),
         }
     }

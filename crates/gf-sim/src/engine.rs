@@ -118,6 +118,7 @@ impl Sim {
             end_s,
         );
         world.set_checkpoint_practice(&sc.checkpoint);
+        world.set_power_metering(&sc.power);
         let m = metrics::Recorder::new(&topo, doc, start_s);
         let mut sim = Sim {
             ctl,
@@ -432,11 +433,15 @@ impl Sim {
             .collect();
         let now = self.now;
         let acc = self.world.cluster_now();
+        let metered = self.world.metered_site_w();
         self.m.sample(
             &self.topo,
             now,
             &acc,
-            self.world.site_watts(),
+            metrics::SitePower {
+                drawn_w: self.world.site_watts(),
+                metered_w: metered.as_deref(),
+            },
             &spend,
             self.ctl.pending(),
         );

@@ -38,6 +38,10 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
         Some(v) => read_checkpoint(cx, v)?,
         None => CheckpointSpec::default(),
     };
+    let power = match t.take("power") {
+        Some(v) => read_power(cx, v)?,
+        None => PowerSpec::default(),
+    };
     let locs = t.finish(cx);
     Some(ScenarioSpec {
         start: start?,
@@ -51,6 +55,37 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
         agentic,
         failures,
         checkpoint,
+        power,
+        locs,
+    })
+}
+
+fn read_power(cx: &mut Diagnostics, v: Value<'_>) -> Option<PowerSpec> {
+    let d = PowerSpec::default();
+    let mut t = Tbl::new(cx, v, "[scenario.power]")?;
+    let metered = t.or::<bool>(cx, "metered", d.metered);
+    let idle_share = t.or::<f64>(cx, "idle_share", d.idle_share);
+    fraction(cx, &t, "idle_share", idle_share);
+    let pue = t.or::<f64>(cx, "pue", d.pue);
+    if pue < 1.0 {
+        cx.error(
+            t.at("pue"),
+            format!("`pue` is {pue}; a PUE is total over IT power, 1 or more"),
+        );
+    }
+    let site_pue = t.or::<BTreeMap<String, f64>>(cx, "site_pue", BTreeMap::new());
+    if let Some((site, p)) = site_pue.iter().find(|(_, p)| **p < 1.0) {
+        cx.error(
+            t.at("site_pue"),
+            format!("PUE of `{site}` is {p}; a PUE is total over IT power, 1 or more"),
+        );
+    }
+    let locs = t.finish(cx);
+    Some(PowerSpec {
+        metered,
+        idle_share,
+        pue,
+        site_pue,
         locs,
     })
 }

@@ -64,6 +64,17 @@ impl RunPlan {
             + self.ckpts_to_finish() * self.ckpt_cost_s
     }
 
+    /// The run computes at `t` (rather than restarting or stalled for a
+    /// checkpoint): what its GPUs' power draw follows.
+    pub fn computing_at(&self, t: i64) -> bool {
+        let compute_start = self.start_s + self.restart_s;
+        if t < compute_start || t >= self.finish_at() {
+            return false;
+        }
+        let e = t - compute_start;
+        e / self.cycle() >= self.ckpts_to_finish() || e % self.cycle() < self.interval_s.max(1)
+    }
+
     /// Stalls completed by `t`.
     fn stalls_by(&self, t: i64) -> i64 {
         let compute_start = self.start_s + self.restart_s;
