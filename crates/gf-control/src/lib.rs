@@ -25,6 +25,7 @@
 mod controller;
 mod error;
 mod estimate;
+mod fair;
 mod job;
 mod lifecycle;
 mod pass;

@@ -49,6 +49,9 @@ impl Controller {
             }
             _ => None,
         };
+        if self.cfg.queue == QueueOrder::FairShare {
+            return self.fair_pass(now, out);
+        }
         let head_blocks = self.cfg.queue.head_blocks();
         let mut missed: Vec<(MissKey, Vec<(u32, u32)>)> = Vec::new();
         let mut cursor: Option<QueueKey> = None;
@@ -76,7 +79,7 @@ impl Controller {
     /// Offers the scheduler one queued job, unless a job of its kind no
     /// larger and no less important already missed in this pass. False
     /// when it found no room.
-    fn offer(
+    pub(crate) fn offer(
         &mut self,
         now: i64,
         key: QueueKey,
@@ -137,7 +140,7 @@ impl Controller {
 
 /// What makes two gangs compete for the same room in a scheduling pass.
 #[derive(Debug, Clone, PartialEq)]
-struct MissKey {
+pub(crate) struct MissKey {
     accels: Vec<u16>,
     sites: Option<Vec<bool>>,
     spot_ok: bool,
