@@ -53,6 +53,8 @@ pub struct Controller {
     pub(crate) preemptions: u64,
     /// Interruption rates learnt from reports.
     pub(crate) rates: RateEstimator,
+    /// The room held for the blocked head of the current pass (EASY).
+    pub(crate) shadow: Option<crate::backfill::Shadow>,
 }
 
 impl Controller {
@@ -70,6 +72,7 @@ impl Controller {
         let rates = RateEstimator::new(&topo, cfg.interruptions_per_gpu_s);
         Controller {
             rates,
+            shadow: None,
             topo,
             sched,
             cfg,

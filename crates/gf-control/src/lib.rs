@@ -22,6 +22,7 @@
 //! is spent) or `cancelled`. Every event and action is serde and the
 //! controller can be [restored](Controller::restore) from its event log.
 
+mod backfill;
 mod controller;
 mod error;
 mod estimate;

@@ -26,6 +26,7 @@ impl Controller {
     /// left most of a deep queue unasked.)
     pub(crate) fn pass(&mut self, now: i64, out: &mut Vec<Action>) -> Result<(), ControlError> {
         self.dirty = false;
+        self.shadow = None;
         // Under Tiresias the ranking decides who runs, preempting if need be.
         let keep = match self.cfg.queue {
             QueueOrder::TiresiasLas { .. } => {
@@ -120,9 +121,21 @@ impl Controller {
                     Some((c, n)) => format!("no fit: {c} ({n} clusters)"),
                     None => "no fit: no cluster accepts it".into(),
                 };
+                if self.cfg.easy_backfill && self.shadow.is_none() {
+                    self.reserve_for_head(now, i);
+                }
                 return Ok(false);
             }
             Outcome::Placed(p) => {
+                if !self.backfill_allows(now, i, &p) {
+                    self.jobs[i].reason =
+                        "held back: its cluster's room is reserved for a job that waits longer"
+                            .into();
+                    return Ok(false);
+                }
+                let Some(req) = self.jobs[i].req.as_ref() else {
+                    return Ok(true);
+                };
                 let a = self.sched.commit(now, req, &p)?;
                 self.dequeue(i);
                 self.place(now, i, a, out);

@@ -110,6 +110,12 @@ pub struct ControlConfig {
     /// Which waiting job is offered capacity first.
     #[serde(default)]
     pub queue: QueueOrder,
+    /// EASY backfill: the first job of a pass that finds no room holds the
+    /// cluster where it can start soonest (by the estimated ends of what runs
+    /// there), and later jobs may start there only if they end before then or
+    /// fit beside it, so a large gang starts by a bounded time.
+    #[serde(default)]
+    pub easy_backfill: bool,
     /// Seconds a dispatched run may take to report started before the
     /// controller gives its allocation up and queues the job again.
     pub dispatch_timeout_s: i64,
@@ -135,6 +141,7 @@ impl Default for ControlConfig {
             hot_spare_min_gpus: 8192,
             hot_spare_domains: 2,
             queue: QueueOrder::Priority,
+            easy_backfill: false,
             dispatch_timeout_s: 600,
             preempt_grace_s: 120,
             cancel_grace_s: 60,

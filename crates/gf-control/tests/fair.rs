@@ -88,3 +88,82 @@ fn fair_share_splits_the_room_by_team_weight() {
         assert_eq!(dispatched_by_team(&c, &acts), want, "{queue:?}");
     }
 }
+
+/// A 32-GPU job runs for ten hours; a 64-GPU gang waits behind it, and
+/// small long jobs keep arriving. Without a reservation they take the free
+/// half and every GPU the first job gives back, and the gang waits for all
+/// of them; with EASY backfill they wait, and the gang starts when the
+/// first job ends. A small job short enough to end before then still
+/// backfills.
+#[test]
+fn easy_backfill_starts_a_large_gang_by_its_reserved_time() {
+    use gf_control::{Report, RunId};
+    for easy in [false, true] {
+        let mut c = controller(ControlConfig {
+            easy_backfill: easy,
+            ..cfg(QueueOrder::Priority)
+        });
+        // 320 GPU-hours on 32 H100s: ten hours.
+        c.handle(T0, team_job("first", "a").gpus(32).work(320.0).submit(1))
+            .unwrap();
+        let acts = c.handle(T0 + 1, Event::ScheduleTick).unwrap();
+        assert_eq!(dispatched_by_team(&c, &acts), (1, 0));
+        let first = RunId { job: 1, attempt: 1 };
+        c.handle(T0 + 2, Event::Backend(Report::Started { run: first }))
+            .unwrap();
+        c.handle(T0 + 3, team_job("gang", "a").gpus(64).work(640.0).submit(2))
+            .unwrap();
+        for k in 0..4u64 {
+            // 800 GPU-hours on 8 GPUs: a hundred hours each.
+            c.handle(
+                T0 + 4,
+                team_job(&format!("s{k}"), "b").work(800.0).submit(10 + k),
+            )
+            .unwrap();
+        }
+        // One hour on 8 GPUs: ends long before the gang could start.
+        c.handle(T0 + 4, team_job("short", "b").work(8.0).submit(20))
+            .unwrap();
+        let acts = c.handle(T0 + 5, Event::ScheduleTick).unwrap();
+        let started: Vec<u64> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Dispatch(d) => Some(d.run.job),
+                _ => None,
+            })
+            .collect();
+        for &job in &started {
+            let run = RunId { job, attempt: 1 };
+            c.handle(T0 + 6, Event::Backend(Report::Started { run }))
+                .unwrap();
+        }
+        if easy {
+            assert_eq!(started, vec![20], "only the short job backfills");
+        } else {
+            assert_eq!(
+                started,
+                vec![10, 11, 12, 13],
+                "the long small jobs take the room"
+            );
+        }
+        // The first job ends at ten hours.
+        c.handle(T0 + 36_002, Event::Backend(Report::Finished { run: first }))
+            .unwrap();
+        let short = RunId {
+            job: 20,
+            attempt: 1,
+        };
+        if easy {
+            c.handle(T0 + 36_002, Event::Backend(Report::Finished { run: short }))
+                .unwrap();
+        }
+        c.handle(T0 + 36_100, Event::ScheduleTick).unwrap();
+        let gang = c.job(2).unwrap();
+        assert_eq!(
+            gang.first_start_s.is_some(),
+            easy,
+            "easy {easy}: {}",
+            gang.reason
+        );
+    }
+}

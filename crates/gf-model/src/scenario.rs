@@ -43,6 +43,15 @@ pub struct ScenarioSpec {
     /// Minutes between autoscaling decisions for inference services.
     #[serde(default = "sixty")]
     pub autoscale_interval_min: f64,
+    /// Within a priority, offer room to the team furthest below its weighted
+    /// share first (teams' `weight`), rather than to the oldest job.
+    #[serde(default)]
+    pub fair_share: bool,
+    /// EASY backfill: the blocked head of each scheduling pass holds room
+    /// where it can start soonest, so a large gang is not starved by small
+    /// jobs backfilling every freed GPU.
+    #[serde(default = "yes")]
+    pub easy_backfill: bool,
     /// Hours between users' local time and UTC per latency zone (`us-east = -5`),
     /// which sets when each zone's daily peak comes.
     #[serde(default)]

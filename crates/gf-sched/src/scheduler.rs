@@ -720,6 +720,13 @@ impl Scheduler {
         Ok(true)
     }
 
+    /// The allocations of cluster `c`.
+    pub fn allocs_in_cluster(&self, c: ClusterOrd) -> impl Iterator<Item = (AllocId, &Alloc)> {
+        self.cluster_allocs[c as usize]
+            .iter()
+            .filter_map(|&id| self.allocs[id as usize].as_ref().map(|a| (id, a)))
+    }
+
     /// Recomputes the scheduler's own indexes from its allocations and
     /// compares (positions, work → allocation, preemptible GPUs by
     /// priority); the property tests call it after every step.

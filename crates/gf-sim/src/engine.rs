@@ -94,6 +94,12 @@ impl Sim {
             retry: f.retry_budget.clone(),
             hot_spare_min_gpus: f.hot_spare_min_gpus,
             hot_spare_domains: f.hot_spare_domains,
+            queue: if sc.fair_share {
+                gf_control::QueueOrder::FairShare
+            } else {
+                gf_control::QueueOrder::Priority
+            },
+            easy_backfill: sc.easy_backfill,
             ..ControlConfig::default()
         };
         let ctl = Controller::new(

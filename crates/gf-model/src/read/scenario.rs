@@ -27,6 +27,8 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
     let autoscale_interval_min = t.or::<f64>(cx, "autoscale_interval_min", 60.0);
     positive(cx, &t, "autoscale_interval_min", autoscale_interval_min);
     let zone_utc_offset_h = t.or::<BTreeMap<String, f64>>(cx, "zone_utc_offset_h", BTreeMap::new());
+    let fair_share = t.or::<bool>(cx, "fair_share", false);
+    let easy_backfill = t.or::<bool>(cx, "easy_backfill", true);
     let training = t.list(cx, "training", read_training);
     let inference = t.list(cx, "inference", read_inference);
     let agentic = t.take("agentic").and_then(|v| read_agentic(cx, v));
@@ -49,6 +51,8 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
         sample_hours,
         schedule_interval_min,
         autoscale_interval_min,
+        fair_share,
+        easy_backfill,
         zone_utc_offset_h,
         training,
         inference,
