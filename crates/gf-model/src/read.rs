@@ -389,6 +389,13 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         non_negative(cx, &t, "checkpoint_persist_min", p);
     }
     let in_memory = t.opt::<bool>(cx, "checkpoint_in_memory");
+    let group = t.opt::<u32>(cx, "replica_group_gpus");
+    if group == Some(0) {
+        cx.error(
+            t.at("replica_group_gpus"),
+            "`replica_group_gpus` must be at least 1",
+        );
+    }
     let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
     let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
     let preemptible = t.or::<bool>(cx, "preemptible", true);
@@ -406,6 +413,7 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         checkpoint_cost_min: cost,
         checkpoint_persist_min: persist,
         checkpoint_in_memory: in_memory,
+        replica_group_gpus: group,
         providers,
         regions,
         preemptible,

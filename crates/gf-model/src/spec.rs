@@ -283,6 +283,12 @@ pub struct JobSpec {
     /// `[scenario.checkpoint] in_memory_replicas`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_in_memory: Option<bool>,
+    /// GPUs per data-parallel replica group, for partial restart: a failure
+    /// that spares the other groups restarts only its own, from a peer
+    /// group's state, while the rest wait (FT-HSDP); without it the
+    /// scenario's `[scenario.checkpoint] replica_group_gpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_group_gpus: Option<u32>,
     /// Providers it may run on; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,

@@ -322,6 +322,7 @@ impl Sim {
             checkpoint_cost_min: self.sc.checkpoint.cost_min,
             checkpoint_persist_min: None,
             checkpoint_in_memory: None,
+            replica_group_gpus: None,
             providers: wg.providers.clone(),
             regions: Vec::new(),
             preemptible: wg.preemptible,

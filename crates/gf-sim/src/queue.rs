@@ -279,6 +279,7 @@ fn spec(j: &QueueJob, i: usize, half: f64) -> JobSpec {
         checkpoint_cost_min: half / 60.0,
         checkpoint_persist_min: None,
         checkpoint_in_memory: None,
+        replica_group_gpus: None,
         providers: Vec::new(),
         regions: Vec::new(),
         preemptible: true,

@@ -244,3 +244,36 @@ fn the_controller_learns_the_rate_it_is_never_told() {
         "learnt {tau} s, oracle {oracle} s"
     );
 }
+
+/// Partial restart: a 16,384-GPU job in replica groups of 1,024 GPUs loses
+/// no compute to a failure that spares the other groups, and restarts only
+/// the failed group's initialisation. Its ETTR is then the stall's share
+/// and the restarts' alone, `τ/(τ+C) / (1 + λR)` with `R` the partial
+/// restart, well above the whole-gang restart's.
+#[test]
+fn partial_restart_loses_no_compute_and_restarts_one_group() {
+    let gpus = 16_384;
+    let p = Practice::TODAY;
+    let whole = scenario(gpus, 30.0, p, None, 0.78);
+    let mut part = whole.clone();
+    part.scenario
+        .as_mut()
+        .unwrap()
+        .checkpoint
+        .replica_group_gpus = 1024;
+    let (w, s) = (run(&whole, 5), run(&part, 5));
+    assert!(s.training.lost_gpu_hours < 1e-6, "{:?}", s.training);
+    assert!(w.training.lost_gpu_hours > 1000.0, "{:?}", w.training);
+    let (ettr, tau) = twin_ettr(&s);
+    let m = DAY_S / (LLAMA3_INTERRUPTIONS_PER_GPU_DAY * gpus as f64);
+    let r = p.overhead_s
+        + (p.detect_s + p.init_s_per_1k * 1024.0 / 1000.0).round()
+        + p.stall_s
+        + 0.78 * 30.0;
+    let expected = tau / (tau + p.stall_s) / (1.0 + r / m);
+    assert!(
+        (ettr - expected).abs() < 0.015,
+        "twin {ettr}, model {expected}"
+    );
+    assert!(ettr > twin_ettr(&w).0 + 0.02);
+}

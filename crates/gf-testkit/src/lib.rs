@@ -168,6 +168,7 @@ pub fn job(name: &str) -> JobBuilder {
             checkpoint_cost_min: 5.0,
             checkpoint_persist_min: None,
             checkpoint_in_memory: None,
+            replica_group_gpus: None,
             providers: Vec::new(),
             regions: Vec::new(),
             preemptible: true,

@@ -94,6 +94,7 @@ pub fn job(name: &str) -> Job {
         checkpoint_cost_min: 5.0,
         checkpoint_persist_min: None,
         checkpoint_in_memory: None,
+        replica_group_gpus: None,
         providers: vec!["aws".into()],
         regions: Vec::new(),
         preemptible: true,

@@ -352,6 +352,7 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
     let init_s_per_1k_gpus = t.or::<f64>(cx, "init_s_per_1k_gpus", d.init_s_per_1k_gpus);
     non_negative(cx, &t, "init_s_per_1k_gpus", init_s_per_1k_gpus);
     let oracle_rates = t.or::<bool>(cx, "oracle_rates", d.oracle_rates);
+    let replica_group_gpus = t.or::<u32>(cx, "replica_group_gpus", d.replica_group_gpus);
     let locs = t.finish(cx);
     Some(CheckpointSpec {
         policy,
@@ -363,6 +364,7 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
         detect_s,
         init_s_per_1k_gpus,
         oracle_rates,
+        replica_group_gpus,
         locs,
     })
 }

@@ -16,7 +16,7 @@ pub(crate) mod failures;
 pub mod run;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
@@ -117,6 +117,12 @@ struct SimRun {
     in_memory: bool,
     /// Its hot-spare domains: idle, so losing one costs the run nothing.
     spares: Vec<DomainOrd>,
+    /// GPUs per data-parallel replica group when it restarts partially
+    /// (0: it restarts whole, from its checkpoint).
+    group_gpus: u32,
+    /// The failure ending it spared its peer groups: the failed group takes
+    /// a peer's state, so nothing computed is lost.
+    peer_recovery: bool,
     /// The failure that ends it took its peers' memory too (an outage of
     /// its whole cluster or region): only storage is left.
     memory_lost: bool,
@@ -125,6 +131,11 @@ struct SimRun {
 impl SimRun {
     /// What it has kept if it stops at `t`.
     fn outcome_at(&self, p: &RunPlan, t: i64) -> run::RunOutcome {
+        if self.peer_recovery {
+            // The surviving groups hold the current state: as if a
+            // checkpoint of everything computed landed at once.
+            return p.stopped_with_checkpoint(t, t);
+        }
         p.stopped_keeping(t, self.in_memory && !self.memory_lost)
     }
 }
@@ -137,6 +148,7 @@ struct Practice {
     in_memory: bool,
     detect_s: f64,
     init_s_per_gpu: f64,
+    group_gpus: u32,
 }
 
 /// The simulated world behind the [`Backend`] trait.
@@ -152,8 +164,9 @@ pub struct SimWorld {
     restart_overhead_s: f64,
     practice: Practice,
     /// Jobs whose last run ended in a failure: their next start first waits
-    /// for the failure to be detected.
-    interrupted: HashSet<JobId>,
+    /// for the failure to be detected; true when only one replica group
+    /// restarts (partial restart).
+    interrupted: HashMap<JobId, bool>,
     /// Domains brought online by the ramp.
     pub(crate) built: Vec<bool>,
     /// Reasons each domain is down (failures, outages, reclaims).
@@ -238,7 +251,7 @@ impl SimWorld {
             cfg: failures,
             restart_overhead_s,
             practice: Practice::default(),
-            interrupted: HashSet::new(),
+            interrupted: HashMap::new(),
             built: vec![false; n_dom],
             down: vec![0; n_dom],
             gpu_prefix,
@@ -310,6 +323,7 @@ impl SimWorld {
             in_memory: c.in_memory_replicas,
             detect_s: c.detect_s,
             init_s_per_gpu: c.init_s_per_1k_gpus / 1000.0,
+            group_gpus: c.replica_group_gpus,
         };
     }
 
@@ -537,9 +551,11 @@ impl SimWorld {
                 self.abort_save(run);
                 if let Some(r) = self.runs.get_mut(&run) {
                     r.memory_lost |= memory_lost;
+                    r.peer_recovery = r.group_gpus > 0 && !memory_lost;
                 }
                 if self.is_training(run) {
-                    self.interrupted.insert(run.job);
+                    let partial = self.runs.get(&run).is_some_and(|r| r.peer_recovery);
+                    self.interrupted.insert(run.job, partial);
                     self.report_checkpoint(run);
                     *self.counters.interruptions.of_cause(cause) += 1;
                 }
@@ -581,7 +597,14 @@ impl SimWorld {
             return;
         }
         self.counters.interruptions.software += 1;
-        self.interrupted.insert(run.job);
+        let partial = match self.runs.get_mut(&run) {
+            Some(r) => {
+                r.peer_recovery = r.group_gpus > 0;
+                r.peer_recovery
+            }
+            None => false,
+        };
+        self.interrupted.insert(run.job, partial);
         self.abort_save(run);
         let p = self.end_run(run);
         self.pending.push(Report::Failed {
@@ -595,7 +618,7 @@ impl SimWorld {
     /// suite's lost run).
     pub fn lose(&mut self, run: RunId) {
         if self.is_training(run) {
-            self.interrupted.insert(run.job);
+            self.interrupted.insert(run.job, false);
         }
         self.abort_save(run);
         if let Some(p) = self.end_run(run) {
@@ -657,7 +680,7 @@ impl SimWorld {
         }
         let gpus: u32 = parts.iter().map(|p| p.1).sum();
         let train = self.topo.accels[cl.accel as usize].train;
-        let (plan, working, rate, resume, in_memory) = match &spec.kind {
+        let (plan, working, rate, resume, in_memory, group_gpus) = match &spec.kind {
             RunKind::Training {
                 spec: job,
                 resume_gpu_h,
@@ -678,12 +701,21 @@ impl SimWorld {
                 // checkpoint (as long as its stall: from storage's cache or
                 // a peer's memory). Re-placement is the time between the
                 // failure and this dispatch, the controller's doing.
-                let detect_s = if self.interrupted.remove(&spec.run.job) {
-                    self.practice.detect_s
+                // A partial restart initialises the failed replica group
+                // only, and copies a peer group's state (as long as a stall)
+                // where a whole restart reads the checkpoint.
+                let group = job.replica_group_gpus.unwrap_or(self.practice.group_gpus);
+                let group_gpus = if group > 0 && working >= 2 * group {
+                    group
                 } else {
-                    0.0
+                    0
                 };
-                let init_s = self.practice.init_s_per_gpu * working as f64;
+                let (detect_s, init_gpus) = match self.interrupted.remove(&spec.run.job) {
+                    Some(true) if group_gpus > 0 => (self.practice.detect_s, group_gpus),
+                    Some(_) => (self.practice.detect_s, working),
+                    None => (0.0, working),
+                };
+                let init_s = self.practice.init_s_per_gpu * init_gpus as f64;
                 let restart_s = self.restart_overhead_s as i64
                     + (detect_s + init_s).round() as i64
                     + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
@@ -696,9 +728,16 @@ impl SimWorld {
                     compute_left_s,
                 };
                 let in_memory = job.checkpoint_in_memory.unwrap_or(self.practice.in_memory);
-                (Some(plan), working, rate, *resume_gpu_h, in_memory)
+                (
+                    Some(plan),
+                    working,
+                    rate,
+                    *resume_gpu_h,
+                    in_memory,
+                    group_gpus,
+                )
             }
-            RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false),
+            RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
         };
         for &(d, g) in &parts {
             self.by_domain[d as usize].push(spec.run);
@@ -732,6 +771,8 @@ impl SimWorld {
                 saving_since: None,
                 in_memory,
                 spares,
+                group_gpus,
+                peer_recovery: false,
                 memory_lost: false,
             },
         );
