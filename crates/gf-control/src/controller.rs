@@ -69,7 +69,14 @@ impl Controller {
     ) -> Self {
         let sched = Scheduler::with_index(Arc::clone(&topo), index, policy, seed);
         let n_domains = topo.n_domains();
-        let rates = RateEstimator::new(&topo, cfg.interruptions_per_gpu_s);
+        let mut rates = RateEstimator::new(&topo, cfg.interruptions_per_gpu_s);
+        for (c, cl) in topo.clusters.iter().enumerate() {
+            let c = c as gf_sched::ClusterOrd;
+            rates.set_online(
+                c,
+                sched.index().cluster_online(c) / u64::from(cl.domain_gpus.max(1)),
+            );
+        }
         Controller {
             rates,
             shadow: None,

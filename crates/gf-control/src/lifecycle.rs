@@ -755,6 +755,16 @@ impl Controller {
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
+        let failed = matches!(
+            cause,
+            CapacityCause::GpuFailure | CapacityCause::DomainFailure
+        );
+        for &d in domains {
+            if self.sched.index().is_online(d) != online {
+                let c = self.topo.domain_cluster[d as usize];
+                self.rates.domain_flipped(now, c, d, online, failed);
+            }
+        }
         if online {
             for &d in domains {
                 self.sched.set_domain_online(d, true);
@@ -792,13 +802,20 @@ impl Controller {
         Ok(())
     }
 
-    /// Hot-spare domains job `i` should hold: whole domains of the
-    /// accelerator it was placed on.
-    fn spare_target(&self, i: usize) -> u32 {
-        if self.jobs[i].spec.gpus >= self.cfg.hot_spare_min_gpus {
-            self.cfg.hot_spare_domains
-        } else {
-            0
+    /// Hot-spare domains job `i` should hold on cluster `c`: whole domains
+    /// of the accelerator it was placed on, a fixed count or as many as
+    /// Little's law says are out for repair at once.
+    fn spare_target(&self, i: usize, c: gf_sched::ClusterOrd) -> u32 {
+        let gpus = self.jobs[i].spec.gpus;
+        if gpus < self.cfg.hot_spare_min_gpus {
+            return 0;
+        }
+        let dg = self.topo.clusters[c as usize].domain_gpus.max(1);
+        match self.rates.domains_down(c, gpus.div_ceil(dg)) {
+            Some(l) if self.cfg.spares_by_littles_law => {
+                (l + 2.0 * l.sqrt()).ceil().max(1.0) as u32
+            }
+            _ => self.cfg.hot_spare_domains,
         }
     }
 
@@ -807,14 +824,16 @@ impl Controller {
     /// the pool is refilled, not spent down). Best effort: a full cluster
     /// leaves the gang with fewer spares, never a failed dispatch.
     fn top_up_spares(&mut self, i: usize, a: AllocId) {
-        let target = self.spare_target(i);
+        let Some(c) = self.sched.alloc(a).map(|al| al.cluster) else {
+            return;
+        };
+        let target = self.spare_target(i, c);
         if target == 0 {
             return;
         }
         let Some(al) = self.sched.alloc(a) else {
             return;
         };
-        let c = al.cluster;
         let dg = self.topo.clusters[c as usize].domain_gpus;
         let have = al.gpus.saturating_sub(self.jobs[i].spec.gpus) / dg;
         let mut need = target.saturating_sub(have) as usize;

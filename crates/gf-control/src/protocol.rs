@@ -107,6 +107,12 @@ pub struct ControlConfig {
     pub hot_spare_min_gpus: u32,
     /// Spare NVLink domains such a gang holds.
     pub hot_spare_domains: u32,
+    /// Size each gang's spare pool by Little's law from the failures and
+    /// repairs reported on its cluster (the mean number of its domains out
+    /// at once, `L`, plus two standard deviations, `ceil(L + 2·√L)`, at
+    /// least one); `hot_spare_domains` until a repair has been seen.
+    #[serde(default)]
+    pub spares_by_littles_law: bool,
     /// Which waiting job is offered capacity first.
     #[serde(default)]
     pub queue: QueueOrder,
@@ -140,6 +146,7 @@ impl Default for ControlConfig {
             retry: RetryBudget::default(),
             hot_spare_min_gpus: 8192,
             hot_spare_domains: 2,
+            spares_by_littles_law: false,
             queue: QueueOrder::Priority,
             easy_backfill: false,
             dispatch_timeout_s: 600,

@@ -269,6 +269,11 @@ pub struct FailureSpec {
     pub hot_spare_min_gpus: u32,
     /// Spare domains such a gang holds.
     pub hot_spare_domains: u32,
+    /// Size each gang's spare pool by Little's law from the failures and
+    /// repairs the controller has seen on its cluster, rather than
+    /// `hot_spare_domains` (used until a repair has been seen).
+    #[serde(default)]
+    pub hot_spares_by_littles_law: bool,
     /// Retries per failure category.
     pub retry_budget: RetryBudget,
     #[serde(skip)]
@@ -294,6 +299,7 @@ impl Default for FailureSpec {
             spot_return_hours: 6.0,
             hot_spare_min_gpus: 8_192,
             hot_spare_domains: 2,
+            hot_spares_by_littles_law: false,
             retry_budget: RetryBudget::default(),
             locs: Locs::default(),
         }

@@ -94,6 +94,7 @@ impl Sim {
             retry: f.retry_budget.clone(),
             hot_spare_min_gpus: f.hot_spare_min_gpus,
             hot_spare_domains: f.hot_spare_domains,
+            spares_by_littles_law: f.hot_spares_by_littles_law,
             queue: if sc.fair_share {
                 gf_control::QueueOrder::FairShare
             } else {

@@ -295,6 +295,8 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
     let spot = rate(&mut t, cx, "spot_return_hours", d.spot_return_hours);
     let hot_spare_min_gpus = t.or::<u32>(cx, "hot_spare_min_gpus", d.hot_spare_min_gpus);
     let hot_spare_domains = t.or::<u32>(cx, "hot_spare_domains", d.hot_spare_domains);
+    let hot_spares_by_littles_law =
+        t.or::<bool>(cx, "hot_spares_by_littles_law", d.hot_spares_by_littles_law);
     let retry_budget = match t.take("retry_budget") {
         Some(v) => read_retry(cx, v)?,
         None => d.retry_budget,
@@ -313,6 +315,7 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
         spot_return_hours: spot,
         hot_spare_min_gpus,
         hot_spare_domains,
+        hot_spares_by_littles_law,
         retry_budget,
         locs,
     })
