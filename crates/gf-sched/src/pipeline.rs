@@ -176,6 +176,8 @@ pub struct CostTable {
     pub infer: Vec<f64>,
     /// Reserved: paid whether used or not, so using it costs nothing more.
     reserved: Vec<bool>,
+    /// The fleet's largest commitment, USD: the scale of commitment urgency.
+    largest_commitment_usd: f64,
     min_train: f64,
     min_infer: f64,
 }
@@ -211,6 +213,11 @@ impl CostTable {
             train,
             infer,
             reserved,
+            largest_commitment_usd: topo
+                .contracts
+                .iter()
+                .map(|k| k.committed_usd)
+                .fold(0.0, f64::max),
         }
     }
 
@@ -282,12 +289,7 @@ impl Scorer for CommitmentBehind {
         if cx.now <= k.start_s || cx.now >= k.end_s || k.committed_usd <= 0.0 {
             return 0.5;
         }
-        let largest = cx
-            .topo
-            .contracts
-            .iter()
-            .map(|k| k.committed_usd)
-            .fold(0.0, f64::max);
+        let largest = cx.costs.largest_commitment_usd;
         let elapsed = (cx.now - k.start_s) as f64 / (k.end_s - k.start_s) as f64;
         let spent = cx.contract_spend.get(k_ord).copied().unwrap_or(0.0);
         let projected = spent / elapsed;
