@@ -400,6 +400,10 @@ impl Controller {
     }
 
     pub(crate) fn started(&mut self, now: i64, run: RunId) {
+        if run.job >= crate::scale::REPLICA_BASE {
+            self.replica_started(run.job);
+            return;
+        }
         let Some(i) = self.current(run.job, run.attempt) else {
             return;
         };

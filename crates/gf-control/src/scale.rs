@@ -8,6 +8,8 @@
 //! A replica is a run like a job's: it is dispatched with its placement and
 //! stopped with a release, so every backend serves both the same way.
 
+use std::collections::HashMap;
+
 use gf_model::ServiceSpec;
 use gf_model::protocol::{RunId, RunKind, RunSpec, ServiceId, StopReason, StopSpec};
 use gf_sched::{
@@ -47,8 +49,29 @@ pub(crate) struct Service {
     /// with `replicas` so that planning and the SLO cost O(groups), not
     /// O(replicas).
     counts: ReplicaCounts,
+    /// The replicas that serve: reported started by their backend (a
+    /// replica loads its model first). The SLO counts these.
+    serving: ReplicaCounts,
+    /// Replicas dispatched and not yet reported started.
+    loading: HashMap<WorkId, ReplicaGroup>,
     next_seq: u64,
     pub(crate) dirty: bool,
+}
+
+impl Service {
+    /// Counts a replica just dispatched (serving once reported started).
+    fn count(&mut self, work: WorkId, g: ReplicaGroup) {
+        self.counts.add(g);
+        self.loading.insert(work, g);
+    }
+
+    /// Forgets a replica in group `g`.
+    fn uncount(&mut self, work: WorkId, g: ReplicaGroup) {
+        self.counts.remove(g);
+        if self.loading.remove(&work).is_none() {
+            self.serving.remove(g);
+        }
+    }
 }
 
 /// A service's state for reports.
@@ -97,6 +120,8 @@ impl Controller {
         self.svc_by_id.insert(id, self.services.len() as u32);
         let counts = ReplicaCounts::new(&self.topo, &req);
         self.services.push(Service {
+            serving: counts.clone(),
+            loading: HashMap::new(),
             id,
             spec,
             req,
@@ -145,16 +170,48 @@ impl Controller {
 
     /// Demand and demand served within the SLO for a service right now:
     /// replicas serve their own zone first; what they have left serves other
-    /// zones only when the SLO leaves room for the cross-zone latency.
+    /// zones only when the SLO leaves room for the cross-zone latency. Only
+    /// replicas their backend reported started (their model loaded) serve.
     pub fn slo(&self, service: ServiceId) -> Slo {
         let Some(&i) = self.svc_by_id.get(&service) else {
             return Slo::default();
         };
         let s = &self.services[i as usize];
-        let (demand_rps, served_rps) = s.counts.served(&s.req, &s.demand);
+        let (demand_rps, served_rps) = s.serving.served(&s.req, &s.demand);
         Slo {
             demand_rps,
             served_rps,
+        }
+    }
+
+    /// As [`Self::slo`], for a demand other than the last one observed (the
+    /// twin measures against the demand of each instant).
+    pub fn slo_for(&self, service: ServiceId, rps_by_zone: &[(String, f64)]) -> Slo {
+        let Some(&i) = self.svc_by_id.get(&service) else {
+            return Slo::default();
+        };
+        let s = &self.services[i as usize];
+        let zones = &self.topo.zones;
+        let demand: Vec<(u32, f64)> = rps_by_zone
+            .iter()
+            .filter_map(|(z, r)| Some((zones.iter().position(|x| x == z)? as u32, *r)))
+            .collect();
+        let (demand_rps, served_rps) = s.serving.served(&s.req, &demand);
+        Slo {
+            demand_rps,
+            served_rps,
+        }
+    }
+
+    /// A replica's backend reported it started: it serves from now.
+    pub(crate) fn replica_started(&mut self, work: WorkId) {
+        let id = ((work - REPLICA_BASE) >> 32) as ServiceId;
+        let Some(&i) = self.svc_by_id.get(&id) else {
+            return;
+        };
+        let svc = &mut self.services[i as usize];
+        if let Some(g) = svc.loading.remove(&work) {
+            svc.serving.add(g);
         }
     }
 
@@ -175,7 +232,7 @@ impl Controller {
             return Ok(());
         };
         let r = svc.replicas[g].remove(k);
-        svc.counts.remove(r.group);
+        svc.uncount(r.work, r.group);
         svc.dirty = true;
         self.release(a)?;
         out.push(replica_stop(r.work));
@@ -198,7 +255,7 @@ impl Controller {
             return;
         };
         let r = svc.replicas[g].remove(k);
-        svc.counts.remove(r.group);
+        svc.uncount(r.work, r.group);
         svc.dirty = true;
         self.set_owner(a, Some(Owner::Held(p)));
         if let Some(res) = &mut self.jobs[p as usize].reservation {
@@ -263,7 +320,7 @@ impl Controller {
             let Some(r) = svc.replicas[svc.counts.slot(g)].pop() else {
                 continue;
             };
-            svc.counts.remove(g);
+            svc.uncount(r.work, g);
             self.release(r.alloc)?;
             out.push(replica_stop(r.work));
             // Freed room may fit waiting jobs.
@@ -274,7 +331,7 @@ impl Controller {
             let placement = self.placement_of(a.alloc);
             let svc = &mut self.services[s];
             svc.next_seq += 1;
-            svc.counts.add(a.group);
+            svc.count(a.work, a.group);
             let slot = svc.counts.slot(a.group);
             svc.replicas[slot].push(Replica {
                 work: a.work,

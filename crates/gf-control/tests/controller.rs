@@ -725,6 +725,11 @@ fn a_service_scales_with_its_demand_across_providers() {
     let on = |cl: &str| d.iter().filter(|s| s.placement.cluster == cl).count();
     assert_eq!((on(C1), on(C2)), (3, 1), "each zone served from itself");
     assert_eq!(c.services()[0].replicas, 4);
+    // A replica serves once its backend reports it started (model loaded).
+    assert_eq!(c.slo(0).served_rps, 0.0);
+    for s in &d {
+        h(&mut c, T0, backend(Report::Started { run: s.run }));
+    }
     let slo = c.slo(0);
     assert_eq!(slo.demand_rps, 40.0);
     assert_eq!(slo.served_rps, 40.0);
@@ -835,6 +840,9 @@ price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
         "{d:?}"
     );
     assert_eq!(c.services()[0].by_zone, vec![(0, 7), (1, 10)]);
+    for s in &d {
+        h(&mut c, T0, backend(Report::Started { run: s.run }));
+    }
     let slo = c.slo(0);
     assert_eq!((slo.demand_rps, slo.served_rps), (160.0, 160.0));
     // Sized right, the next tick leaves it alone.

@@ -183,6 +183,11 @@ pub struct InferenceGen {
     /// Replicas are sized for demand × headroom.
     #[serde(default = "headroom")]
     pub headroom: f64,
+    /// Seconds a new replica loads its model before it serves (0: at once).
+    /// ServerlessLLM (OSDI'24) measures 84 s for LLaMA-2-70B with standard
+    /// loaders; replicas added at a scaling decision serve only after it.
+    #[serde(default)]
+    pub model_load_s: f64,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]

@@ -126,6 +126,11 @@ impl Sim {
         );
         world.set_checkpoint_practice(&sc.checkpoint);
         world.set_power_metering(&sc.power);
+        for (sid, s) in doc.services.iter().enumerate() {
+            if let Some(g) = sc.inference.iter().find(|g| g.service == s.name) {
+                world.set_model_load_s(sid as u32, g.model_load_s);
+            }
+        }
         let m = metrics::Recorder::new(&topo, doc, start_s);
         let mut sim = Sim {
             ctl,
@@ -255,6 +260,7 @@ impl Sim {
             }
             Ev::SchedTick => {
                 self.feed(Event::ScheduleTick)?;
+                self.measure_slo()?;
                 let gap = self.sc.schedule_interval_min * 60.0;
                 self.push_after(gap, Ev::SchedTick);
             }
@@ -336,31 +342,58 @@ impl Sim {
         self.submit(spec)
     }
 
+    /// Service `sid`'s demand now, requests per second by zone.
+    fn demand_now(&self, sid: usize) -> Vec<(String, f64)> {
+        let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
+        let years = self.years();
+        let s = &self.doc.services[sid];
+        let g = self.sc.inference.iter().find(|g| g.service == s.name);
+        let mut rps = Vec::new();
+        for d in &s.demand {
+            if !self.topo.zones.contains(&d.zone) {
+                continue;
+            }
+            let mult = match g {
+                Some(g) => {
+                    let off = self
+                        .sc
+                        .zone_utc_offset_h
+                        .get(&d.zone)
+                        .copied()
+                        .unwrap_or(0.0);
+                    workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                        * workload::growth(g.growth_per_year, years)
+                }
+                None => 1.0,
+            };
+            rps.push((d.zone.clone(), d.rps * mult));
+        }
+        rps
+    }
+
+    /// SLO attainment over the next scheduling interval: the demand of this
+    /// instant against the replicas that serve now (placed, and their model
+    /// loaded), so replicas still loading and demand that moved since the
+    /// last scaling decision both count. Measured at every scheduling tick,
+    /// not only after each scaling decision.
+    fn measure_slo(&mut self) -> Result<(), SimError> {
+        // What the world did at this instant is reported first.
+        self.drain()?;
+        let dt = self.sc.schedule_interval_min * 60.0;
+        for sid in 0..self.m.svc_started.len() {
+            let rps = self.demand_now(sid);
+            let slo = self.ctl.slo_for(sid as u32, &rps);
+            self.m.slo(sid, slo, dt);
+        }
+        Ok(())
+    }
+
     fn autoscale(&mut self) -> Result<(), SimError> {
         let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
         let years = self.years();
         for (sid, s) in self.doc.services.clone().iter().enumerate() {
             let g = self.sc.inference.iter().find(|g| g.service == s.name);
-            let mut rps = Vec::new();
-            for d in &s.demand {
-                if !self.topo.zones.contains(&d.zone) {
-                    continue;
-                }
-                let mult = match g {
-                    Some(g) => {
-                        let off = self
-                            .sc
-                            .zone_utc_offset_h
-                            .get(&d.zone)
-                            .copied()
-                            .unwrap_or(0.0);
-                        workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
-                            * workload::growth(g.growth_per_year, years)
-                    }
-                    None => 1.0,
-                };
-                rps.push((d.zone.clone(), d.rps * mult));
-            }
+            let rps = self.demand_now(sid);
             if self.m.svc_started.len() <= sid {
                 let headroom = g.map_or(1.15, |g| g.headroom);
                 self.m.svc_started.push(true);
@@ -377,10 +410,6 @@ impl Sim {
         }
         self.feed(Event::AutoscaleTick)?;
         let dt = self.sc.autoscale_interval_min * 60.0;
-        for sid in 0..self.doc.services.len() {
-            let slo = self.ctl.slo(sid as u32);
-            self.m.slo(sid, slo, dt);
-        }
         let infos = self.ctl.services();
         self.m.replicas(&infos);
         if let Some(a) = &self.sc.agentic {

@@ -204,6 +204,8 @@ fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
     positive(cx, &t, "growth_per_year", growth_per_year);
     let headroom = t.or::<f64>(cx, "headroom", headroom());
     positive(cx, &t, "headroom", headroom);
+    let model_load_s = t.or::<f64>(cx, "model_load_s", 0.0);
+    non_negative(cx, &t, "model_load_s", model_load_s);
     let locs = t.finish(cx);
     Some(InferenceGen {
         service: service?,
@@ -211,6 +213,7 @@ fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
         peak_hour_local,
         growth_per_year,
         headroom,
+        model_load_s,
         locs,
     })
 }

@@ -47,6 +47,8 @@ pub(crate) enum WorldEv {
     Up(failures::Down),
     Finish(RunId),
     StopDone(RunId),
+    /// A replica finished loading its model: it serves.
+    Ready(RunId),
 }
 
 /// Per-cluster integrals, advanced lazily when the cluster changes.
@@ -195,6 +197,8 @@ pub struct SimWorld {
     pub stop_latency_s: i64,
     /// How site meters read power, when they are read.
     metering: Option<Metering>,
+    /// Seconds each service's replicas load their model before serving.
+    model_load_s: HashMap<gf_model::protocol::ServiceId, i64>,
 }
 
 /// What a site's meter reads, per site: idle floor and PUE.
@@ -271,6 +275,7 @@ impl SimWorld {
             },
             stop_latency_s: 0,
             metering: None,
+            model_load_s: HashMap::new(),
             topo,
         };
         w.schedule_start();
@@ -325,6 +330,15 @@ impl SimWorld {
             init_s_per_gpu: c.init_s_per_1k_gpus / 1000.0,
             group_gpus: c.replica_group_gpus,
         };
+    }
+
+    /// Replicas of `service` load their model for `s` seconds before they
+    /// serve (and are reported started).
+    pub fn set_model_load_s(&mut self, service: gf_model::protocol::ServiceId, s: f64) {
+        let s = s.max(0.0).round() as i64;
+        if s > 0 {
+            self.model_load_s.insert(service, s);
+        }
     }
 
     /// Meters site power as `p` says (idle floor, site PUE), if it says to.
@@ -382,6 +396,11 @@ impl SimWorld {
         self.now = self.now.max(t);
         match ev {
             WorldEv::Finish(run) => self.finish(run),
+            WorldEv::Ready(run) => {
+                if self.runs.contains_key(&run) {
+                    self.pending.push(Report::Started { run });
+                }
+            }
             WorldEv::StopDone(run) => {
                 if let Some(p) = self.end_run(run) {
                     self.pending.push(Report::Stopped {
@@ -680,6 +699,10 @@ impl SimWorld {
         }
         let gpus: u32 = parts.iter().map(|p| p.1).sum();
         let train = self.topo.accels[cl.accel as usize].train;
+        let load_s = match &spec.kind {
+            RunKind::Replica { service } => self.model_load_s.get(service).copied().unwrap_or(0),
+            RunKind::Training { .. } => 0,
+        };
         let (plan, working, rate, resume, in_memory, group_gpus) = match &spec.kind {
             RunKind::Training {
                 spec: job,
@@ -776,7 +799,12 @@ impl SimWorld {
                 memory_lost: false,
             },
         );
-        self.pending.push(Report::Started { run: spec.run });
+        if load_s > 0 {
+            // A replica is started (and reported so) once its model is in.
+            self.push(self.now + load_s, WorldEv::Ready(spec.run));
+        } else {
+            self.pending.push(Report::Started { run: spec.run });
+        }
         Ok(())
     }
 
