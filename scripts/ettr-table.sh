@@ -22,7 +22,7 @@ detect_s = 30.0
 restart_overhead_min = 0.5
 init_s_per_1k_gpus = 3.0'
 
-cell() { # gpus practice spares [replica group GPUs]
+cell() { # gpus practice spares (a count, or L: Little's law) [replica group GPUs]
   local gpus=$1 practice=$2 spares=$3 group=${4:-0} sum=0 n=0
   local domains=$(( (gpus + 71) / 72 + 60 + gpus / 720 ))
   for seed in 1 2 3; do
@@ -57,7 +57,8 @@ schedule_interval_min = 10
 autoscale_interval_min = 1440
 [scenario.failures]
 hot_spare_min_gpus = 1
-hot_spare_domains = $spares
+$(if [ "$spares" = L ]; then echo 'hot_spare_domains = 2
+hot_spares_by_littles_law = true'; else echo "hot_spare_domains = $spares"; fi)
 retry_budget = { hardware = 1000000, software = 1000000, preemption = 1000000 }
 [scenario.checkpoint]
 $(if [ "$practice" = today ]; then echo "$practice_today"; else echo "$practice_2023"; fi)
@@ -71,9 +72,9 @@ TOML
   python3 -c "print(f'{$sum / $n:.3f}')"
 }
 
-echo "| GPUs | 2023, no spares | 2023, 2 spare racks | today, no spares | today, 2 spare racks | today, 2 spare racks, partial restart |"
-echo "|---|---|---|---|---|---|"
+echo "| GPUs | 2023, no spares | 2023, 2 spare racks | today, no spares | today, 2 spare racks | today, Little's-law spares | today, 2 spare racks, partial restart |"
+echo "|---|---|---|---|---|---|---|"
 for g in 1024 16384 32768 65536 100000; do
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$g" "$(cell $g 2023 0)" "$(cell $g 2023 2)" \
-    "$(cell $g today 0)" "$(cell $g today 2)" "$(cell $g today 2 1024)"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$g" "$(cell $g 2023 0)" "$(cell $g 2023 2)" \
+    "$(cell $g today 0)" "$(cell $g today 2)" "$(cell $g today L)" "$(cell $g today 2 1024)"
 done
