@@ -12,6 +12,7 @@ use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, Servi
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
 
 use crate::error::ControlError;
+use crate::estimate::{Observed, RateEstimator};
 use crate::job::JobInfo;
 use crate::protocol::{Action, ControlConfig, Event, EventLog};
 use crate::scale::Service;
@@ -50,6 +51,10 @@ pub struct Controller {
     pub(crate) dirty: bool,
     pub(crate) seq: u64,
     pub(crate) preemptions: u64,
+    /// Interruption rates learnt from reports.
+    pub(crate) rates: RateEstimator,
+    /// The room held for the blocked head of the current pass (EASY).
+    pub(crate) shadow: Option<crate::backfill::Shadow>,
 }
 
 impl Controller {
@@ -64,7 +69,17 @@ impl Controller {
     ) -> Self {
         let sched = Scheduler::with_index(Arc::clone(&topo), index, policy, seed);
         let n_domains = topo.n_domains();
+        let mut rates = RateEstimator::new(&topo, cfg.interruptions_per_gpu_s);
+        for (c, cl) in topo.clusters.iter().enumerate() {
+            let c = c as gf_sched::ClusterOrd;
+            rates.set_online(
+                c,
+                sched.index().cluster_online(c) / u64::from(cl.domain_gpus.max(1)),
+            );
+        }
         Controller {
+            rates,
+            shadow: None,
             topo,
             sched,
             cfg,
@@ -143,6 +158,13 @@ impl Controller {
     /// Jobs waiting to be placed.
     pub fn pending(&self) -> usize {
         self.queue.len()
+    }
+
+    /// What the controller observed of training interruptions on cluster
+    /// `c`, and the rate per GPU-second it estimates from it (the one its
+    /// checkpoint intervals use).
+    pub fn interruption_estimate(&self, c: gf_sched::ClusterOrd) -> (Observed, f64) {
+        (self.rates.observed(c), self.rates.per_gpu_s(c))
     }
 
     /// Preemptions asked for so far.

@@ -103,6 +103,8 @@ pub struct JobInfo {
     pub interruptions: [u32; 3],
     /// Interruptions absorbed by a hot spare without requeueing.
     pub spare_swaps: u32,
+    /// Failures of its hot-spare domains, which cost it nothing.
+    pub spares_lost: u32,
     /// GPU-seconds its runs ran (reported started to ended), for LAS.
     pub attained_gpu_s: f64,
     /// When the current run was reported started.

@@ -22,8 +22,11 @@
 //! is spent) or `cancelled`. Every event and action is serde and the
 //! controller can be [restored](Controller::restore) from its event log.
 
+mod backfill;
 mod controller;
 mod error;
+mod estimate;
+mod fair;
 mod job;
 mod lifecycle;
 mod pass;
@@ -34,6 +37,7 @@ mod scale;
 
 pub use controller::Controller;
 pub use error::ControlError;
+pub use estimate::{Observed, PRIOR_GPU_S};
 pub use gf_model::protocol::{
     CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunPlacement, RunSpec,
     ServiceId, StopReason, StopSpec,

@@ -25,14 +25,16 @@ use crate::protocol::Action;
 use crate::run::young_daly_interval_s;
 
 impl Controller {
-    fn interval_for(&self, spec: &JobSpec) -> i64 {
+    /// The checkpoint interval of a job whose GPUs each see `per_gpu_s`
+    /// interruptions per second.
+    fn interval_for(&self, spec: &JobSpec, per_gpu_s: f64) -> i64 {
         if let Some(m) = spec.checkpoint_interval_min {
             return (m * 60.0).max(1.0) as i64;
         }
         let s = match self.cfg.checkpoint {
             CheckpointPolicy::Fixed => self.cfg.fixed_interval_s,
             CheckpointPolicy::YoungDaly => {
-                let rate = self.cfg.interruptions_per_gpu_s * spec.gpus as f64;
+                let rate = per_gpu_s * spec.gpus as f64;
                 let mtbf = if rate > 0.0 {
                     1.0 / rate
                 } else {
@@ -51,7 +53,7 @@ impl Controller {
             // A resubmission of a known job is a duplicate delivery: jobs never run twice.
             return;
         }
-        let interval_s = self.interval_for(&spec);
+        let interval_s = self.interval_for(&spec, self.cfg.interruptions_per_gpu_s);
         let idx = self.jobs.len() as u32;
         self.seq += 1;
         let mut job = JobInfo {
@@ -73,6 +75,7 @@ impl Controller {
             alloc_gpus: 0,
             interruptions: [0; 3],
             spare_swaps: 0,
+            spares_lost: 0,
             attained_gpu_s: 0.0,
             run_started_s: None,
             qkey: None,
@@ -85,11 +88,10 @@ impl Controller {
         };
         match Request::from_job(&self.topo, id, &job.spec) {
             Ok(mut req) => {
+                // Hot spares are not part of the request: they are whole
+                // domains of the cluster the gang lands on, topped up from
+                // free capacity at every dispatch (`top_up_spares`).
                 req.checkpoint_interval_s = interval_s;
-                if job.spec.gpus >= self.cfg.hot_spare_min_gpus && self.cfg.hot_spare_domains > 0 {
-                    let dg = self.topo.catalog.entries()[req.accels[0] as usize].domain_gpus;
-                    req.gpus += self.cfg.hot_spare_domains * dg;
-                }
                 job.req = Some(req);
                 self.by_id.insert(id, idx);
                 self.jobs.push(job);
@@ -259,7 +261,19 @@ impl Controller {
     fn stop_clock(&mut self, now: i64, i: usize) {
         let j = &mut self.jobs[i];
         if let Some(t) = j.run_started_s.take() {
-            j.attained_gpu_s += (now - t).max(0) as f64 * f64::from(j.spec.gpus);
+            let gpu_s = (now - t).max(0) as f64 * f64::from(j.spec.gpus);
+            j.attained_gpu_s += gpu_s;
+            if let Some(c) = j.cluster {
+                self.rates.ran(c, gpu_s);
+            }
+        }
+    }
+
+    /// Job `i`'s run was interrupted by something the controller did not ask
+    /// for: the estimate of its cluster's rate learns of it.
+    fn observe_interruption(&mut self, i: usize) {
+        if let Some(c) = self.jobs[i].cluster {
+            self.rates.interrupted(c);
         }
     }
 
@@ -350,10 +364,17 @@ impl Controller {
     fn dispatch(&mut self, now: i64, i: usize, out: &mut Vec<Action>) {
         self.stop_clock(now, i);
         let Some(a) = self.jobs[i].alloc else { return };
+        self.top_up_spares(i, a);
         let Some(al) = self.sched.alloc(a) else {
             return;
         };
         let placement = self.run_placement(al, self.jobs[i].spec.gpus);
+        if self.cfg.interval_from_observed {
+            // The interval of every run is chosen from what was observed
+            // on the cluster it goes to, up to now.
+            let per_gpu_s = self.rates.per_gpu_s(al.cluster);
+            self.jobs[i].interval_s = self.interval_for(&self.jobs[i].spec, per_gpu_s);
+        }
         self.clear_deadline(i);
         let j = &mut self.jobs[i];
         j.attempt += 1;
@@ -379,6 +400,10 @@ impl Controller {
     }
 
     pub(crate) fn started(&mut self, now: i64, run: RunId) {
+        if run.job >= crate::scale::REPLICA_BASE {
+            self.replica_started(run.job);
+            return;
+        }
         let Some(i) = self.current(run.job, run.attempt) else {
             return;
         };
@@ -446,6 +471,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, false, out);
         }
+        self.observe_interruption(i);
         if !self.charge(i, cat) {
             self.give_back(now, i)?;
             self.fail(now, i, cat, out);
@@ -475,6 +501,7 @@ impl Controller {
         if self.jobs[i].state == JobState::Stopping {
             return self.confirm_stop(now, i, false, out);
         }
+        self.observe_interruption(i);
         self.give_back(now, i)?;
         self.requeue_or_fail(now, i, unasked, out);
         Ok(())
@@ -732,6 +759,16 @@ impl Controller {
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
+        let failed = matches!(
+            cause,
+            CapacityCause::GpuFailure | CapacityCause::DomainFailure
+        );
+        for &d in domains {
+            if self.sched.index().is_online(d) != online {
+                let c = self.topo.domain_cluster[d as usize];
+                self.rates.domain_flipped(now, c, d, online, failed);
+            }
+        }
         if online {
             for &d in domains {
                 self.sched.set_domain_online(d, true);
@@ -769,6 +806,74 @@ impl Controller {
         Ok(())
     }
 
+    /// Hot-spare domains job `i` should hold on cluster `c`: whole domains
+    /// of the accelerator it was placed on, a fixed count or as many as
+    /// Little's law says are out for repair at once.
+    fn spare_target(&self, i: usize, c: gf_sched::ClusterOrd) -> u32 {
+        let gpus = self.jobs[i].spec.gpus;
+        if gpus < self.cfg.hot_spare_min_gpus {
+            return 0;
+        }
+        let dg = self.topo.clusters[c as usize].domain_gpus.max(1);
+        match self.rates.domains_down(c, gpus.div_ceil(dg)) {
+            Some(l) if self.cfg.spares_by_littles_law => {
+                (l + 2.0 * l.sqrt()).ceil().max(1.0) as u32
+            }
+            _ => self.cfg.hot_spare_domains,
+        }
+    }
+
+    /// Tops job `i`'s allocation `a` up to its hot-spare domains from whole
+    /// free domains of its cluster (what a fleet team does after a swap:
+    /// the pool is refilled, not spent down). Best effort: a full cluster
+    /// leaves the gang with fewer spares, never a failed dispatch.
+    fn top_up_spares(&mut self, i: usize, a: AllocId) {
+        let Some(c) = self.sched.alloc(a).map(|al| al.cluster) else {
+            return;
+        };
+        let target = self.spare_target(i, c);
+        if target == 0 {
+            return;
+        }
+        let Some(al) = self.sched.alloc(a) else {
+            return;
+        };
+        let dg = self.topo.clusters[c as usize].domain_gpus;
+        let have = al.gpus.saturating_sub(self.jobs[i].spec.gpus) / dg;
+        let mut need = target.saturating_sub(have) as usize;
+        if need == 0 || al.share.is_some() {
+            return;
+        }
+        // Lowest domains first: next to the gang when it was packed low.
+        let mut candidates: Vec<DomainOrd> = self.sched.index().bucket(c, dg).to_vec();
+        candidates.sort_unstable();
+        for d in candidates {
+            if need == 0 {
+                break;
+            }
+            if matches!(self.sched.add_part(a, d, dg), Ok(true)) {
+                self.by_domain[d as usize].push(a);
+                self.jobs[i].alloc_gpus += dg;
+                need -= 1;
+            }
+        }
+    }
+
+    /// The domains of `gone` are all hot spares of job `i`'s current run.
+    fn only_spares(&self, i: usize, gone: &[(DomainOrd, u32)]) -> bool {
+        let Some(p) = &self.jobs[i].placement else {
+            return false;
+        };
+        let Some(c) = self.jobs[i].cluster else {
+            return false;
+        };
+        let first = self.topo.clusters[c as usize].first_domain;
+        !gone.is_empty()
+            && gone
+                .iter()
+                .all(|&(d, _)| p.domains.iter().any(|s| s.spare && s.index == d - first))
+    }
+
     /// A domain under job `i` failed, and the run with it: a hot spare takes
     /// its place if the gang still has enough GPUs without it (the job
     /// restarts on the rest from its last checkpoint, not re-queued);
@@ -782,20 +887,6 @@ impl Controller {
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        // The run is over as far as the controller is concerned, so it is
-        // killed now even when a stop with a grace period was already asked
-        // of it: otherwise its job, requeued at once below, could have its
-        // next attempt dispatched while this one still runs out its grace.
-        let run = self.jobs[i].run();
-        out.push(Action::Stop(StopSpec {
-            run,
-            reason: StopReason::Release,
-            grace_s: 0,
-        }));
-        if self.jobs[i].state == JobState::Stopping {
-            return self.confirm_stop(now, i, false, out);
-        }
-        let need = self.jobs[i].spec.gpus;
         // Every offline domain under the gang counts, not only `d`: one
         // report can take several, and the spares must cover them all.
         let ix = self.sched.index();
@@ -810,6 +901,40 @@ impl Controller {
                     .collect()
             })
             .unwrap_or_default();
+        // Only idle spares failed: the run goes on (its backend drops them
+        // too), and the next dispatch refills the pool.
+        if self.jobs[i].state != JobState::Stopping && self.only_spares(i, &gone) {
+            let first = self.jobs[i]
+                .cluster
+                .map_or(0, |c| self.topo.clusters[c as usize].first_domain);
+            for &(g, n) in &gone {
+                self.untrack_domain(a, g);
+                self.sched.release_part(a, g)?;
+                let j = &mut self.jobs[i];
+                j.alloc_gpus -= n;
+                if let Some(p) = &mut j.placement {
+                    p.domains.retain(|s| s.index != g - first);
+                }
+            }
+            self.jobs[i].spares_lost += 1;
+            self.dirty = true;
+            return Ok(());
+        }
+        // The run is over as far as the controller is concerned, so it is
+        // killed now even when a stop with a grace period was already asked
+        // of it: otherwise its job, requeued at once below, could have its
+        // next attempt dispatched while this one still runs out its grace.
+        let run = self.jobs[i].run();
+        out.push(Action::Stop(StopSpec {
+            run,
+            reason: StopReason::Release,
+            grace_s: 0,
+        }));
+        if self.jobs[i].state == JobState::Stopping {
+            return self.confirm_stop(now, i, false, out);
+        }
+        self.observe_interruption(i);
+        let need = self.jobs[i].spec.gpus;
         let lost: u32 = gone.iter().map(|p| p.1).sum();
         if lost > 0 && self.jobs[i].alloc_gpus.saturating_sub(lost) >= need {
             for (g, _) in gone {

@@ -26,6 +26,7 @@ impl Controller {
     /// left most of a deep queue unasked.)
     pub(crate) fn pass(&mut self, now: i64, out: &mut Vec<Action>) -> Result<(), ControlError> {
         self.dirty = false;
+        self.shadow = None;
         // Under Tiresias the ranking decides who runs, preempting if need be.
         let keep = match self.cfg.queue {
             QueueOrder::TiresiasLas { .. } => {
@@ -49,6 +50,9 @@ impl Controller {
             }
             _ => None,
         };
+        if self.cfg.queue == QueueOrder::FairShare {
+            return self.fair_pass(now, out);
+        }
         let head_blocks = self.cfg.queue.head_blocks();
         let mut missed: Vec<(MissKey, Vec<(u32, u32)>)> = Vec::new();
         let mut cursor: Option<QueueKey> = None;
@@ -76,7 +80,7 @@ impl Controller {
     /// Offers the scheduler one queued job, unless a job of its kind no
     /// larger and no less important already missed in this pass. False
     /// when it found no room.
-    fn offer(
+    pub(crate) fn offer(
         &mut self,
         now: i64,
         key: QueueKey,
@@ -117,9 +121,21 @@ impl Controller {
                     Some((c, n)) => format!("no fit: {c} ({n} clusters)"),
                     None => "no fit: no cluster accepts it".into(),
                 };
+                if self.cfg.easy_backfill && self.shadow.is_none() {
+                    self.reserve_for_head(now, i);
+                }
                 return Ok(false);
             }
             Outcome::Placed(p) => {
+                if !self.backfill_allows(now, i, &p) {
+                    self.jobs[i].reason =
+                        "held back: its cluster's room is reserved for a job that waits longer"
+                            .into();
+                    return Ok(false);
+                }
+                let Some(req) = self.jobs[i].req.as_ref() else {
+                    return Ok(true);
+                };
                 let a = self.sched.commit(now, req, &p)?;
                 self.dequeue(i);
                 self.place(now, i, a, out);
@@ -137,7 +153,7 @@ impl Controller {
 
 /// What makes two gangs compete for the same room in a scheduling pass.
 #[derive(Debug, Clone, PartialEq)]
-struct MissKey {
+pub(crate) struct MissKey {
     accels: Vec<u16>,
     sites: Option<Vec<bool>>,
     spot_ok: bool,

@@ -98,17 +98,36 @@ pub struct ControlConfig {
     pub checkpoint: CheckpointPolicy,
     /// Interval under the fixed policy, seconds.
     pub fixed_interval_s: f64,
-    /// Expected interruptions per GPU-second, for Young/Daly.
+    /// Expected interruptions per GPU-second, for Young/Daly: the prior
+    /// (a published rate), or the rate itself when `interval_from_observed`
+    /// is off.
     pub interruptions_per_gpu_s: f64,
+    /// Choose each run's interval from the interruption rate estimated from
+    /// the reports so far (per cluster, shrunk towards its accelerator and
+    /// the prior), rather than from `interruptions_per_gpu_s` alone.
+    #[serde(default = "yes")]
+    pub interval_from_observed: bool,
     /// Retries per failure category.
     pub retry: RetryBudget,
     /// Gangs of at least this many GPUs hold hot spares.
     pub hot_spare_min_gpus: u32,
     /// Spare NVLink domains such a gang holds.
     pub hot_spare_domains: u32,
+    /// Size each gang's spare pool by Little's law from the failures and
+    /// repairs reported on its cluster (the mean number of its domains out
+    /// at once, `L`, plus two standard deviations, `ceil(L + 2·√L)`, at
+    /// least one); `hot_spare_domains` until a repair has been seen.
+    #[serde(default)]
+    pub spares_by_littles_law: bool,
     /// Which waiting job is offered capacity first.
     #[serde(default)]
     pub queue: QueueOrder,
+    /// EASY backfill: the first job of a pass that finds no room holds the
+    /// cluster where it can start soonest (by the estimated ends of what runs
+    /// there), and later jobs may start there only if they end before then or
+    /// fit beside it, so a large gang starts by a bounded time.
+    #[serde(default)]
+    pub easy_backfill: bool,
     /// Seconds a dispatched run may take to report started before the
     /// controller gives its allocation up and queues the job again.
     pub dispatch_timeout_s: i64,
@@ -118,6 +137,10 @@ pub struct ControlConfig {
     pub cancel_grace_s: i64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
@@ -125,10 +148,13 @@ impl Default for ControlConfig {
             fixed_interval_s: 3600.0,
             interruptions_per_gpu_s: gf_model::scenario::LLAMA3_INTERRUPTIONS_PER_GPU_DAY
                 / 86_400.0,
+            interval_from_observed: true,
             retry: RetryBudget::default(),
             hot_spare_min_gpus: 8192,
             hot_spare_domains: 2,
+            spares_by_littles_law: false,
             queue: QueueOrder::Priority,
+            easy_backfill: false,
             dispatch_timeout_s: 600,
             preempt_grace_s: 120,
             cancel_grace_s: 60,

@@ -12,6 +12,9 @@
 //!   (GPU-seconds) they have crossed, then by submission; it is preemptive:
 //!   a running job outside the set the ranking would run is stopped. This is
 //!   not Gavel's "LAS", which is max-min fair time-sharing of throughput.
+//! - `fair-share`: highest priority first; among equals, the team furthest
+//!   below its weighted share of the GPUs it holds (Kueue's fair sharing:
+//!   GPUs in use ÷ team weight), then oldest; with backfill. See `fair.rs`.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,11 +38,13 @@ pub enum QueueOrder {
         /// one, at one GPU-hour).
         thresholds_gpu_s: Vec<f64>,
     },
+    /// Priority, then the team furthest below its weighted share.
+    FairShare,
 }
 
 impl QueueOrder {
     /// Names accepted on the command line.
-    pub const NAMES: [&'static str; 4] = ["priority", "fifo", "sjf", "tiresias-las"];
+    pub const NAMES: [&'static str; 5] = ["priority", "fifo", "sjf", "tiresias-las", "fair-share"];
 
     /// The order of that name, with Tiresias' default threshold for LAS.
     pub fn named(s: &str) -> Option<Self> {
@@ -50,6 +55,7 @@ impl QueueOrder {
             "tiresias-las" => Some(QueueOrder::TiresiasLas {
                 thresholds_gpu_s: vec![3_600.0],
             }),
+            "fair-share" => Some(QueueOrder::FairShare),
             _ => None,
         }
     }
@@ -61,6 +67,7 @@ impl QueueOrder {
             QueueOrder::Fifo => "fifo",
             QueueOrder::Sjf => "sjf",
             QueueOrder::TiresiasLas { .. } => "tiresias-las",
+            QueueOrder::FairShare => "fair-share",
         }
     }
 
@@ -68,7 +75,9 @@ impl QueueOrder {
     /// older job.
     pub(crate) fn rank(&self, j: &JobInfo) -> u64 {
         match self {
-            QueueOrder::Priority => u64::from(u32::MAX - j.spec.priority),
+            // Fair share orders teams within a priority in the pass itself
+            // (their shares change as it places work).
+            QueueOrder::Priority | QueueOrder::FairShare => u64::from(u32::MAX - j.spec.priority),
             QueueOrder::Fifo => 0,
             QueueOrder::Sjf => {
                 let per_gpu_h = j.spec.work_gpu_hours / f64::from(j.spec.gpus.max(1));

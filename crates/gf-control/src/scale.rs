@@ -8,6 +8,8 @@
 //! A replica is a run like a job's: it is dispatched with its placement and
 //! stopped with a release, so every backend serves both the same way.
 
+use std::collections::HashMap;
+
 use gf_model::ServiceSpec;
 use gf_model::protocol::{RunId, RunKind, RunSpec, ServiceId, StopReason, StopSpec};
 use gf_sched::{
@@ -24,7 +26,7 @@ pub use gf_sched::CROSS_ZONE_MS;
 pub(crate) const REPLICA_BASE: WorkId = 1 << 62;
 
 /// One replica of a service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Replica {
     work: WorkId,
     alloc: AllocId,
@@ -41,16 +43,77 @@ pub(crate) struct Service {
     headroom: f64,
     demand: Vec<(u32, f64)>,
     /// The replicas by group (`counts.slot`), each list oldest first, so
-    /// that removing the newest of a group costs O(1).
-    replicas: Vec<Vec<Replica>>,
+    /// that removing the newest of a group costs O(1). A replica lost or
+    /// preempted leaves a stale entry here (its work id no longer in
+    /// `alive`), skipped when met and swept once stale entries are half a
+    /// list: finding a lost replica costs O(1), not a scan of its service
+    /// (which made a 20M-GPU fleet's failures quadratic).
+    replicas: Vec<Vec<WorkId>>,
+    /// Stale entries per list of `replicas`.
+    stale: Vec<u32>,
+    /// The replicas that run, by work id (unique for ever, unlike an
+    /// allocation id, which the scheduler reuses).
+    alive: HashMap<WorkId, Replica>,
     /// The replicas counted by zone, accelerator and provider, kept in step
     /// with `replicas` so that planning and the SLO cost O(groups), not
     /// O(replicas).
     counts: ReplicaCounts,
+    /// The replicas that serve: reported started by their backend (a
+    /// replica loads its model first). The SLO counts these.
+    serving: ReplicaCounts,
+    /// Replicas dispatched and not yet reported started.
+    loading: HashMap<WorkId, ReplicaGroup>,
     next_seq: u64,
     pub(crate) dirty: bool,
     /// Removed by its owner: no replicas, never sized again.
     removed: bool,
+}
+
+impl Service {
+    /// Counts a replica just dispatched (serving once reported started).
+    fn count(&mut self, work: WorkId, g: ReplicaGroup) {
+        self.counts.add(g);
+        self.loading.insert(work, g);
+    }
+
+    /// Forgets a replica in group `g`.
+    fn uncount(&mut self, work: WorkId, g: ReplicaGroup) {
+        self.counts.remove(g);
+        if self.loading.remove(&work).is_none() {
+            self.serving.remove(g);
+        }
+    }
+
+    /// Takes replica `work` out of the service (it was lost or
+    /// preempted), leaving its list entry stale.
+    fn take(&mut self, work: WorkId) -> Option<Replica> {
+        let r = self.alive.remove(&work)?;
+        self.uncount(r.work, r.group);
+        let slot = self.counts.slot(r.group);
+        self.stale[slot] += 1;
+        if self.stale[slot] as usize * 2 > self.replicas[slot].len() {
+            let alive = &self.alive;
+            self.replicas[slot].retain(|x| alive.contains_key(x));
+            self.stale[slot] = 0;
+        }
+        self.dirty = true;
+        Some(r)
+    }
+
+    /// Takes the newest running replica of group `g` out of the service.
+    fn take_newest(&mut self, g: ReplicaGroup) -> Option<Replica> {
+        let slot = self.counts.slot(g);
+        while let Some(w) = self.replicas[slot].pop() {
+            match self.alive.remove(&w) {
+                Some(r) => {
+                    self.uncount(r.work, r.group);
+                    return Some(r);
+                }
+                None => self.stale[slot] = self.stale[slot].saturating_sub(1),
+            }
+        }
+        None
+    }
 }
 
 /// A service's state for reports.
@@ -99,12 +162,16 @@ impl Controller {
         self.svc_by_id.insert(id, self.services.len() as u32);
         let counts = ReplicaCounts::new(&self.topo, &req);
         self.services.push(Service {
+            serving: counts.clone(),
+            loading: HashMap::new(),
             id,
             spec,
             req,
             headroom,
             demand,
             replicas: vec![Vec::new(); counts.slots()],
+            stale: vec![0; counts.slots()],
+            alive: HashMap::new(),
             counts,
             next_seq: 0,
             dirty: true,
@@ -126,12 +193,17 @@ impl Controller {
         svc.removed = true;
         svc.dirty = false;
         svc.demand.clear();
-        let gone: Vec<Replica> = svc.replicas.iter_mut().flat_map(std::mem::take).collect();
-        for r in gone {
-            self.services[i as usize].counts.remove(r.group);
+        let mut works: Vec<WorkId> = svc.alive.keys().copied().collect();
+        works.sort_unstable();
+        for w in works {
+            let Some(r) = self.services[i as usize].take(w) else {
+                continue;
+            };
             self.release(r.alloc)?;
             out.push(replica_stop(r.work));
         }
+        let svc = &mut self.services[i as usize];
+        svc.dirty = false;
         // Freed room may fit waiting jobs.
         self.dirty = true;
         Ok(())
@@ -154,7 +226,7 @@ impl Controller {
             .iter()
             .map(|s| {
                 let mut by_zone: Vec<(u32, u32)> = Vec::new();
-                for r in s.replicas.iter().flatten() {
+                for r in s.alive.values() {
                     match by_zone.iter_mut().find(|z| z.0 == r.group.zone) {
                         Some(z) => z.1 += 1,
                         None => by_zone.push((r.group.zone, 1)),
@@ -173,16 +245,48 @@ impl Controller {
 
     /// Demand and demand served within the SLO for a service right now:
     /// replicas serve their own zone first; what they have left serves other
-    /// zones only when the SLO leaves room for the cross-zone latency.
+    /// zones only when the SLO leaves room for the cross-zone latency. Only
+    /// replicas their backend reported started (their model loaded) serve.
     pub fn slo(&self, service: ServiceId) -> Slo {
         let Some(&i) = self.svc_by_id.get(&service) else {
             return Slo::default();
         };
         let s = &self.services[i as usize];
-        let (demand_rps, served_rps) = s.counts.served(&s.req, &s.demand);
+        let (demand_rps, served_rps) = s.serving.served(&s.req, &s.demand);
         Slo {
             demand_rps,
             served_rps,
+        }
+    }
+
+    /// As [`Self::slo`], for a demand other than the last one observed (the
+    /// twin measures against the demand of each instant).
+    pub fn slo_for(&self, service: ServiceId, rps_by_zone: &[(String, f64)]) -> Slo {
+        let Some(&i) = self.svc_by_id.get(&service) else {
+            return Slo::default();
+        };
+        let s = &self.services[i as usize];
+        let zones = &self.topo.zones;
+        let demand: Vec<(u32, f64)> = rps_by_zone
+            .iter()
+            .filter_map(|(z, r)| Some((zones.iter().position(|x| x == z)? as u32, *r)))
+            .collect();
+        let (demand_rps, served_rps) = s.serving.served(&s.req, &demand);
+        Slo {
+            demand_rps,
+            served_rps,
+        }
+    }
+
+    /// A replica's backend reported it started: it serves from now.
+    pub(crate) fn replica_started(&mut self, work: WorkId) {
+        let id = ((work - REPLICA_BASE) >> 32) as ServiceId;
+        let Some(&i) = self.svc_by_id.get(&id) else {
+            return;
+        };
+        let svc = &mut self.services[i as usize];
+        if let Some(g) = svc.loading.remove(&work) {
+            svc.serving.add(g);
         }
     }
 
@@ -193,18 +297,12 @@ impl Controller {
         a: AllocId,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        let svc = &mut self.services[s];
-        let Some((g, k)) = svc
-            .replicas
-            .iter()
-            .enumerate()
-            .find_map(|(g, v)| v.iter().position(|r| r.alloc == a).map(|k| (g, k)))
-        else {
+        let Some(work) = self.sched.alloc(a).map(|x| x.work) else {
             return Ok(());
         };
-        let r = svc.replicas[g].remove(k);
-        svc.counts.remove(r.group);
-        svc.dirty = true;
+        let Some(r) = self.services[s].take(work) else {
+            return Ok(());
+        };
         self.release(a)?;
         out.push(replica_stop(r.work));
         Ok(())
@@ -216,18 +314,12 @@ impl Controller {
         let Some(Owner::Replica(s)) = self.owners.get(a as usize).copied().flatten() else {
             return;
         };
-        let svc = &mut self.services[s as usize];
-        let Some((g, k)) = svc
-            .replicas
-            .iter()
-            .enumerate()
-            .find_map(|(g, v)| v.iter().position(|r| r.alloc == a).map(|k| (g, k)))
-        else {
+        let Some(work) = self.sched.alloc(a).map(|x| x.work) else {
             return;
         };
-        let r = svc.replicas[g].remove(k);
-        svc.counts.remove(r.group);
-        svc.dirty = true;
+        let Some(r) = self.services[s as usize].take(work) else {
+            return;
+        };
         self.set_owner(a, Some(Owner::Held(p)));
         if let Some(res) = &mut self.jobs[p as usize].reservation {
             res.held.push(a);
@@ -290,11 +382,9 @@ impl Controller {
             },
         )?;
         for &g in &plan.removed {
-            let svc = &mut self.services[s];
-            let Some(r) = svc.replicas[svc.counts.slot(g)].pop() else {
+            let Some(r) = self.services[s].take_newest(g) else {
                 continue;
             };
-            svc.counts.remove(g);
             self.release(r.alloc)?;
             out.push(replica_stop(r.work));
             // Freed room may fit waiting jobs.
@@ -305,13 +395,17 @@ impl Controller {
             let placement = self.placement_of(a.alloc);
             let svc = &mut self.services[s];
             svc.next_seq += 1;
-            svc.counts.add(a.group);
+            svc.count(a.work, a.group);
             let slot = svc.counts.slot(a.group);
-            svc.replicas[slot].push(Replica {
-                work: a.work,
-                alloc: a.alloc,
-                group: a.group,
-            });
+            svc.replicas[slot].push(a.work);
+            svc.alive.insert(
+                a.work,
+                Replica {
+                    work: a.work,
+                    alloc: a.alloc,
+                    group: a.group,
+                },
+            );
             out.push(Action::Dispatch(RunSpec {
                 run: RunId {
                     job: a.work,

@@ -334,17 +334,18 @@ fn a_hot_spare_takes_a_failed_domains_place_without_requeueing() {
     );
     assert_eq!(acts.len(), 2, "{acts:?}");
     assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
-    // The spare is now a working domain: one domain fewer, no spare left.
+    // The spare is now a working domain, and the pool is refilled from the
+    // cluster's last free domain.
     let d = dispatches(&acts);
     assert_eq!(d[0].run, run(1, 2));
     assert_eq!(
         d[0].placement,
-        placement(C1, &[(1, 8, false), (2, 8, false)])
+        placement(C1, &[(1, 8, false), (2, 8, false), (3, 8, true)])
     );
     assert_eq!(resume(d[0]), 16.0);
     let j = c.job(1).unwrap();
     assert_eq!(j.state, JobState::Restarting);
-    assert_eq!((j.spare_swaps, j.alloc_gpus), (1, 16));
+    assert_eq!((j.spare_swaps, j.alloc_gpus), (1, 24));
     assert_eq!(j.interruptions, [1, 0, 0]);
     assert_eq!(c.pending(), 0);
     h(
@@ -352,13 +353,29 @@ fn a_hot_spare_takes_a_failed_domains_place_without_requeueing() {
         T0 + 5100,
         backend(Report::Started { run: run(1, 2) }),
     );
-    // A second failure finds no spare left: the gang is requeued whole.
+    // A second failure swaps the refilled spare in; nothing is free to
+    // refill it again.
     let acts = h(
         &mut c,
         T0 + 6000,
         offline(C1, &[1], CapacityCause::DomainFailure),
     );
-    assert_eq!(acts, vec![stop(1, 2, StopReason::Release, 0)]);
+    assert_eq!(
+        dispatches(&acts)[0].placement,
+        placement(C1, &[(2, 8, false), (3, 8, false)])
+    );
+    h(
+        &mut c,
+        T0 + 6100,
+        backend(Report::Started { run: run(1, 3) }),
+    );
+    // A third finds no spare left: the gang is requeued whole.
+    let acts = h(
+        &mut c,
+        T0 + 7000,
+        offline(C1, &[2], CapacityCause::DomainFailure),
+    );
+    assert_eq!(acts, vec![stop(1, 3, StopReason::Release, 0)]);
     assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
     assert_eq!(c.pending(), 1);
     assert_eq!(c.scheduler().allocs().count(), 0);
@@ -708,6 +725,11 @@ fn a_service_scales_with_its_demand_across_providers() {
     let on = |cl: &str| d.iter().filter(|s| s.placement.cluster == cl).count();
     assert_eq!((on(C1), on(C2)), (3, 1), "each zone served from itself");
     assert_eq!(c.services()[0].replicas, 4);
+    // A replica serves once its backend reports it started (model loaded).
+    assert_eq!(c.slo(0).served_rps, 0.0);
+    for s in &d {
+        h(&mut c, T0, backend(Report::Started { run: s.run }));
+    }
     let slo = c.slo(0);
     assert_eq!(slo.demand_rps, 40.0);
     assert_eq!(slo.served_rps, 40.0);
@@ -818,6 +840,9 @@ price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
         "{d:?}"
     );
     assert_eq!(c.services()[0].by_zone, vec![(0, 7), (1, 10)]);
+    for s in &d {
+        h(&mut c, T0, backend(Report::Started { run: s.run }));
+    }
     let slo = c.slo(0);
     assert_eq!((slo.demand_rps, slo.served_rps), (160.0, 160.0));
     // Sized right, the next tick leaves it alone.
@@ -1039,4 +1064,41 @@ fn cancelling_a_reserved_job_ends_it_and_its_victims_still_stop() {
     assert_eq!(c.job(1).unwrap().state, JobState::Interrupted);
     let acts = h(&mut c, T0 + 90, Event::ScheduleTick);
     assert_eq!(dispatches(&acts)[0].run, run(1, 2));
+}
+
+#[test]
+fn a_failed_hot_spare_costs_its_gang_nothing() {
+    let mut c = controller(ControlConfig {
+        hot_spare_min_gpus: 16,
+        hot_spare_domains: 1,
+        ..cfg()
+    });
+    let first = started(&mut c, 1, job("big").gpus(16));
+    assert_eq!(
+        first.placement,
+        placement(C1, &[(0, 8, false), (1, 8, false), (2, 8, true)])
+    );
+    // The idle spare's rack fails: no stop, no restart, no retry charged.
+    let acts = h(
+        &mut c,
+        T0 + 5000,
+        offline(C1, &[2], CapacityCause::GpuFailure),
+    );
+    assert!(acts.is_empty(), "{acts:?}");
+    let j = c.job(1).unwrap();
+    assert_eq!(j.state, JobState::Running);
+    assert_eq!((j.attempt, j.alloc_gpus, j.spares_lost), (1, 16, 1));
+    assert_eq!(j.interruptions, [0, 0, 0]);
+    // Its next restart (a software crash, restarted in place) refills the
+    // pool from the free domain 3.
+    let crash = Report::Failed {
+        run: run(1, 1),
+        category: FailureCategory::Software,
+        progress: None,
+    };
+    let acts = h(&mut c, T0 + 6000, backend(crash));
+    assert_eq!(
+        dispatches(&acts)[0].placement,
+        placement(C1, &[(0, 8, false), (1, 8, false), (3, 8, true)])
+    );
 }

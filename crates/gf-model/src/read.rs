@@ -387,6 +387,18 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
     }
     let cost = t.or::<f64>(cx, "checkpoint_cost_min", 5.0);
     non_negative(cx, &t, "checkpoint_cost_min", cost);
+    let persist = t.opt::<f64>(cx, "checkpoint_persist_min");
+    if let Some(p) = persist {
+        non_negative(cx, &t, "checkpoint_persist_min", p);
+    }
+    let in_memory = t.opt::<bool>(cx, "checkpoint_in_memory");
+    let group = t.opt::<u32>(cx, "replica_group_gpus");
+    if group == Some(0) {
+        cx.error(
+            t.at("replica_group_gpus"),
+            "`replica_group_gpus` must be at least 1",
+        );
+    }
     let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
     let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
     let preemptible = t.or::<bool>(cx, "preemptible", true);
@@ -406,6 +418,9 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         work_gpu_hours: work.unwrap_or(1.0),
         checkpoint_interval_min: interval,
         checkpoint_cost_min: cost,
+        checkpoint_persist_min: persist,
+        checkpoint_in_memory: in_memory,
+        replica_group_gpus: group,
         providers,
         regions,
         preemptible,

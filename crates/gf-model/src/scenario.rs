@@ -43,6 +43,15 @@ pub struct ScenarioSpec {
     /// Minutes between autoscaling decisions for inference services.
     #[serde(default = "sixty")]
     pub autoscale_interval_min: f64,
+    /// Within a priority, offer room to the team furthest below its weighted
+    /// share first (teams' `weight`), rather than to the oldest job.
+    #[serde(default)]
+    pub fair_share: bool,
+    /// EASY backfill: the blocked head of each scheduling pass holds room
+    /// where it can start soonest, so a large gang is not starved by small
+    /// jobs backfilling every freed GPU.
+    #[serde(default = "yes")]
+    pub easy_backfill: bool,
     /// Hours between users' local time and UTC per latency zone (`us-east = -5`),
     /// which sets when each zone's daily peak comes.
     #[serde(default)]
@@ -62,6 +71,9 @@ pub struct ScenarioSpec {
     /// Checkpoint policy.
     #[serde(default)]
     pub checkpoint: CheckpointSpec,
+    /// Power as a site's meter reads it.
+    #[serde(default)]
+    pub power: PowerSpec,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -171,6 +183,11 @@ pub struct InferenceGen {
     /// Replicas are sized for demand × headroom.
     #[serde(default = "headroom")]
     pub headroom: f64,
+    /// Seconds a new replica loads its model before it serves (0: at once).
+    /// ServerlessLLM (OSDI'24) measures 84 s for LLaMA-2-70B with standard
+    /// loaders; replicas added at a scaling decision serve only after it.
+    #[serde(default)]
+    pub model_load_s: f64,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -257,6 +274,11 @@ pub struct FailureSpec {
     pub hot_spare_min_gpus: u32,
     /// Spare domains such a gang holds.
     pub hot_spare_domains: u32,
+    /// Size each gang's spare pool by Little's law from the failures and
+    /// repairs the controller has seen on its cluster, rather than
+    /// `hot_spare_domains` (used until a repair has been seen).
+    #[serde(default)]
+    pub hot_spares_by_littles_law: bool,
     /// Retries per failure category.
     pub retry_budget: RetryBudget,
     #[serde(skip)]
@@ -282,7 +304,48 @@ impl Default for FailureSpec {
             spot_return_hours: 6.0,
             hot_spare_min_gpus: 8_192,
             hot_spare_domains: 2,
+            hot_spares_by_littles_law: false,
             retry_budget: RetryBudget::default(),
+            locs: Locs::default(),
+        }
+    }
+}
+
+/// Power as a site's meter reads it, beside the admission figure. The
+/// scheduler admits work against a site's envelope at every allocated GPU's
+/// full facility power (the catalog's, at a PUE of 1.2): a bound that holds
+/// whatever the work does. The meter sees more detail: an online GPU that
+/// computes nothing (idle, a hot spare, a gang stalled writing a checkpoint
+/// or restarting) still draws its idle floor, and the facility overhead is
+/// the site's own PUE. So a 16k-GPU gang's restart shows as a drop of
+/// megawatts, as Llama 3 reports (Sec. 3.3.4: swings of tens of MW).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSpec {
+    /// Meter power per site over time (off: only the admission figure).
+    pub metered: bool,
+    /// Share of a GPU's power at load it draws idle, server share included
+    /// (an H100 idles near 100 W of its 700 W, its server's CPUs, NICs and
+    /// fans stay on: about 0.3 of load; assumption).
+    pub idle_share: f64,
+    /// Facility overhead, total ÷ IT power, of every site not listed in
+    /// `site_pue` (1.2: the catalog's reference).
+    pub pue: f64,
+    /// PUE per site, `provider/region` = PUE.
+    pub site_pue: BTreeMap<String, f64>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[allow(missing_docs)]
+    pub locs: Locs,
+}
+
+impl Default for PowerSpec {
+    fn default() -> Self {
+        PowerSpec {
+            metered: false,
+            idle_share: 0.3,
+            pue: 1.2,
+            site_pue: BTreeMap::new(),
             locs: Locs::default(),
         }
     }
@@ -312,7 +375,12 @@ impl CheckpointPolicy {
     }
 }
 
-/// Checkpointing of training jobs.
+/// Checkpointing and restart of training jobs: what a checkpoint costs the
+/// job (a blocking stall, then a background persist) and what a restart
+/// costs (detection, start-up, initialisation growing with the gang, reading
+/// the checkpoint). Re-placement is not a figure here: it is the queue wait
+/// the controller produces (zero when a hot spare takes over). The defaults
+/// are the 2023 blocking practice; a scenario sets today's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointSpec {
@@ -322,8 +390,46 @@ pub struct CheckpointSpec {
     pub interval_min: f64,
     /// Minutes to write a checkpoint, for generated jobs.
     pub cost_min: f64,
-    /// Minutes to reschedule and initialise a restarted job, on top of reading the checkpoint.
+    /// Minutes every run spends starting its processes and loading its
+    /// state, on top of detection, communicator initialisation and reading
+    /// the checkpoint (each below).
     pub restart_overhead_min: f64,
+    /// Minutes a checkpoint takes to reach durable storage after its
+    /// blocking stall (`cost_min`), written in the background while training
+    /// goes on; a failure before it lands loses that checkpoint. 0: the stall
+    /// writes to storage (the 2023 blocking practice).
+    #[serde(default)]
+    pub persist_min: f64,
+    /// Jobs keep a copy of each checkpoint in their peers' host memory
+    /// (Gemini, SOSP'23), so a failure that spares the peers (a GPU, host,
+    /// rack or software fault) resumes from the latest stall at once; an
+    /// outage of the whole cluster or region loses the copies too.
+    #[serde(default)]
+    pub in_memory_replicas: bool,
+    /// Seconds from a failure to its detection (heartbeat or collective
+    /// timeout), spent before every restart after an interruption.
+    #[serde(default)]
+    pub detect_s: f64,
+    /// Seconds of communicator and framework initialisation per 1,000 GPUs
+    /// of the gang, spent at every start: initialisation grows with the gang
+    /// (MegaScale, NSDI'24: ~30 s at 10,000 GPUs after optimisation).
+    #[serde(default)]
+    pub init_s_per_1k_gpus: f64,
+    /// Tell the controller the injected failure rate, for Young/Daly: an
+    /// oracle no real controller has, kept for comparison. Off (the
+    /// default), the controller estimates the rate from the interruptions
+    /// reported so far, starting from the published Llama 3 rate.
+    #[serde(default)]
+    pub oracle_rates: bool,
+    /// GPUs per data-parallel replica group of every job at least twice as
+    /// large, for partial restart (0: off, every failure restarts the whole
+    /// gang from its checkpoint). A failure that spares the other groups
+    /// (anything but a cluster or region outage) loses no compute — the
+    /// failed group takes a peer group's state — and its restart initialises
+    /// one group, not the gang; the rest wait meanwhile (FT-HSDP, 2026:
+    /// effective time 44% -> 80% at ~100k GPUs).
+    #[serde(default)]
+    pub replica_group_gpus: u32,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -337,6 +443,12 @@ impl Default for CheckpointSpec {
             interval_min: 60.0,
             cost_min: 5.0,
             restart_overhead_min: 10.0,
+            persist_min: 0.0,
+            in_memory_replicas: false,
+            detect_s: 0.0,
+            init_s_per_1k_gpus: 0.0,
+            oracle_rates: false,
+            replica_group_gpus: 0,
             locs: Locs::default(),
         }
     }

@@ -277,6 +277,22 @@ pub struct JobSpec {
     /// Minutes to write a checkpoint (and to restart from one).
     #[serde(default = "checkpoint_cost")]
     pub checkpoint_cost_min: f64,
+    /// Minutes a checkpoint takes to reach storage after its stall, written in
+    /// the background while training goes on (a failure meanwhile loses it);
+    /// without it the scenario's `[scenario.checkpoint] persist_min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_persist_min: Option<f64>,
+    /// Keeps a copy of each checkpoint in peers' memory, so a failure that
+    /// spares the peers resumes from it at once; without it the scenario's
+    /// `[scenario.checkpoint] in_memory_replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_in_memory: Option<bool>,
+    /// GPUs per data-parallel replica group, for partial restart: a failure
+    /// that spares the other groups restarts only its own, from a peer
+    /// group's state, while the rest wait (FT-HSDP); without it the
+    /// scenario's `[scenario.checkpoint] replica_group_gpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_group_gpus: Option<u32>,
     /// Providers it may run on; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,

@@ -174,12 +174,18 @@ pub struct CostTable {
     pub train: Vec<f64>,
     /// USD per reference GPU-hour of inference work, per cluster.
     pub infer: Vec<f64>,
+    /// Reserved: paid whether used or not, so using it costs nothing more.
+    reserved: Vec<bool>,
+    /// The fleet's largest commitment, USD: the scale of commitment urgency.
+    largest_commitment_usd: f64,
     min_train: f64,
     min_infer: f64,
 }
 
 impl CostTable {
-    /// Computes the table for a fleet.
+    /// Computes the table for a fleet. The cheapest is taken over capacity
+    /// paid by use: reserved capacity's marginal cost is zero, the view
+    /// every scorer shares.
     pub fn new(topo: &Topology) -> Self {
         let per = |f: fn(&crate::topology::AccelInfo) -> f64| -> Vec<f64> {
             topo.clusters
@@ -189,12 +195,29 @@ impl CostTable {
         };
         let train = per(|a| a.train);
         let infer = per(|a| a.infer);
-        let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let reserved: Vec<bool> = topo
+            .clusters
+            .iter()
+            .map(|c| c.price_model == PriceModel::Reserved)
+            .collect();
+        let min = |v: &[f64]| {
+            v.iter()
+                .zip(&reserved)
+                .filter(|(_, r)| !**r)
+                .map(|(x, _)| *x)
+                .fold(f64::INFINITY, f64::min)
+        };
         CostTable {
             min_train: min(&train),
             min_infer: min(&infer),
             train,
             infer,
+            reserved,
+            largest_commitment_usd: topo
+                .contracts
+                .iter()
+                .map(|k| k.committed_usd)
+                .fold(0.0, f64::max),
         }
     }
 
@@ -207,6 +230,9 @@ impl CostTable {
     }
 
     fn normalized(&self, kind: WorkKind, c: ClusterOrd) -> f64 {
+        if self.reserved[c as usize] {
+            return 1.0;
+        }
         let (v, m) = match kind {
             WorkKind::Training => (self.train[c as usize], self.min_train),
             WorkKind::Inference => (self.infer[c as usize], self.min_infer),
@@ -219,7 +245,8 @@ impl CostTable {
     }
 }
 
-/// Lower price per unit of work scores higher (the cheapest cluster scores 1).
+/// Lower marginal price per unit of work scores higher: reserved capacity
+/// (already paid for) and the cheapest capacity paid by use score 1.
 pub struct EffectiveCost;
 impl Scorer for EffectiveCost {
     fn name(&self) -> &'static str {
@@ -242,8 +269,12 @@ impl Scorer for PaidAnyway {
     }
 }
 
-/// Contracts behind their pro-rata commitment schedule score above 0.5, ahead
-/// below; capacity under no contract scores 0.5.
+/// Commitment urgency in dollars: a contract projected to fall short of its
+/// commitment at term end (its spend so far extrapolated at its pace so far)
+/// scores above 0.5 by its shortfall, one projected to overshoot below; the
+/// dollars are over the fleet's largest commitment, so a large shortfall
+/// outranks a small one and nothing saturates. Capacity under no contract
+/// (or outside its term) scores 0.5.
 pub struct CommitmentBehind;
 impl Scorer for CommitmentBehind {
     fn name(&self) -> &'static str {
@@ -255,15 +286,15 @@ impl Scorer for CommitmentBehind {
         };
         let k_ord = k as usize;
         let k = &cx.topo.contracts[k_ord];
-        if cx.now < k.start_s || cx.now >= k.end_s || k.committed_usd <= 0.0 {
+        if cx.now <= k.start_s || cx.now >= k.end_s || k.committed_usd <= 0.0 {
             return 0.5;
         }
+        let largest = cx.costs.largest_commitment_usd;
         let elapsed = (cx.now - k.start_s) as f64 / (k.end_s - k.start_s) as f64;
-        let expected = k.committed_usd * elapsed;
         let spent = cx.contract_spend.get(k_ord).copied().unwrap_or(0.0);
-        // A shortfall of 5% of the commitment already counts as fully behind.
-        let behind = ((expected - spent) / k.committed_usd * 20.0).clamp(-1.0, 1.0);
-        0.5 + 0.5 * behind
+        let projected = spent / elapsed;
+        let shortfall = (k.committed_usd - projected) / largest;
+        0.5 + 0.5 * shortfall.clamp(-1.0, 1.0)
     }
 }
 

@@ -667,6 +667,66 @@ impl Scheduler {
         Ok(g)
     }
 
+    /// Adds `g` free GPUs of domain `d` to an allocation: how a gang tops up
+    /// its hot-spare domains from free capacity. False, changing nothing,
+    /// when the domain is of another cluster, offline, short of `g` free
+    /// GPUs, or its site's power envelope has no room for them.
+    pub fn add_part(&mut self, id: AllocId, d: DomainOrd, g: u32) -> Result<bool, SchedError> {
+        let topo = Arc::clone(&self.topo);
+        let a = self
+            .allocs
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .ok_or(SchedError::UnknownAlloc(id))?;
+        let cluster = a.cluster;
+        let watts = topo.watts_per_gpu(cluster);
+        let site = topo.clusters[cluster as usize].site;
+        if a.share.is_some()
+            || topo.domain_cluster[d as usize] != cluster
+            || !self.index.is_online(d)
+            || self.index.free(d) < g
+            || self.index.site_drawn_w(site) + g as u64 * watts > self.index.site_envelope_w(site)
+        {
+            return Ok(false);
+        }
+        let (cpu, mem) = (
+            g as u64 * a.cpu_milli_per_gpu,
+            g as u64 * a.memory_mib_per_gpu,
+        );
+        if (cpu > 0 || mem > 0) && !self.index.host_fits(&topo, d, cpu, mem) {
+            return Ok(false);
+        }
+        let (team, priority, preemptible) = (a.team, a.priority, a.preemptible);
+        self.index.take(&topo, d, g, watts);
+        if cpu > 0 || mem > 0 {
+            self.index.take_host(d, cpu, mem);
+        }
+        if let Some(a) = self.allocs[id as usize].as_mut() {
+            match a.parts.iter_mut().find(|p| p.0 == d) {
+                Some(p) => p.1 += g,
+                None => a.parts.push((d, g)),
+            }
+            a.gpus += g;
+        }
+        if let Some(t) = team {
+            let accel = topo.clusters[cluster as usize].accel as usize;
+            self.team_used[t as usize * topo.accels.len() + accel] += g as u64;
+        }
+        if preemptible {
+            *self.preemptible_gpus[cluster as usize]
+                .entry(priority)
+                .or_default() += g as u64;
+        }
+        Ok(true)
+    }
+
+    /// The allocations of cluster `c`.
+    pub fn allocs_in_cluster(&self, c: ClusterOrd) -> impl Iterator<Item = (AllocId, &Alloc)> {
+        self.cluster_allocs[c as usize]
+            .iter()
+            .filter_map(|&id| self.allocs[id as usize].as_ref().map(|a| (id, a)))
+    }
+
     /// Recomputes the scheduler's own indexes from its allocations and
     /// compares (positions, work → allocation, preemptible GPUs by
     /// priority); the property tests call it after every step.

@@ -71,7 +71,9 @@ pub struct Cluster {
     pub usd_per_gpu_hour: f64,
     /// Spot reclaims per GPU-hour.
     pub spot_rate_per_hour: f64,
-    /// The contract its spend counts against.
+    /// The contract its spend counts against: the one its price names, else
+    /// the first contract of its provider (a provider commitment is burned by
+    /// spend of any price model there).
     pub contract: Option<u32>,
     /// Domains online from each date (sorted); empty means all online from the start.
     pub ramp: Vec<(Date, u32)>,
@@ -253,11 +255,15 @@ impl Topology {
                         price_model: c.price.model,
                         usd_per_gpu_hour: c.price.usd_per_gpu_hour,
                         spot_rate_per_hour: c.price.interruption_rate_per_hour,
+                        // A cloud commitment is burned by spend of any price
+                        // model at its provider: a cluster that names no
+                        // contract counts against its provider's first one.
                         contract: c
                             .price
                             .contract
                             .as_ref()
                             .and_then(|n| doc.contracts.iter().position(|k| k.name == *n))
+                            .or_else(|| doc.contracts.iter().position(|k| k.provider == p.name))
                             .map(|i| i as u32),
                         ramp: c.ramp.iter().map(|s| (s.date, s.domains)).collect(),
                         cpu_milli_per_domain: c.cpu_milli_per_domain.unwrap_or(u64::MAX),

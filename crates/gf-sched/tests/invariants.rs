@@ -483,3 +483,33 @@ fn regression_preempting_shares_of_one_gpu_underflowed_site_power() {
     s.apply(0, &urgent, &d).unwrap().unwrap();
     check_invariants(&s).unwrap();
 }
+
+#[test]
+fn a_spare_domain_added_to_a_gang_is_released_exactly() {
+    // Four GB200 racks, power for three: a gang of one rack takes two more
+    // as spares, a fourth is refused by power, and release restores all.
+    let doc = fleet()
+        .provider("p")
+        .region("r", 0.5, "z")
+        .cluster("c", "gb200", 4, 3.0)
+        .build();
+    let mut s = gf_testkit::scheduler(&doc, "default", 1);
+    let topo = Arc::clone(s.topology());
+    let before = (s.index().total_free(), s.index().site_drawn_w(0));
+    let req = Request::from_job(&topo, 0, &job("a").gpus(72).accels(&["gb200"]).build()).unwrap();
+    let d = s.decide(0, &req, false);
+    let (a, _) = s.apply(0, &req, &d).unwrap().unwrap();
+    let used = s.alloc(a).unwrap().parts[0].0;
+    let free: Vec<u32> = (0..4).filter(|&d| d != used).collect();
+    assert!(s.add_part(a, free[0], 72).unwrap());
+    assert_eq!(s.alloc(a).unwrap().gpus, 144);
+    // A domain already taken is refused; a third rack fits the 0.5 MW
+    // (216 GPUs at 2.2 kW), a fourth does not.
+    assert!(!s.add_part(a, free[0], 72).unwrap());
+    assert!(s.add_part(a, free[1], 72).unwrap());
+    assert!(!s.add_part(a, free[2], 72).unwrap());
+    s.index().check_consistent(&topo).unwrap();
+    s.check_bookkeeping().unwrap();
+    s.release(a).unwrap();
+    assert_eq!((s.index().total_free(), s.index().site_drawn_w(0)), before);
+}

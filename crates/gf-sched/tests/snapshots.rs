@@ -66,8 +66,12 @@ fn large_gang_takes_whole_domains_from_fewest_blocks() {
     );
 }
 
+/// First-fit takes the file's first cluster; cheapest the lowest marginal
+/// price, which for reserved capacity (paid whether used or not) is zero, so
+/// here it takes the reserved rack too, where a list-price view would have
+/// sent it to the cheaper on-demand one; best-fit the tightest fit.
 #[test]
-fn named_policies_choose_differently() {
+fn named_policies_choose_by_their_own_rule() {
     let jobs = [job("x").gpus(72).accels(&["gb200", "h100"]).build()];
     check(
         &jobs,
@@ -82,9 +86,9 @@ fn named_policies_choose_differently() {
         &jobs,
         "cheapest",
         expect![[r#"
-            x: placed: 72 GPUs on azure/west/nvl in 1 domain (1 whole) across 1 fabric block
+            x: placed: 72 GPUs on aws/east/nvl in 1 domain (1 whole) across 1 fabric block
               3 clusters considered, 3 feasible
-              domains #7:72
+              domains #11:72
         "#]],
     );
     check(

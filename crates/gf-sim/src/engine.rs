@@ -68,10 +68,25 @@ pub fn control_config(sc: &ScenarioSpec) -> ControlConfig {
     ControlConfig {
         checkpoint: sc.checkpoint.policy,
         fixed_interval_s: sc.checkpoint.interval_min * 60.0,
-        interruptions_per_gpu_s: f.gpu_interruptions_per_gpu_day / DAY,
+        // The controller is told the injected rate only as an oracle
+        // for comparison; otherwise it starts from the published rate
+        // and learns the rest from the reports.
+        interruptions_per_gpu_s: if sc.checkpoint.oracle_rates {
+            f.gpu_interruptions_per_gpu_day / DAY
+        } else {
+            ControlConfig::default().interruptions_per_gpu_s
+        },
+        interval_from_observed: !sc.checkpoint.oracle_rates,
         retry: f.retry_budget.clone(),
         hot_spare_min_gpus: f.hot_spare_min_gpus,
         hot_spare_domains: f.hot_spare_domains,
+        spares_by_littles_law: f.hot_spares_by_littles_law,
+        queue: if sc.fair_share {
+            gf_control::QueueOrder::FairShare
+        } else {
+            gf_control::QueueOrder::Priority
+        },
+        easy_backfill: sc.easy_backfill,
         ..ControlConfig::default()
     }
 }
@@ -109,7 +124,7 @@ impl Sim {
         base.set_stream(2);
         let start_s = sc.start.epoch_seconds();
         let end_s = end.epoch_seconds();
-        let world = SimWorld::new(
+        let mut world = SimWorld::new(
             Arc::clone(&topo),
             f,
             sc.checkpoint.restart_overhead_min * 60.0,
@@ -117,6 +132,13 @@ impl Sim {
             start_s,
             end_s,
         );
+        world.set_checkpoint_practice(&sc.checkpoint);
+        world.set_power_metering(&sc.power);
+        for (sid, s) in doc.services.iter().enumerate() {
+            if let Some(g) = sc.inference.iter().find(|g| g.service == s.name) {
+                world.set_model_load_s(sid as u32, g.model_load_s);
+            }
+        }
         let m = metrics::Recorder::new(&topo, doc, start_s);
         let mut sim = Sim {
             ctl,
@@ -246,6 +268,7 @@ impl Sim {
             }
             Ev::SchedTick => {
                 self.feed(Event::ScheduleTick)?;
+                self.measure_slo()?;
                 let gap = self.sc.schedule_interval_min * 60.0;
                 self.push_after(gap, Ev::SchedTick);
             }
@@ -312,6 +335,9 @@ impl Sim {
             work_gpu_hours: gpus as f64 * hours,
             checkpoint_interval_min: None,
             checkpoint_cost_min: self.sc.checkpoint.cost_min,
+            checkpoint_persist_min: None,
+            checkpoint_in_memory: None,
+            replica_group_gpus: None,
             providers: wg.providers.clone(),
             regions: Vec::new(),
             preemptible: wg.preemptible,
@@ -325,31 +351,58 @@ impl Sim {
         self.submit(spec)
     }
 
+    /// Service `sid`'s demand now, requests per second by zone.
+    fn demand_now(&self, sid: usize) -> Vec<(String, f64)> {
+        let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
+        let years = self.years();
+        let s = &self.doc.services[sid];
+        let g = self.sc.inference.iter().find(|g| g.service == s.name);
+        let mut rps = Vec::new();
+        for d in &s.demand {
+            if !self.topo.zones.contains(&d.zone) {
+                continue;
+            }
+            let mult = match g {
+                Some(g) => {
+                    let off = self
+                        .sc
+                        .zone_utc_offset_h
+                        .get(&d.zone)
+                        .copied()
+                        .unwrap_or(0.0);
+                    workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                        * workload::growth(g.growth_per_year, years)
+                }
+                None => 1.0,
+            };
+            rps.push((d.zone.clone(), d.rps * mult));
+        }
+        rps
+    }
+
+    /// SLO attainment over the next scheduling interval: the demand of this
+    /// instant against the replicas that serve now (placed, and their model
+    /// loaded), so replicas still loading and demand that moved since the
+    /// last scaling decision both count. Measured at every scheduling tick,
+    /// not only after each scaling decision.
+    fn measure_slo(&mut self) -> Result<(), SimError> {
+        // What the world did at this instant is reported first.
+        self.drain()?;
+        let dt = self.sc.schedule_interval_min * 60.0;
+        for sid in 0..self.m.svc_started.len() {
+            let rps = self.demand_now(sid);
+            let slo = self.ctl.slo_for(sid as u32, &rps);
+            self.m.slo(sid, slo, dt);
+        }
+        Ok(())
+    }
+
     fn autoscale(&mut self) -> Result<(), SimError> {
         let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
         let years = self.years();
         for (sid, s) in self.doc.services.clone().iter().enumerate() {
             let g = self.sc.inference.iter().find(|g| g.service == s.name);
-            let mut rps = Vec::new();
-            for d in &s.demand {
-                if !self.topo.zones.contains(&d.zone) {
-                    continue;
-                }
-                let mult = match g {
-                    Some(g) => {
-                        let off = self
-                            .sc
-                            .zone_utc_offset_h
-                            .get(&d.zone)
-                            .copied()
-                            .unwrap_or(0.0);
-                        workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
-                            * workload::growth(g.growth_per_year, years)
-                    }
-                    None => 1.0,
-                };
-                rps.push((d.zone.clone(), d.rps * mult));
-            }
+            let rps = self.demand_now(sid);
             if self.m.svc_started.len() <= sid {
                 let headroom = g.map_or(1.15, |g| g.headroom);
                 self.m.svc_started.push(true);
@@ -366,10 +419,6 @@ impl Sim {
         }
         self.feed(Event::AutoscaleTick)?;
         let dt = self.sc.autoscale_interval_min * 60.0;
-        for sid in 0..self.doc.services.len() {
-            let slo = self.ctl.slo(sid as u32);
-            self.m.slo(sid, slo, dt);
-        }
         let infos = self.ctl.services();
         self.m.replicas(&infos);
         if let Some(a) = &self.sc.agentic {
@@ -430,11 +479,15 @@ impl Sim {
             .collect();
         let now = self.now;
         let acc = self.world.cluster_now();
+        let metered = self.world.metered_site_w();
         self.m.sample(
             &self.topo,
             now,
             &acc,
-            self.world.site_watts(),
+            metrics::SitePower {
+                drawn_w: self.world.site_watts(),
+                metered_w: metered.as_deref(),
+            },
             &spend,
             self.ctl.pending(),
         );

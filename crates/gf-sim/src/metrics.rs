@@ -25,6 +25,15 @@ pub(crate) struct SvcAcc {
     by_zone_end: Vec<(u32, u32)>,
 }
 
+/// Power per site at a sample: the admission figure and, when metered, the
+/// meter's.
+pub(crate) struct SitePower<'a> {
+    /// Watts drawn by allocated GPUs at load.
+    pub drawn_w: &'a [u64],
+    /// Watts the meters read.
+    pub metered_w: Option<&'a [f64]>,
+}
+
 /// What the engine records while it runs.
 #[derive(Debug, Clone)]
 pub(crate) struct Recorder {
@@ -71,6 +80,9 @@ pub struct SiteSeries {
     pub envelope_mw: f64,
     /// Power drawn by allocated GPUs, MW.
     pub power_mw: Vec<f64>,
+    /// Power as the site's meter reads it, MW (`[scenario.power] metered`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metered_mw: Vec<f64>,
     /// Allocated ÷ online GPUs.
     pub utilization: Vec<f64>,
     /// GPUs online.
@@ -157,10 +169,11 @@ impl Recorder {
         topo: &Topology,
         now: i64,
         acc: &[(u64, u64)],
-        site_w: &[u64],
+        power: SitePower<'_>,
         spend: &[f64],
         pending: usize,
     ) {
+        let (site_w, metered_w) = (power.drawn_w, power.metered_w);
         let s = &mut self.series;
         s.t_days.push(r4((now - self.start_s) as f64 / 86_400.0));
         let alloc: u64 = acc.iter().map(|a| a.0).sum();
@@ -187,6 +200,9 @@ impl Recorder {
                 }
             }
             ss.power_mw.push(r4(site_w[si] as f64 / 1e6));
+            if let Some(m) = metered_w {
+                ss.metered_mw.push(r4(m[si] / 1e6));
+            }
             ss.utilization.push(r4(a as f64 / u.max(1) as f64));
             ss.gpus_online.push(u);
         }
@@ -301,7 +317,8 @@ pub struct TrainingSummary {
     pub allocated_gpu_hours: f64,
     /// Compute kept (checkpointed or completed).
     pub useful_gpu_hours: f64,
-    /// Lost to interruptions (time since the last checkpoint).
+    /// Compute no checkpoint kept: lost to interruptions, and that of runs
+    /// the horizon cuts since their last durable checkpoint.
     pub lost_gpu_hours: f64,
     /// Writing checkpoints.
     pub checkpoint_gpu_hours: f64,
@@ -311,10 +328,32 @@ pub struct TrainingSummary {
     pub spare_gpu_hours: f64,
     /// Interruptions a hot spare absorbed without requeueing the gang.
     pub hot_spare_swaps: u64,
+    /// Failures of idle hot-spare domains, which cost their gangs nothing.
+    pub hot_spares_lost: u64,
     /// Effective training time ratio of completed jobs (useful time ÷ time from first start to end).
     pub ettr: Percentiles,
     /// Jobs of 4,096 GPUs or more, one by one.
     pub large_jobs: Vec<LargeJob>,
+    /// Per cluster that ran training: the interruption rate the controller
+    /// estimated from reports (and chose intervals by) against the rate the
+    /// world injected.
+    pub interruption_rates: BTreeMap<String, RateSummary>,
+}
+
+/// The controller's estimate of one cluster's interruption rate beside the
+/// world's truth.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RateSummary {
+    /// Training runs interrupted, as reported.
+    pub interruptions: u64,
+    /// GPU-hours of training runs observed.
+    pub gpu_hours: f64,
+    /// The controller's estimate, interruptions per GPU-day.
+    pub estimated_per_gpu_day: f64,
+    /// Injected per-GPU processes (GPU faults, rack failures, spot
+    /// reclaims), per GPU-day. Cluster and region outages come on top: they
+    /// stop every run of a cluster at once, whatever its size.
+    pub injected_per_gpu_day: f64,
 }
 
 /// One large training job.
@@ -396,6 +435,10 @@ pub struct Summary {
     pub cost_usd: f64,
     /// Highest fleet-wide power drawn, MW.
     pub power_peak_mw: f64,
+    /// Fleet-wide power as the sites' meters read it over the samples
+    /// (`[scenario.power] metered`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power_metered: Option<MeteredPower>,
     /// Times a site drew more than its envelope (must be 0).
     pub power_envelope_violations: u64,
     /// Demand-weighted SLO attainment over every service.
@@ -430,6 +473,17 @@ pub struct Summary {
     pub events: u64,
     /// Time series for charts.
     pub series: Series,
+}
+
+/// Fleet-wide metered power over the samples.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct MeteredPower {
+    /// Highest sample, MW.
+    pub peak_mw: f64,
+    /// Mean of the samples, MW.
+    pub mean_mw: f64,
+    /// Lowest sample, MW.
+    pub min_mw: f64,
 }
 
 /// What [`summarize`] reads.
@@ -529,6 +583,18 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     s.utilization = r4(alloc_s / up_s.max(1e-9));
     s.cost_usd = r2(gpu_cost + rec.agentic_usd);
     s.power_peak_mw = r4(wc.peak_w as f64 / 1e6);
+    let sites = &rec.series.sites;
+    if sites.first().is_some_and(|x| !x.metered_mw.is_empty()) {
+        let n = sites[0].metered_mw.len();
+        let fleet: Vec<f64> = (0..n)
+            .map(|k| sites.iter().map(|x| x.metered_mw[k]).sum())
+            .collect();
+        s.power_metered = Some(MeteredPower {
+            peak_mw: r4(fleet.iter().copied().fold(0.0, f64::max)),
+            mean_mw: r4(fleet.iter().sum::<f64>() / n as f64),
+            min_mw: r4(fleet.iter().copied().fold(f64::INFINITY, f64::min)),
+        });
+    }
     s.power_envelope_violations = wc.power_violations;
     s.agentic_core_hours = r2(rec.agentic_core_h);
     s.agentic_cost_usd = r2(rec.agentic_usd);
@@ -601,8 +667,9 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         if let Some(fs) = j.first_start_s {
             waits.push((fs - j.submitted_s) as f64 / 3600.0);
         }
-        // The world's truth; a run still going at the horizon counts as
-        // allocated up to it.
+        // The world's truth. A run still going at the horizon counts as
+        // allocated up to it, and its compute since its last durable
+        // checkpoint counts as lost: nothing keeps it.
         let st = x.world.job_truth(j.id, x.end_s);
         spare_swaps += j.spare_swaps as u64;
         tr.allocated_gpu_hours += st.alloc_gpu_s / 3600.0;
@@ -648,7 +715,34 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     tr.restart_gpu_hours = r2(tr.restart_gpu_hours);
     tr.spare_gpu_hours = r2(tr.spare_gpu_hours);
     tr.hot_spare_swaps = spare_swaps;
+    tr.hot_spares_lost = wc.spares_lost;
     tr.ettr = percentiles(ettrs);
+    let f = &x.world.cfg;
+    for (ci, cl) in topo.clusters.iter().enumerate() {
+        let (o, est) = x.ctl.interruption_estimate(ci as u32);
+        if o.gpu_s <= 0.0 {
+            continue;
+        }
+        let spot = if cl.price_model == gf_model::PriceModel::Spot {
+            cl.spot_rate_per_hour * 24.0
+        } else {
+            0.0
+        };
+        tr.interruption_rates.insert(
+            cl.name.clone(),
+            RateSummary {
+                interruptions: o.interruptions,
+                gpu_hours: r2(o.gpu_s / 3600.0),
+                estimated_per_gpu_day: (est * 86_400.0 * 1e6).round() / 1e6,
+                injected_per_gpu_day: ((f.gpu_interruptions_per_gpu_day
+                    + f.domain_failures_per_domain_year / 365.25 / cl.domain_gpus as f64
+                    + spot)
+                    * 1e6)
+                    .round()
+                    / 1e6,
+            },
+        );
+    }
     s.training = tr;
     s.queue_wait_hours = percentiles(waits);
     s.job_completion_hours = percentiles(jcts);

@@ -278,6 +278,9 @@ fn spec(j: &QueueJob, i: usize, half: f64) -> JobSpec {
         // Never in the run: the only checkpoint is the one a preemption writes.
         checkpoint_interval_min: Some(1e12),
         checkpoint_cost_min: half / 60.0,
+        checkpoint_persist_min: None,
+        checkpoint_in_memory: None,
+        replica_group_gpus: None,
         providers: Vec::new(),
         regions: Vec::new(),
         preemptible: true,

@@ -1,6 +1,6 @@
 //! The digital twin's invariants on small scenarios: determinism,
-//! conservation of GPU-hours and of jobs, failure calibration against the
-//! Llama 3 figure, and the power envelope under ramps and failures.
+//! conservation of GPU-hours and of jobs, and the power envelope under ramps
+//! and failures. Goodput against Daly's model is `goodput.rs`.
 
 use gf_model::Document;
 use gf_sched::Policy;
@@ -185,54 +185,6 @@ fn power_envelope_holds_under_ramps_and_failures() {
         // The tight EU site is actually bound by power, not by GPUs.
         assert!(s.sites["gcp/eu"].power_peak_mw > 0.45);
     }
-}
-
-/// 16,384 H100s (2,048 HGX servers) for 54 days at the default rates.
-const LLAMA3: &str = r#"
-version = 1
-[[provider]]
-name = "meta"
-[[provider.region]]
-name = "dc"
-power_mw = 40.0
-zone = "us"
-[[provider.region.cluster]]
-name = "h100"
-accelerator = "h100"
-domains = 2048
-price = { model = "reserved", usd_per_gpu_hour = 2.0 }
-[scenario]
-start = "2024-01-01"
-horizon_days = 54
-sample_hours = 24
-schedule_interval_min = 60
-[scenario.failures]
-domain_failures_per_domain_year = 0
-cluster_outages_per_year = 0
-region_outages_per_year = 0
-"#;
-
-#[test]
-fn interruptions_match_llama3_within_the_poisson_spread() {
-    // Llama 3, Sec. 3.3.4: 419 unexpected interruptions in 54 days on
-    // 16,384 H100s. Each seed's count is Poisson with mean ~419 (a little
-    // less: hosts out for repair cannot fail again), so it must fall within
-    // four standard deviations, and the mean of the seeds within 4 σ/√n.
-    let d = doc(LLAMA3);
-    let sigma = 419f64.sqrt();
-    let seeds = 1..=6u64;
-    let mut total = 0.0;
-    for seed in seeds.clone() {
-        let (s, _) = run(&d, seed, "default");
-        let n = (s.failures["gpu_hardware"] + s.failures["gpu_software"]) as f64;
-        assert!((n - 419.0).abs() < 4.0 * sigma, "seed {seed}: {n}");
-        total += n;
-    }
-    let mean = total / seeds.count() as f64;
-    assert!(
-        (mean - 419.0).abs() < 4.0 * sigma / 6f64.sqrt(),
-        "mean {mean}"
-    );
 }
 
 #[test]

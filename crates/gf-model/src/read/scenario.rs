@@ -27,6 +27,8 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
     let autoscale_interval_min = t.or::<f64>(cx, "autoscale_interval_min", 60.0);
     positive(cx, &t, "autoscale_interval_min", autoscale_interval_min);
     let zone_utc_offset_h = t.or::<BTreeMap<String, f64>>(cx, "zone_utc_offset_h", BTreeMap::new());
+    let fair_share = t.or::<bool>(cx, "fair_share", false);
+    let easy_backfill = t.or::<bool>(cx, "easy_backfill", true);
     let training = t.list(cx, "training", read_training);
     let inference = t.list(cx, "inference", read_inference);
     let agentic = t.take("agentic").and_then(|v| read_agentic(cx, v));
@@ -38,6 +40,10 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
         Some(v) => read_checkpoint(cx, v)?,
         None => CheckpointSpec::default(),
     };
+    let power = match t.take("power") {
+        Some(v) => read_power(cx, v)?,
+        None => PowerSpec::default(),
+    };
     let locs = t.finish(cx);
     Some(ScenarioSpec {
         start: start?,
@@ -45,12 +51,45 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
         sample_hours,
         schedule_interval_min,
         autoscale_interval_min,
+        fair_share,
+        easy_backfill,
         zone_utc_offset_h,
         training,
         inference,
         agentic,
         failures,
         checkpoint,
+        power,
+        locs,
+    })
+}
+
+fn read_power(cx: &mut Diagnostics, v: Value<'_>) -> Option<PowerSpec> {
+    let d = PowerSpec::default();
+    let mut t = Tbl::new(cx, v, "[scenario.power]")?;
+    let metered = t.or::<bool>(cx, "metered", d.metered);
+    let idle_share = t.or::<f64>(cx, "idle_share", d.idle_share);
+    fraction(cx, &t, "idle_share", idle_share);
+    let pue = t.or::<f64>(cx, "pue", d.pue);
+    if pue < 1.0 {
+        cx.error(
+            t.at("pue"),
+            format!("`pue` is {pue}; a PUE is total over IT power, 1 or more"),
+        );
+    }
+    let site_pue = t.or::<BTreeMap<String, f64>>(cx, "site_pue", BTreeMap::new());
+    if let Some((site, p)) = site_pue.iter().find(|(_, p)| **p < 1.0) {
+        cx.error(
+            t.at("site_pue"),
+            format!("PUE of `{site}` is {p}; a PUE is total over IT power, 1 or more"),
+        );
+    }
+    let locs = t.finish(cx);
+    Some(PowerSpec {
+        metered,
+        idle_share,
+        pue,
+        site_pue,
         locs,
     })
 }
@@ -165,6 +204,8 @@ fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
     positive(cx, &t, "growth_per_year", growth_per_year);
     let headroom = t.or::<f64>(cx, "headroom", headroom());
     positive(cx, &t, "headroom", headroom);
+    let model_load_s = t.or::<f64>(cx, "model_load_s", 0.0);
+    non_negative(cx, &t, "model_load_s", model_load_s);
     let locs = t.finish(cx);
     Some(InferenceGen {
         service: service?,
@@ -172,6 +213,7 @@ fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
         peak_hour_local,
         growth_per_year,
         headroom,
+        model_load_s,
         locs,
     })
 }
@@ -256,6 +298,8 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
     let spot = rate(&mut t, cx, "spot_return_hours", d.spot_return_hours);
     let hot_spare_min_gpus = t.or::<u32>(cx, "hot_spare_min_gpus", d.hot_spare_min_gpus);
     let hot_spare_domains = t.or::<u32>(cx, "hot_spare_domains", d.hot_spare_domains);
+    let hot_spares_by_littles_law =
+        t.or::<bool>(cx, "hot_spares_by_littles_law", d.hot_spares_by_littles_law);
     let retry_budget = match t.take("retry_budget") {
         Some(v) => read_retry(cx, v)?,
         None => d.retry_budget,
@@ -274,6 +318,7 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
         spot_return_hours: spot,
         hot_spare_min_gpus,
         hot_spare_domains,
+        hot_spares_by_littles_law,
         retry_budget,
         locs,
     })
@@ -305,12 +350,27 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
     non_negative(cx, &t, "cost_min", cost_min);
     let restart_overhead_min = t.or::<f64>(cx, "restart_overhead_min", d.restart_overhead_min);
     non_negative(cx, &t, "restart_overhead_min", restart_overhead_min);
+    let persist_min = t.or::<f64>(cx, "persist_min", d.persist_min);
+    non_negative(cx, &t, "persist_min", persist_min);
+    let in_memory_replicas = t.or::<bool>(cx, "in_memory_replicas", d.in_memory_replicas);
+    let detect_s = t.or::<f64>(cx, "detect_s", d.detect_s);
+    non_negative(cx, &t, "detect_s", detect_s);
+    let init_s_per_1k_gpus = t.or::<f64>(cx, "init_s_per_1k_gpus", d.init_s_per_1k_gpus);
+    non_negative(cx, &t, "init_s_per_1k_gpus", init_s_per_1k_gpus);
+    let oracle_rates = t.or::<bool>(cx, "oracle_rates", d.oracle_rates);
+    let replica_group_gpus = t.or::<u32>(cx, "replica_group_gpus", d.replica_group_gpus);
     let locs = t.finish(cx);
     Some(CheckpointSpec {
         policy,
         interval_min,
         cost_min,
         restart_overhead_min,
+        persist_min,
+        in_memory_replicas,
+        detect_s,
+        init_s_per_1k_gpus,
+        oracle_rates,
+        replica_group_gpus,
         locs,
     })
 }
@@ -337,13 +397,32 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
 "#;
 
     #[test]
-    fn defaults_follow_llama3() {
-        let src = format!("{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 54\n");
+    fn checkpoint_practice_is_read_and_bad_figures_are_placed() {
+        let src = format!(
+            "{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 54\n\
+             [scenario.checkpoint]\ncost_min = 0.25\npersist_min = 3\nin_memory_replicas = true\n\
+             detect_s = 30\ninit_s_per_1k_gpus = 3\n"
+        );
         let d = parse_document("s.toml", &src).unwrap();
-        let s = d.scenario.unwrap();
-        let per_day = s.failures.gpu_interruptions_per_gpu_day * 16_384.0 * 54.0;
-        assert!((per_day - 419.0).abs() < 1e-9);
-        assert_eq!(s.end().days() - s.start.days(), 54);
+        let c = d.scenario.unwrap().checkpoint;
+        assert_eq!(
+            (
+                c.cost_min,
+                c.persist_min,
+                c.in_memory_replicas,
+                c.detect_s,
+                c.init_s_per_1k_gpus
+            ),
+            (0.25, 3.0, true, 30.0, 3.0)
+        );
+        let bad = src.replace("detect_s = 30", "detect_s = -1");
+        let e = parse_document("s.toml", &bad).unwrap_err();
+        let msg = e[0].to_string();
+        assert!(msg.starts_with("s.toml:24:12"), "{msg}");
+        assert!(
+            msg.contains("`detect_s` is -1; it must be zero or more"),
+            "{msg}"
+        );
     }
 
     #[test]

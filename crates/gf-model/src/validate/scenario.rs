@@ -92,4 +92,24 @@ pub(crate) fn check_scenario(cx: &mut Diagnostics, doc: &Document) {
             );
         }
     }
+    let sites: Vec<String> = doc
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.regions
+                .iter()
+                .map(move |r| format!("{}/{}", p.name, r.name))
+        })
+        .collect();
+    for site in sc.power.site_pue.keys() {
+        if !sites.contains(site) {
+            cx.error(
+                sc.power.locs.of("site_pue") as usize,
+                format!(
+                    "`site_pue` names site `{site}`; expected `provider/region`, one of: {}",
+                    sites.join(", ")
+                ),
+            );
+        }
+    }
 }

@@ -17,6 +17,8 @@ pub struct WorldCounters {
     pub interruptions: InterruptionCounts,
     /// Runs asked to stop for preemption.
     pub preemptions: u64,
+    /// Hot-spare domains that failed idle: their runs went on.
+    pub spares_lost: u64,
     /// Replicas stopped.
     pub replica_stops: u64,
     /// Times an allocation pushed a site over its envelope.

@@ -151,7 +151,7 @@ impl SimWorld {
                 let doms = self.domains_of(d);
                 self.change_down(&doms, -1, CapacityCause::Repair);
             }
-            WorldEv::Finish(_) | WorldEv::StopDone(_) => {}
+            WorldEv::Finish(_) | WorldEv::StopDone(_) | WorldEv::Ready(_) => {}
         }
     }
 

@@ -9,10 +9,12 @@
 //! The world is also where the truth is measured: GPU-seconds by what they
 //! bought (useful, checkpoint, restart, lost, spare), power drawn per site,
 //! failures by kind. [`failures`] holds the failure and capacity processes,
-//! [`run`] the arithmetic of one run, [`counters`] what is counted.
+//! [`run`] the arithmetic of one run, [`counters`] what is counted, [`power`]
+//! what a site's meter reads.
 
 mod counters;
 pub(crate) mod failures;
+mod power;
 pub mod run;
 
 use std::cmp::Reverse;
@@ -24,7 +26,7 @@ use gf_model::protocol::{
     CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, StopReason,
     StopSpec,
 };
-use gf_model::scenario::FailureSpec;
+use gf_model::scenario::{CheckpointSpec, FailureSpec};
 use gf_sched::{ClusterOrd, DomainOrd, Topology};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -47,6 +49,8 @@ pub(crate) enum WorldEv {
     Up(failures::Down),
     Finish(RunId),
     StopDone(RunId),
+    /// A replica finished loading its model: it serves.
+    Ready(RunId),
 }
 
 /// Per-cluster integrals, advanced lazily when the cluster changes.
@@ -113,6 +117,42 @@ struct SimRun {
     /// When a graceful stop was asked of it and it began writing a final
     /// checkpoint.
     saving_since: Option<i64>,
+    /// It keeps a copy of each checkpoint in its peers' memory.
+    in_memory: bool,
+    /// Its hot-spare domains: idle, so losing one costs the run nothing.
+    spares: Vec<DomainOrd>,
+    /// GPUs per data-parallel replica group when it restarts partially
+    /// (0: it restarts whole, from its checkpoint).
+    group_gpus: u32,
+    /// The failure ending it spared its peer groups: the failed group takes
+    /// a peer's state, so nothing computed is lost.
+    peer_recovery: bool,
+    /// The failure that ends it took its peers' memory too (an outage of
+    /// its whole cluster or region): only storage is left.
+    memory_lost: bool,
+}
+
+impl SimRun {
+    /// What it has kept if it stops at `t`.
+    fn outcome_at(&self, p: &RunPlan, t: i64) -> run::RunOutcome {
+        if self.peer_recovery {
+            // The surviving groups hold the current state: as if a
+            // checkpoint of everything computed landed at once.
+            return p.stopped_with_checkpoint(t, t);
+        }
+        p.stopped_keeping(t, self.in_memory && !self.memory_lost)
+    }
+}
+
+/// How the world's jobs checkpoint and restart, unless a job says otherwise:
+/// the scenario's `[scenario.checkpoint]` in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Practice {
+    persist_s: f64,
+    in_memory: bool,
+    detect_s: f64,
+    init_s_per_gpu: f64,
+    group_gpus: u32,
 }
 
 /// The simulated world behind the [`Backend`] trait.
@@ -126,6 +166,11 @@ pub struct SimWorld {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) cfg: FailureSpec,
     restart_overhead_s: f64,
+    practice: Practice,
+    /// Jobs whose last run ended in a failure: their next start first waits
+    /// for the failure to be detected; true when only one replica group
+    /// restarts (partial restart).
+    interrupted: HashMap<JobId, bool>,
     /// Domains brought online by the ramp.
     pub(crate) built: Vec<bool>,
     /// Reasons each domain is down (failures, outages, reclaims).
@@ -152,6 +197,10 @@ pub struct SimWorld {
     pub counters: WorldCounters,
     /// Seconds a run takes to stop after it is asked to.
     pub stop_latency_s: i64,
+    /// How site meters read power, when they are read.
+    metering: Option<power::Metering>,
+    /// Seconds each service's replicas load their model before serving.
+    model_load_s: HashMap<gf_model::protocol::ServiceId, i64>,
 }
 
 impl SimWorld {
@@ -199,6 +248,8 @@ impl SimWorld {
             rng,
             cfg: failures,
             restart_overhead_s,
+            practice: Practice::default(),
+            interrupted: HashMap::new(),
             built: vec![false; n_dom],
             down: vec![0; n_dom],
             gpu_prefix,
@@ -217,6 +268,8 @@ impl SimWorld {
                 ..WorldCounters::default()
             },
             stop_latency_s: 0,
+            metering: None,
+            model_load_s: HashMap::new(),
             topo,
         };
         w.schedule_start();
@@ -259,6 +312,29 @@ impl SimWorld {
         self.restart_overhead_s = s.max(0.0);
     }
 
+    /// How runs checkpoint and restart when their job does not say:
+    /// `[scenario.checkpoint]`'s persist time, in-memory replicas, detection
+    /// time, initialisation per GPU and start-up overhead.
+    pub fn set_checkpoint_practice(&mut self, c: &CheckpointSpec) {
+        self.restart_overhead_s = (c.restart_overhead_min * 60.0).max(0.0);
+        self.practice = Practice {
+            persist_s: c.persist_min * 60.0,
+            in_memory: c.in_memory_replicas,
+            detect_s: c.detect_s,
+            init_s_per_gpu: c.init_s_per_1k_gpus / 1000.0,
+            group_gpus: c.replica_group_gpus,
+        };
+    }
+
+    /// Replicas of `service` load their model for `s` seconds before they
+    /// serve (and are reported started).
+    pub fn set_model_load_s(&mut self, service: gf_model::protocol::ServiceId, s: f64) {
+        let s = s.max(0.0).round() as i64;
+        if s > 0 {
+            self.model_load_s.insert(service, s);
+        }
+    }
+
     /// The world's clock.
     pub fn now(&self) -> i64 {
         self.now
@@ -277,6 +353,11 @@ impl SimWorld {
         self.now = self.now.max(t);
         match ev {
             WorldEv::Finish(run) => self.finish(run),
+            WorldEv::Ready(run) => {
+                if self.runs.contains_key(&run) {
+                    self.pending.push(Report::Started { run });
+                }
+            }
             WorldEv::StopDone(run) => {
                 if let Some(p) = self.end_run(run) {
                     self.pending.push(Report::Stopped {
@@ -340,7 +421,7 @@ impl SimWorld {
     /// What run `r` has kept if it stops now, and its truth accounted.
     fn progress_now(&self, r: &SimRun) -> Option<Progress> {
         let p = r.plan?;
-        let o = p.stopped_at(self.now);
+        let o = r.outcome_at(&p, self.now);
         Some(Progress {
             done_gpu_h: r.resume_gpu_h + o.saved_s as f64 * r.rate_h_per_s,
             at_s: o.last_ckpt_s,
@@ -370,7 +451,7 @@ impl SimWorld {
         let o = match r.saving_since {
             _ if done => plan.completed(),
             Some(asked) => plan.stopped_with_checkpoint(asked, self.now),
-            None => plan.stopped_at(self.now),
+            None => r.outcome_at(&plan, self.now),
         };
         self.truth
             .entry(run.job)
@@ -427,10 +508,30 @@ impl SimWorld {
     /// Kills every run on `domains` (their hardware is gone), counting the
     /// training runs under `cause`.
     pub(crate) fn kill_on(&mut self, domains: &[DomainOrd], cause: CapacityCause) {
+        // An outage of a whole cluster or region takes the peers holding a
+        // run's in-memory checkpoint with it.
+        let memory_lost = matches!(
+            cause,
+            CapacityCause::ClusterOutage | CapacityCause::RegionOutage
+        );
         for &d in domains {
             while let Some(&run) = self.by_domain[d as usize].first() {
+                if self
+                    .runs
+                    .get(&run)
+                    .is_some_and(|r| r.plan.is_some() && r.spares.contains(&d))
+                {
+                    self.drop_spare(run, d);
+                    continue;
+                }
                 self.abort_save(run);
+                if let Some(r) = self.runs.get_mut(&run) {
+                    r.memory_lost |= memory_lost;
+                    r.peer_recovery = r.group_gpus > 0 && !memory_lost;
+                }
                 if self.is_training(run) {
+                    let partial = self.runs.get(&run).is_some_and(|r| r.peer_recovery);
+                    self.interrupted.insert(run.job, partial);
                     self.report_checkpoint(run);
                     *self.counters.interruptions.of_cause(cause) += 1;
                 }
@@ -439,12 +540,47 @@ impl SimWorld {
         }
     }
 
+    /// A hot-spare domain of a run failed: the run gives it up and goes on.
+    /// Its GPU-seconds until now were spare time.
+    fn drop_spare(&mut self, run: RunId, d: DomainOrd) {
+        let now = self.now;
+        let Some(r) = self.runs.get_mut(&run) else {
+            return;
+        };
+        let Some(k) = r.parts.iter().position(|p| p.0 == d) else {
+            return;
+        };
+        let (_, g) = r.parts.remove(k);
+        r.spares.retain(|&x| x != d);
+        r.gpus -= g;
+        let cluster = r.cluster;
+        let held = (now - r.plan.map_or(now, |p| p.start_s)).max(0) as f64 * g as f64;
+        let t = self.truth.entry(run.job).or_default();
+        t.alloc_gpu_s += held;
+        t.spare_gpu_s += held;
+        let list = &mut self.by_domain[d as usize];
+        if let Some(i) = list.iter().position(|&x| x == run) {
+            list.remove(i);
+        }
+        self.dom_used[d as usize] -= g;
+        self.alloc_change(cluster, -(g as i64));
+        self.counters.spares_lost += 1;
+    }
+
     /// A software fault on a run: it crashes, its hardware intact.
     pub(crate) fn crash(&mut self, run: RunId) {
         if !self.is_training(run) {
             return;
         }
         self.counters.interruptions.software += 1;
+        let partial = match self.runs.get_mut(&run) {
+            Some(r) => {
+                r.peer_recovery = r.group_gpus > 0;
+                r.peer_recovery
+            }
+            None => false,
+        };
+        self.interrupted.insert(run.job, partial);
         self.abort_save(run);
         let p = self.end_run(run);
         self.pending.push(Report::Failed {
@@ -457,6 +593,9 @@ impl SimWorld {
     /// Makes a run vanish without a capacity report (the conformance
     /// suite's lost run).
     pub fn lose(&mut self, run: RunId) {
+        if self.is_training(run) {
+            self.interrupted.insert(run.job, false);
+        }
         self.abort_save(run);
         if let Some(p) = self.end_run(run) {
             self.pending.push(Report::Lost {
@@ -489,6 +628,7 @@ impl SimWorld {
         let cl = &self.topo.clusters[c as usize];
         let shared = spec.placement.gpu_milli.is_some();
         let mut parts = Vec::with_capacity(spec.placement.domains.len());
+        let mut spares = Vec::new();
         for s in &spec.placement.domains {
             let d = self.topo.domain_of(c, s.index).ok_or_else(|| {
                 BackendError::Refused(format!("{} has no domain {}", cl.name, s.index))
@@ -500,6 +640,9 @@ impl SimWorld {
                 )));
             }
             let whole = if shared { 0 } else { s.gpus };
+            if s.spare {
+                spares.push(d);
+            }
             if self.dom_used[d as usize] + whole > cl.domain_gpus {
                 return Err(BackendError::Refused(format!(
                     "domain {} of {} has {} GPUs free, {} asked",
@@ -513,7 +656,11 @@ impl SimWorld {
         }
         let gpus: u32 = parts.iter().map(|p| p.1).sum();
         let train = self.topo.accels[cl.accel as usize].train;
-        let (plan, working, rate, resume) = match &spec.kind {
+        let load_s = match &spec.kind {
+            RunKind::Replica { service } => self.model_load_s.get(service).copied().unwrap_or(0),
+            RunKind::Training { .. } => 0,
+        };
+        let (plan, working, rate, resume, in_memory, group_gpus) = match &spec.kind {
             RunKind::Training {
                 spec: job,
                 resume_gpu_h,
@@ -524,18 +671,53 @@ impl SimWorld {
                 let left_h = (job.work_gpu_hours - resume_gpu_h).max(0.0);
                 let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
                 let ckpt_cost_s = (job.checkpoint_cost_min * 60.0) as i64;
+                let persist_s = job
+                    .checkpoint_persist_min
+                    .map_or(self.practice.persist_s, |m| m * 60.0)
+                    .max(0.0)
+                    .round() as i64;
+                // Restart: detection (after a failure), start-up,
+                // initialisation growing with the gang, and reading the
+                // checkpoint (as long as its stall: from storage's cache or
+                // a peer's memory). Re-placement is the time between the
+                // failure and this dispatch, the controller's doing.
+                // A partial restart initialises the failed replica group
+                // only, and copies a peer group's state (as long as a stall)
+                // where a whole restart reads the checkpoint.
+                let group = job.replica_group_gpus.unwrap_or(self.practice.group_gpus);
+                let group_gpus = if group > 0 && working >= 2 * group {
+                    group
+                } else {
+                    0
+                };
+                let (detect_s, init_gpus) = match self.interrupted.remove(&spec.run.job) {
+                    Some(true) if group_gpus > 0 => (self.practice.detect_s, group_gpus),
+                    Some(_) => (self.practice.detect_s, working),
+                    None => (0.0, working),
+                };
+                let init_s = self.practice.init_s_per_gpu * init_gpus as f64;
                 let restart_s = self.restart_overhead_s as i64
+                    + (detect_s + init_s).round() as i64
                     + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
                 let plan = RunPlan {
                     start_s: self.now,
                     restart_s,
                     interval_s: *checkpoint_interval_s,
                     ckpt_cost_s,
+                    persist_s,
                     compute_left_s,
                 };
-                (Some(plan), working, rate, *resume_gpu_h)
+                let in_memory = job.checkpoint_in_memory.unwrap_or(self.practice.in_memory);
+                (
+                    Some(plan),
+                    working,
+                    rate,
+                    *resume_gpu_h,
+                    in_memory,
+                    group_gpus,
+                )
             }
-            RunKind::Replica { .. } => (None, 0, 0.0, 0.0),
+            RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
         };
         for &(d, g) in &parts {
             self.by_domain[d as usize].push(spec.run);
@@ -567,9 +749,19 @@ impl SimWorld {
                 reported_h: resume,
                 stopping: false,
                 saving_since: None,
+                in_memory,
+                spares,
+                group_gpus,
+                peer_recovery: false,
+                memory_lost: false,
             },
         );
-        self.pending.push(Report::Started { run: spec.run });
+        if load_s > 0 {
+            // A replica is started (and reported so) once its model is in.
+            self.push(self.now + load_s, WorldEv::Ready(spec.run));
+        } else {
+            self.pending.push(Report::Started { run: spec.run });
+        }
         Ok(())
     }
 
@@ -592,7 +784,9 @@ impl SimWorld {
         // whose grace covers a checkpoint writes one of all it computed and
         // then stops (what a job does on SIGTERM); otherwise it stops after
         // the backend's stop latency and keeps its last periodic checkpoint.
-        let ckpt_s = r.plan.map_or(0, |p| p.ckpt_cost_s);
+        // Its final checkpoint must reach storage: the memory of the hosts
+        // it leaves goes to other work.
+        let ckpt_s = r.plan.map_or(0, |p| p.ckpt_cost_s + p.persist_s);
         let latency = if r.plan.is_none() || stop.reason == StopReason::Release {
             0
         } else if stop.grace_s >= ckpt_s {
@@ -622,7 +816,7 @@ impl SimWorld {
         {
             // The horizon ends the run between checkpoints: that compute is
             // not kept by anything, so it counts as lost.
-            t.add(r, &p.stopped_at(end_s), end_s - p.start_s);
+            t.add(r, &r.outcome_at(&p, end_s), end_s - p.start_s);
         }
         t
     }

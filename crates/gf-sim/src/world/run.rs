@@ -1,10 +1,13 @@
 //! The simulated world's truth about one run of a training job: how long it
 //! takes, when its checkpoints land, and what an interruption throws away.
 //!
-//! A run is a restart phase (reading the last checkpoint and initialising),
-//! then cycles of `interval` seconds of compute followed by `ckpt_cost`
-//! seconds writing a checkpoint, until the work is done. Only the world
-//! knows this; the controller learns it from the reports the world sends.
+//! A run is a restart phase (detection, start-up, initialisation, reading the
+//! last checkpoint), then cycles of `interval` seconds of compute followed by
+//! a blocking stall of `ckpt_cost` seconds, until the work is done. A
+//! checkpoint is durable `persist` seconds after its stall ends (the
+//! background write to storage); one kept in peers' memory is durable at
+//! once, unless the failure took the peers too. Only the world knows this;
+//! the controller learns it from the reports the world sends.
 
 /// The plan of one run, fixed when it is dispatched.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,8 +18,10 @@ pub struct RunPlan {
     pub restart_s: i64,
     /// Seconds of compute between checkpoints.
     pub interval_s: i64,
-    /// Seconds to write one checkpoint.
+    /// Seconds training stalls for one checkpoint.
     pub ckpt_cost_s: i64,
+    /// Seconds after a stall before that checkpoint is on durable storage.
+    pub persist_s: i64,
     /// Compute seconds left when the run starts.
     pub compute_left_s: i64,
 }
@@ -59,8 +64,38 @@ impl RunPlan {
             + self.ckpts_to_finish() * self.ckpt_cost_s
     }
 
-    /// What the run has achieved if it stops at `t` (before its finish).
+    /// The run computes at `t` (rather than restarting or stalled for a
+    /// checkpoint): what its GPUs' power draw follows.
+    pub fn computing_at(&self, t: i64) -> bool {
+        let compute_start = self.start_s + self.restart_s;
+        if t < compute_start || t >= self.finish_at() {
+            return false;
+        }
+        let e = t - compute_start;
+        e / self.cycle() >= self.ckpts_to_finish() || e % self.cycle() < self.interval_s.max(1)
+    }
+
+    /// Stalls completed by `t`.
+    fn stalls_by(&self, t: i64) -> i64 {
+        let compute_start = self.start_s + self.restart_s;
+        if t <= compute_start {
+            0
+        } else {
+            ((t - compute_start) / self.cycle()).min(self.ckpts_to_finish())
+        }
+    }
+
+    /// What the run has achieved if it stops at `t` (before its finish),
+    /// resuming from the last checkpoint on storage.
     pub fn stopped_at(&self, t: i64) -> RunOutcome {
+        self.stopped_keeping(t, false)
+    }
+
+    /// What the run has achieved if it stops at `t` (before its finish):
+    /// every stall taken is spent, but only checkpoints that became durable
+    /// by `t` are kept — on storage `persist_s` after their stall, or at once
+    /// when `in_memory` (a copy in peers' memory that survived).
+    pub fn stopped_keeping(&self, t: i64, in_memory: bool) -> RunOutcome {
         let compute_start = self.start_s + self.restart_s;
         if t <= compute_start {
             return RunOutcome {
@@ -69,15 +104,21 @@ impl RunPlan {
                 ..RunOutcome::default()
             };
         }
-        let e = t - compute_start;
-        let cycles = (e / self.cycle()).min(self.ckpts_to_finish());
-        let last = compute_start + cycles * self.cycle();
+        let delay = if in_memory { 0 } else { self.persist_s };
+        let stalls = self.stalls_by(t);
+        let kept = self.stalls_by(t - delay);
+        let saved_s = kept * self.interval_s.max(1);
+        let ckpt_s = stalls * self.ckpt_cost_s;
         RunOutcome {
-            saved_s: cycles * self.interval_s.max(1),
-            ckpt_s: cycles * self.ckpt_cost_s,
+            saved_s,
+            ckpt_s,
             restart_s: self.restart_s,
-            lost_s: t - last,
-            last_ckpt_s: last,
+            lost_s: t - compute_start - saved_s - ckpt_s,
+            last_ckpt_s: if kept > 0 {
+                compute_start + kept * self.cycle() + delay
+            } else {
+                compute_start
+            },
         }
     }
 
@@ -86,7 +127,9 @@ impl RunPlan {
     /// (a graceful stop whose grace covers the checkpoint): nothing is lost,
     /// the write counts as checkpoint time.
     pub fn stopped_with_checkpoint(&self, asked: i64, done: i64) -> RunOutcome {
-        let mut o = self.stopped_at(asked);
+        // The final checkpoint holds everything computed, so whether the
+        // earlier ones had reached storage does not matter.
+        let mut o = self.stopped_keeping(asked, true);
         let compute_start = self.start_s + self.restart_s;
         if asked > compute_start {
             let kept = o.lost_s.min(self.interval_s.max(1));
@@ -122,6 +165,7 @@ mod tests {
             restart_s: 600,
             interval_s: 3600,
             ckpt_cost_s: 300,
+            persist_s: 0,
             compute_left_s: 3 * 3600 + 10,
         }
     }
@@ -142,5 +186,28 @@ mod tests {
         assert_eq!(o.lost_s, 1234);
         // Allocated time splits exactly into its parts.
         assert_eq!(o.restart_s + o.saved_s + o.ckpt_s + o.lost_s, t - p.start_s);
+    }
+
+    #[test]
+    fn a_failure_during_the_persist_loses_that_checkpoint() {
+        let p = RunPlan {
+            persist_s: 120,
+            ..plan()
+        };
+        let cs = 1000 + 600;
+        // 60 s after the second stall ends: the second checkpoint is still
+        // being written, so the run resumes from the first.
+        let t = cs + 2 * 3900 + 60;
+        let o = p.stopped_at(t);
+        assert_eq!(o.saved_s, 3600);
+        assert_eq!(o.ckpt_s, 600);
+        assert_eq!(o.lost_s, 3600 + 60);
+        assert_eq!(o.last_ckpt_s, cs + 3900 + 120);
+        assert_eq!(o.restart_s + o.saved_s + o.ckpt_s + o.lost_s, t - p.start_s);
+        // A copy in peers' memory survives it.
+        let m = p.stopped_keeping(t, true);
+        assert_eq!((m.saved_s, m.lost_s), (7200, 60));
+        // Once the write lands, storage has it too.
+        assert_eq!(p.stopped_at(t + 61).saved_s, 7200);
     }
 }
