@@ -4,7 +4,8 @@
 # ensure-build-deps.sh), starts two throw-away Slurm clusters on loopback
 # (slurm-up.sh) and a throw-away PostgreSQL (ensure-postgres.sh; skipped when
 # GF_TEST_POSTGRES_URL already names a server), runs the workspace's tests,
-# and always stops what it started. README's test command, and what .ci/run
+# fuzzes the HTTP API against its OpenAPI document (schemathesis.sh), and
+# always stops what it started. README's test command, and what .ci/run
 # runs after formatting and lints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,3 +36,8 @@ fi
 export GF_TEST_POSTGRES_URL
 
 cargo test --workspace --all-targets "$@"
+
+# The HTTP API fuzzed against its own OpenAPI document (schemathesis, pinned):
+# never a 5xx, every answer as documented. `cargo test` has just built the
+# binary; the script stops the server it starts itself.
+bash scripts/schemathesis.sh target/debug/gigafleet

@@ -86,8 +86,10 @@ pub struct HealthView {
 
 /// What `GET /v1/snapshot` takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct SnapshotQuery {
     /// Days the scenario runs forward from now (1-3650, default 7).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 3650)]
     pub horizon_days: Option<u32>,
 }

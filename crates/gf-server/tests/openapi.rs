@@ -40,3 +40,38 @@ fn it_is_openapi_3_1_and_describes_every_v1_resource() {
     }
     assert!(v["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// The operation object of `method path` in the served document.
+fn operation(method: &str, path: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&gf_server::openapi::document()).unwrap();
+    v["paths"][path][method].clone()
+}
+
+/// Found by schemathesis: `horizon_days` was documented as a required path
+/// parameter (there is no such path segment) without its range, so the
+/// fuzzer's out-of-range values looked accepted.
+#[test]
+fn snapshot_horizon_days_is_an_optional_query_parameter_from_1_to_3650() {
+    let op = operation("get", "/v1/snapshot");
+    let p = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "horizon_days")
+        .unwrap()
+        .clone();
+    assert_eq!(p["in"], "query", "{p}");
+    assert_ne!(p["required"], true, "{p}");
+    assert_eq!(p["schema"]["minimum"], 1, "{p}");
+    assert_eq!(p["schema"]["maximum"], 3650, "{p}");
+}
+
+/// Found by schemathesis: `DELETE /v1/tokens/{id}` answers 400 for an id
+/// that is not 64 hex digits, a status the document did not list.
+#[test]
+fn revoking_documents_400_for_an_id_that_is_not_64_hex_digits() {
+    let op = operation("delete", "/v1/tokens/{id}");
+    assert!(op["responses"]["400"].is_object(), "{op}");
+    let id = &op["parameters"][0];
+    assert_eq!(id["schema"]["pattern"], "^[0-9a-fA-F]{64}$", "{id}");
+}

@@ -132,8 +132,10 @@ pub async fn tokens<S: Store>(
 /// Revokes a token (admin); refused within seconds everywhere.
 #[utoipa::path(
     delete, path = "/v1/tokens/{id}", tag = "admin",
-    params(("id" = String, Path, description = "the token's id (hex SHA-256)")),
-    responses((status = 204, description = "revoked"), (status = 401, body = ApiError),
+    params(("id" = String, Path, description = "the token's id (hex SHA-256)",
+        pattern = "^[0-9a-fA-F]{64}$")),
+    responses((status = 204, description = "revoked"),
+        (status = 400, description = "not a token id", body = ApiError), (status = 401, body = ApiError),
         (status = 403, body = ApiError), (status = 404, body = ApiError)),
     security(("bearer" = []))
 )]
