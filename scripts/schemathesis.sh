@@ -41,7 +41,7 @@ if [ ! -x "$bin" ]; then
 fi
 
 # The virtualenv, made once and re-made when the pinned version changes.
-venv=target/schemathesis-venv
+venv="$PWD/target/schemathesis-venv"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
   rm -rf "$venv"
   python3 -m venv "$venv"
@@ -130,8 +130,9 @@ include-path-regex = '^/v1/services/\{id\}'
 parameters = { "path.id" = { dictionary = "services", probability = 0.5 } }
 EOF
 
+# Run from the temporary directory, where schemathesis leaves its cache.
 status=0
-"$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$url/openapi.json" \
+(cd "$work" && "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$url/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,missing_required_header,unsupported_method,ignored_auth \
   --exclude-path /v1/events \
@@ -139,7 +140,7 @@ status=0
   --max-examples "${GF_SCHEMATHESIS_EXAMPLES:-25}" --seed "${GF_SCHEMATHESIS_SEED:-20261}" --workers 1 \
   --generation-database none \
   --request-timeout 10 \
-  --no-color || status=$?
+  --no-color) || status=$?
 
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "schemathesis.sh: the server died during the run; its log:" >&2
