@@ -63,7 +63,7 @@ fn sigkill_during_a_storm_loses_nothing_and_runs_nothing_twice() {
         let sent: Arc<Mutex<Vec<String>>> = Arc::default();
         let cancelled = Arc::new(Mutex::new(0u64));
         let storm_ms = 5 + rng.below(60);
-        let retry: Vec<String> = unacked.drain(..).collect();
+        let retry: Vec<String> = std::mem::take(&mut unacked);
         rt.block_on(async {
             let mut tasks = Vec::new();
             for t in 0..6u64 {
