@@ -2,6 +2,7 @@
 //! scheduler, and (as they land) the twin, replay and the control plane.
 //! Argument parsing and output live here; decisions live in the libraries.
 
+mod bench;
 mod client;
 mod load;
 mod out;
@@ -56,6 +57,9 @@ enum Command {
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Token(client::TokenCmd),
+    /// Measure the live control plane (durable submissions per second through HTTP).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Print the JSON Schema of the file format.
     Schema,
 }
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Fleet(a) => client::fleet(a),
         Command::Watch(a) => client::watch(a),
         Command::Token(c) => client::token(c),
+        Command::Bench(c) => bench::run(c),
         Command::Schema => schema(),
     };
     match result {

@@ -44,6 +44,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Submissions in flight at once before new ones get 429.
     pub max_inflight_submissions: usize,
+    /// Most write requests one store transaction commits; `None` is the
+    /// store's default (group commit), `Some(1)` one transaction and one
+    /// fsync per request (the baseline `gigafleet bench ingest` measures).
+    pub store_max_group: Option<usize>,
 }
 
 impl ServeConfig {
@@ -61,6 +65,7 @@ impl ServeConfig {
             policy: "default".to_string(),
             max_body_bytes: 1 << 20,
             max_inflight_submissions: 8192,
+            store_max_group: None,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod shared;
 pub mod views;
 pub mod wire;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,8 +79,37 @@ pub enum ServerError {
     Policy(String),
 }
 
+/// Where the API listens: an address to bind, or a listener bound already.
+enum Listen {
+    Addr(std::net::SocketAddr),
+    Bound(TcpListener),
+}
+
 /// Reads the fleet, opens the store and serves until interrupted.
 pub async fn serve(cfg: ServeConfig) -> Result<(), ServerError> {
+    let listen = Listen::Addr(cfg.listen);
+    start(cfg, listen, shutdown()).await
+}
+
+/// Like [`serve`], on a listener the caller has bound (`cfg.listen` is not
+/// used), until `stop` resolves: then the API stops taking connections,
+/// finishes the requests it has, and this returns. Lets a caller run the
+/// server in-process on a port it knows (the ingest benchmark).
+pub async fn serve_on<F>(
+    cfg: ServeConfig,
+    listener: TcpListener,
+    stop: F,
+) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    start(cfg, Listen::Bound(listener), stop).await
+}
+
+async fn start<F>(cfg: ServeConfig, listen: Listen, stop: F) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let doc = gf_model::parse_document(&cfg.fleet_path, &cfg.fleet_src).map_err(|ds| {
         ServerError::Fleet(
             ds.iter()
@@ -96,12 +126,20 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), ServerError> {
     }
     match &cfg.store {
         StoreConfig::DataDir(dir) => {
-            let store = gf_store::SqliteStore::open(dir)?;
-            run(cfg, doc, store).await
+            let mut o = gf_store::Options::default();
+            if let Some(g) = cfg.store_max_group {
+                o.max_group = g;
+            }
+            let store = gf_store::SqliteStore::open_with(dir, o)?;
+            run(cfg, doc, store, listen, stop).await
         }
         StoreConfig::Postgres(url) => {
-            let store = gf_store::PgStore::connect(url).await?;
-            run(cfg, doc, store).await
+            let mut o = gf_store::PgOptions::default();
+            if let Some(g) = cfg.store_max_group {
+                o.max_group = g;
+            }
+            let store = gf_store::PgStore::connect_with(url, o).await?;
+            run(cfg, doc, store, listen, stop).await
         }
     }
 }
@@ -187,7 +225,16 @@ async fn clock<S: Store>(store: &S, cfg: &ServeConfig, start: i64) -> Result<Clo
     Ok(Clock::new(at.max(start) as f64, cfg.time_scale))
 }
 
-async fn run<S: Store>(cfg: ServeConfig, doc: Document, store: S) -> Result<(), ServerError> {
+async fn run<S: Store, F>(
+    cfg: ServeConfig,
+    doc: Document,
+    store: S,
+    listen: Listen,
+    stop: F,
+) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let policy =
         Policy::named(&cfg.policy).ok_or_else(|| ServerError::Policy(cfg.policy.clone()))?;
     let topo = Arc::new(Topology::from_document(&doc));
@@ -208,13 +255,16 @@ async fn run<S: Store>(cfg: ServeConfig, doc: Document, store: S) -> Result<(), 
         inflight: Arc::new(Semaphore::new(cfg.max_inflight_submissions)),
         tokens: Arc::new(TokenCache::default()),
     };
-    let listener = TcpListener::bind(cfg.listen).await?;
+    let listener = match listen {
+        Listen::Addr(a) => TcpListener::bind(a).await?,
+        Listen::Bound(l) => l,
+    };
     tracing::info!(addr = %listener.local_addr()?, "listening");
     eprintln!("gigafleet: listening on http://{}", listener.local_addr()?);
     let router = routes::router(app, cfg.max_body_bytes);
     let http = tokio::spawn(async move {
         axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown())
+            .with_graceful_shutdown(stop)
             .await
     });
     let control = async move {
