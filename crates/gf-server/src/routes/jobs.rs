@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::fail::Fail;
 use crate::logfmt::Logged;
 use crate::reconcile::Query as Ask;
-use crate::routes::{json_body, path_id, query, query_num};
+use crate::routes::{json_body, owned, path_id, query, query_num};
 use crate::views;
 
 /// Longest idempotency key taken.
@@ -242,18 +242,7 @@ pub async fn list<S: Store>(
 /// A job the principal may see: 404 when there is none, 403 when it is
 /// another team's.
 async fn visible<S: Store>(app: &App<S>, who: &Principal, id: u64) -> Result<JobRow, Fail> {
-    let row = app
-        .store
-        .job(id)
-        .await?
-        .ok_or_else(|| Fail::new(ErrorCode::NotFound, format!("no job {id}")))?;
-    if !who.may(&row.team) {
-        return Err(Fail::new(
-            ErrorCode::Forbidden,
-            format!("job {id} belongs to another team"),
-        ));
-    }
-    Ok(row)
+    owned(app.store.job(id).await?, |r| &r.team, who, "job", id)
 }
 
 /// One job.

@@ -122,6 +122,25 @@ pub fn path_id(p: Result<Path<String>, PathRejection>) -> Result<u64, Fail> {
         .ok_or_else(|| Fail::param("id", format!("`{s}` is not an id (a whole number from 1)")))
 }
 
+/// A stored resource the principal may see: 404 when there is none, 403
+/// when it is another team's.
+pub fn owned<T>(
+    row: Option<T>,
+    team: impl Fn(&T) -> &str,
+    who: &crate::auth::Principal,
+    what: &str,
+    id: u64,
+) -> Result<T, Fail> {
+    let row = row.ok_or_else(|| Fail::new(ErrorCode::NotFound, format!("no {what} {id}")))?;
+    if !who.may(team(&row)) {
+        return Err(Fail::new(
+            ErrorCode::Forbidden,
+            format!("{what} {id} belongs to another team"),
+        ));
+    }
+    Ok(row)
+}
+
 /// A number from the query string within a range.
 pub fn query_num(
     q: &BTreeMap<String, String>,

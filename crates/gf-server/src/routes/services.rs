@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::fail::Fail;
 use crate::logfmt::Logged;
 use crate::routes::jobs::team_of;
-use crate::routes::{json_body, path_id};
+use crate::routes::{json_body, owned, path_id};
 
 fn view(r: &ServiceRow) -> ServiceView {
     ServiceView {
@@ -112,20 +112,11 @@ pub async fn list<S: Store>(
 }
 
 async fn visible<S: Store>(app: &App<S>, who: &Principal, id: u64) -> Result<ServiceRow, Fail> {
-    let id = u32::try_from(id)
-        .map_err(|_| Fail::new(ErrorCode::NotFound, format!("no service {id}")))?;
-    let row = app
-        .store
-        .service(id)
-        .await?
-        .ok_or_else(|| Fail::new(ErrorCode::NotFound, format!("no service {id}")))?;
-    if !who.may(&row.team) {
-        return Err(Fail::new(
-            ErrorCode::Forbidden,
-            format!("service {id} belongs to another team"),
-        ));
-    }
-    Ok(row)
+    let row = match u32::try_from(id) {
+        Ok(id) => app.store.service(id).await?,
+        Err(_) => None,
+    };
+    owned(row, |r| &r.team, who, "service", id)
 }
 
 /// One service.
