@@ -153,29 +153,12 @@ mod tests {
 
     #[test]
     fn the_estimate_moves_from_the_prior_to_what_is_observed() {
-        let doc = gf_model::parse_document(
-            "f.toml",
-            r#"
-version = 1
-[[provider]]
-name = "p"
-[[provider.region]]
-name = "r"
-power_mw = 10.0
-zone = "z"
-[[provider.region.cluster]]
-name = "a"
-accelerator = "h100"
-domains = 10
-price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
-[[provider.region.cluster]]
-name = "b"
-accelerator = "h100"
-domains = 10
-price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
-"#,
-        )
-        .unwrap();
+        let doc = gf_testkit::fleet()
+            .provider("p")
+            .region("r", 10.0, "z")
+            .cluster("a", "h100", 10, 2.0)
+            .cluster("b", "h100", 10, 2.0)
+            .build();
         let topo = Topology::from_document(&doc);
         let prior = 1e-9;
         let mut e = RateEstimator::new(&topo, prior);
@@ -194,24 +177,11 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
 
     #[test]
     fn littles_law_counts_the_domains_out_for_repair_at_once() {
-        let doc = gf_model::parse_document(
-            "f.toml",
-            r#"
-version = 1
-[[provider]]
-name = "p"
-[[provider.region]]
-name = "r"
-power_mw = 10.0
-zone = "z"
-[[provider.region.cluster]]
-name = "a"
-accelerator = "h100"
-domains = 100
-price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
-"#,
-        )
-        .unwrap();
+        let doc = gf_testkit::fleet()
+            .provider("p")
+            .region("r", 10.0, "z")
+            .cluster("a", "h100", 100, 2.0)
+            .build();
         let topo = Topology::from_document(&doc);
         let mut e = RateEstimator::new(&topo, 0.0);
         e.set_online(0, 100);
