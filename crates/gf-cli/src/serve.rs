@@ -11,7 +11,11 @@ use gf_server::{BackendConfig, ServeConfig, StoreConfig};
 /// Engines `serve` can drive.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BackendArg {
-    /// The digital twin's simulated world, embedded, in accelerated real time.
+    /// Each cluster's engine as the fleet file names it (`backend = { slurm
+    /// = { ... } }`); the simulated world runs the clusters that name none.
+    Fleet,
+    /// The digital twin's simulated world for every cluster, whatever the
+    /// fleet file names: a dry run, in accelerated real time.
     Sim,
 }
 
@@ -29,12 +33,13 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8470")]
     listen: SocketAddr,
-    /// The engine that runs the work.
-    #[arg(long, value_enum, default_value = "sim")]
+    /// The engines that run the work.
+    #[arg(long, value_enum, default_value = "fleet")]
     backend: BackendArg,
-    /// Simulated seconds per wall-clock second (the simulated backend).
-    #[arg(long, default_value_t = 60.0)]
-    time_scale: f64,
+    /// Control-plane seconds per wall-clock second: 60 by default when
+    /// every cluster is simulated; a fleet with a real engine runs at 1.
+    #[arg(long)]
+    time_scale: Option<f64>,
     /// Seed of the simulated world (kept at first start).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -46,7 +51,9 @@ pub struct ServeArgs {
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let src = std::fs::read_to_string(&a.fleet)
         .with_context(|| format!("cannot read the fleet file {}", a.fleet))?;
-    if !(a.time_scale.is_finite() && a.time_scale > 0.0 && a.time_scale <= 1e6) {
+    if let Some(s) = a.time_scale
+        && !(s.is_finite() && s > 0.0 && s <= 1e6)
+    {
         anyhow::bail!("--time-scale must be a number in (0, 1000000]");
     }
     let store = match (a.database, a.data_dir) {
@@ -57,6 +64,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = ServeConfig::new(a.fleet.clone(), src, store);
     cfg.listen = a.listen;
     cfg.backend = match a.backend {
+        BackendArg::Fleet => BackendConfig::Fleet,
         BackendArg::Sim => BackendConfig::Sim,
     };
     cfg.time_scale = a.time_scale;
@@ -72,7 +80,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     match rt.block_on(gf_server::serve(cfg)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(gf_server::ServerError::Fleet(d)) => {
+        Err(gf_server::ServerError::Fleet(d) | gf_server::ServerError::Backend(d)) => {
             eprintln!("{d}");
             Ok(ExitCode::from(2))
         }

@@ -21,6 +21,7 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
         "gf-slurm",
         "gf-trace",
         "gf-testkit",
+        "gf-slurm-test",
         "reqwest",
         "hyper",
         "axum",
@@ -97,9 +98,14 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
                 "gf-server",
                 "gf-cli",
                 "anyhow",
+                "gf-slurm-test",
             ],
         ),
-        ("gf-server", vec!["anyhow", "gf-cli"]),
+        // The dev-only crates are for tests: no shipped crate builds on them.
+        (
+            "gf-server",
+            vec!["anyhow", "gf-cli", "gf-testkit", "gf-slurm-test"],
+        ),
         (
             "gf-api",
             vec![

@@ -60,6 +60,12 @@ pub struct SlurmSpec {
     /// divided by `nodes_per_domain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus_per_node: Option<u32>,
+    /// Seconds the cluster may go without answering before the backend
+    /// reports it down (every domain offline, a cluster outage), so that
+    /// the controller re-places its work elsewhere. Shorter than this is a
+    /// blip: nothing is known to have happened to the runs there.
+    #[serde(default = "default_down_after")]
+    pub down_after_s: u32,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -68,6 +74,16 @@ pub struct SlurmSpec {
 
 fn default_api() -> String {
     SLURM_API_VERSIONS[0].to_string()
+}
+
+/// Seconds without an answer before a Slurm cluster counts as down, when
+/// the fleet file does not say: several slurmrestd timeouts
+/// (`MessageTimeout` is 10 s by default), so one slow answer is not an
+/// outage.
+pub const DEFAULT_DOWN_AFTER_S: u32 = 60;
+
+fn default_down_after() -> u32 {
+    DEFAULT_DOWN_AFTER_S
 }
 
 fn one_node() -> u32 {

@@ -388,12 +388,12 @@ fn a_slurm_backend_with_bad_fields() {
     check(
         &src,
         expect![[r#"
-        f.toml:23:30: error: `url` is `slurm:6820`; expected slurmrestd's http:// or https:// address, e.g. https://slurm.example.com:6820
-        f.toml:23:50: error: unsupported slurmrestd API `v0.0.99`; expected one of: v0.0.38
-        f.toml:23:123: error: give one of `token_env` and `token_file`, not both
-        f.toml:23:137: error: node pattern `gpu-[4-1]`: range `4-1` runs backwards
-        f.toml:23:149: error: unknown field `color` in backend.slurm; expected one of: api, gpus_per_node, nodes, nodes_per_domain, partition, token_env, token_file, url, user
-    "#]],
+            f.toml:23:30: error: `url` is `slurm:6820`; expected slurmrestd's http:// or https:// address, e.g. https://slurm.example.com:6820
+            f.toml:23:50: error: unsupported slurmrestd API `v0.0.99`; expected one of: v0.0.38
+            f.toml:23:123: error: give one of `token_env` and `token_file`, not both
+            f.toml:23:137: error: node pattern `gpu-[4-1]`: range `4-1` runs backwards
+            f.toml:23:149: error: unknown field `color` in backend.slurm; expected one of: api, down_after_s, gpus_per_node, nodes, nodes_per_domain, partition, token_env, token_file, url, user
+        "#]],
     );
     check(
         &fleet_with(
@@ -403,6 +403,15 @@ fn a_slurm_backend_with_bad_fields() {
         expect![[r#"
             f.toml:23:11: error: `backend` names no engine; expected one of: slurm, e.g. backend = { slurm = { url = "https://slurm:6820", partition = "gpu", user = "gf", token_env = "SLURM_JWT", nodes = "gpu-[001-128]" } }
             f.toml:23:13: error: unknown field `kubernetes` in backend; expected one of: slurm
+        "#]],
+    );
+    check(
+        &fleet_with(
+            "domains = 4\n",
+            "domains = 4\nbackend = { slurm = { url = \"http://s:6820\", partition = \"gpu\", user = \"gf\", token_file = \"/t\", nodes = \"gpu-[1-4]\", down_after_s = 0 } }\n",
+        ),
+        expect![[r#"
+            f.toml:23:133: error: `down_after_s` must be at least 1 (seconds without an answer before the cluster counts as down)
         "#]],
     );
 }

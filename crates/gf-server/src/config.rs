@@ -16,7 +16,12 @@ pub enum StoreConfig {
 /// Which engine runs the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendConfig {
-    /// The simulated world of the twin, embedded, in accelerated real time.
+    /// Each cluster's engine as the fleet file names it (`backend = {
+    /// slurm = { ... } }`); the simulated world runs the clusters that name
+    /// none.
+    Fleet,
+    /// The simulated world runs every cluster, whatever engine the fleet
+    /// file names: a dry run of a real fleet.
     Sim,
 }
 
@@ -33,9 +38,10 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The engine.
     pub backend: BackendConfig,
-    /// Seconds of the control plane's clock per wall-clock second (the
-    /// simulated backend only; a real engine runs at 1).
-    pub time_scale: f64,
+    /// Seconds of the control plane's clock per wall-clock second; `None`
+    /// is 60 when every cluster is simulated and 1 (real time) when a real
+    /// engine runs any, which is the only scale they take.
+    pub time_scale: Option<f64>,
     /// Seed of the simulated world (kept in the store at first start).
     pub seed: u64,
     /// Scheduling policy name (`default`, `first-fit`, `best-fit`, `cheapest`).
@@ -50,6 +56,9 @@ pub struct ServeConfig {
     pub store_max_group: Option<usize>,
 }
 
+/// The clock's scale when every cluster is simulated and none is given.
+pub const SIM_TIME_SCALE: f64 = 60.0;
+
 impl ServeConfig {
     /// A configuration with the defaults for everything but the fleet and
     /// the store.
@@ -59,8 +68,8 @@ impl ServeConfig {
             fleet_src,
             store,
             listen: SocketAddr::from(([127, 0, 0, 1], 8470)),
-            backend: BackendConfig::Sim,
-            time_scale: 60.0,
+            backend: BackendConfig::Fleet,
+            time_scale: None,
             seed: 1,
             policy: "default".to_string(),
             max_body_bytes: 1 << 20,

@@ -2,7 +2,9 @@
 //!
 //! It wraps the same controller (gf-control) and scheduler (gf-sched) that
 //! the digital twin runs, with a durable store (gf-store), a backend
-//! (gf-backend; the simulated world of gf-sim by default) and the HTTP API
+//! (gf-backend: each cluster's engine as the fleet file names it — Slurm
+//! through gf-slurm — and the simulated world of gf-sim for the clusters
+//! that name none; [`engines`] routes between them) and the HTTP API
 //! (axum, wire types in gf-api). One reconcile loop ([`reconcile`]) is the
 //! only caller of the controller: API handlers ([`routes`]) only append
 //! commands to the store's event log or read the store, so reads never wait
@@ -19,7 +21,9 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod engines;
 pub mod fail;
+pub mod failpoint;
 pub mod logfmt;
 pub mod metrics;
 pub mod openapi;
@@ -29,6 +33,7 @@ pub mod shared;
 pub mod views;
 pub mod wire;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +42,8 @@ use gf_control::{ControlConfig, Controller};
 use gf_model::Document;
 use gf_sched::{CapacityIndex, Policy, Topology};
 use gf_sim::LiveWorld;
+use gf_slurm::tag::Tags;
+use gf_slurm::{ClusterConfig, SlurmBackend, SlurmError};
 use gf_store::{Store, StoreError, TeamRow, TokenRow};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
@@ -44,7 +51,8 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::app::App;
 use crate::auth::TokenCache;
 use crate::clock::{Clock, wall_epoch_s};
-pub use crate::config::{BackendConfig, ServeConfig, StoreConfig};
+pub use crate::config::{BackendConfig, SIM_TIME_SCALE, ServeConfig, StoreConfig};
+use crate::engines::Engines;
 use crate::metrics::Metrics;
 use crate::reconcile::{LoopError, Reconciler};
 use crate::shared::Shared;
@@ -77,6 +85,88 @@ pub enum ServerError {
     /// An unknown scheduling policy.
     #[error("unknown policy `{0}`; known: {known}", known = Policy::NAMES.join(", "))]
     Policy(String),
+    /// A real engine the fleet names cannot be used (its configuration,
+    /// or its nodes do not match the fleet file).
+    #[error("{0}")]
+    Backend(String),
+    /// A time scale other than 1 with a real engine.
+    #[error(
+        "--time-scale {0} with real clusters: a fleet with a real engine (Slurm) runs in real time; leave --time-scale out or give 1 (or --backend sim for a dry run)"
+    )]
+    TimeScale(f64),
+}
+
+/// The real engines of a fleet, resolved and checked once at start.
+struct Real {
+    slurm: Vec<ClusterConfig>,
+}
+
+impl Real {
+    /// The Slurm clusters the fleet names (none with `--backend sim`),
+    /// their node mapping checked against what slurmrestd reports. A cluster
+    /// that does not answer is let be (it is reported down once it stays
+    /// silent); a mapping that does not match is an error.
+    async fn resolve(cfg: &ServeConfig, doc: &Document) -> Result<Real, ServerError> {
+        if cfg.backend == BackendConfig::Sim {
+            return Ok(Real { slurm: Vec::new() });
+        }
+        let slurm = ClusterConfig::from_document(doc)
+            .map_err(|e| ServerError::Backend(format!("{}: {e}", cfg.fleet_path)))?;
+        if slurm.is_empty() {
+            return Ok(Real { slurm });
+        }
+        let mut b = SlurmBackend::new(slurm.clone())
+            .map_err(|e| ServerError::Backend(format!("{}: {e}", cfg.fleet_path)))?;
+        if let Err(problems) = b.check(wall_epoch_s() as i64).await {
+            let mut fatal = Vec::new();
+            for p in problems {
+                match p {
+                    SlurmError::Unreachable { .. } => {
+                        tracing::warn!(problem = %p, "a Slurm cluster does not answer at start");
+                        eprintln!("gigafleet: warning: {p}");
+                    }
+                    p => fatal.push(format!("{}: {p}", cfg.fleet_path)),
+                }
+            }
+            if !fatal.is_empty() {
+                return Err(ServerError::Backend(fatal.join("\n")));
+            }
+        }
+        Ok(Real { slurm })
+    }
+
+    /// The clock's scale: real engines run in real time.
+    fn time_scale(&self, asked: Option<f64>) -> Result<f64, ServerError> {
+        match asked {
+            Some(s) if !self.slurm.is_empty() && (s - 1.0).abs() > f64::EPSILON => {
+                Err(ServerError::TimeScale(s))
+            }
+            Some(s) => Ok(s),
+            None if self.slurm.is_empty() => Ok(SIM_TIME_SCALE),
+            None => Ok(1.0),
+        }
+    }
+
+    /// Fresh engines for one term of leadership: the simulated world for
+    /// the clusters no real engine runs (none if there are none).
+    fn engines(
+        &self,
+        doc: &Document,
+        topo: &Arc<Topology>,
+        seed: u64,
+        start: i64,
+        tags: &Tags,
+    ) -> Engines {
+        let names: HashSet<String> = self.slurm.iter().map(|c| c.name.clone()).collect();
+        let sim = (topo.clusters.len() > names.len())
+            .then(|| LiveWorld::new(doc, Arc::clone(topo), seed, start));
+        let slurm = (!self.slurm.is_empty()).then(|| {
+            SlurmBackend::new(self.slurm.clone())
+                .expect("the same configuration built at start")
+                .with_tags(tags.clone())
+        });
+        Engines::new(sim, slurm, names)
+    }
 }
 
 /// Where the API listens: an address to bind, or a listener bound already.
@@ -144,14 +234,26 @@ where
     }
 }
 
+/// What the first start of a deployment fixed for good.
+struct Founding {
+    /// The simulated world's seed.
+    seed: u64,
+    /// The simulated world's start, seconds since the epoch.
+    start: i64,
+    /// The deployment's name: the tags of its runs on real engines carry
+    /// it, so that another deployment's jobs are never taken for its own.
+    name: String,
+}
+
 /// The first-start bookkeeping, kept in the store's metadata: which fleet,
-/// which seed and start of the simulated world, the admin token.
+/// which seed and start of the simulated world, the deployment's name, the
+/// admin token.
 async fn first_start<S: Store>(
     store: &S,
     topo: &Topology,
     doc: &Document,
     cfg: &ServeConfig,
-) -> Result<(u64, i64), ServerError> {
+) -> Result<Founding, ServerError> {
     let epoch = format!("{:016x}", topo.epoch);
     store.set_meta("fleet_epoch", &epoch, true).await?;
     let stored = store.meta("fleet_epoch").await?.unwrap_or_default();
@@ -178,6 +280,11 @@ async fn first_start<S: Store>(
         .await?
         .and_then(|s| s.parse().ok())
         .unwrap_or(now);
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).map_err(|e| ServerError::Io(std::io::Error::other(e.to_string())))?;
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    store.set_meta("deployment", &name, true).await?;
+    let name = store.meta("deployment").await?.unwrap_or(name);
     for t in &doc.teams {
         store
             .put_team(TeamRow {
@@ -203,13 +310,13 @@ async fn first_start<S: Store>(
         // Printed once; only its hash is kept.
         eprintln!("gigafleet: admin token (shown once, keep it): {secret}");
     }
-    Ok((seed, start))
+    Ok(Founding { seed, start, name })
 }
 
 /// The clock: a real engine runs on the wall clock; the simulated one
 /// continues from the last time the log holds.
-async fn clock<S: Store>(store: &S, cfg: &ServeConfig, start: i64) -> Result<Clock, ServerError> {
-    if (cfg.time_scale - 1.0).abs() < f64::EPSILON {
+async fn clock<S: Store>(store: &S, scale: f64, start: i64) -> Result<Clock, ServerError> {
+    if (scale - 1.0).abs() < f64::EPSILON {
         return Ok(Clock::new(wall_epoch_s(), 1.0));
     }
     let last = store.last_seq().await?;
@@ -222,7 +329,7 @@ async fn clock<S: Store>(store: &S, cfg: &ServeConfig, start: i64) -> Result<Clo
             .first()
             .map_or(start, |r| r.at_s)
     };
-    Ok(Clock::new(at.max(start) as f64, cfg.time_scale))
+    Ok(Clock::new(at.max(start) as f64, scale))
 }
 
 async fn run<S: Store, F>(
@@ -238,9 +345,16 @@ where
     let policy =
         Policy::named(&cfg.policy).ok_or_else(|| ServerError::Policy(cfg.policy.clone()))?;
     let topo = Arc::new(Topology::from_document(&doc));
+    let real = Real::resolve(&cfg, &doc).await?;
+    let scale = real.time_scale(cfg.time_scale)?;
     let doc = Arc::new(doc);
-    let (seed, start) = first_start(&store, &topo, &doc, &cfg).await?;
-    let clock = clock(&store, &cfg, start).await?;
+    let Founding { seed, start, name } = first_start(&store, &topo, &doc, &cfg).await?;
+    let tags = Tags::named(&name).ok_or_else(|| {
+        ServerError::Backend(format!(
+            "the store names this deployment `{name}`, which is not 1 to 16 lowercase letters and digits"
+        ))
+    })?;
+    let clock = clock(&store, scale, start).await?;
     let shared = Arc::new(Shared::default());
     let metrics = Arc::new(Metrics::new());
     let (qtx, mut qrx) = mpsc::channel(256);
@@ -283,12 +397,12 @@ where
                 seed,
                 cc,
             );
-            let world = LiveWorld::new(&doc, Arc::clone(&topo), seed, start);
+            let engines = real.engines(&doc, &topo, seed, start, &tags);
             let mut r = Reconciler::new(
                 store.clone(),
                 fence,
                 ctl,
-                world,
+                engines,
                 Arc::clone(&doc),
                 clock,
                 start,
@@ -299,6 +413,7 @@ where
             tracing::info!(
                 entries = restored.entries,
                 fresh = restored.fresh_reports,
+                held_real = restored.held_real,
                 "controller restored from the log"
             );
             match r.run(qrx).await {

@@ -18,25 +18,41 @@
 //! are logged now. So a dispatch is never carried out twice on a world that
 //! already runs it, and no report is handled twice.
 //!
+//! A real engine (Slurm) outlives the server, so its actions are not carried
+//! out again in a replay. The replay finds which of its runs the controller
+//! holds (dispatched, no end logged), and the engine is asked which runs it
+//! has: a run it has is adopted (handed to the engine again, which finds it
+//! by its tag and submits nothing), a run it lacks is reported lost (or
+//! stopped, when a stop was asked) so the controller places it again. A run
+//! it has that the controller does not hold is reported unknown by the
+//! engine and stopped by the controller. So a crash between a submission
+//! and anything written after it never runs the work twice. If the engine
+//! does not answer at restart, this is retried every round until it does.
+//!
+//! A stop an engine could not be reached for is kept and sent again until
+//! it is taken: a cluster that stopped answering must not, when it comes
+//! back, go on running work the controller has placed elsewhere.
+//!
 //! After each batch the loop writes what changed of each job onto its row
 //! (the read model the API serves), publishes the fleet's state, and
 //! answers the questions only the controller can (`explain`).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gf_api::{ClusterView, ExplainView, FleetView, SiteView};
-use gf_backend::Backend;
+use gf_backend::{Backend, BackendError};
 use gf_control::{Action, Controller, Event, JobState};
 use gf_model::Document;
-use gf_model::protocol::{JobId, Report, RunId};
+use gf_model::protocol::{JobId, Report, RunId, RunSpec, StopSpec};
 use gf_sched::Request;
-use gf_sim::LiveWorld;
 use gf_store::{Fence, JobUpdate, Seq, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, rfc3339};
+use crate::engines::Engines;
+use crate::failpoint;
 use crate::logfmt::{self, Logged};
 use crate::metrics::Metrics;
 use crate::shared::Shared;
@@ -51,6 +67,9 @@ const TICK_MIN: Duration = Duration::from_millis(200);
 const TICK_MAX: Duration = Duration::from_secs(2);
 /// Wall time between two publications of the fleet's state.
 const FLEET_EVERY: Duration = Duration::from_secs(1);
+/// Wall time between two tries of the stops and the adoption a real
+/// engine did not answer.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// A question only the controller can answer.
 pub enum Query {
@@ -82,7 +101,7 @@ pub struct Reconciler<S: Store> {
     store: S,
     fence: Fence,
     ctl: Controller,
-    world: LiveWorld,
+    engines: Engines,
     clock: Clock,
     /// The controller's time: that of the last entry handled.
     now: i64,
@@ -104,8 +123,45 @@ pub struct Reconciler<S: Store> {
     spend: BTreeMap<String, f64>,
     /// What was last written of each service's status.
     services_projected: HashMap<u32, String>,
+    /// The real engines' runs the replay found held, still to be adopted
+    /// or reported lost (the engines had not answered yet).
+    adopt: Option<Held>,
+    /// Stops a real engine could not be reached for, to send again.
+    stop_retry: Vec<StopSpec>,
+    last_retry: Instant,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+}
+
+/// The runs of real engines a replay found the controller holding: sent,
+/// with no end logged.
+#[derive(Debug, Default)]
+struct Held {
+    /// Each run's dispatch, as the controller made it.
+    runs: BTreeMap<RunId, RunSpec>,
+    /// The stops asked of them.
+    stops: BTreeMap<RunId, StopSpec>,
+}
+
+impl Held {
+    /// Forgets a run whose end the controller was told.
+    fn ended(&mut self, r: &Report) {
+        if let Some(run) = r.run()
+            && (r.ends_run() || matches!(r, Report::Refused { .. }))
+        {
+            self.runs.remove(&run);
+            self.stops.remove(&run);
+        }
+    }
+}
+
+/// What a replay tracks beside the controller.
+#[derive(Default)]
+struct Replay {
+    /// Dispatches the rebuilt simulated world refused, not yet logged.
+    refusals: Vec<RunId>,
+    /// Runs of real engines held.
+    held: Held,
 }
 
 /// What the replay of a log found.
@@ -118,6 +174,17 @@ pub struct Restored {
     /// Logged reports the rebuilt world did not produce again (0 unless the
     /// world diverged).
     pub unmatched_reports: usize,
+    /// Runs of real engines the controller holds, to adopt or report lost.
+    pub held_real: usize,
+}
+
+/// What reconciling the real engines after a restart did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    /// Runs the engines had, adopted.
+    pub adopted: usize,
+    /// Runs they lacked, reported lost or stopped.
+    pub lost: usize,
 }
 
 impl<S: Store> Reconciler<S> {
@@ -128,7 +195,7 @@ impl<S: Store> Reconciler<S> {
         store: S,
         fence: Fence,
         ctl: Controller,
-        world: LiveWorld,
+        engines: Engines,
         doc: Arc<Document>,
         clock: Clock,
         start_s: i64,
@@ -143,7 +210,7 @@ impl<S: Store> Reconciler<S> {
             store,
             fence,
             ctl,
-            world,
+            engines,
             clock,
             now: start_s,
             handled: 0,
@@ -158,6 +225,9 @@ impl<S: Store> Reconciler<S> {
             autoscale_every_s,
             spend: BTreeMap::new(),
             services_projected: HashMap::new(),
+            adopt: None,
+            stop_retry: Vec::new(),
+            last_retry: Instant::now(),
             shared,
             metrics,
         }
@@ -169,11 +239,13 @@ impl<S: Store> Reconciler<S> {
     }
 
     /// Replays the whole log: the controller handles every entry again and
-    /// the world is rebuilt by carrying the actions out again. Reports the
-    /// rebuilt world produces beyond those logged are queued for the log.
+    /// the simulated world is rebuilt by carrying the actions out again.
+    /// Reports the rebuilt world produces beyond those logged are queued
+    /// for the log. The real engines are then reconciled (see the module's
+    /// doc), now if they answer, else in the rounds to come.
     pub async fn restore(&mut self) -> Result<Restored, LoopError> {
         let mut logged_reports: VecDeque<Report> = VecDeque::new();
-        let mut refusals: Vec<RunId> = Vec::new();
+        let mut replay = Replay::default();
         let mut out = Restored::default();
         loop {
             let recs = self.store.read_log(self.handled, PAGE).await?;
@@ -184,22 +256,24 @@ impl<S: Store> Reconciler<S> {
                 self.handled = rec.seq;
                 self.now = self.now.max(rec.at_s);
                 let l = logfmt::decode(&rec)?;
-                match &l.event {
-                    Event::Backend(r) if l.observed => logged_reports.push_back(r.clone()),
-                    Event::Backend(Report::Refused { run, .. }) => {
-                        if let Some(i) = refusals.iter().position(|x| x == run) {
-                            refusals.swap_remove(i);
-                        }
+                if let Event::Backend(r) = &l.event {
+                    replay.held.ended(r);
+                    if l.observed && self.engines.is_sim_report(r) {
+                        logged_reports.push_back(r.clone());
                     }
-                    _ => {}
+                    if let Report::Refused { run, .. } = r
+                        && let Some(i) = replay.refusals.iter().position(|x| x == run)
+                    {
+                        replay.refusals.swap_remove(i);
+                    }
                 }
-                self.apply(l.event, Some(&mut refusals)).await;
+                self.apply(l.event, Some(&mut replay)).await;
                 out.entries += 1;
             }
         }
         // The new world has produced every report of the old one, in the
         // same order; the logged ones are its prefix.
-        let again = self.world.observe(self.now).await.unwrap_or_default();
+        let again = self.engines.observe_sim(self.now).await.unwrap_or_default();
         for r in again {
             if logged_reports.front() == Some(&r) {
                 logged_reports.pop_front();
@@ -219,17 +293,115 @@ impl<S: Store> Reconciler<S> {
             );
         }
         // Refusals the old process met but did not live to log.
-        for run in refusals {
+        for run in replay.refusals {
             self.outbox.push(Logged::of(Event::Backend(Report::Refused {
                 run,
                 reason: "refused before the control plane restarted".into(),
             })));
+        }
+        out.held_real = replay.held.runs.len();
+        if self.engines.has_real() {
+            self.adopt = Some(replay.held);
+            self.adopt_held().await;
         }
         self.touched.extend(self.ctl.jobs().iter().map(|j| j.id));
         self.project(true).await?;
         self.publish_fleet().await;
         self.shared.set_handled(self.handled, self.now);
         Ok(out)
+    }
+
+    /// Reconciles the real engines with the runs the replay found held:
+    /// adopts what they have, reports lost what they lack. Does nothing
+    /// (and is tried again later) while they do not answer.
+    async fn adopt_held(&mut self) -> Option<Adopted> {
+        self.adopt.as_ref()?;
+        let have: BTreeSet<RunId> = match self.engines.real_runs(self.now).await {
+            Ok(v) => v.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the real engines do not answer; their runs are reconciled once they do");
+                return None;
+            }
+        };
+        let held = self.adopt.take().unwrap_or_default();
+        let mut out = Adopted::default();
+        let mut again = Held::default();
+        for (run, spec) in held.runs {
+            let stop = held.stops.get(&run).cloned();
+            if !have.contains(&run) {
+                // Never submitted (the crash came first), or ended and
+                // forgotten while no server watched: either way it does not
+                // run, and its end is unknown.
+                out.lost += 1;
+                let r = match stop {
+                    Some(_) => Report::Stopped {
+                        run,
+                        progress: None,
+                    },
+                    None => Report::Lost {
+                        run,
+                        progress: None,
+                    },
+                };
+                self.outbox.push(Logged::of(Event::Backend(r)));
+                continue;
+            }
+            // The engine finds the run by its tag and follows it again.
+            match self.engines.dispatch(self.now, &spec).await {
+                Ok(()) => {
+                    out.adopted += 1;
+                    if let Some(stop) = stop {
+                        self.send_stop(stop).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(run = %run, error = %e, "adoption failed; tried again");
+                    if let Some(stop) = stop {
+                        again.stops.insert(run, stop);
+                    }
+                    again.runs.insert(run, spec);
+                }
+            }
+        }
+        if !again.runs.is_empty() {
+            self.adopt = Some(again);
+        }
+        tracing::info!(
+            adopted = out.adopted,
+            lost = out.lost,
+            "real engines reconciled with the restored controller"
+        );
+        Some(out)
+    }
+
+    /// Sends a stop; one the engine could not be reached for is kept and
+    /// sent again.
+    async fn send_stop(&mut self, stop: StopSpec) {
+        match self.engines.stop(self.now, &stop).await {
+            Ok(()) => {}
+            Err(BackendError::Unavailable(e)) => {
+                tracing::warn!(run = %stop.run, error = %e, "stop not delivered; sent again later");
+                if !self.stop_retry.iter().any(|s| s.run == stop.run) {
+                    self.stop_retry.push(stop);
+                }
+            }
+            Err(e) => tracing::warn!(run = %stop.run, error = %e, "stop failed"),
+        }
+    }
+
+    /// Sends again the stops and the adoption the real engines did not
+    /// answer, at most once a [`RETRY_EVERY`].
+    async fn retry(&mut self) {
+        if (self.stop_retry.is_empty() && self.adopt.is_none())
+            || self.last_retry.elapsed() < RETRY_EVERY
+        {
+            return;
+        }
+        self.last_retry = Instant::now();
+        for stop in std::mem::take(&mut self.stop_retry) {
+            self.send_stop(stop).await;
+        }
+        self.adopt_held().await;
     }
 
     /// Runs until deposed or the store fails for good.
@@ -271,7 +443,8 @@ impl<S: Store> Reconciler<S> {
         if got > 0 {
             self.shared.set_handled(self.handled, self.now);
         }
-        match self.world.observe(self.now).await {
+        self.retry().await;
+        match self.engines.observe(self.now).await {
             Ok(reports) => {
                 self.shared.set_backend_ok(true);
                 self.outbox.extend(reports.into_iter().map(|r| Logged {
@@ -307,11 +480,18 @@ impl<S: Store> Reconciler<S> {
     }
 
     /// Hands one event to the controller and carries its actions out. In a
-    /// replay (`refusals` given) a refused dispatch is remembered rather
-    /// than logged, since the log may hold it already.
-    async fn apply(&mut self, ev: Event, mut refusals: Option<&mut Vec<RunId>>) {
+    /// replay (`replay` given) a refused dispatch is remembered rather than
+    /// logged, since the log may hold it already, and the actions for real
+    /// engines are not carried out again but noted for reconciling.
+    async fn apply(&mut self, ev: Event, mut replay: Option<&mut Replay>) {
         if let Some(j) = logfmt::job_of(&ev) {
             self.touched.push(j);
+        }
+        if let Event::Backend(r) = &ev {
+            self.engines.note_report(r);
+            if let Some(held) = self.adopt.as_mut() {
+                held.ended(r);
+            }
         }
         if let Event::SpendReported { contract, usd } = &ev {
             self.spend.insert(contract.clone(), *usd);
@@ -331,26 +511,51 @@ impl<S: Store> Reconciler<S> {
                     if spec.run.job < (1 << 62) {
                         self.touched.push(spec.run.job);
                     }
+                    let engine = self.engines.engine_of(&spec.placement.cluster);
+                    if let Some(rp) = replay.as_deref_mut()
+                        && !Engines::replayed(engine)
+                    {
+                        self.engines.note_dispatch(&spec);
+                        rp.held.runs.insert(spec.run, spec);
+                        continue;
+                    }
                     let t0 = Instant::now();
-                    let r = self.world.dispatch(self.now, &spec).await;
+                    let r = self.engines.dispatch(self.now, &spec).await;
                     self.metrics.dispatch_latency(t0.elapsed());
-                    if let Err(e) = r {
-                        match refusals.as_deref_mut() {
-                            Some(v) => v.push(spec.run),
+                    match r {
+                        Err(e) => match replay.as_deref_mut() {
+                            Some(rp) => rp.refusals.push(spec.run),
                             None => self.outbox.push(Logged::of(Event::Backend(Report::Refused {
                                 run: spec.run,
                                 reason: e.to_string(),
                             }))),
+                        },
+                        Ok(()) if !Engines::replayed(engine) => {
+                            // Where the crash-adoption test stops the
+                            // server: submitted, nothing written after.
+                            failpoint::hit("after-real-dispatch");
                         }
+                        Ok(()) => {}
                     }
                 }
                 Action::Stop(stop) => {
                     if stop.run.job < (1 << 62) {
                         self.touched.push(stop.run.job);
                     }
-                    if let Err(e) = self.world.stop(self.now, &stop).await {
-                        tracing::warn!(run = %stop.run, error = %e, "stop failed");
+                    if let Some(rp) = replay.as_deref_mut() {
+                        let home = self.engines.home(stop.run);
+                        if home.is_some_and(|e| !Engines::replayed(e)) {
+                            if rp.held.runs.contains_key(&stop.run) {
+                                rp.held.stops.insert(stop.run, stop);
+                            }
+                            continue;
+                        }
+                        if let Err(e) = self.engines.stop(self.now, &stop).await {
+                            tracing::warn!(run = %stop.run, error = %e, "stop failed");
+                        }
+                        continue;
                     }
+                    self.send_stop(stop).await;
                 }
                 Action::Ended { job, .. } => self.touched.push(job),
             }
@@ -361,15 +566,22 @@ impl<S: Store> Reconciler<S> {
     fn timers(&mut self) {
         let now = self.clock.now_s().max(self.now);
         let since = self.last_tick.elapsed();
-        let world_due = self.world.world().next_at().is_some_and(|t| t <= now);
+        let world_due = self
+            .engines
+            .sim()
+            .and_then(|w| w.world().next_at())
+            .is_some_and(|t| t <= now);
         if since >= TICK_MAX || (since >= TICK_MIN && (self.activity || world_due)) {
             self.outbox.push(Logged::of(Event::ScheduleTick));
             self.last_tick = Instant::now();
             self.activity = false;
         }
-        if now >= self.next_spend && !self.ctl.topology().contracts.is_empty() {
+        if now >= self.next_spend
+            && !self.ctl.topology().contracts.is_empty()
+            && let Some(world) = self.engines.sim_mut()
+        {
             for k in 0..self.ctl.topology().contracts.len() {
-                let usd = self.world.contract_spend(k);
+                let usd = world.contract_spend(k);
                 let contract = self.ctl.topology().contracts[k].name.clone();
                 self.outbox
                     .push(Logged::of(Event::SpendReported { contract, usd }));

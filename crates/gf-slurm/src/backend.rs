@@ -38,11 +38,13 @@ use crate::client::{Api, Http, Signal};
 use crate::config::ClusterConfig;
 use crate::error::SlurmError;
 use crate::submit::submission;
-use crate::tag::{parse, tag};
+use crate::tag::Tags;
 
 /// The Slurm backend.
 pub struct SlurmBackend {
     clusters: Vec<Cluster>,
+    /// The deployment's tags: the jobs named with them are its runs.
+    tags: Tags,
     runs: BTreeMap<RunId, Tracked>,
     /// Tagged jobs reported unknown, so each is reported once.
     announced: BTreeSet<RunId>,
@@ -57,9 +59,17 @@ struct Fetched {
 struct Cluster {
     cfg: ClusterConfig,
     http: Http,
-    /// Whether each domain was last reported online (all are at first, as
-    /// the fleet file says).
+    /// Whether each domain was last reported online. None is at first:
+    /// the controller's capacity starts empty, and the first observation
+    /// that answers brings the domains whose nodes are up online.
     online: Vec<bool>,
+    /// The first answer was reported (its domains brought online).
+    introduced: bool,
+    /// Since when the cluster has not answered (`None`: its last
+    /// observation answered).
+    unanswered_since: Option<i64>,
+    /// It was reported down (every domain offline) for not answering.
+    down: bool,
 }
 
 /// What the backend knows of one run it was given.
@@ -139,7 +149,10 @@ impl SlurmBackend {
                 let http = Http::new(&cfg.url, &cfg.user, cfg.token.clone(), api, cfg.timeout)
                     .map_err(config)?;
                 Ok(Cluster {
-                    online: vec![true; cfg.domains() as usize],
+                    online: vec![false; cfg.domains() as usize],
+                    introduced: false,
+                    unanswered_since: None,
+                    down: false,
                     cfg,
                     http,
                 })
@@ -147,9 +160,17 @@ impl SlurmBackend {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SlurmBackend {
             clusters,
+            tags: Tags::default(),
             runs: BTreeMap::new(),
             announced: BTreeSet::new(),
         })
+    }
+
+    /// The backend of a deployment that tags its runs with `tags`: it sees
+    /// the jobs of any other tags as nobody's.
+    pub fn with_tags(mut self, tags: Tags) -> SlurmBackend {
+        self.tags = tags;
+        self
     }
 
     /// Checks every cluster's node mapping against what its slurmrestd
@@ -199,6 +220,45 @@ impl SlurmBackend {
             .iter()
             .position(|c| c.cfg.name == name)
             .ok_or_else(|| BackendError::UnknownCluster(name.to_string()))
+    }
+
+    /// Refuses at once a call to a cluster whose last observation did not
+    /// answer: each call would wait out slurmrestd's timeout to learn what
+    /// the next observation (which probes it) will tell anyway.
+    fn answering(&self, ci: usize) -> Result<(), BackendError> {
+        let c = &self.clusters[ci];
+        match c.unanswered_since {
+            Some(t) => Err(BackendError::Unavailable(format!(
+                "{}: has not answered since {t} (seconds since the epoch)",
+                c.cfg.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes that a cluster did not answer an observation; once it has not
+    /// answered for its `down_after`, reports every domain of it offline,
+    /// once, so that its work is placed elsewhere. Its runs are not
+    /// reported ended: nothing is known of them until it answers again.
+    fn unanswered(&mut self, now: i64, ci: usize, out: &mut Vec<Report>) {
+        let c = &mut self.clusters[ci];
+        let since = *c.unanswered_since.get_or_insert(now);
+        if c.down || now - since < c.cfg.down_after.as_secs() as i64 {
+            return;
+        }
+        c.down = true;
+        let domains: Vec<u32> = (0..c.online.len() as u32)
+            .filter(|&d| c.online[d as usize])
+            .collect();
+        c.online.iter_mut().for_each(|o| *o = false);
+        if !domains.is_empty() {
+            out.push(Report::CapacityChanged {
+                cluster: c.cfg.name.clone(),
+                domains,
+                online: false,
+                cause: CapacityCause::ClusterOutage,
+            });
+        }
     }
 
     fn track(&mut self, run: RunId, cluster: usize, job: Option<u32>) -> &mut Tracked {
@@ -252,7 +312,7 @@ impl SlurmBackend {
             .collect();
         let mut cancel = Vec::new();
         for run in live {
-            let name_tag = tag(run);
+            let name_tag = self.tags.tag(run);
             let t = self.runs.get_mut(&run).expect("listed above");
             // By number and name: a slurmctld restarted from an old state
             // hands a forgotten job's number to the next job submitted.
@@ -293,7 +353,7 @@ impl SlurmBackend {
         // start, or a run nobody gave this backend.
         let mut second = Vec::new();
         for j in jobs.iter().filter(|j| !j.state.is_over()) {
-            let Some(run) = parse(&j.name) else {
+            let Some(run) = self.tags.parse(&j.name) else {
                 continue;
             };
             match self.runs.get(&run) {
@@ -408,10 +468,15 @@ impl SlurmBackend {
     fn capacity_changes(&mut self, ci: usize, nodes: &[NodeView], out: &mut Vec<Report>) {
         let c = &mut self.clusters[ci];
         let now_online = online(&c.cfg, nodes, &c.online);
-        for (online, cause) in [
-            (false, CapacityCause::DomainFailure),
-            (true, CapacityCause::Repair),
-        ] {
+        // A cluster's first answer brings its capacity in, as a ramp step
+        // of the fleet does; later returns are repairs.
+        let back = if c.introduced {
+            CapacityCause::Repair
+        } else {
+            CapacityCause::Ramp
+        };
+        c.introduced = true;
+        for (online, cause) in [(false, CapacityCause::DomainFailure), (true, back)] {
             let domains: Vec<u32> = (0..now_online.len())
                 .filter(|&d| now_online[d] == online && c.online[d] != online)
                 .map(|d| d as u32)
@@ -454,8 +519,10 @@ impl Backend for SlurmBackend {
         if self.runs.contains_key(&spec.run) {
             return Ok(());
         }
+        self.answering(ci)?;
         let name = self.clusters[ci].cfg.name.clone();
-        let sub = submission(&self.clusters[ci].cfg, spec).map_err(BackendError::Refused)?;
+        let sub =
+            submission(&self.clusters[ci].cfg, spec, &self.tags).map_err(BackendError::Refused)?;
         // A run already there (submitted before a crash, or by another
         // instance) is adopted, never submitted twice.
         let jobs = self.clusters[ci]
@@ -481,9 +548,16 @@ impl Backend for SlurmBackend {
         if !self.runs.contains_key(&stop.run) {
             // A run this backend was not given (left from before a crash):
             // found by its tag, or there is nothing to stop.
-            let name = tag(stop.run);
+            let name = self.tags.tag(stop.run);
             let mut found = None;
+            let mut silent = None;
             for ci in 0..self.clusters.len() {
+                if let Err(e) = self.answering(ci) {
+                    // It may hold the run: unless another has it, the stop
+                    // is not known to be done.
+                    silent = Some(e);
+                    continue;
+                }
                 let cname = self.clusters[ci].cfg.name.clone();
                 let jobs = self.clusters[ci]
                     .http
@@ -496,15 +570,17 @@ impl Backend for SlurmBackend {
                 }
             }
             let Some((ci, id)) = found else {
-                return Ok(());
+                return silent.map_or(Ok(()), Err);
             };
             // Its start is no news to whoever stops it.
             self.track(stop.run, ci, Some(id)).started = true;
         }
-        let t = self.runs.get_mut(&stop.run).expect("tracked above");
+        let t = self.runs.get(&stop.run).expect("tracked above");
         if t.ended || t.stop.is_some() {
             return Ok(());
         }
+        self.answering(t.cluster)?;
+        let t = self.runs.get_mut(&stop.run).expect("tracked above");
         let (ci, job) = (t.cluster, t.job);
         let now_kill = stop.grace_s <= 0;
         t.stop = Some(Stop {
@@ -539,17 +615,27 @@ impl Backend for SlurmBackend {
         let fetched = self.fetch_all(now).await;
         for (ci, f) in fetched.into_iter().enumerate() {
             match f {
-                Ok(f) => match self.observe_cluster(now, ci, f, &mut out).await {
-                    Ok(()) => reached += 1,
-                    Err(e) => failed = Some(e),
-                },
-                Err(e) => failed = Some(e),
+                Ok(f) => {
+                    // Answering again: its domains come back as its nodes
+                    // say, through the capacity changes below.
+                    self.clusters[ci].unanswered_since = None;
+                    self.clusters[ci].down = false;
+                    match self.observe_cluster(now, ci, f, &mut out).await {
+                        Ok(()) => reached += 1,
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                Err(e) => {
+                    self.unanswered(now, ci, &mut out);
+                    failed = Some(e);
+                }
             }
         }
         // One cluster down does not hide what the others report; the
-        // capacity call says which is unreachable.
+        // capacity call says which is unreachable. A cluster reported down
+        // is news even when none answered.
         match failed {
-            Some(e) if reached == 0 => Err(e),
+            Some(e) if reached == 0 && out.is_empty() => Err(e),
             _ => Ok(out),
         }
     }
@@ -595,7 +681,7 @@ impl Backend for SlurmBackend {
                 jobs?
                     .iter()
                     .filter(|j| !j.never_ran())
-                    .filter_map(|j| parse(&j.name))
+                    .filter_map(|j| self.tags.parse(&j.name))
                     .filter(|r| self.runs.get(r).is_none_or(|t| !t.ended)),
             );
         }
@@ -649,6 +735,7 @@ mod tests {
             nodes_per_domain: 2,
             gpus_per_node: 4,
             timeout: DEFAULT_TIMEOUT,
+            down_after: std::time::Duration::from_secs(60),
             default_workdir: "/tmp".into(),
         };
         let node = |name: &str, up: Option<bool>| NodeView {

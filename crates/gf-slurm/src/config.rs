@@ -39,6 +39,9 @@ pub struct ClusterConfig {
     pub gpus_per_node: u32,
     /// How long one call may take.
     pub timeout: Duration,
+    /// How long the cluster may go without answering before it is
+    /// reported down.
+    pub down_after: Duration,
     /// The working directory of a job that names none (it must exist on the
     /// nodes and be writable by the user).
     pub default_workdir: String,
@@ -95,6 +98,7 @@ impl ClusterConfig {
                 nodes_per_domain: s.nodes_per_domain,
                 gpus_per_node: s.node_gpus(domain_gpus),
                 timeout: DEFAULT_TIMEOUT,
+                down_after: Duration::from_secs(u64::from(s.down_after_s)),
                 default_workdir: "/tmp".into(),
             });
         }

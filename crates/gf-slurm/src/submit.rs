@@ -10,14 +10,18 @@ use gf_model::protocol::{RunKind, RunSpec};
 
 use crate::api::Submission;
 use crate::config::ClusterConfig;
-use crate::tag::tag;
+use crate::tag::Tags;
 
 /// The PATH a job gets when its `exec.env` sets none: slurmrestd passes no
 /// environment of its own.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The batch job of a run on `c`, or why Slurm cannot run it (a refusal).
-pub(crate) fn submission(c: &ClusterConfig, spec: &RunSpec) -> Result<Submission, String> {
+pub(crate) fn submission(
+    c: &ClusterConfig,
+    spec: &RunSpec,
+    tags: &Tags,
+) -> Result<Submission, String> {
     let job = match &spec.kind {
         RunKind::Training { spec: job, .. } => job,
         RunKind::Replica { service } => {
@@ -87,7 +91,7 @@ pub(crate) fn submission(c: &ClusterConfig, spec: &RunSpec) -> Result<Submission
     env.entry("PATH".into())
         .or_insert_with(|| DEFAULT_PATH.into());
     // What a job needs to resume: which run it is and where its work stands.
-    env.insert("GF_RUN".into(), tag(spec.run));
+    env.insert("GF_RUN".into(), tags.tag(spec.run));
     env.insert("GF_JOB".into(), job.name.clone());
     env.insert("GF_ATTEMPT".into(), spec.run.attempt.to_string());
     if let RunKind::Training {
@@ -103,7 +107,7 @@ pub(crate) fn submission(c: &ClusterConfig, spec: &RunSpec) -> Result<Submission
         );
     }
     Ok(Submission {
-        name: tag(spec.run),
+        name: tags.tag(spec.run),
         comment: format!("gigafleet job {}", job.name),
         partition: c.partition.clone(),
         nodes,
@@ -142,6 +146,7 @@ mod tests {
             nodes_per_domain,
             gpus_per_node: 4,
             timeout: DEFAULT_TIMEOUT,
+            down_after: std::time::Duration::from_secs(60),
             default_workdir: "/tmp".into(),
         }
     }
@@ -200,7 +205,12 @@ mod tests {
 
     #[test]
     fn whole_domains_become_their_nodes() {
-        let s = submission(&cluster(2), &run(&[(1, 8), (3, 8)], cmd("srun x"))).unwrap();
+        let s = submission(
+            &cluster(2),
+            &run(&[(1, 8), (3, 8)], cmd("srun x")),
+            &Tags::default(),
+        )
+        .unwrap();
         assert_eq!(s.nodes, ["n3", "n4", "n7", "n8"]);
         assert_eq!((s.gpus_per_node, s.name.as_str()), (4, "gf-7.2"));
         assert_eq!(s.script, "#!/bin/sh\nsrun x\n");
@@ -211,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_share_of_a_domain_takes_its_first_nodes() {
-        let s = submission(&cluster(2), &run(&[(2, 2)], cmd("x"))).unwrap();
+        let s = submission(&cluster(2), &run(&[(2, 2)], cmd("x")), &Tags::default()).unwrap();
         assert_eq!(
             (s.nodes.as_slice(), s.gpus_per_node),
             (&["n5".to_string()][..], 2)
@@ -227,7 +237,7 @@ mod tests {
             (run(&[(0, 4), (1, 2)], cmd("x")), "same GPUs on every node"),
             (run(&[(0, 4)], ExecSpec::default()), "no exec.command"),
         ] {
-            let e = submission(&c, &r).unwrap_err();
+            let e = submission(&c, &r, &Tags::default()).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
     }

@@ -19,6 +19,7 @@ use gf_model::protocol::{
     CapacityCause, FailureCategory, Report, RunId, RunSpec, StopReason, StopSpec,
 };
 use gf_slurm::{SlurmBackend, SlurmError};
+use gf_slurm_test::script;
 
 /// Observes until a report satisfies `want` (at most `s` seconds),
 /// returning every report seen.
@@ -52,25 +53,6 @@ fn stop(run: RunId, grace_s: i64) -> StopSpec {
         reason: StopReason::Cancel,
         grace_s,
     }
-}
-
-/// Runs one of the project's Slurm scripts on the test clusters.
-fn script(name: &str, args: &[&str]) {
-    let path = format!("{}/../../scripts/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut c = std::process::Command::new("bash");
-    c.arg(path).args(args);
-    c.env(
-        "GF_SLURM_DIR",
-        std::path::Path::new(&std::env::var("GF_SLURM_ENV").unwrap())
-            .parent()
-            .unwrap(),
-    );
-    ok(c);
-}
-
-/// Stops, kills or starts a cluster's slurmctld.
-fn ctld(id: Id, what: &str) {
-    script("slurm-ctld.sh", &[id.letter(), what]);
 }
 
 fn count(seen: &[Report], f: impl Fn(&Report) -> bool) -> usize {
@@ -476,7 +458,7 @@ fn slurmctld_down_is_unavailable_not_lost_and_nothing_runs_twice_after() {
         let mut b = common::backend_with(&[Id::A, Id::B], 4);
         b.dispatch(now(), &spec).await.expect("dispatch");
         seen.extend(until(&mut b, 30, "started", started(spec.run)).await);
-        ctld(Id::A, "stop");
+        Id::A.ctld("stop");
         let unavailable = |r: Result<(), BackendError>, what: &str| match r {
             Err(BackendError::Unavailable(_)) => {}
             other => panic!("{what} with slurmctld down: expected unavailable, got {other:?}"),
@@ -494,7 +476,7 @@ fn slurmctld_down_is_unavailable_not_lost_and_nothing_runs_twice_after() {
         // b is not held up: its run starts and is reported while a is down.
         b.dispatch(now(), &on_b).await.expect("dispatch on b");
         seen.extend(until(&mut b, 60, "started on b", started(on_b.run)).await);
-        ctld(Id::A, "start");
+        Id::A.ctld("start");
         // Back: the run still runs, once; a dispatch of it (a controller
         // that restarted meanwhile) submits nothing.
         let mut fresh = common::backend(Id::A);
@@ -538,8 +520,8 @@ fn slurmctld_killed_and_restarted_from_an_old_state_keeps_one_run() {
             .await
             .expect("stop first");
         seen.extend(until(&mut b, 30, "second started", started(second.run)).await);
-        ctld(id, "kill");
-        ctld(id, "start");
+        id.ctld("kill");
+        id.ctld("start");
         // Slurm may run `first` again (it ended) and forget `second`;
         // whatever it does, gigafleet keeps at most one run of each.
         let end = now() + 8;

@@ -92,7 +92,18 @@ impl Server {
     /// Starts `gigafleet serve` on `fleet` with `store` (`--data-dir DIR` or
     /// `--database URL`) and waits until it listens.
     pub fn start_on(fleet: &Path, store: &[&str], extra: &[&str]) -> Server {
+        Server::start_env(fleet, store, extra, &[])
+    }
+
+    /// Like [`Server::start_on`], with variables added to its environment.
+    pub fn start_env(
+        fleet: &Path,
+        store: &[&str],
+        extra: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gigafleet"))
+            .envs(vars.iter().copied())
             .arg("serve")
             .arg("--fleet")
             .arg(fleet)
@@ -134,6 +145,22 @@ impl Server {
                 };
             }
         }
+    }
+
+    /// Waits at most `secs` for it to exit by itself; whether it did.
+    pub fn exited(&mut self, secs: u64) -> bool {
+        let Some(c) = self.child.as_mut() else {
+            return true;
+        };
+        let end = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(_)) = c.try_wait() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// Kills it with SIGKILL, at once, wherever it is.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use toml_span::value::{Value, ValueInner};
 
-use crate::backend::{BackendSpec, NodeNames, SLURM_API_VERSIONS, SlurmSpec};
+use crate::backend::{BackendSpec, DEFAULT_DOWN_AFTER_S, NodeNames, SLURM_API_VERSIONS, SlurmSpec};
 use crate::diag::Diagnostics;
 use crate::tbl::{Tbl, wanted};
 
@@ -95,6 +95,13 @@ fn read_slurm(cx: &mut Diagnostics, v: Value<'_>) -> Option<SlurmSpec> {
     if gpus_per_node == Some(0) {
         cx.error(t.at("gpus_per_node"), "`gpus_per_node` must be at least 1");
     }
+    let down_after_s = t.or::<u32>(cx, "down_after_s", DEFAULT_DOWN_AFTER_S);
+    if down_after_s == 0 {
+        cx.error(
+            t.at("down_after_s"),
+            "`down_after_s` must be at least 1 (seconds without an answer before the cluster counts as down)",
+        );
+    }
     let locs = t.finish(cx);
     Some(SlurmSpec {
         url: url?,
@@ -106,6 +113,7 @@ fn read_slurm(cx: &mut Diagnostics, v: Value<'_>) -> Option<SlurmSpec> {
         nodes: nodes?,
         nodes_per_domain: nodes_per_domain.max(1),
         gpus_per_node,
+        down_after_s: down_after_s.max(1),
         locs,
     })
 }

@@ -9,106 +9,31 @@
 //! node per domain (4 domains), `b` two 4-GPU nodes per domain (2 domains of
 //! 8 GPUs).
 
-#![allow(dead_code)] // each test binary uses part of it
+#![allow(dead_code, unused_imports)] // each test binary uses part of it
 
-use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use gf_model::protocol::{DomainSlot, RunId, RunKind, RunPlacement, RunSpec};
 use gf_model::{ExecSpec, JobSpec};
 use gf_slurm::{ClusterConfig, SlurmBackend};
 
-/// The variables slurm-up.sh wrote.
-pub fn env() -> &'static BTreeMap<String, String> {
-    static ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let path = std::env::var("GF_SLURM_ENV").unwrap_or_else(|_| {
-            panic!(
-                "GF_SLURM_ENV is not set: the Slurm tests run against the real clusters that \
-                 scripts/test.sh starts (scripts/slurm-up.sh); run them through scripts/test.sh, \
-                 or run scripts/slurm-up.sh and export GF_SLURM_ENV=/tmp/gf-slurm/env"
-            )
-        });
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot read {path} ({e}): the Slurm clusters are not up; scripts/test.sh starts \
-                 them with scripts/slurm-up.sh"
-            )
-        });
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    })
+pub use gf_slurm_test::{Id, active_jobs, ok, poll, reset};
+
+/// The fleet cluster's full name of a test cluster.
+pub fn cluster(id: Id) -> String {
+    format!("slurm/{}/gpu", id.letter())
 }
 
-/// One of the two clusters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Id {
-    /// One 4-GPU node per domain.
-    A,
-    /// Two 4-GPU nodes per domain.
-    B,
+/// Slurm jobs carrying a run's tag that are pending or running.
+pub fn jobs_tagged(id: Id, run: RunId) -> usize {
+    gf_slurm_test::jobs_named(id, &gf_slurm::tag::tag(run))
 }
 
-impl Id {
-    pub fn letter(self) -> &'static str {
-        match self {
-            Id::A => "a",
-            Id::B => "b",
-        }
-    }
-
-    fn var(self, what: &str) -> String {
-        let key = format!("GF_SLURM_{}_{what}", self.letter().to_uppercase());
-        env()
-            .get(&key)
-            .unwrap_or_else(|| panic!("{key} missing from the env file of scripts/slurm-up.sh"))
-            .clone()
-    }
-
-    pub fn nodes_per_domain(self) -> u32 {
-        match self {
-            Id::A => 1,
-            Id::B => 2,
-        }
-    }
-
-    pub fn domains(self) -> u32 {
-        4 / self.nodes_per_domain()
-    }
-
-    pub fn domain_gpus(self) -> u32 {
-        4 * self.nodes_per_domain()
-    }
-
-    /// The fleet cluster's full name.
-    pub fn cluster(self) -> String {
-        format!("slurm/{}/gpu", self.letter())
-    }
-
-    /// Slurm's own commands, pointed at this cluster.
-    pub fn cmd(self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env("SLURM_CONF", self.var("CONF"));
-        c
-    }
-
-    pub fn user(self) -> String {
-        self.var("USER")
-    }
-
-    /// A directory the jobs' user can write.
-    pub fn workdir(self) -> String {
-        self.var("WORKDIR")
-    }
-
-    /// The cluster's `[[provider.region]]`, its backend as a user writes it.
-    fn region(self, gpus_per_node: u32) -> String {
-        format!(
-            r#"
+/// The cluster's `[[provider.region]]`, its backend as a user writes it.
+fn region(id: Id, gpus_per_node: u32) -> String {
+    format!(
+        r#"
 [[provider.region]]
 name = "{r}"
 power_mw = 1.0
@@ -119,19 +44,13 @@ accelerator = "h100"
 domain_gpus = {dg}
 domains = {d}
 price = {{ model = "on-demand", usd_per_gpu_hour = 2.0 }}
-backend = {{ slurm = {{ url = "{url}", partition = "{p}", user = "{u}", token_file = "{tf}", nodes = "{nodes}", nodes_per_domain = {npd}, gpus_per_node = {gpus_per_node} }} }}
+{backend}
 "#,
-            r = self.letter(),
-            dg = gpus_per_node * self.nodes_per_domain(),
-            d = self.domains(),
-            url = self.var("URL"),
-            p = self.var("PARTITION"),
-            u = self.var("USER"),
-            tf = self.var("TOKEN_FILE"),
-            nodes = self.var("NODES"),
-            npd = self.nodes_per_domain(),
-        )
-    }
+        r = id.letter(),
+        dg = gpus_per_node * id.nodes_per_domain(),
+        d = id.domains(),
+        backend = id.backend_table(gpus_per_node, ""),
+    )
 }
 
 /// A fleet file whose clusters are the given Slurm clusters, the GPUs per
@@ -139,7 +58,7 @@ backend = {{ slurm = {{ url = "{url}", partition = "{p}", user = "{u}", token_fi
 pub fn fleet(ids: &[Id], gpus_per_node: u32) -> String {
     let mut s = "version = 1\n[[provider]]\nname = \"slurm\"\n".to_string();
     for id in ids {
-        s.push_str(&id.region(gpus_per_node));
+        s.push_str(&region(*id, gpus_per_node));
     }
     s
 }
@@ -233,7 +152,7 @@ pub fn run_on(id: Id, job: u64, domains: &[u32], exec: ExecSpec) -> RunSpec {
     RunSpec {
         run: RunId { job, attempt: 1 },
         placement: RunPlacement {
-            cluster: id.cluster(),
+            cluster: cluster(id),
             domains: domains
                 .iter()
                 .map(|&index| DomainSlot {
@@ -257,74 +176,6 @@ pub fn command(c: &str) -> ExecSpec {
         command: Some(c.into()),
         ..ExecSpec::default()
     }
-}
-
-/// Runs a command to success, or panics with its output.
-pub fn ok(mut c: Command) -> String {
-    let out = c.output().expect("Slurm's commands are installed");
-    assert!(
-        out.status.success(),
-        "{c:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls `f` every 100 ms until it holds, for at most `s` seconds.
-pub fn poll(s: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(s);
-    while !f() {
-        assert!(Instant::now() < end, "not within {s} s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Slurm jobs of the test user in the given states, as `id name state`.
-fn jobs_in(id: Id, states: &str) -> Vec<String> {
-    let mut c = id.cmd("squeue");
-    c.args(["-h", "-u", &id.user(), "-t", states, "-o", "%i %j %T"]);
-    ok(c).lines().map(str::to_string).collect()
-}
-
-/// Slurm jobs of the test user not over yet (completing included).
-pub fn active_jobs(id: Id) -> Vec<String> {
-    jobs_in(id, "PD,R,CG,S")
-}
-
-/// Slurm jobs carrying a run's tag that are pending or running (not
-/// cancelled and completing).
-pub fn jobs_tagged(id: Id, run: RunId) -> usize {
-    let t = gf_slurm::tag::tag(run);
-    jobs_in(id, "PD,R,S")
-        .iter()
-        .filter(|l| l.split(' ').nth(1) == Some(t.as_str()))
-        .count()
-}
-
-/// The cluster as it was started: no job of the test user, every node idle.
-pub fn reset(id: Id) {
-    let mut c = id.cmd("scancel");
-    c.args(["-u", &id.user()]);
-    ok(c);
-    poll(30, "the test user's jobs to end", || {
-        active_jobs(id).is_empty()
-    });
-    poll(30, "every node idle", || {
-        let mut c = id.cmd("sinfo");
-        c.args(["-h", "-N", "-o", "%N %t"]);
-        let states = ok(c);
-        let mut idle = true;
-        for (node, state) in states.lines().filter_map(|l| l.split_once(' ')) {
-            idle &= state == "idle";
-            if state.starts_with("drain") || state.starts_with("down") {
-                let mut c = id.cmd("scontrol");
-                c.args(["update", &format!("nodename={node}"), "state=resume"]);
-                let _ = c.output();
-            }
-        }
-        idle
-    });
 }
 
 /// A tokio runtime for a test's futures (reqwest needs one).
