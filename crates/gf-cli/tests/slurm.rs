@@ -5,7 +5,8 @@
 //!   script runs there and its output file appears, and cancel works;
 //! - stopping one cluster's slurmctld makes its running job re-placed on
 //!   the other once the cluster counts as down, and starting it again runs
-//!   nothing twice (the old run is killed, the new one kept);
+//!   nothing twice (the old run is killed, the new one kept) and puts no
+//!   work back on it before its hold-off has passed;
 //! - a server that dies right after submitting a run to Slurm, before it
 //!   wrote anything more, adopts the run when it restarts instead of
 //!   submitting it again, and so does one SIGKILLed while the run runs.
@@ -201,6 +202,18 @@ fn serve_places_runs_cancels_and_fails_over_between_two_slurm_clusters() {
         assert_eq!(all_runs_of(long), 1, "exactly one run of the long gang");
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+    // a answers and its nodes are idle, but it is held out of placement
+    // for a while after its outage: a small job that would fit there waits
+    // rather than go back to it.
+    let probe = submit(&srv, &admin, &job_file(tmp.path(), "probe", 4, "true"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (_, v) = rt.block_on(api.get(&format!("/v1/jobs/{probe}")));
+    assert_eq!(
+        (v["state"].as_str(), v["attempt"].as_u64()),
+        (Some("pending"), Some(0)),
+        "{v}"
+    );
+    cli(&srv, &admin, &["cancel", &probe.to_string()]);
     let (_, v) = rt.block_on(api.get(&format!("/v1/jobs/{long}")));
     assert_eq!(v["attempt"], 2, "{v}");
     assert!(on(&v, "gcp/b/gpu") && v["state"] == "running", "{v}");

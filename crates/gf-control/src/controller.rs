@@ -55,6 +55,8 @@ pub struct Controller {
     pub(crate) rates: RateEstimator,
     /// The room held for the blocked head of the current pass (EASY).
     pub(crate) shadow: Option<crate::backfill::Shadow>,
+    /// Domains back from an outage, held out of placement for a while.
+    pub(crate) holdoff: crate::holdoff::Holdoff,
 }
 
 impl Controller {
@@ -80,6 +82,7 @@ impl Controller {
         Controller {
             rates,
             shadow: None,
+            holdoff: Default::default(),
             topo,
             sched,
             cfg,
@@ -266,6 +269,11 @@ impl Controller {
                 }
             }
             Event::ScheduleTick => {
+                let topo = Arc::clone(&self.topo);
+                for d in self.holdoff.due(now, |d| topo.domain_cluster[d as usize]) {
+                    self.sched.set_domain_online(d, true);
+                    self.dirty = true;
+                }
                 for s in 0..self.services.len() {
                     if self.services[s].dirty {
                         self.scale(now, s, &mut out)?;

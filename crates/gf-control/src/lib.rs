@@ -27,6 +27,7 @@ mod controller;
 mod error;
 mod estimate;
 mod fair;
+mod holdoff;
 mod job;
 mod lifecycle;
 mod pass;

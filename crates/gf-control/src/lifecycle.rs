@@ -771,10 +771,18 @@ impl Controller {
         }
         if online {
             for &d in domains {
-                self.sched.set_domain_online(d, true);
+                let c = self.topo.domain_cluster[d as usize];
+                let holdoff_s = self.cfg.outage_holdoff_s;
+                if !self.holdoff.hold(now, c, d, cause, holdoff_s) {
+                    self.sched.set_domain_online(d, true);
+                }
             }
             self.dirty = true;
             return Ok(());
+        }
+        for &d in domains {
+            let c = self.topo.domain_cluster[d as usize];
+            self.holdoff.offline(c, d, cause);
         }
         // Every domain of the report goes offline before any run is
         // handled, so that a gang under several of them sees all it lost at

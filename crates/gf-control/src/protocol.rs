@@ -135,6 +135,11 @@ pub struct ControlConfig {
     pub preempt_grace_s: i64,
     /// Seconds a cancelled run has to exit.
     pub cancel_grace_s: i64,
+    /// Seconds a cluster back from an outage (of the cluster or its region)
+    /// is held out of placement before its domains count as online again;
+    /// 0 uses them at once. See `holdoff.rs`.
+    #[serde(default)]
+    pub outage_holdoff_s: i64,
 }
 
 fn yes() -> bool {
@@ -158,6 +163,7 @@ impl Default for ControlConfig {
             dispatch_timeout_s: 600,
             preempt_grace_s: 120,
             cancel_grace_s: 60,
+            outage_holdoff_s: 0,
         }
     }
 }

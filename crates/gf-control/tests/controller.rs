@@ -1102,3 +1102,81 @@ fn a_failed_hot_spare_costs_its_gang_nothing() {
         placement(C1, &[(0, 8, false), (1, 8, false), (3, 8, true)])
     );
 }
+
+#[test]
+fn a_cluster_back_from_an_outage_is_held_out_of_placement_for_the_holdoff() {
+    let mut c = controller(ControlConfig {
+        outage_holdoff_s: 600,
+        ..cfg()
+    });
+    let first = started(&mut c, 1, job("a").gpus(8).providers(&[]));
+    let failed = first.placement.cluster.clone();
+    let other = if failed == C1 { C2 } else { C1 };
+    // The cluster goes down: the run is killed and placed on the other.
+    let acts = h(
+        &mut c,
+        T0 + 100,
+        offline(&failed, &[0, 1, 2, 3], CapacityCause::ClusterOutage),
+    );
+    assert_eq!(acts, vec![stop(1, 1, StopReason::Release, 0)]);
+    let acts = h(&mut c, T0 + 101, Event::ScheduleTick);
+    assert_eq!(dispatches(&acts)[0].placement.cluster, other);
+    h(
+        &mut c,
+        T0 + 102,
+        backend(Report::Started { run: run(1, 2) }),
+    );
+    // It answers again at T0 + 200, but is held out for 600 s: a gang that
+    // only a whole empty cluster can take waits.
+    let back = backend(Report::CapacityChanged {
+        cluster: failed.clone(),
+        domains: vec![0, 1, 2, 3],
+        online: true,
+        cause: CapacityCause::Repair,
+    });
+    h(&mut c, T0 + 200, back);
+    h(
+        &mut c,
+        T0 + 201,
+        job("whole").gpus(32).providers(&[]).submit(2),
+    );
+    for t in [T0 + 202, T0 + 500, T0 + 799] {
+        let acts = h(&mut c, t, Event::ScheduleTick);
+        assert!(dispatches(&acts).is_empty(), "placed at {t}: {acts:?}");
+    }
+    assert_eq!(c.job(2).unwrap().state, JobState::Pending);
+    let acts = h(&mut c, T0 + 800, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(
+        (d[0].run, d[0].placement.cluster.as_str()),
+        (run(2, 1), failed.as_str())
+    );
+}
+
+#[test]
+fn without_a_holdoff_a_cluster_back_from_an_outage_is_used_at_once() {
+    let mut c = controller(cfg());
+    let first = started(&mut c, 1, job("a").gpus(8).providers(&[]));
+    let failed = first.placement.cluster.clone();
+    h(
+        &mut c,
+        T0 + 100,
+        offline(&failed, &[0, 1, 2, 3], CapacityCause::ClusterOutage),
+    );
+    h(&mut c, T0 + 101, Event::ScheduleTick);
+    let back = backend(Report::CapacityChanged {
+        cluster: failed.clone(),
+        domains: vec![0, 1, 2, 3],
+        online: true,
+        cause: CapacityCause::Repair,
+    });
+    h(&mut c, T0 + 200, back);
+    h(
+        &mut c,
+        T0 + 201,
+        job("whole").gpus(32).providers(&[]).submit(2),
+    );
+    let acts = h(&mut c, T0 + 202, Event::ScheduleTick);
+    assert_eq!(dispatches(&acts)[0].placement.cluster, failed);
+}

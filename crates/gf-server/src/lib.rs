@@ -446,10 +446,12 @@ const OBSERVE_LATENCY_WALL_S: f64 = 10.0;
 /// (checkpoint policy, failure rates it plans for, retry budgets, hot
 /// spares), the defaults without one: the same settings the twin uses.
 ///
-/// One difference: a dispatch may take, on the controller's clock, the
+/// Two differences. A dispatch may take, on the controller's clock, the
 /// run's start-up plus the time the loop takes to observe the start, which
-/// at an accelerated clock is hours. A dispatch timeout shorter than that
-/// would give up on every run that is starting as it should.
+/// at an accelerated clock is hours; a dispatch timeout shorter than that
+/// would give up on every run that is starting as it should. And a cluster
+/// back from an outage is held out of placement for [`OUTAGE_HOLDOFF_S`]
+/// (the twin, with the default of 0, uses returning capacity at once).
 pub fn control_config(doc: &Document, time_scale: f64) -> ControlConfig {
     let (mut cc, startup_s) = match &doc.scenario {
         Some(sc) => (
@@ -465,8 +467,16 @@ pub fn control_config(doc: &Document, time_scale: f64) -> ControlConfig {
     cc.dispatch_timeout_s = cc
         .dispatch_timeout_s
         .max((startup_s + latency_s).ceil() as i64);
+    if cc.outage_holdoff_s == 0 {
+        cc.outage_holdoff_s = OUTAGE_HOLDOFF_S;
+    }
     cc
 }
+
+/// Seconds a cluster back from an outage is held out of placement by the
+/// live control plane: long enough that a cluster flapping on one fault is
+/// not handed work again at each return.
+pub const OUTAGE_HOLDOFF_S: i64 = 600;
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown() {
