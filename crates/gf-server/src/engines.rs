@@ -230,3 +230,139 @@ impl Backend for Engines {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use gf_backend::ready;
+    use gf_model::protocol::{CapacityCause, DomainSlot, RunKind, RunPlacement};
+    use gf_sched::Topology;
+
+    use super::*;
+
+    /// Two clusters, `aws/r/real` standing for a Slurm cluster and
+    /// `gcp/s/sim` simulated, both ramping in at the start and failing
+    /// often, so the simulated world has plenty to say of both.
+    const FLEET: &str = r#"
+version = 1
+[[provider]]
+name = "aws"
+[[provider.region]]
+name = "r"
+power_mw = 1.0
+zone = "z1"
+[[provider.region.cluster]]
+name = "real"
+accelerator = "h100"
+domains = 2
+price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
+[[provider]]
+name = "gcp"
+[[provider.region]]
+name = "s"
+power_mw = 1.0
+zone = "z2"
+[[provider.region.cluster]]
+name = "sim"
+accelerator = "h100"
+domains = 2
+price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
+[scenario]
+start = "2026-01-01"
+horizon_days = 30
+[scenario.failures]
+domain_failures_per_domain_year = 200.0
+"#;
+
+    fn engines() -> (Engines, i64) {
+        let doc = gf_model::parse_document("f.toml", FLEET).expect("the test fleet parses");
+        let topo = Arc::new(Topology::from_document(&doc));
+        let start = 1_767_225_600;
+        let world = LiveWorld::new(&doc, topo, 7, start);
+        let real = HashSet::from(["aws/r/real".to_string()]);
+        (Engines::new(Some(world), None, real), start)
+    }
+
+    fn run_on(cluster: &str) -> RunSpec {
+        RunSpec {
+            run: RunId { job: 1, attempt: 1 },
+            placement: RunPlacement {
+                cluster: cluster.into(),
+                domains: vec![DomainSlot {
+                    index: 0,
+                    gpus: 8,
+                    spare: false,
+                }],
+                gpu_milli: None,
+            },
+            kind: RunKind::Replica { service: 1 },
+        }
+    }
+
+    #[test]
+    fn the_simulated_world_speaks_only_for_the_clusters_it_runs() {
+        let (mut e, start) = engines();
+        // A month of the world's failures and ramps: none of what it says
+        // of the real cluster comes through.
+        let reports = ready(e.observe(start + 30 * 86_400))
+            .expect("the world never waits")
+            .expect("the world answers");
+        let named = |r: &Report| match r {
+            Report::CapacityChanged { cluster, .. } => Some(cluster.clone()),
+            _ => None,
+        };
+        let clusters: HashSet<String> = reports.iter().filter_map(named).collect();
+        // The same world unfiltered did speak of the real cluster.
+        let (mut raw, _) = engines();
+        let world = raw.sim_mut().expect("a simulated world");
+        let all = ready(world.observe(start + 30 * 86_400)).unwrap().unwrap();
+        assert!(
+            all.iter()
+                .any(|r| named(r).as_deref() == Some("aws/r/real")),
+            "{all:?}"
+        );
+        assert_eq!(
+            clusters,
+            HashSet::from(["gcp/s/sim".to_string()]),
+            "{reports:?}"
+        );
+        assert!(reports.iter().any(|r| matches!(
+            r,
+            Report::CapacityChanged {
+                cause: CapacityCause::DomainFailure,
+                ..
+            }
+        )));
+        let caps = ready(e.capacity(start)).unwrap().unwrap();
+        assert!(caps.iter().all(|c| c.cluster == "gcp/s/sim"), "{caps:?}");
+    }
+
+    #[test]
+    fn a_run_goes_to_the_engine_of_its_cluster_and_its_stop_follows_it() {
+        let (mut e, start) = engines();
+        assert_eq!(e.engine_of("aws/r/real"), Engine::Slurm);
+        assert_eq!(e.engine_of("gcp/s/sim"), Engine::Sim);
+        // No Slurm engine was given: the real cluster is served by nobody.
+        assert_eq!(
+            ready(e.dispatch(start, &run_on("aws/r/real"))).unwrap(),
+            Err(BackendError::UnknownCluster("aws/r/real".into()))
+        );
+        assert_eq!(e.home(RunId { job: 1, attempt: 1 }), None);
+        // On the simulated cluster it runs, and is found there again.
+        let _ = ready(e.observe(start + 3600)).unwrap();
+        let spec = run_on("gcp/s/sim");
+        ready(e.dispatch(start + 3600, &spec))
+            .unwrap()
+            .expect("dispatched");
+        assert_eq!(e.home(spec.run), Some(Engine::Sim));
+        let listed = ready(e.runs(start + 3600)).unwrap().unwrap();
+        assert_eq!(listed, vec![spec.run]);
+        // Its end forgets where it went.
+        e.note_report(&Report::Lost {
+            run: spec.run,
+            progress: None,
+        });
+        assert_eq!(e.home(spec.run), None);
+    }
+}
