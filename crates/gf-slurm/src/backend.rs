@@ -70,7 +70,23 @@ struct Cluster {
     unanswered_since: Option<i64>,
     /// It was reported down (every domain offline) for not answering.
     down: bool,
+    /// When it was last asked, while silent.
+    last_probe: i64,
+    /// Its last failure took long (a timeout): probe it sparingly.
+    slow: bool,
 }
+
+/// Seconds between two probes of a cluster that does not answer: the
+/// observations in between skip it rather than wait on it.
+const PROBE_EVERY_S: i64 = 5;
+
+/// A failure that took this long was a wait, not a refusal.
+const SLOW_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a probe of a silent cluster may take: well under slurmrestd's
+/// wait for an absent slurmctld (`MessageTimeout`, 10 s by default), well
+/// over a healthy answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the backend knows of one run it was given.
 struct Tracked {
@@ -101,6 +117,36 @@ fn unavailable(cluster: &str, e: ApiError) -> BackendError {
         }
         ApiError::Rejected(m) => BackendError::Refused(format!("{cluster}: {m}")),
     }
+}
+
+/// One cluster's jobs and nodes. A cluster whose last answer was slow to
+/// fail is asked at most every [`PROBE_EVERY_S`]: the observations in
+/// between skip it rather than wait on it. A quick failure (a token
+/// refused before sending, a refused connection) is asked again at once.
+async fn fetch(c: &mut Cluster, now: i64) -> Result<Fetched, BackendError> {
+    if let Some(since) = c.unanswered_since
+        && c.slow
+        && now - c.last_probe < PROBE_EVERY_S
+    {
+        return Err(BackendError::Unavailable(format!(
+            "{}: has not answered since {since}; asked again every {PROBE_EVERY_S} s",
+            c.cfg.name
+        )));
+    }
+    let t0 = std::time::Instant::now();
+    let got = async {
+        let jobs = c.http.jobs(now).await;
+        let jobs = jobs.map_err(|e| unavailable(&c.cfg.name, e))?;
+        let nodes = c.http.nodes(now).await;
+        let nodes = nodes.map_err(|e| unavailable(&c.cfg.name, e))?;
+        Ok(Fetched { jobs, nodes })
+    }
+    .await;
+    if got.is_err() {
+        c.last_probe = now;
+        c.slow = t0.elapsed() >= SLOW_FAILURE;
+    }
+    got
 }
 
 /// The job of a tag among `jobs`: the first one still active, else the last
@@ -153,6 +199,8 @@ impl SlurmBackend {
                     introduced: false,
                     unanswered_since: None,
                     down: false,
+                    last_probe: i64::MIN,
+                    slow: false,
                     cfg,
                     http,
                 })
@@ -242,6 +290,9 @@ impl SlurmBackend {
     /// reported ended: nothing is known of them until it answers again.
     fn unanswered(&mut self, now: i64, ci: usize, out: &mut Vec<Report>) {
         let c = &mut self.clusters[ci];
+        if c.unanswered_since.is_none() {
+            c.http.set_probe_timeout(Some(PROBE_TIMEOUT));
+        }
         let since = *c.unanswered_since.get_or_insert(now);
         if c.down || now - since < c.cfg.down_after.as_secs() as i64 {
             return;
@@ -283,14 +334,7 @@ impl SlurmBackend {
 
     /// Every cluster's jobs and nodes, asked of all clusters at once.
     async fn fetch_all(&mut self, now: i64) -> Vec<Result<Fetched, BackendError>> {
-        join_all(self.clusters.iter_mut().map(|c| async move {
-            let jobs = c.http.jobs(now).await;
-            let jobs = jobs.map_err(|e| unavailable(&c.cfg.name, e))?;
-            let nodes = c.http.nodes(now).await;
-            let nodes = nodes.map_err(|e| unavailable(&c.cfg.name, e))?;
-            Ok(Fetched { jobs, nodes })
-        }))
-        .await
+        join_all(self.clusters.iter_mut().map(|c| fetch(c, now))).await
     }
 
     /// Moves one cluster's runs on by what it answered, appending the
@@ -618,8 +662,10 @@ impl Backend for SlurmBackend {
                 Ok(f) => {
                     // Answering again: its domains come back as its nodes
                     // say, through the capacity changes below.
-                    self.clusters[ci].unanswered_since = None;
-                    self.clusters[ci].down = false;
+                    let c = &mut self.clusters[ci];
+                    c.unanswered_since = None;
+                    c.down = false;
+                    c.http.set_probe_timeout(None);
                     match self.observe_cluster(now, ci, f, &mut out).await {
                         Ok(()) => reached += 1,
                         Err(e) => failed = Some(e),

@@ -44,6 +44,8 @@ pub(crate) struct Http {
     user: String,
     token: Token,
     api: Api,
+    /// A shorter timeout for every call, while the cluster is silent.
+    probe_timeout: Option<Duration>,
 }
 
 impl Http {
@@ -65,7 +67,15 @@ impl Http {
             user: user.to_string(),
             token: Token::new(token),
             api,
+            probe_timeout: None,
         })
+    }
+
+    /// Makes every call give up after `t` (`None`: the configured timeout):
+    /// a cluster that stopped answering is probed without holding up the
+    /// observation of the others for a whole slurmrestd timeout each time.
+    pub(crate) fn set_probe_timeout(&mut self, t: Option<Duration>) {
+        self.probe_timeout = t;
     }
 
     async fn call(
@@ -84,6 +94,9 @@ impl Http {
             .header("X-SLURM-USER-TOKEN", token);
         if let Some(b) = body {
             req = req.json(b);
+        }
+        if let Some(t) = self.probe_timeout {
+            req = req.timeout(t);
         }
         let resp = req
             .send()
