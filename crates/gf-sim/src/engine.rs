@@ -50,6 +50,11 @@ pub struct Sim {
     seed: u64,
     policy: String,
     rng_arrivals: ChaCha8Rng,
+    /// Minute-to-minute bursts of service demand: a stream of its own, so
+    /// turning bursts on shifts no job or failure.
+    rng_burst: ChaCha8Rng,
+    /// Each service's latency model.
+    svc_models: Vec<crate::serving::ServiceModel>,
     next_job: JobId,
     gen_count: Vec<u32>,
     /// Each training generator's gang-size mix, built once.
@@ -121,6 +126,8 @@ impl Sim {
         let mut base = ChaCha8Rng::seed_from_u64(opts.seed);
         let mut rng_arrivals = base.clone();
         rng_arrivals.set_stream(1);
+        let mut rng_burst = base.clone();
+        rng_burst.set_stream(3);
         base.set_stream(2);
         let start_s = sc.start.epoch_seconds();
         let end_s = end.epoch_seconds();
@@ -151,6 +158,12 @@ impl Sim {
             seed: opts.seed,
             policy: opts.policy.name.clone(),
             rng_arrivals,
+            rng_burst,
+            svc_models: doc
+                .services
+                .iter()
+                .map(|s| crate::serving::ServiceModel::new(&topo, s))
+                .collect(),
             next_job: 1,
             gen_count: vec![0; sc.training.len()],
             size_mix: sc
@@ -338,6 +351,7 @@ impl Sim {
             checkpoint_persist_min: None,
             checkpoint_in_memory: None,
             replica_group_gpus: None,
+            partial_restart: None,
             providers: wg.providers.clone(),
             regions: Vec::new(),
             preemptible: wg.preemptible,
@@ -353,8 +367,14 @@ impl Sim {
 
     /// Service `sid`'s demand now, requests per second by zone.
     fn demand_now(&self, sid: usize) -> Vec<(String, f64)> {
-        let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
-        let years = self.years();
+        self.demand_at(sid, self.now)
+    }
+
+    /// Service `sid`'s demand at `t` by its curve (daily and weekly cycles,
+    /// growth), requests per second by zone.
+    fn demand_at(&self, sid: usize, t: i64) -> Vec<(String, f64)> {
+        let hour = t.rem_euclid(86_400) as f64 / HOUR;
+        let years = (t - self.start_s) as f64 / YEAR_S;
         let s = &self.doc.services[sid];
         let g = self.sc.inference.iter().find(|g| g.service == s.name);
         let mut rps = Vec::new();
@@ -371,6 +391,7 @@ impl Sim {
                         .copied()
                         .unwrap_or(0.0);
                     workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                        * workload::weekly(t, off, g.weekend_factor)
                         * workload::growth(g.growth_per_year, years)
                 }
                 None => 1.0,
@@ -380,19 +401,44 @@ impl Sim {
         rps
     }
 
-    /// SLO attainment over the next scheduling interval: the demand of this
-    /// instant against the replicas that serve now (placed, and their model
-    /// loaded), so replicas still loading and demand that moved since the
-    /// last scaling decision both count. Measured at every scheduling tick,
-    /// not only after each scaling decision.
+    /// SLO attainment over the next scheduling interval, minute by minute:
+    /// each minute's demand (its curve times a burst) against the replicas
+    /// the world has serving now (placed, and their model loaded), each
+    /// request's latency its round trip, its wait in a replica's queue and
+    /// its service ([`crate::serving`]). So replicas still loading, demand
+    /// that moved since the last scaling decision, bursts and far zones all
+    /// count. The world's replicas are the truth here, not the controller's
+    /// view of them.
     fn measure_slo(&mut self) -> Result<(), SimError> {
         // What the world did at this instant is reported first.
         self.drain()?;
-        let dt = self.sc.schedule_interval_min * 60.0;
+        let span_s = self.sc.schedule_interval_min * 60.0;
+        let minutes = (span_s / 60.0).round().max(1.0) as i64;
+        let dt = span_s / minutes as f64;
         for sid in 0..self.m.svc_started.len() {
-            let rps = self.demand_now(sid);
-            let slo = self.ctl.slo_for(sid as u32, &rps);
-            self.m.slo(sid, slo, dt);
+            let cv = self
+                .sc
+                .inference
+                .iter()
+                .find(|g| g.service == self.doc.services[sid].name)
+                .map_or(0.0, |g| g.burst_cv);
+            for k in 0..minutes {
+                let t = self.now + (k as f64 * dt) as i64;
+                let burst = workload::burst(&mut self.rng_burst, cv);
+                let mut demand = vec![0.0; self.topo.zones.len()];
+                for (z, r) in self.demand_at(sid, t) {
+                    if let Some(i) = self.topo.zones.iter().position(|x| *x == z) {
+                        demand[i] += r * burst;
+                    }
+                }
+                let got = crate::serving::attain(
+                    &self.topo,
+                    &self.svc_models[sid],
+                    self.world.serving(sid as u32),
+                    &demand,
+                );
+                self.m.slo(sid, got, dt);
+            }
         }
         Ok(())
     }

@@ -310,3 +310,50 @@ fn spares_save_the_re_placement_wait_of_every_swap() {
     );
     assert!(got > base + 0.01, "with spares {got}, without {base}");
 }
+
+/// Partial restart with the rest continuing: the surviving replica groups
+/// train on through the re-placement wait and the failed group's restart,
+/// so a failure costs the gang the failed group's share `g/N` of the
+/// restart `R` rather than all of it. The twin cannot credit the survivors
+/// with the wait itself (it gives the gang's GPUs back meanwhile), so a
+/// failure costs `w + max(0, R·g/N − (N−g)/N·w)` of wall time for a wait
+/// `w`: uniform over a pass for a hardware failure, none for a crash.
+#[test]
+fn partial_restart_with_the_rest_continuing_costs_one_groups_share() {
+    let (gpus, group) = (16_384u32, 1024u32);
+    let p = Practice::TODAY;
+    let mut wait = scenario(gpus, 30.0, p, None, 0.78);
+    wait.scenario
+        .as_mut()
+        .unwrap()
+        .checkpoint
+        .replica_group_gpus = group;
+    let mut cont = wait.clone();
+    cont.scenario.as_mut().unwrap().checkpoint.partial_restart = gf_model::PartialRestart::Continue;
+    let (w, c) = (run(&wait, 5), run(&cont, 5));
+    assert!(c.training.lost_gpu_hours < 1e-6, "{:?}", c.training);
+    let (ettr, tau) = twin_ettr(&c);
+    let m = DAY_S / (LLAMA3_INTERRUPTIONS_PER_GPU_DAY * gpus as f64);
+    let r =
+        p.overhead_s + (p.detect_s + p.init_s_per_1k * group as f64 / 1000.0).round() + p.stall_s;
+    let share = group as f64 / gpus as f64;
+    // The mean cost of a hardware failure over a wait uniform in 0-60 s.
+    let hw: f64 = (0..600)
+        .map(|k| {
+            let w = (k as f64 + 0.5) / 10.0;
+            w + (r * share - (1.0 - share) * w).max(0.0)
+        })
+        .sum::<f64>()
+        / 600.0;
+    let cost = 0.78 * hw + 0.22 * r * share;
+    let expected = tau / (tau + p.stall_s) / (1.0 + cost / m);
+    assert!(
+        (ettr - expected).abs() < 0.015,
+        "twin {ettr}, model {expected}"
+    );
+    assert!(
+        ettr > twin_ettr(&w).0 + 0.003,
+        "continue {ettr}, wait {}",
+        twin_ettr(&w).0
+    );
+}
