@@ -335,7 +335,9 @@ impl SimWorld {
         self.push(t, WorldEv::TrayUp(d));
         if self.trays_out[i] as u32 > self.cfg.spare_trays_per_rack {
             self.change_down(&[d], 1, CapacityCause::GpuFailure);
-        } else if let Some(run) = self.run_on_gpu(d, slot) {
+        } else if let Some(run) = self.run_on_gpu(d, slot)
+            && !self.holds_as_spare(run, d)
+        {
             self.crash(run, FailureCategory::Hardware);
         }
     }

@@ -495,6 +495,11 @@ impl SimWorld {
         })
     }
 
+    /// Whether run `run` holds domain `d` as an idle hot spare.
+    pub(crate) fn holds_as_spare(&self, run: RunId, d: DomainOrd) -> bool {
+        self.runs.get(&run).is_some_and(|r| r.spares.contains(&d))
+    }
+
     /// Whether a run is a training run.
     pub(crate) fn is_training(&self, run: RunId) -> bool {
         self.runs.get(&run).is_some_and(|r| r.plan.is_some())
@@ -693,8 +698,6 @@ impl SimWorld {
             } => {
                 let working = job.gpus;
                 let rate = working as f64 * train / HOUR;
-                let left_h = (job.work_gpu_hours - resume_gpu_h).max(0.0);
-                let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
                 let ckpt_cost_s = (job.checkpoint_cost_min * 60.0) as i64;
                 let persist_s = job
                     .checkpoint_persist_min
@@ -727,19 +730,25 @@ impl SimWorld {
                     + (detect_s + init_s).round() as i64
                     + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
                 let mode = job.partial_restart.unwrap_or(self.practice.partial);
+                let mut resume = *resume_gpu_h;
                 if let (true, PartialRestart::Continue, Some((_, at))) = (partial, mode, failed) {
-                    // The surviving groups trained on since the failure, at
+                    // The surviving groups trained on since the failure at
                     // (N − g)/N of the gang's rate, through the re-placement
                     // wait and the failed group's restart. Work is linear in
-                    // time, so that equals a restart of g/N of it, less the
-                    // survivors' share of the wait (the whole gang computes
-                    // after). Below zero, what the survivors did in the wait
-                    // is not credited: the gang's GPUs were given back then.
+                    // time: the wait's share is credited as progress (and as
+                    // useful GPU time the survivors held), and the restart
+                    // costs the gang g/N of its length.
                     let (n, g) = (working as f64, group_gpus as f64);
                     let wait = (self.now - at).max(0) as f64;
-                    let x = restart_s as f64 * g / n - (n - g) / n * wait;
-                    restart_s = x.max(0.0).round() as i64;
+                    let survivors_s = (n - g) / n * wait;
+                    resume = (resume + survivors_s * rate).min(job.work_gpu_hours);
+                    let t = self.truth.entry(spec.run.job).or_default();
+                    t.alloc_gpu_s += survivors_s * n;
+                    t.useful_gpu_s += survivors_s * n;
+                    restart_s = (restart_s as f64 * g / n).round() as i64;
                 }
+                let left_h = (job.work_gpu_hours - resume).max(0.0);
+                let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
                 let plan = RunPlan {
                     start_s: self.now,
                     restart_s,
@@ -749,14 +758,7 @@ impl SimWorld {
                     compute_left_s,
                 };
                 let in_memory = job.checkpoint_in_memory.unwrap_or(self.practice.in_memory);
-                (
-                    Some(plan),
-                    working,
-                    rate,
-                    *resume_gpu_h,
-                    in_memory,
-                    group_gpus,
-                )
+                (Some(plan), working, rate, resume, in_memory, group_gpus)
             }
             RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
         };
