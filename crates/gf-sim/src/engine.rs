@@ -55,6 +55,8 @@ pub struct Sim {
     rng_burst: ChaCha8Rng,
     /// Each service's latency model.
     svc_models: Vec<crate::serving::ServiceModel>,
+    /// Each service's requests queued beyond the steady state, by zone.
+    svc_backlog: Vec<Vec<f64>>,
     next_job: JobId,
     gen_count: Vec<u32>,
     /// Each training generator's gang-size mix, built once.
@@ -164,6 +166,7 @@ impl Sim {
                 .iter()
                 .map(|s| crate::serving::ServiceModel::new(&topo, s))
                 .collect(),
+            svc_backlog: vec![vec![0.0; topo.zones.len()]; doc.services.len()],
             next_job: 1,
             gen_count: vec![0; sc.training.len()],
             size_mix: sc
@@ -436,6 +439,8 @@ impl Sim {
                     &self.svc_models[sid],
                     self.world.serving(sid as u32),
                     &demand,
+                    &mut self.svc_backlog[sid],
+                    dt,
                 );
                 self.m.slo(sid, got, dt);
             }

@@ -390,7 +390,8 @@ pub struct ServiceSummary {
     /// Share of requests answered within the latency SLO (round trip,
     /// queueing wait and service), over every scheduling interval.
     pub slo_attainment: f64,
-    /// Mean latency of the requests that found a stable queue, ms.
+    /// Mean latency, ms, of the requests served by replicas below
+    /// saturation (round trip, queueing wait and service).
     pub mean_latency_ms: f64,
     /// Mean replicas.
     pub replicas_mean: f64,

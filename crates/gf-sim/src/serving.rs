@@ -16,8 +16,17 @@
 //! zone's replicas up to [`ROUTE_UTILIZATION`], what is left spills to the
 //! nearest zones that still have room below it (only zones whose round trip
 //! leaves part of the SLO), and whatever still finds no room queues at home,
-//! or at the nearest zone with any replica. Requests beyond a zone's
-//! capacity have no steady state to wait in and count as missed.
+//! or at the nearest zone with any replica.
+//!
+//! A zone asked for more than its capacity has no steady state: its queue
+//! grows. That is followed as a backlog carried from minute to minute (a
+//! fluid queue): it grows by the excess, drains at the zone's capacity once
+//! demand falls back, and while there is one every slot is busy and a
+//! request first waits for the backlog ahead of it (first come, first
+//! served), then for its own service. So a brief burst over capacity delays
+//! requests by seconds. The backlog is bounded by what the zone can start
+//! within the SLO: a request beyond it would miss anyway, and the balancer
+//! sheds it (deadline-aware admission), so it counts as missed.
 
 use gf_sched::Topology;
 
@@ -26,8 +35,8 @@ use gf_sched::Topology;
 /// balancers commonly target 80-90% of a replica's capacity).
 pub const ROUTE_UTILIZATION: f64 = 0.9;
 
-/// Utilization above which a zone's queue is treated as saturated: the
-/// requests beyond it miss.
+/// Utilization from which a zone's queue is followed as a backlog rather
+/// than by the M/M/c steady state.
 const SATURATED: f64 = 0.999;
 
 /// The Erlang C probability that a request waits for a slot, for `c` slots
@@ -131,17 +140,26 @@ pub struct Attained {
     pub demand_rps: f64,
     /// Requests per second answered within the SLO.
     pub within_rps: f64,
-    /// Requests per second times their mean latency, seconds (over the
-    /// requests that found a stable queue), for a demand-weighted mean.
+    /// Requests per second times their mean latency, seconds, for a
+    /// demand-weighted mean.
     pub latency_rps_s: f64,
-    /// Requests per second that found a stable queue.
+    /// Requests per second admitted and served, late or not.
     pub queued_rps: f64,
 }
 
-/// The share of requests within the SLO when users of each zone ask
-/// `demand[z]` requests per second and `serving[z × accels + a]` replicas of
-/// accelerator `a` serve in zone `z`.
-pub fn attain(topo: &Topology, m: &ServiceModel, serving: &[u32], demand: &[f64]) -> Attained {
+/// The share of requests within the SLO over the next `dt_s` seconds when
+/// users of each zone ask `demand[z]` requests per second and
+/// `serving[z × accels + a]` replicas of accelerator `a` serve in zone `z`;
+/// `backlog[z]` is the requests queued beyond the steady state in zone `z`,
+/// carried over from the last call and updated for the next.
+pub fn attain(
+    topo: &Topology,
+    m: &ServiceModel,
+    serving: &[u32],
+    demand: &[f64],
+    backlog: &mut [f64],
+    dt_s: f64,
+) -> Attained {
     let nz = topo.zones.len();
     let na = m.throughput.len();
     let cap: Vec<f64> = (0..nz)
@@ -212,12 +230,34 @@ pub fn attain(topo: &Topology, m: &ServiceModel, serving: &[u32], demand: &[f64]
         ..Attained::default()
     };
     for y in 0..nz {
-        if load[y] <= 0.0 || cap[y] <= 0.0 {
+        let before = backlog.get(y).copied().unwrap_or(0.0);
+        if cap[y] <= 0.0 {
+            // No replica left: what was queued here is gone with them.
+            if let Some(b) = backlog.get_mut(y) {
+                *b = 0.0;
+            }
             continue;
         }
-        // Requests beyond a saturated queue miss; the rest see it full.
+        let drain = cap[y] * SATURATED;
+        let grown = (before + (load[y] - drain) * dt_s).max(0.0);
+        let after = grown.min(drain * m.slo_s);
+        if let Some(b) = backlog.get_mut(y) {
+            *b = after;
+        }
+        if load[y] <= 0.0 {
+            continue;
+        }
+        // The share of the zone's requests admitted (the rest are shed).
+        let kept = 1.0 - (grown - after) / dt_s.max(1e-9) / load[y];
+        // With a backlog every slot is busy: a request waits for the
+        // backlog ahead of it (its mean over the interval) at the zone's
+        // full rate, then for its own service.
+        let ahead_s = if before > 0.0 || after > 0.0 {
+            Some((before + after) / 2.0 / drain)
+        } else {
+            None
+        };
         let rho = (load[y] / cap[y]).min(SATURATED);
-        let kept = rho * cap[y] / load[y];
         for (z, row) in flows.iter().enumerate() {
             let x = row[y];
             if x <= 0.0 {
@@ -237,8 +277,22 @@ pub fn attain(topo: &Topology, m: &ServiceModel, serving: &[u32], demand: &[f64]
                 let mu = m.throughput[a] / c as f64;
                 let lambda = rho * m.throughput[a];
                 let xs = x * share * kept;
-                out.within_rps += xs * p_within(c, mu, lambda, budget_s);
-                out.latency_rps_s += xs * (rtt_s + mean_sojourn_s(c, mu, lambda));
+                let (p, mean_s) = match ahead_s {
+                    Some(w) => (
+                        if budget_s > w {
+                            1.0 - (-mu * (budget_s - w)).exp()
+                        } else {
+                            0.0
+                        },
+                        w + 1.0 / mu,
+                    ),
+                    None => (
+                        p_within(c, mu, lambda, budget_s),
+                        mean_sojourn_s(c, mu, lambda),
+                    ),
+                };
+                out.within_rps += xs * p;
+                out.latency_rps_s += xs * (rtt_s + mean_s);
                 out.queued_rps += xs;
             }
         }
@@ -257,6 +311,64 @@ mod tests {
         let exact = 1.0 - (-(mu - lambda) * t).exp();
         assert!((p_within(1, mu, lambda, t) - exact).abs() < 1e-12);
         assert!((mean_sojourn_s(1, mu, lambda) - 1.0 / (mu - lambda)).abs() < 1e-12);
+    }
+
+    /// One zone, one H100 replica of 10 requests/s and 500 ms requests.
+    fn one_replica(slo_ms: f64) -> (Topology, ServiceModel) {
+        let src = format!(
+            "version = 1\n[[provider]]\nname = \"p\"\n[[provider.region]]\nname = \"r\"\npower_mw = 1.0\nzone = \"z\"\n\
+             [[provider.region.cluster]]\nname = \"c\"\naccelerator = \"h100\"\ndomains = 1\n\
+             price = {{ model = \"on-demand\", usd_per_gpu_hour = 1.0 }}\n\
+             [[service]]\nname = \"s\"\nteam = \"t\"\nmodel = \"m\"\ngpus_per_replica = 8\n\
+             throughput = {{ h100 = 10.0 }}\nservice_ms = 500.0\ndemand = [{{ zone = \"z\", rps = 1.0 }}]\n\
+             latency_slo_ms = {slo_ms}\n"
+        );
+        let doc = gf_model::parse_document("t.toml", &src).unwrap();
+        let topo = Topology::from_document(&doc);
+        let m = ServiceModel::new(&topo, &doc.services[0]);
+        (topo, m)
+    }
+
+    #[test]
+    fn a_burst_over_capacity_queues_and_drains_and_a_long_one_is_shed() {
+        let (topo, m) = one_replica(30_000.0);
+        let serving = [1u32; 16];
+        let mut b = vec![0.0];
+        // A minute at 12 requests/s against 10: about 120 queue up, each
+        // waiting ~6 s, well within 30 s.
+        let got = attain(
+            &topo,
+            &m,
+            &serving[..topo.accels.len()],
+            &[12.0],
+            &mut b,
+            60.0,
+        );
+        assert!(b[0] > 100.0, "{b:?}");
+        assert!(got.within_rps > 0.99 * 12.0, "{got:?}");
+        // Demand falls back: the backlog drains within the minute.
+        attain(
+            &topo,
+            &m,
+            &serving[..topo.accels.len()],
+            &[5.0],
+            &mut b,
+            60.0,
+        );
+        assert_eq!(b[0], 0.0);
+        // With a 3 s SLO the balancer admits only what can start in time.
+        let (topo, m) = one_replica(3_000.0);
+        let mut b = vec![0.0];
+        let got = attain(
+            &topo,
+            &m,
+            &serving[..topo.accels.len()],
+            &[12.0],
+            &mut b,
+            60.0,
+        );
+        assert!(b[0] <= 10.0 * 3.0, "{b:?}");
+        assert!(got.within_rps < 0.9 * 12.0, "{got:?}");
     }
 
     #[test]
