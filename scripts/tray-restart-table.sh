@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two tables of docs/fidelity.md, each cell the mean ETTR over three seeds of
 # one frontier job of 10 days' compute alone on a GB200 cluster with room to
-# re-place it, today's checkpoint/restart practice, two hot-spare racks, all
-# failure kinds at their defaults, scheduling passes every 10 minutes (as
+# re-place it, today's checkpoint/restart practice, no or two hot-spare racks,
+# all failure kinds at their defaults, scheduling passes every 10 minutes (as
 # scripts/ettr-table.sh):
 #
 # 1. What a GPU fault takes out: the whole rack for 4 h (the model before
@@ -18,9 +18,9 @@ set -euo pipefail
 BIN=${1:-target/release/gigafleet}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-# cell GPUS DOMAIN_GPUS TRAY_GPUS SPARE_TRAYS GROUP MODE
+# cell GPUS DOMAIN_GPUS TRAY_GPUS SPARE_TRAYS GROUP MODE [HOT_SPARE_RACKS]
 cell() {
-  local gpus=$1 dg=$2 tray=$3 spare_trays=$4 group=$5 mode=$6 sum=0 n=0
+  local gpus=$1 dg=$2 tray=$3 spare_trays=$4 group=$5 mode=$6 racks=${7:-2} sum=0 n=0
   local domains=$(( (gpus + dg - 1) / dg + 60 + gpus / (10 * dg) ))
   for seed in 1 2 3; do
     cat >"$tmp/s.toml" <<TOML
@@ -55,7 +55,7 @@ schedule_interval_min = 10
 autoscale_interval_min = 1440
 [scenario.failures]
 hot_spare_min_gpus = 1
-hot_spare_domains = 2
+hot_spare_domains = $racks
 tray_gpus = $tray
 spare_trays_per_rack = $spare_trays
 retry_budget = { hardware = 1000000, software = 1000000, preemption = 1000000 }
@@ -76,10 +76,12 @@ TOML
   python3 -c "print(f'{$sum / $n:.3f}')"
 }
 
-echo "| GPUs | rack out 4 h per GPU fault | tray swap 2.5 h, rack out meanwhile | tray swap, 2 in-rack spare trays (64 of 72 scheduled) |"
-echo "|---|---|---|---|"
+echo "| GPUs | hot-spare racks | rack out 4 h per GPU fault | tray swap 2.5 h, rack out meanwhile | tray swap, 2 in-rack spare trays (64 of 72 scheduled) |"
+echo "|---|---|---|---|---|"
 for g in 16384 65536; do
-  printf '| %s | %s | %s | %s |\n' "$g" "$(cell $g 72 0 0 0 wait)" "$(cell $g 72 4 0 0 wait)" "$(cell $g 64 4 2 0 wait)"
+  for r in 0 2; do
+    printf '| %s | %s | %s | %s | %s |\n' "$g" "$r" "$(cell $g 72 0 0 0 wait $r)" "$(cell $g 72 4 0 0 wait $r)" "$(cell $g 64 4 2 0 wait $r)"
+  done
 done
 echo
 echo "| GPUs | no partial restart | groups of 1,024, rest wait | groups of 1,024, rest continue |"
