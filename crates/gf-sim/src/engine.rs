@@ -35,6 +35,10 @@ enum Ev {
     Day,
 }
 
+/// A service's inference generator (by index) and its demand entries as
+/// (zone ordinal, peak requests per second, the zone's UTC offset in hours).
+type SvcDemand = (Option<usize>, Vec<(usize, f64, f64)>);
+
 /// The engine.
 pub struct Sim {
     topo: Arc<Topology>,
@@ -57,6 +61,10 @@ pub struct Sim {
     svc_models: Vec<crate::serving::ServiceModel>,
     /// Each service's requests queued beyond the steady state, by zone.
     svc_backlog: Vec<Vec<f64>>,
+    /// Each service's demand resolved once for the minute-by-minute
+    /// measure: its generator, and per demand entry the zone ordinal, the
+    /// peak requests per second and the zone's UTC offset.
+    svc_demand: Vec<SvcDemand>,
     next_job: JobId,
     gen_count: Vec<u32>,
     /// Each training generator's gang-size mix, built once.
@@ -167,6 +175,23 @@ impl Sim {
                 .map(|s| crate::serving::ServiceModel::new(&topo, s))
                 .collect(),
             svc_backlog: vec![vec![0.0; topo.zones.len()]; doc.services.len()],
+            svc_demand: doc
+                .services
+                .iter()
+                .map(|s| {
+                    let g = sc.inference.iter().position(|g| g.service == s.name);
+                    let entries = s
+                        .demand
+                        .iter()
+                        .filter_map(|d| {
+                            let z = topo.zones.iter().position(|x| *x == d.zone)?;
+                            let off = sc.zone_utc_offset_h.get(&d.zone).copied().unwrap_or(0.0);
+                            Some((z, d.rps, off))
+                        })
+                        .collect();
+                    (g, entries)
+                })
+                .collect(),
             next_job: 1,
             gen_count: vec![0; sc.training.len()],
             size_mix: sc
@@ -404,6 +429,27 @@ impl Sim {
         rps
     }
 
+    /// Service `sid`'s demand at `t` by zone ordinal into `out`, times
+    /// `burst`: the curve of [`Self::demand_at`] without its names.
+    fn zone_demand(&self, sid: usize, t: i64, burst: f64, out: &mut [f64]) {
+        out.iter_mut().for_each(|x| *x = 0.0);
+        let hour = t.rem_euclid(86_400) as f64 / HOUR;
+        let years = (t - self.start_s) as f64 / YEAR_S;
+        let (g, entries) = &self.svc_demand[sid];
+        let g = g.map(|i| &self.sc.inference[i]);
+        for &(z, rps, off) in entries {
+            let mult = match g {
+                Some(g) => {
+                    workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                        * workload::weekly(t, off, g.weekend_factor)
+                        * workload::growth(g.growth_per_year, years)
+                }
+                None => 1.0,
+            };
+            out[z] += rps * mult * burst;
+        }
+    }
+
     /// SLO attainment over the next scheduling interval, minute by minute:
     /// each minute's demand (its curve times a burst) against the replicas
     /// the world has serving now (placed, and their model loaded), each
@@ -418,22 +464,15 @@ impl Sim {
         let span_s = self.sc.schedule_interval_min * 60.0;
         let minutes = (span_s / 60.0).round().max(1.0) as i64;
         let dt = span_s / minutes as f64;
+        let mut demand = vec![0.0; self.topo.zones.len()];
         for sid in 0..self.m.svc_started.len() {
-            let cv = self
-                .sc
-                .inference
-                .iter()
-                .find(|g| g.service == self.doc.services[sid].name)
-                .map_or(0.0, |g| g.burst_cv);
+            let cv = self.svc_demand[sid]
+                .0
+                .map_or(0.0, |g| self.sc.inference[g].burst_cv);
             for k in 0..minutes {
                 let t = self.now + (k as f64 * dt) as i64;
                 let burst = workload::burst(&mut self.rng_burst, cv);
-                let mut demand = vec![0.0; self.topo.zones.len()];
-                for (z, r) in self.demand_at(sid, t) {
-                    if let Some(i) = self.topo.zones.iter().position(|x| *x == z) {
-                        demand[i] += r * burst;
-                    }
-                }
+                self.zone_demand(sid, t, burst, &mut demand);
                 let got = crate::serving::attain(
                     &self.topo,
                     &self.svc_models[sid],
