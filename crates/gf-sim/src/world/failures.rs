@@ -406,9 +406,14 @@ mod tests {
 
     /// Two GB200 racks of `domain_gpus` schedulable GPUs, no random failures.
     fn world(domain_gpus: u32, spare_trays: u32) -> SimWorld {
+        world_of("gb200", domain_gpus, spare_trays)
+    }
+
+    /// Two domains of `accelerator`, no random failures.
+    fn world_of(accelerator: &str, domain_gpus: u32, spare_trays: u32) -> SimWorld {
         let src = format!(
             "version = 1\n[[provider]]\nname = \"p\"\n[[provider.region]]\nname = \"r\"\npower_mw = 10.0\nzone = \"z\"\n\
-             [[provider.region.cluster]]\nname = \"nvl\"\naccelerator = \"gb200\"\ndomain_gpus = {domain_gpus}\ndomains = 2\n\
+             [[provider.region.cluster]]\nname = \"c\"\naccelerator = \"{accelerator}\"\ndomain_gpus = {domain_gpus}\ndomains = 2\n\
              price = {{ model = \"reserved\", usd_per_gpu_hour = 3.0 }}\n"
         );
         let doc = gf_model::parse_document("t.toml", &src).unwrap();
@@ -419,6 +424,7 @@ mod tests {
             cluster_outages_per_year: 0.0,
             region_outages_per_year: 0.0,
             spare_trays_per_rack: spare_trays,
+            hardware_share: 1.0,
             ..FailureSpec::default()
         };
         let mut w = SimWorld::new(topo, f, 60.0, ChaCha8Rng::seed_from_u64(1), 0, 86_400);
@@ -463,5 +469,27 @@ mod tests {
         assert_eq!(back, 9_000);
         w.step();
         assert!(w.is_online(1));
+    }
+
+    #[test]
+    fn an_hgx_gpu_fault_takes_its_8_gpu_host_for_the_host_repair() {
+        let mut w = world_of("h100", 8, 0);
+        assert_eq!(w.gpus_online(), 16);
+        w.gpu_failure();
+        assert_eq!(w.gpus_online(), 8);
+        assert_eq!(w.gpus_in_failed_trays(), 0);
+        // Back after `gpu_repair_hours` (4 h).
+        assert_eq!(w.next_at(), Some(4 * 3600));
+        w.step();
+        assert_eq!(w.gpus_online(), 16);
+    }
+
+    #[test]
+    fn an_nvl72_gpu_fault_goes_to_a_tray() {
+        let mut w = world(72, 2);
+        w.gpu_failure();
+        assert_eq!(w.counters.failures.tray, 1);
+        assert_eq!(w.gpus_in_failed_trays(), 4);
+        assert_eq!(w.gpus_online(), 144);
     }
 }
