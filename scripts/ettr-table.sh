@@ -6,7 +6,10 @@
 # the fleet failing at the Llama 3 rate (all failure kinds at their defaults),
 # scheduling passes every 10 minutes (the seeds' example): a gang whose
 # failed rack no spare replaces waits for the next pass to be re-placed.
-# Partial restart uses data-parallel replica groups of 1,024 GPUs.
+# Partial restart uses data-parallel replica groups of 1,024 GPUs. A GPU
+# fault takes its whole rack out for 4 h (`tray_gpus = 0`, the model this
+# table was first measured with); scripts/tray-restart-table.sh compares
+# tray-level failures.
 #
 #   scripts/ettr-table.sh [path/to/gigafleet]
 set -euo pipefail
@@ -56,6 +59,7 @@ sample_hours = 24
 schedule_interval_min = 10
 autoscale_interval_min = 1440
 [scenario.failures]
+tray_gpus = 0
 hot_spare_min_gpus = 1
 $(if [ "$spares" = L ]; then echo 'hot_spare_domains = 2
 hot_spares_by_littles_law = true'; else echo "hot_spare_domains = $spares"; fi)

@@ -47,4 +47,4 @@ pub use job::{JobInfo, JobState};
 pub use protocol::{Action, ControlConfig, Event, EventLog, LogEntry};
 pub use queue::QueueOrder;
 pub use run::young_daly_interval_s;
-pub use scale::{CROSS_ZONE_MS, ServiceInfo, Slo};
+pub use scale::{ServiceInfo, Slo};

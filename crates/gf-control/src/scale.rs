@@ -20,8 +20,6 @@ use crate::controller::{Controller, Owner};
 use crate::error::ControlError;
 use crate::protocol::Action;
 
-pub use gf_sched::CROSS_ZONE_MS;
-
 /// Work ids of service replicas live above this, so they never collide with job ids.
 pub(crate) const REPLICA_BASE: WorkId = 1 << 62;
 

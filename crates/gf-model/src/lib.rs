@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod catalog;
 pub mod diag;
+pub mod latency;
 mod locs;
 pub mod parse;
 pub mod plan;
@@ -23,6 +24,7 @@ mod validate;
 pub use backend::{BackendSpec, NodeNames, SlurmSpec};
 pub use catalog::{Accelerator, Catalog, Vendor};
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use latency::{LatencySpec, ZoneRtt};
 pub use parse::{parse_document, parse_document_with, parse_what_if};
 pub use scenario::ScenarioSpec;
 pub use spec::*;

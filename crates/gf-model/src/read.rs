@@ -13,6 +13,7 @@
 //! diagnostics only; [`scenario`] reads the `[scenario]` section.
 
 mod backend;
+mod latency;
 pub(crate) mod plan;
 pub(crate) mod scenario;
 
@@ -53,6 +54,10 @@ pub(crate) fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document>
         .take("scenario")
         .and_then(|v| scenario::read_scenario(cx, v));
     let plan = t.take("plan").and_then(|v| plan::read_plan(cx, v));
+    let latency = t
+        .take("latency")
+        .and_then(|v| latency::read_latency(cx, v))
+        .unwrap_or_default();
     t.finish(cx);
     Some(Document {
         version: version.unwrap_or(FORMAT_VERSION),
@@ -64,7 +69,23 @@ pub(crate) fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document>
         services,
         scenario,
         plan,
+        latency,
     })
+}
+
+/// A partial-restart mode by name, reported at `at` when unknown.
+pub(crate) fn partial_restart(cx: &mut Diagnostics, at: usize, s: &str) -> Option<PartialRestart> {
+    let m = PartialRestart::from_name(s);
+    if m.is_none() {
+        cx.error(
+            at,
+            format!(
+                "unknown partial_restart `{s}`; expected one of: {}",
+                PartialRestart::NAMES.join(", ")
+            ),
+        );
+    }
+    m
 }
 
 /// The GPU-sharing and host-resource fields of a job or a service replica.
@@ -399,6 +420,9 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
             "`replica_group_gpus` must be at least 1",
         );
     }
+    let partial = t
+        .opt::<String>(cx, "partial_restart")
+        .and_then(|s| partial_restart(cx, t.at("partial_restart"), &s));
     let providers = t.or::<Vec<String>>(cx, "providers", Vec::new());
     let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
     let preemptible = t.or::<bool>(cx, "preemptible", true);
@@ -421,6 +445,7 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
         checkpoint_persist_min: persist,
         checkpoint_in_memory: in_memory,
         replica_group_gpus: group,
+        partial_restart: partial,
         providers,
         regions,
         preemptible,
@@ -560,6 +585,10 @@ fn read_service(cx: &mut Diagnostics, v: Value<'_>) -> Option<ServiceSpec> {
     if let Some(s) = slo {
         positive(cx, &t, "latency_slo_ms", s);
     }
+    let service_ms = t.opt::<f64>(cx, "service_ms");
+    if let Some(x) = service_ms {
+        positive(cx, &t, "service_ms", x);
+    }
     let regions = t.or::<Vec<String>>(cx, "regions", Vec::new());
     let min_providers = t.or::<u32>(cx, "min_providers", 1);
     if min_providers == 0 {
@@ -591,6 +620,7 @@ fn read_service(cx: &mut Diagnostics, v: Value<'_>) -> Option<ServiceSpec> {
         throughput: throughput.unwrap_or_default(),
         demand,
         latency_slo_ms: slo.unwrap_or(1.0),
+        service_ms,
         regions,
         min_providers,
         max_share_per_provider: share,

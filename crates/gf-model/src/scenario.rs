@@ -188,10 +188,26 @@ pub struct InferenceGen {
     /// loaders; replicas added at a scaling decision serve only after it.
     #[serde(default)]
     pub model_load_s: f64,
+    /// Demand on Saturdays and Sundays (UTC) as a share of a weekday's at
+    /// the same hour (1: no weekly cycle).
+    #[serde(default = "one")]
+    pub weekend_factor: f64,
+    /// Minute-to-minute variation of the request rate around its daily
+    /// curve, as a coefficient of variation (0: the rate follows the curve
+    /// exactly). Requests within a minute arrive as a Poisson process.
+    #[serde(default)]
+    pub burst_cv: f64,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
     pub locs: Locs,
+}
+
+fn tray_gpus() -> u32 {
+    4
+}
+fn tray_repair_hours() -> f64 {
+    2.5
 }
 
 pub(crate) fn amplitude() -> f64 {
@@ -270,6 +286,25 @@ pub struct FailureSpec {
     pub region_outage_hours: f64,
     /// Hours before reclaimed spot capacity comes back.
     pub spot_return_hours: f64,
+    /// GPUs per compute tray of a rack-scale NVLink domain (one of more
+    /// GPUs than an 8-GPU server: GB200/GB300 NVL72 racks are 18 trays of
+    /// 4). A hardware GPU fault there takes out its tray, not the rack; an
+    /// 8-GPU (HGX) server still loses its whole host for `gpu_repair_hours`.
+    /// 0: every GPU fault takes its whole domain out (the model before trays).
+    #[serde(default = "tray_gpus")]
+    pub tray_gpus: u32,
+    /// Hours a failed compute tray is out: a swap of a field-replaceable
+    /// tray, 1-4 h (the figure for GB200 practice); 2.5 h, the
+    /// middle, is an assumption.
+    #[serde(default = "tray_repair_hours")]
+    pub tray_repair_hours: f64,
+    /// Compute trays each rack-scale domain keeps beyond its `domain_gpus`
+    /// as in-rack spares (GB200 practice: 2 trays, 8 of 72 GPUs, with the
+    /// cluster's `domain_gpus = 64`). While a rack has a spare tray left, a
+    /// tray fault costs only the run on it a restart in place; past them,
+    /// the rack is out until a tray comes back.
+    #[serde(default)]
+    pub spare_trays_per_rack: u32,
     /// Gangs of at least this many GPUs hold hot-spare NVLink domains.
     pub hot_spare_min_gpus: u32,
     /// Spare domains such a gang holds.
@@ -302,6 +337,9 @@ impl Default for FailureSpec {
             region_outages_per_year: 0.25,
             region_outage_hours: 8.0,
             spot_return_hours: 6.0,
+            tray_gpus: tray_gpus(),
+            tray_repair_hours: tray_repair_hours(),
+            spare_trays_per_rack: 0,
             hot_spare_min_gpus: 8_192,
             hot_spare_domains: 2,
             hot_spares_by_littles_law: false,
@@ -430,6 +468,11 @@ pub struct CheckpointSpec {
     /// effective time 44% -> 80% at ~100k GPUs).
     #[serde(default)]
     pub replica_group_gpus: u32,
+    /// What the surviving replica groups do while a failed one restarts:
+    /// `wait` (the default) or `continue` training on fewer replicas, the
+    /// failed group rejoining from a peer's state.
+    #[serde(default)]
+    pub partial_restart: crate::spec::PartialRestart,
     #[serde(skip)]
     #[schemars(skip)]
     #[allow(missing_docs)]
@@ -449,6 +492,7 @@ impl Default for CheckpointSpec {
             init_s_per_1k_gpus: 0.0,
             oracle_rates: false,
             replica_group_gpus: 0,
+            partial_restart: crate::spec::PartialRestart::Wait,
             locs: Locs::default(),
         }
     }

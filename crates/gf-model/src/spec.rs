@@ -52,6 +52,12 @@ pub struct Document {
     /// What the capacity planner plans (a plan file has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<crate::plan::PlanSpec>,
+    /// Network round trips between latency zones (`[latency]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::latency::LatencySpec::is_default"
+    )]
+    pub latency: crate::latency::LatencySpec,
 }
 
 impl Document {
@@ -146,6 +152,33 @@ pub struct RampStep {
     pub date: Date,
     /// Domains online from that day (a total, not an increment).
     pub domains: u32,
+}
+
+/// What a job's surviving data-parallel replica groups do while a failed
+/// group restarts from a peer's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartialRestart {
+    /// They wait for it: the gang steps together again once it is back.
+    #[default]
+    Wait,
+    /// They keep training on fewer replicas (a smaller global batch per
+    /// step) and the restarted group rejoins (FT-HSDP, 2026).
+    Continue,
+}
+
+impl PartialRestart {
+    /// Names accepted in files.
+    pub const NAMES: [&'static str; 2] = ["wait", "continue"];
+
+    /// The mode of a name in a file.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "wait" => Some(PartialRestart::Wait),
+            "continue" => Some(PartialRestart::Continue),
+            _ => None,
+        }
+    }
 }
 
 /// How capacity is paid for.
@@ -293,6 +326,11 @@ pub struct JobSpec {
     /// scenario's `[scenario.checkpoint] replica_group_gpus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_group_gpus: Option<u32>,
+    /// What the other replica groups do while a failed one restarts:
+    /// `wait`, or `continue` training on fewer replicas; without it the
+    /// scenario's `[scenario.checkpoint] partial_restart`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_restart: Option<PartialRestart>,
     /// Providers it may run on; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,
@@ -398,8 +436,17 @@ pub struct ServiceSpec {
     pub throughput: BTreeMap<String, f64>,
     /// Demand per users' latency zone.
     pub demand: Vec<DemandSpec>,
-    /// Latency objective, milliseconds at p99.
+    /// Latency objective, milliseconds: a request is served well when its
+    /// round trip, its wait in a replica's queue and its service together
+    /// take no longer.
     pub latency_slo_ms: f64,
+    /// Milliseconds a replica takes to serve one request with no queue in
+    /// front of it. With the replica's throughput it sets how many requests
+    /// a replica serves at once (Little's law); the planner lets a zone's
+    /// replicas serve another zone only when the round trip plus this fits
+    /// the SLO. Absent: a thousand over the throughput, one request at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ms: Option<f64>,
     /// Regions it may run in, as `provider/region` or `region`; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,

@@ -4,6 +4,7 @@
 //! Each problem points at the field that causes it.
 
 mod backend;
+mod latency;
 pub(crate) mod plan;
 mod scenario;
 
@@ -133,6 +134,8 @@ pub(crate) fn validate(cx: &mut Diagnostics, doc: &Document, fleet: Option<&Docu
     }
     // The scenario's generators name teams, accelerators, services and zones.
     scenario::check_scenario(cx, doc);
+    // The latency table names zones the regions declare.
+    latency::check_latency(cx, doc);
 }
 
 /// The most NVLink domains one fleet may hold: the capacity index keeps a few

@@ -479,3 +479,25 @@ fn the_schema_describes_exec_and_backend() {
         assert!(schema.contains(word), "{word} missing from the schema");
     }
 }
+
+#[test]
+fn latency_table_errors_name_the_place_and_what_is_accepted() {
+    let src = format!(
+        "{FLEET}[latency]\nsame_zone_rtt_ms = -1.0\nrtt = 3\npairs = [\n  {{ zones = [\"us-east\", \"mars\"], rtt_ms = 300.0 }},\n  {{ zones = [\"us-east\", \"us-east\"], rtt_ms = 5.0 }},\n  {{ zones = [\"us-east\"], rtt_ms = 0.0 }},\n  {{ zones = [\"mars\", \"us-east\"], rtt_ms = 310.0 }},\n]\n[[service]]\nname = \"s\"\nteam = \"t\"\nmodel = \"m\"\ngpus_per_replica = 8\nthroughput = {{ gb200 = 10.0 }}\ndemand = [{{ zone = \"us-east\", rps = 1.0 }}]\nlatency_slo_ms = 100.0\nservice_ms = 0.0\n"
+    );
+    check(
+        &src,
+        expect![[r#"
+            f.toml:25:20: error: `same_zone_rtt_ms` is -1; it must be zero or more
+            f.toml:26:1: error: unknown field `rtt` in [latency]; expected one of: default_rtt_ms, pairs, same_zone_rtt_ms
+            f.toml:28:13: error: unknown zone `mars` in a [latency] pair; the fleet's zones are: us-east
+            f.toml:29:13: error: `zones` names `us-east` twice; a zone's own round trip is `same_zone_rtt_ms`
+            f.toml:30:13: error: `zones` has 1 entries; expected two zone names, e.g. zones = ["us-east", "eu-west"]
+            f.toml:30:35: error: `rtt_ms` is 0; it must be more than zero
+            f.toml:31:13: error: unknown zone `mars` in a [latency] pair; the fleet's zones are: us-east
+            f.toml:31:13: error: the round trip between `mars` and `us-east` is given twice; keep one
+            f.toml:33:1: error: priority 500 is above team `t`'s max_priority 100
+            f.toml:41:14: error: `service_ms` is 0; it must be more than zero
+        "#]],
+    );
+}

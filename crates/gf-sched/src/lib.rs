@@ -30,8 +30,7 @@ pub use policy::{Candidates, Policy, Strategy, Weights};
 pub use request::{Request, RequestError, WorkId, WorkKind};
 pub use scheduler::{Alloc, AllocId, SchedError, Scheduler};
 pub use service::{
-    AddedReplica, CROSS_ZONE_MS, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ReplicaPlan,
-    ServiceRequest,
+    AddedReplica, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ReplicaPlan, ServiceRequest,
 };
 pub use topology::{ClusterOrd, DomainOrd, Topology};
 

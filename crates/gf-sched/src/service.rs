@@ -17,12 +17,13 @@
 //! rules: at least `min_providers` providers, at most
 //! `max_share_per_provider` of the replicas on one, and a bonus for clusters
 //! in zones whose demand is not yet covered. Demand is served from its own
-//! zone first; what a zone's replicas have left serves other zones only when
-//! the latency SLO leaves room for the cross-zone hop ([`CROSS_ZONE_MS`]).
-//! When it does not, a replica outside every zone still short of capacity
-//! would serve nobody, so beyond `min_replicas` it may only go to sites in
-//! zones still short (the request's sites are narrowed, which keeps
-//! preemption possible there).
+//! zone first; what a zone's replicas have left serves another zone only when
+//! the round trip between the two (the fleet's `[latency]` table, in
+//! [`Topology::rtt_ms`]) plus the service time of one request fits the
+//! latency SLO, nearest zones first. A replica outside every zone that can
+//! reach a zone still short of capacity would serve nobody, so beyond
+//! `min_replicas` it may only go to sites in zones that reach one (the
+//! request's sites are narrowed, which keeps preemption possible there).
 //!
 //! Replicas are removed where a zone's capacity exceeds its demand by at
 //! least the replica's throughput, so a plan never removes what it would add
@@ -36,10 +37,6 @@ use crate::decision::{Decision, Explanation, Outcome, Victim};
 use crate::request::{Request, RequestError, WorkId};
 use crate::scheduler::{AllocId, SchedError, Scheduler};
 use crate::topology::{ClusterOrd, Topology};
-
-/// Latency a request pays to be served from another zone; a service whose
-/// SLO is tighter can only be served well from its users' own zone.
-pub const CROSS_ZONE_MS: f64 = 150.0;
 
 /// Capacity below this many requests per second counts as none, so that
 /// float sums never ask for a replica to cover rounding.
@@ -66,6 +63,11 @@ pub struct ServiceRequest {
     pub max_replicas: u32,
     /// Latency objective, milliseconds: whether other zones may be served.
     pub latency_slo_ms: f64,
+    /// Zones in the fleet.
+    zones: usize,
+    /// For users of each zone, the other zones whose replicas may serve
+    /// them within the SLO, nearest first.
+    near: Vec<Vec<u32>>,
 }
 
 impl ServiceRequest {
@@ -76,7 +78,30 @@ impl ServiceRequest {
         s: &ServiceSpec,
     ) -> Result<Self, RequestError> {
         let replica = Request::from_replica(topo, base_id, s)?;
+        let zones = topo.zones.len();
+        // A hop fits when the round trip and one request's service leave
+        // the SLO met; the service time defaults to one over the fastest
+        // throughput, the least a request can take.
+        let best = s.throughput.values().copied().fold(0.0, f64::max);
+        let service_ms = s
+            .service_ms
+            .unwrap_or(if best > 0.0 { 1000.0 / best } else { 0.0 });
+        let near = (0..zones as u32)
+            .map(|z| {
+                let mut ys: Vec<u32> = (0..zones as u32)
+                    .filter(|&y| y != z && topo.rtt_ms(z, y) + service_ms <= s.latency_slo_ms)
+                    .collect();
+                ys.sort_by(|&a, &b| {
+                    topo.rtt_ms(z, a)
+                        .total_cmp(&topo.rtt_ms(z, b))
+                        .then(a.cmp(&b))
+                });
+                ys
+            })
+            .collect();
         Ok(ServiceRequest {
+            zones,
+            near,
             base_id,
             throughput: s
                 .throughput
@@ -102,9 +127,38 @@ impl ServiceRequest {
         })
     }
 
-    /// Whether a replica's spare capacity may serve users of other zones.
-    pub fn cross_zone(&self) -> bool {
-        self.latency_slo_ms >= CROSS_ZONE_MS
+    /// The zones whose replicas may serve users of zone `z` within the SLO
+    /// besides `z` itself, nearest first.
+    pub fn near(&self, z: u32) -> &[u32] {
+        self.near.get(z as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether replicas in zone `site` may serve users of zone `users`.
+    pub fn reaches(&self, site: u32, users: u32) -> bool {
+        site == users || self.near(users).contains(&site)
+    }
+
+    /// What is left of each zone's need (positive: capacity short,
+    /// negative: capacity spare) once spare capacity has served the zones
+    /// it may reach: each short zone in order takes from the nearest zones
+    /// first. Only the shortfalls are kept (spare left is 0).
+    pub fn residual(&self, need: &[f64]) -> Vec<f64> {
+        let mut short: Vec<f64> = need.iter().map(|x| x.max(0.0)).collect();
+        let mut spare: Vec<f64> = need.iter().map(|x| (-x).max(0.0)).collect();
+        for (z, s) in short.iter_mut().enumerate() {
+            for &y in self.near(z as u32) {
+                if *s <= EPS {
+                    break;
+                }
+                let Some(sp) = spare.get_mut(y as usize) else {
+                    continue;
+                };
+                let x = sp.min(*s);
+                *sp -= x;
+                *s -= x;
+            }
+        }
+        short
     }
 
     /// Where a replica on cluster `c` counts, or `None` when the cluster's
@@ -241,30 +295,21 @@ impl ReplicaCounts {
 
     /// Demand and the part of it served within the latency SLO, requests
     /// per second: replicas serve their own zone first; what they have left
-    /// serves other zones only when [`ServiceRequest::cross_zone`].
+    /// serves the zones they may reach ([`ServiceRequest::residual`]).
     pub fn served(&self, svc: &ServiceRequest, demand: &[(u32, f64)]) -> (f64, f64) {
         let zones = self.n.len() / (self.tputs * self.providers).max(1);
-        let mut left = vec![0.0f64; zones];
+        let mut need = vec![0.0f64; zones];
         for &(z, r) in demand {
-            if let Some(x) = left.get_mut(z as usize) {
+            if let Some(x) = need.get_mut(z as usize) {
                 *x += r;
             }
         }
-        let total: f64 = left.iter().sum();
-        let mut spare = 0.0;
-        let mut served = 0.0;
-        for (z, l) in left.iter_mut().enumerate() {
-            let c = self.zone_rps(svc, z as u32);
-            let x = c.min(*l);
-            *l -= x;
-            served += x;
-            spare += c - x;
+        let total: f64 = need.iter().sum();
+        for (z, x) in need.iter_mut().enumerate() {
+            *x -= self.zone_rps(svc, z as u32);
         }
-        if svc.cross_zone() {
-            let rest: f64 = left.iter().sum();
-            served += spare.min(rest);
-        }
-        (total, served)
+        let unserved: f64 = svc.residual(&need).iter().sum();
+        (total, (total - unserved).max(0.0))
     }
 }
 
@@ -336,14 +381,9 @@ pub struct ReplicaPlan {
     pub providers: u32,
 }
 
-/// Capacity still needed: per zone when replicas serve only their own zone,
-/// in all when spare capacity may cross zones.
-fn uncovered(need: &[f64], cross: bool) -> f64 {
-    if cross {
-        need.iter().sum::<f64>().max(0.0)
-    } else {
-        need.iter().map(|x| x.max(0.0)).sum()
-    }
+/// Capacity still needed once spare capacity served the zones it may reach.
+fn uncovered(svc: &ServiceRequest, need: &[f64]) -> f64 {
+    svc.residual(need).iter().sum()
 }
 
 impl Scheduler {
@@ -361,7 +401,6 @@ impl Scheduler {
     ) -> Result<ReplicaPlan, SchedError> {
         let svc = input.svc;
         let topo = Arc::clone(self.topology());
-        let cross = svc.cross_zone();
         let max = svc.max_replicas.max(svc.min_replicas);
         let mut counts = input.current.clone();
         // Capacity still needed per zone ordinal (negative: surplus).
@@ -377,7 +416,7 @@ impl Scheduler {
         let mut plan = ReplicaPlan::default();
         self.shrink(svc, &mut counts, &mut need, max, &mut plan);
         self.grow(now, input, &mut counts, &mut need, max, &mut plan)?;
-        plan.unserved_rps = uncovered(&need, cross);
+        plan.unserved_rps = uncovered(svc, &need);
         plan.replicas = counts.total();
         plan.providers = counts.providers();
         Ok(plan)
@@ -385,8 +424,8 @@ impl Scheduler {
 
     /// Removes replicas that serve nobody: one at a time, from the zone with
     /// the most surplus, the slowest accelerator first, while the surplus
-    /// covers the replica (and, across zones, the service's total surplus
-    /// does too), never below `min_replicas` or `min_providers`. Above
+    /// covers the replica and no zone it may serve is left short by its
+    /// going, never below `min_replicas` or `min_providers`. Above
     /// `max_replicas` it removes regardless of demand.
     fn shrink(
         &self,
@@ -396,13 +435,12 @@ impl Scheduler {
         max: u32,
         plan: &mut ReplicaPlan,
     ) {
-        let cross = svc.cross_zone();
         loop {
             let over = counts.total() > max;
             if !over && counts.total() <= svc.min_replicas {
                 break;
             }
-            let surplus_all = -need.iter().sum::<f64>();
+            let short_now = uncovered(svc, need);
             let mut best: Option<(f64, f64, u32, ReplicaGroup)> = None;
             for (i, &n) in counts.n.iter().enumerate() {
                 if n == 0 {
@@ -411,7 +449,13 @@ impl Scheduler {
                 let g = counts.group_at(i);
                 let t = svc.rps_of(g);
                 let surplus = -need[g.zone as usize];
-                let idle = t <= surplus + EPS && (!cross || t <= surplus_all + EPS);
+                let idle = t <= surplus + EPS && {
+                    // Without it, would a zone it serves fall short?
+                    need[g.zone as usize] += t;
+                    let short = uncovered(svc, need);
+                    need[g.zone as usize] -= t;
+                    short <= short_now + EPS
+                };
                 let last_of_needed_provider =
                     counts.on_provider(g.provider) == 1 && counts.providers() <= svc.min_providers;
                 if !over && (!idle || last_of_needed_provider) {
@@ -453,13 +497,13 @@ impl Scheduler {
     ) -> Result<(), SchedError> {
         let svc = input.svc;
         let topo = Arc::clone(self.topology());
-        let cross = svc.cross_zone();
         let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
         let mut seq = 0u64;
         let mut req = svc.replica.clone();
         loop {
             let n = counts.total();
-            let left = uncovered(need, cross);
+            let short = svc.residual(need);
+            let left: f64 = short.iter().sum();
             if n >= max || (n >= svc.min_replicas && left <= EPS) {
                 break;
             }
@@ -477,17 +521,26 @@ impl Scheduler {
             let used = counts.providers();
             let must_be_new = used < svc.min_providers && more <= svc.min_providers - used;
             req.id = input.first_id + seq;
-            // Past the minimum, a replica serves its own zone only (unless
-            // the SLO allows crossing), so it may only go where demand is
-            // uncovered. That narrows the request's sites rather than being
-            // a spread rule, so the scheduler may still preempt for it there.
-            req.sites = if !cross && n >= svc.min_replicas {
+            // Past the minimum, a replica serves its own zone and the zones
+            // within the SLO's reach, so it may only go where it reaches
+            // uncovered demand. That narrows the request's sites rather than
+            // being a spread rule, so the scheduler may still preempt for
+            // it there.
+            req.sites = if n >= svc.min_replicas {
+                let useful: Vec<bool> = (0..svc.zones as u32)
+                    .map(|y| {
+                        short
+                            .iter()
+                            .enumerate()
+                            .any(|(z, &s)| s > EPS && svc.reaches(y, z as u32))
+                    })
+                    .collect();
                 let allowed = topo
                     .sites
                     .iter()
                     .enumerate()
                     .map(|(i, site)| {
-                        need[site.zone as usize] > EPS
+                        useful.get(site.zone as usize).copied().unwrap_or(false)
                             && svc.replica.sites.as_ref().is_none_or(|s| s[i])
                     })
                     .collect();

@@ -141,6 +141,9 @@ pub struct Topology {
     pub providers: Vec<String>,
     /// Latency zones by ordinal.
     pub zones: Vec<String>,
+    /// Round trip from users of zone `a` to a site of zone `b`,
+    /// milliseconds, at `a × zones + b` (the fleet's `[latency]` table).
+    pub zone_rtt_ms: Vec<f64>,
     /// Sites by ordinal.
     pub sites: Vec<Site>,
     /// Clusters by ordinal.
@@ -184,6 +187,7 @@ impl Topology {
             accels,
             providers,
             zones: Vec::new(),
+            zone_rtt_ms: Vec::new(),
             sites: Vec::new(),
             clusters: Vec::new(),
             by_name: HashMap::new(),
@@ -272,6 +276,10 @@ impl Topology {
                 }
             }
         }
+        let nz = zones.len();
+        t.zone_rtt_ms = (0..nz * nz)
+            .map(|i| doc.latency.rtt_ms(&zones[i / nz], &zones[i % nz]))
+            .collect();
         t.zones = zones;
         t.teams = doc
             .teams
@@ -325,6 +333,16 @@ impl Topology {
             eat(t.name.as_bytes());
         }
         h
+    }
+
+    /// Round trip from users of zone `users` to a site of zone `site`,
+    /// milliseconds.
+    pub fn rtt_ms(&self, users: u32, site: u32) -> f64 {
+        let n = self.zones.len();
+        self.zone_rtt_ms
+            .get(users as usize * n + site as usize)
+            .copied()
+            .unwrap_or(gf_model::latency::DEFAULT_CROSS_ZONE_RTT_MS)
     }
 
     /// The cluster ordinal of a full name (`provider/region/cluster`).

@@ -35,6 +35,10 @@ enum Ev {
     Day,
 }
 
+/// A service's inference generator (by index) and its demand entries as
+/// (zone ordinal, peak requests per second, the zone's UTC offset in hours).
+type SvcDemand = (Option<usize>, Vec<(usize, f64, f64)>);
+
 /// The engine.
 pub struct Sim {
     topo: Arc<Topology>,
@@ -50,6 +54,17 @@ pub struct Sim {
     seed: u64,
     policy: String,
     rng_arrivals: ChaCha8Rng,
+    /// Minute-to-minute bursts of service demand: a stream of its own, so
+    /// turning bursts on shifts no job or failure.
+    rng_burst: ChaCha8Rng,
+    /// Each service's latency model.
+    svc_models: Vec<crate::serving::ServiceModel>,
+    /// Each service's requests queued beyond the steady state, by zone.
+    svc_backlog: Vec<Vec<f64>>,
+    /// Each service's demand resolved once for the minute-by-minute
+    /// measure: its generator, and per demand entry the zone ordinal, the
+    /// peak requests per second and the zone's UTC offset.
+    svc_demand: Vec<SvcDemand>,
     next_job: JobId,
     gen_count: Vec<u32>,
     /// Each training generator's gang-size mix, built once.
@@ -121,6 +136,8 @@ impl Sim {
         let mut base = ChaCha8Rng::seed_from_u64(opts.seed);
         let mut rng_arrivals = base.clone();
         rng_arrivals.set_stream(1);
+        let mut rng_burst = base.clone();
+        rng_burst.set_stream(3);
         base.set_stream(2);
         let start_s = sc.start.epoch_seconds();
         let end_s = end.epoch_seconds();
@@ -151,6 +168,30 @@ impl Sim {
             seed: opts.seed,
             policy: opts.policy.name.clone(),
             rng_arrivals,
+            rng_burst,
+            svc_models: doc
+                .services
+                .iter()
+                .map(|s| crate::serving::ServiceModel::new(&topo, s))
+                .collect(),
+            svc_backlog: vec![vec![0.0; topo.zones.len()]; doc.services.len()],
+            svc_demand: doc
+                .services
+                .iter()
+                .map(|s| {
+                    let g = sc.inference.iter().position(|g| g.service == s.name);
+                    let entries = s
+                        .demand
+                        .iter()
+                        .filter_map(|d| {
+                            let z = topo.zones.iter().position(|x| *x == d.zone)?;
+                            let off = sc.zone_utc_offset_h.get(&d.zone).copied().unwrap_or(0.0);
+                            Some((z, d.rps, off))
+                        })
+                        .collect();
+                    (g, entries)
+                })
+                .collect(),
             next_job: 1,
             gen_count: vec![0; sc.training.len()],
             size_mix: sc
@@ -338,6 +379,7 @@ impl Sim {
             checkpoint_persist_min: None,
             checkpoint_in_memory: None,
             replica_group_gpus: None,
+            partial_restart: None,
             providers: wg.providers.clone(),
             regions: Vec::new(),
             preemptible: wg.preemptible,
@@ -353,8 +395,14 @@ impl Sim {
 
     /// Service `sid`'s demand now, requests per second by zone.
     fn demand_now(&self, sid: usize) -> Vec<(String, f64)> {
-        let hour = self.now.rem_euclid(86_400) as f64 / HOUR;
-        let years = self.years();
+        self.demand_at(sid, self.now)
+    }
+
+    /// Service `sid`'s demand at `t` by its curve (daily and weekly cycles,
+    /// growth), requests per second by zone.
+    fn demand_at(&self, sid: usize, t: i64) -> Vec<(String, f64)> {
+        let hour = t.rem_euclid(86_400) as f64 / HOUR;
+        let years = (t - self.start_s) as f64 / YEAR_S;
         let s = &self.doc.services[sid];
         let g = self.sc.inference.iter().find(|g| g.service == s.name);
         let mut rps = Vec::new();
@@ -371,6 +419,7 @@ impl Sim {
                         .copied()
                         .unwrap_or(0.0);
                     workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                        * workload::weekly(t, off, g.weekend_factor)
                         * workload::growth(g.growth_per_year, years)
                 }
                 None => 1.0,
@@ -380,19 +429,60 @@ impl Sim {
         rps
     }
 
-    /// SLO attainment over the next scheduling interval: the demand of this
-    /// instant against the replicas that serve now (placed, and their model
-    /// loaded), so replicas still loading and demand that moved since the
-    /// last scaling decision both count. Measured at every scheduling tick,
-    /// not only after each scaling decision.
+    /// Service `sid`'s demand at `t` by zone ordinal into `out`, times
+    /// `burst`: the curve of [`Self::demand_at`] without its names.
+    fn zone_demand(&self, sid: usize, t: i64, burst: f64, out: &mut [f64]) {
+        out.iter_mut().for_each(|x| *x = 0.0);
+        let hour = t.rem_euclid(86_400) as f64 / HOUR;
+        let years = (t - self.start_s) as f64 / YEAR_S;
+        let (g, entries) = &self.svc_demand[sid];
+        let g = g.map(|i| &self.sc.inference[i]);
+        for &(z, rps, off) in entries {
+            let mult = match g {
+                Some(g) => {
+                    workload::diurnal(hour, off, g.peak_hour_local, g.diurnal_amplitude)
+                        * workload::weekly(t, off, g.weekend_factor)
+                        * workload::growth(g.growth_per_year, years)
+                }
+                None => 1.0,
+            };
+            out[z] += rps * mult * burst;
+        }
+    }
+
+    /// SLO attainment over the next scheduling interval, minute by minute:
+    /// each minute's demand (its curve times a burst) against the replicas
+    /// the world has serving now (placed, and their model loaded), each
+    /// request's latency its round trip, its wait in a replica's queue and
+    /// its service ([`crate::serving`]). So replicas still loading, demand
+    /// that moved since the last scaling decision, bursts and far zones all
+    /// count. The world's replicas are the truth here, not the controller's
+    /// view of them.
     fn measure_slo(&mut self) -> Result<(), SimError> {
         // What the world did at this instant is reported first.
         self.drain()?;
-        let dt = self.sc.schedule_interval_min * 60.0;
+        let span_s = self.sc.schedule_interval_min * 60.0;
+        let minutes = (span_s / 60.0).round().max(1.0) as i64;
+        let dt = span_s / minutes as f64;
+        let mut demand = vec![0.0; self.topo.zones.len()];
         for sid in 0..self.m.svc_started.len() {
-            let rps = self.demand_now(sid);
-            let slo = self.ctl.slo_for(sid as u32, &rps);
-            self.m.slo(sid, slo, dt);
+            let cv = self.svc_demand[sid]
+                .0
+                .map_or(0.0, |g| self.sc.inference[g].burst_cv);
+            for k in 0..minutes {
+                let t = self.now + (k as f64 * dt) as i64;
+                let burst = workload::burst(&mut self.rng_burst, cv);
+                self.zone_demand(sid, t, burst, &mut demand);
+                let got = crate::serving::attain(
+                    &self.topo,
+                    &self.svc_models[sid],
+                    self.world.serving(sid as u32),
+                    &demand,
+                    &mut self.svc_backlog[sid],
+                    dt,
+                );
+                self.m.slo(sid, got, dt);
+            }
         }
         Ok(())
     }

@@ -13,8 +13,9 @@
 //! work, demand, billing reports, the controller's timers) and carries the
 //! controller's actions to the world and the world's reports back.
 //!
-//! [`workload`] holds the random draws and demand shapes, [`metrics`] the
-//! summary, [`queue`] the queue-policy replay behind `replay philly`,
+//! [`workload`] holds the random draws and demand shapes, [`serving`] the
+//! latency a request to a service really sees (M/M/c queues per replica,
+//! round trips between zones), [`metrics`] the summary, [`queue`] the queue-policy replay behind `replay philly`,
 //! [`openb`] the FGD paper's static-packing experiment behind `replay openb`.
 
 pub mod engine;
@@ -22,6 +23,7 @@ pub mod live;
 pub mod metrics;
 pub mod openb;
 pub mod queue;
+pub mod serving;
 pub mod workload;
 pub mod world;
 

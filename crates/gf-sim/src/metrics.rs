@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use gf_control::{CapacityCause, Controller, JobState, ServiceInfo, Slo};
+use gf_control::{CapacityCause, Controller, JobState, ServiceInfo};
 use gf_model::{Date, Document};
 use gf_sched::Topology;
 use serde::Serialize;
@@ -19,6 +19,9 @@ use crate::world::SimWorld;
 pub(crate) struct SvcAcc {
     demand: f64,
     served: f64,
+    /// Requests × seconds of latency, and the requests it covers.
+    latency_s: f64,
+    queued: f64,
     replicas_sum: f64,
     replicas_n: u64,
     replicas_peak: u32,
@@ -145,12 +148,16 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn slo(&mut self, sid: usize, s: Slo, dt: f64) {
+    /// Adds `dt` seconds of what a service's requests got.
+    pub(crate) fn slo(&mut self, sid: usize, s: crate::serving::Attained, dt: f64) {
         let a = &mut self.svc[sid];
+        let within = s.within_rps.min(s.demand_rps);
         a.demand += s.demand_rps * dt;
-        a.served += s.served_rps.min(s.demand_rps) * dt;
+        a.served += within * dt;
+        a.latency_s += s.latency_rps_s * dt;
+        a.queued += s.queued_rps * dt;
         self.slo_since.0 += s.demand_rps * dt;
-        self.slo_since.1 += s.served_rps.min(s.demand_rps) * dt;
+        self.slo_since.1 += within * dt;
     }
 
     pub(crate) fn replicas(&mut self, infos: &[ServiceInfo]) {
@@ -380,8 +387,12 @@ pub struct LargeJob {
 /// One inference service.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ServiceSummary {
-    /// Demand-weighted share of requests served within the latency SLO.
+    /// Share of requests answered within the latency SLO (round trip,
+    /// queueing wait and service), over every scheduling interval.
     pub slo_attainment: f64,
+    /// Mean latency, ms, of the requests served by replicas below
+    /// saturation (round trip, queueing wait and service).
+    pub mean_latency_ms: f64,
     /// Mean replicas.
     pub replicas_mean: f64,
     /// Most replicas at once.
@@ -781,6 +792,11 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
                     a.served / a.demand
                 } else {
                     1.0
+                }),
+                mean_latency_ms: r2(if a.queued > 0.0 {
+                    1000.0 * a.latency_s / a.queued
+                } else {
+                    0.0
                 }),
                 replicas_mean: r2(a.replicas_sum / a.replicas_n.max(1) as f64),
                 replicas_peak: a.replicas_peak,

@@ -281,6 +281,7 @@ fn spec(j: &QueueJob, i: usize, half: f64) -> JobSpec {
         checkpoint_persist_min: None,
         checkpoint_in_memory: None,
         replica_group_gpus: None,
+        partial_restart: None,
         providers: Vec::new(),
         regions: Vec::new(),
         preemptible: true,

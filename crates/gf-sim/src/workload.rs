@@ -42,6 +42,32 @@ pub fn diurnal(utc_hour: f64, offset_h: f64, peak_hour: f64, amplitude: f64) -> 
     1.0 - amplitude * (1.0 - phase.cos()) / 2.0
 }
 
+/// The share of a weekday's demand at `epoch_s` for users `offset_h` from
+/// UTC: `weekend_factor` on their Saturdays and Sundays, 1 otherwise.
+pub fn weekly(epoch_s: i64, offset_h: f64, weekend_factor: f64) -> f64 {
+    let local = epoch_s + (offset_h * 3600.0).round() as i64;
+    // 1970-01-01 was a Thursday: day 0 is Thursday, so Saturday is 2.
+    let dow = local.div_euclid(86_400).rem_euclid(7);
+    if dow == 2 || dow == 3 {
+        weekend_factor
+    } else {
+        1.0
+    }
+}
+
+/// A minute's rate relative to its curve: log-normal with mean 1 and
+/// coefficient of variation `cv` (1 when `cv` is 0).
+pub fn burst(rng: &mut ChaCha8Rng, cv: f64) -> f64 {
+    if cv <= 0.0 {
+        return 1.0;
+    }
+    let s2 = (1.0 + cv * cv).ln();
+    match LogNormal::new(-s2 / 2.0, s2.sqrt()) {
+        Ok(d) => d.sample(rng),
+        Err(_) => 1.0,
+    }
+}
+
 /// `growth_per_year` raised to the years elapsed.
 pub fn growth(growth_per_year: f64, years: f64) -> f64 {
     growth_per_year.powf(years)
@@ -56,6 +82,28 @@ mod tests {
     fn diurnal_peaks_at_the_peak_hour() {
         assert!((diurnal(1.0, -5.0, 20.0, 0.4) - 1.0).abs() < 1e-9);
         assert!((diurnal(13.0, -5.0, 20.0, 0.4) - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn weekends_are_saturday_and_sunday_local() {
+        // 2026-01-03 was a Saturday, 2026-01-05 a Monday (UTC midnight).
+        let sat = gf_model::Date::from_ymd(2026, 1, 3)
+            .unwrap()
+            .epoch_seconds();
+        assert_eq!(weekly(sat + 3600, 0.0, 0.5), 0.5);
+        assert_eq!(weekly(sat + 2 * 86_400 + 3600, 0.0, 0.5), 1.0);
+        // One in the morning of Saturday UTC is still Friday in New York.
+        assert_eq!(weekly(sat + 3600, -5.0, 0.5), 1.0);
+    }
+
+    #[test]
+    fn bursts_have_mean_one_and_the_asked_spread() {
+        let mut r = ChaCha8Rng::seed_from_u64(3);
+        let xs: Vec<f64> = (0..40_000).map(|_| burst(&mut r, 0.3)).collect();
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        let sd = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
+        assert!((m - 1.0).abs() < 0.01, "{m}");
+        assert!((sd - 0.3).abs() < 0.01, "{sd}");
     }
 
     #[test]

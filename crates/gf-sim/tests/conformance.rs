@@ -55,6 +55,7 @@ fn run(job: u64, domain: u32, work_gpu_hours: f64) -> RunSpec {
         checkpoint_persist_min: None,
         checkpoint_in_memory: None,
         replica_group_gpus: None,
+        partial_restart: None,
         providers: Vec::new(),
         regions: Vec::new(),
         preemptible: true,

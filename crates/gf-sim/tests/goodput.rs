@@ -310,3 +310,43 @@ fn spares_save_the_re_placement_wait_of_every_swap() {
     );
     assert!(got > base + 0.01, "with spares {got}, without {base}");
 }
+
+/// Partial restart with the rest continuing: the surviving replica groups
+/// train on through the re-placement wait and the failed group's restart,
+/// so a failure costs the gang the failed group's share `g/N` of the wait
+/// `w` and the restart `R`, not all of them: the ETTR is
+/// `τ/(τ+C) / (1 + λ(w+R)·g/N)`, above the waiting mode's.
+#[test]
+fn partial_restart_with_the_rest_continuing_costs_one_groups_share() {
+    let (gpus, group) = (16_384u32, 1024u32);
+    let p = Practice::TODAY;
+    let mut wait = scenario(gpus, 30.0, p, None, 0.78);
+    wait.scenario
+        .as_mut()
+        .unwrap()
+        .checkpoint
+        .replica_group_gpus = group;
+    let mut cont = wait.clone();
+    cont.scenario.as_mut().unwrap().checkpoint.partial_restart = gf_model::PartialRestart::Continue;
+    let (w, c) = (run(&wait, 5), run(&cont, 5));
+    assert!(c.training.lost_gpu_hours < 1e-6, "{:?}", c.training);
+    let (ettr, tau) = twin_ettr(&c);
+    let m = DAY_S / (LLAMA3_INTERRUPTIONS_PER_GPU_DAY * gpus as f64);
+    // Restart and re-placement wait (half a one-minute pass for a hardware
+    // failure), as in the waiting mode's test, at the failed group's share.
+    let r = p.overhead_s
+        + (p.detect_s + p.init_s_per_1k * group as f64 / 1000.0).round()
+        + p.stall_s
+        + 0.78 * 30.0;
+    let cost = r * group as f64 / gpus as f64;
+    let expected = tau / (tau + p.stall_s) / (1.0 + cost / m);
+    assert!(
+        (ettr - expected).abs() < 0.015,
+        "twin {ettr}, model {expected}"
+    );
+    assert!(
+        ettr > twin_ettr(&w).0 + 0.003,
+        "continue {ettr}, wait {}",
+        twin_ettr(&w).0
+    );
+}

@@ -164,6 +164,7 @@ mod tests {
             checkpoint_persist_min: None,
             checkpoint_in_memory: None,
             replica_group_gpus: None,
+            partial_restart: None,
             providers: Vec::new(),
             regions: Vec::new(),
             preemptible: true,

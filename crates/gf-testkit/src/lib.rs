@@ -170,6 +170,7 @@ pub fn job(name: &str) -> JobBuilder {
             checkpoint_persist_min: None,
             checkpoint_in_memory: None,
             replica_group_gpus: None,
+            partial_restart: None,
             providers: Vec::new(),
             regions: Vec::new(),
             preemptible: true,

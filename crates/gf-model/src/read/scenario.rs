@@ -206,6 +206,10 @@ fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
     positive(cx, &t, "headroom", headroom);
     let model_load_s = t.or::<f64>(cx, "model_load_s", 0.0);
     non_negative(cx, &t, "model_load_s", model_load_s);
+    let weekend_factor = t.or::<f64>(cx, "weekend_factor", 1.0);
+    non_negative(cx, &t, "weekend_factor", weekend_factor);
+    let burst_cv = t.or::<f64>(cx, "burst_cv", 0.0);
+    non_negative(cx, &t, "burst_cv", burst_cv);
     let locs = t.finish(cx);
     Some(InferenceGen {
         service: service?,
@@ -214,6 +218,8 @@ fn read_inference(cx: &mut Diagnostics, v: Value<'_>) -> Option<InferenceGen> {
         growth_per_year,
         headroom,
         model_load_s,
+        weekend_factor,
+        burst_cv,
         locs,
     })
 }
@@ -296,6 +302,9 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
     );
     let rg_h = rate(&mut t, cx, "region_outage_hours", d.region_outage_hours);
     let spot = rate(&mut t, cx, "spot_return_hours", d.spot_return_hours);
+    let tray_gpus = t.or::<u32>(cx, "tray_gpus", d.tray_gpus);
+    let tray_h = rate(&mut t, cx, "tray_repair_hours", d.tray_repair_hours);
+    let spare_trays = t.or::<u32>(cx, "spare_trays_per_rack", d.spare_trays_per_rack);
     let hot_spare_min_gpus = t.or::<u32>(cx, "hot_spare_min_gpus", d.hot_spare_min_gpus);
     let hot_spare_domains = t.or::<u32>(cx, "hot_spare_domains", d.hot_spare_domains);
     let hot_spares_by_littles_law =
@@ -316,6 +325,9 @@ fn read_failures(cx: &mut Diagnostics, v: Value<'_>) -> Option<FailureSpec> {
         region_outages_per_year: rg,
         region_outage_hours: rg_h,
         spot_return_hours: spot,
+        tray_gpus,
+        tray_repair_hours: tray_h,
+        spare_trays_per_rack: spare_trays,
         hot_spare_min_gpus,
         hot_spare_domains,
         hot_spares_by_littles_law,
@@ -359,6 +371,10 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
     non_negative(cx, &t, "init_s_per_1k_gpus", init_s_per_1k_gpus);
     let oracle_rates = t.or::<bool>(cx, "oracle_rates", d.oracle_rates);
     let replica_group_gpus = t.or::<u32>(cx, "replica_group_gpus", d.replica_group_gpus);
+    let partial_restart = t
+        .opt::<String>(cx, "partial_restart")
+        .and_then(|s| super::partial_restart(cx, t.at("partial_restart"), &s))
+        .unwrap_or(d.partial_restart);
     let locs = t.finish(cx);
     Some(CheckpointSpec {
         policy,
@@ -371,6 +387,7 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
         init_s_per_1k_gpus,
         oracle_rates,
         replica_group_gpus,
+        partial_restart,
         locs,
     })
 }

@@ -32,8 +32,11 @@ pub struct WorldCounters {
 /// Failures injected, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FailureCounts {
-    /// GPU faults in hardware: the GPU's domain goes down for repair.
+    /// GPU faults in hardware: the GPU's host (an 8-GPU server) or compute
+    /// tray (a rack-scale domain) goes out for repair.
     pub gpu_hardware: u64,
+    /// Of those, compute trays of rack-scale domains swapped.
+    pub tray: u64,
     /// GPU faults in software: the run on the GPU crashes, the GPU stays up.
     pub gpu_software: u64,
     /// Whole NVLink domains that failed.
@@ -48,9 +51,10 @@ pub struct FailureCounts {
 
 impl FailureCounts {
     /// Each kind under its name in the summary.
-    pub fn named(&self) -> [(&'static str, u64); 6] {
+    pub fn named(&self) -> [(&'static str, u64); 7] {
         [
             ("gpu_hardware", self.gpu_hardware),
+            ("gpu_hardware_tray", self.tray),
             ("gpu_software", self.gpu_software),
             ("domain", self.domain),
             ("cluster_outage", self.cluster_outage),

@@ -7,7 +7,7 @@
 //! runs on the lost domains first (their last checkpoints reported), then is
 //! reported per cluster, which is what a real fleet's monitoring shows.
 
-use gf_model::protocol::{CapacityCause, Report};
+use gf_model::protocol::{CapacityCause, FailureCategory, Report, RunId};
 use gf_sched::DomainOrd;
 use rand::Rng;
 
@@ -147,6 +147,7 @@ impl SimWorld {
                 self.spot_reclaim();
                 self.next_failure(ev);
             }
+            WorldEv::TrayUp(d) => self.tray_up(d),
             WorldEv::Up(d) => {
                 let doms = self.domains_of(d);
                 self.change_down(&doms, -1, CapacityCause::Repair);
@@ -287,6 +288,11 @@ impl SimWorld {
         }
         if hardware {
             self.counters.failures.gpu_hardware += 1;
+            let dg = self.topo.clusters[self.topo.domain_cluster[d as usize] as usize].domain_gpus;
+            if self.cfg.tray_gpus > 0 && dg > 8 {
+                self.tray_failure(d, slot);
+                return;
+            }
             let h = self.cfg.gpu_repair_hours;
             self.take_down(
                 Down::Domain(d, DomainDown::GpuRepair),
@@ -296,21 +302,62 @@ impl SimWorld {
             return;
         }
         self.counters.failures.gpu_software += 1;
-        // A software fault stops the run on the GPU that faulted, if any:
-        // runs fill a domain's GPUs in the order they arrived.
+        if let Some(run) = self.run_on_gpu(d, slot) {
+            self.crash(run, FailureCategory::Software);
+        }
+    }
+
+    /// The run on GPU `slot` of domain `d`, if any: runs fill a domain's
+    /// GPUs in the order they arrived.
+    fn run_on_gpu(&self, d: DomainOrd, slot: u32) -> Option<RunId> {
         let mut k = 0u32;
-        let mut hit = None;
         for &run in self.runs_on(d) {
             let g = self.gpus_of(run, d);
             if slot < k + g {
-                hit = Some(run);
-                break;
+                return Some(run);
             }
             k += g;
         }
-        if let Some(run) = hit {
-            self.crash(run);
+        None
+    }
+
+    /// A GPU of a rack-scale domain failed in hardware: its compute tray is
+    /// out for a swap. While the rack has an in-rack spare tray left, the
+    /// spare takes the failed tray's place and only the run on the failed
+    /// GPU stops (a hardware interruption; it may restart in place); once
+    /// the rack is out of spare trays, it cannot hold its GPUs and is out
+    /// until a tray comes back.
+    fn tray_failure(&mut self, d: DomainOrd, slot: u32) {
+        self.counters.failures.tray += 1;
+        let i = d as usize;
+        self.trays_out[i] += 1;
+        let t = self.now + (self.cfg.tray_repair_hours * HOUR).ceil().max(1.0) as i64;
+        self.push(t, WorldEv::TrayUp(d));
+        if self.trays_out[i] as u32 > self.cfg.spare_trays_per_rack {
+            self.change_down(&[d], 1, CapacityCause::GpuFailure);
+        } else if let Some(run) = self.run_on_gpu(d, slot)
+            && !self.holds_as_spare(run, d)
+        {
+            self.crash(run, FailureCategory::Hardware);
         }
+    }
+
+    /// A swapped tray is back: a rack that was out for want of trays is
+    /// whole again.
+    pub(crate) fn tray_up(&mut self, d: DomainOrd) {
+        let i = d as usize;
+        if self.trays_out[i] == 0 {
+            return;
+        }
+        if self.trays_out[i] as u32 > self.cfg.spare_trays_per_rack {
+            self.change_down(&[d], -1, CapacityCause::Repair);
+        }
+        self.trays_out[i] -= 1;
+    }
+
+    /// GPUs out in failed compute trays now, over the fleet.
+    pub fn gpus_in_failed_trays(&self) -> u64 {
+        self.trays_out.iter().map(|&n| n as u64).sum::<u64>() * self.cfg.tray_gpus as u64
     }
 
     fn spot_reclaim(&mut self) {
@@ -343,5 +390,106 @@ impl SimWorld {
             CapacityCause::SpotReclaim,
             h,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use gf_model::scenario::FailureSpec;
+    use gf_sched::Topology;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::super::SimWorld;
+
+    /// Two GB200 racks of `domain_gpus` schedulable GPUs, no random failures.
+    fn world(domain_gpus: u32, spare_trays: u32) -> SimWorld {
+        world_of("gb200", domain_gpus, spare_trays)
+    }
+
+    /// Two domains of `accelerator`, no random failures.
+    fn world_of(accelerator: &str, domain_gpus: u32, spare_trays: u32) -> SimWorld {
+        let src = format!(
+            "version = 1\n[[provider]]\nname = \"p\"\n[[provider.region]]\nname = \"r\"\npower_mw = 10.0\nzone = \"z\"\n\
+             [[provider.region.cluster]]\nname = \"c\"\naccelerator = \"{accelerator}\"\ndomain_gpus = {domain_gpus}\ndomains = 2\n\
+             price = {{ model = \"reserved\", usd_per_gpu_hour = 3.0 }}\n"
+        );
+        let doc = gf_model::parse_document("t.toml", &src).unwrap();
+        let topo = Arc::new(Topology::from_document(&doc));
+        let f = FailureSpec {
+            gpu_interruptions_per_gpu_day: 0.0,
+            domain_failures_per_domain_year: 0.0,
+            cluster_outages_per_year: 0.0,
+            region_outages_per_year: 0.0,
+            spare_trays_per_rack: spare_trays,
+            hardware_share: 1.0,
+            ..FailureSpec::default()
+        };
+        let mut w = SimWorld::new(topo, f, 60.0, ChaCha8Rng::seed_from_u64(1), 0, 86_400);
+        // Bring the racks online (the ramp at time 0).
+        while w.next_at() == Some(0) {
+            w.step();
+        }
+        w
+    }
+
+    #[test]
+    fn a_tray_failure_loses_four_gpus_not_seventy_two() {
+        // In-rack spare trays (64 GPUs scheduled of 72): the rack stays.
+        let mut w = world(64, 2);
+        assert_eq!(w.gpus_online(), 128);
+        w.tray_failure(0, 5);
+        assert_eq!(w.gpus_in_failed_trays(), 4);
+        assert_eq!(w.gpus_online(), 128);
+        assert!(w.is_online(0));
+        // A third tray out is more than the rack's spares: the rack goes.
+        w.tray_failure(0, 9);
+        w.tray_failure(0, 13);
+        assert!(!w.is_online(0));
+        assert_eq!(w.gpus_online(), 64);
+        // The swaps come back after `tray_repair_hours` (2.5 h).
+        while w.next_at().is_some_and(|t| t <= 9_000) {
+            w.step();
+        }
+        assert_eq!(w.gpus_in_failed_trays(), 0);
+        assert!(w.is_online(0));
+        assert_eq!(w.gpus_online(), 128);
+    }
+
+    #[test]
+    fn without_spare_trays_the_rack_waits_for_the_swap_not_a_host_repair() {
+        let mut w = world(72, 0);
+        w.tray_failure(1, 0);
+        assert_eq!(w.gpus_in_failed_trays(), 4);
+        assert!(!w.is_online(1));
+        // Back after the 2.5 h swap, before the 4 h of a host repair.
+        let back = w.next_at().unwrap();
+        assert_eq!(back, 9_000);
+        w.step();
+        assert!(w.is_online(1));
+    }
+
+    #[test]
+    fn an_hgx_gpu_fault_takes_its_8_gpu_host_for_the_host_repair() {
+        let mut w = world_of("h100", 8, 0);
+        assert_eq!(w.gpus_online(), 16);
+        w.gpu_failure();
+        assert_eq!(w.gpus_online(), 8);
+        assert_eq!(w.gpus_in_failed_trays(), 0);
+        // Back after `gpu_repair_hours` (4 h).
+        assert_eq!(w.next_at(), Some(4 * 3600));
+        w.step();
+        assert_eq!(w.gpus_online(), 16);
+    }
+
+    #[test]
+    fn an_nvl72_gpu_fault_goes_to_a_tray() {
+        let mut w = world(72, 2);
+        w.gpu_failure();
+        assert_eq!(w.counters.failures.tray, 1);
+        assert_eq!(w.gpus_in_failed_trays(), 4);
+        assert_eq!(w.gpus_online(), 144);
     }
 }

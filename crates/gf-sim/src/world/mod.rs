@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
+use gf_model::PartialRestart;
 use gf_model::protocol::{
-    CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, StopReason,
-    StopSpec,
+    CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, ServiceId,
+    StopReason, StopSpec,
 };
 use gf_model::scenario::{CheckpointSpec, FailureSpec};
 use gf_sched::{ClusterOrd, DomainOrd, Topology};
@@ -47,6 +48,8 @@ pub(crate) enum WorldEv {
     RegionOutage,
     SpotReclaim,
     Up(failures::Down),
+    /// A swapped compute tray of a rack-scale domain is back.
+    TrayUp(DomainOrd),
     Finish(RunId),
     StopDone(RunId),
     /// A replica finished loading its model: it serves.
@@ -130,6 +133,10 @@ struct SimRun {
     /// The failure that ends it took its peers' memory too (an outage of
     /// its whole cluster or region): only storage is left.
     memory_lost: bool,
+    /// The service of a replica.
+    service: Option<ServiceId>,
+    /// A replica that loaded its model and serves.
+    serving: bool,
 }
 
 impl SimRun {
@@ -153,6 +160,7 @@ struct Practice {
     detect_s: f64,
     init_s_per_gpu: f64,
     group_gpus: u32,
+    partial: PartialRestart,
 }
 
 /// The simulated world behind the [`Backend`] trait.
@@ -170,11 +178,13 @@ pub struct SimWorld {
     /// Jobs whose last run ended in a failure: their next start first waits
     /// for the failure to be detected; true when only one replica group
     /// restarts (partial restart).
-    interrupted: HashMap<JobId, bool>,
+    interrupted: HashMap<JobId, (bool, i64)>,
     /// Domains brought online by the ramp.
     pub(crate) built: Vec<bool>,
     /// Reasons each domain is down (failures, outages, reclaims).
     pub(crate) down: Vec<u16>,
+    /// Compute trays of each domain out for a swap.
+    pub(crate) trays_out: Vec<u16>,
     /// GPU prefix sums over clusters, for drawing a GPU uniformly.
     pub(crate) gpu_prefix: Vec<u64>,
     pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
@@ -200,7 +210,10 @@ pub struct SimWorld {
     /// How site meters read power, when they are read.
     metering: Option<power::Metering>,
     /// Seconds each service's replicas load their model before serving.
-    model_load_s: HashMap<gf_model::protocol::ServiceId, i64>,
+    model_load_s: HashMap<ServiceId, i64>,
+    /// Replicas serving per service, by zone and accelerator ordinal
+    /// (`zone × accelerators + accelerator`): where requests can go.
+    serving: HashMap<ServiceId, Vec<u32>>,
 }
 
 impl SimWorld {
@@ -252,6 +265,7 @@ impl SimWorld {
             interrupted: HashMap::new(),
             built: vec![false; n_dom],
             down: vec![0; n_dom],
+            trays_out: vec![0; n_dom],
             gpu_prefix,
             spot_prefix,
             max_spot_rate,
@@ -270,6 +284,7 @@ impl SimWorld {
             stop_latency_s: 0,
             metering: None,
             model_load_s: HashMap::new(),
+            serving: HashMap::new(),
             topo,
         };
         w.schedule_start();
@@ -323,12 +338,13 @@ impl SimWorld {
             detect_s: c.detect_s,
             init_s_per_gpu: c.init_s_per_1k_gpus / 1000.0,
             group_gpus: c.replica_group_gpus,
+            partial: c.partial_restart,
         };
     }
 
     /// Replicas of `service` load their model for `s` seconds before they
     /// serve (and are reported started).
-    pub fn set_model_load_s(&mut self, service: gf_model::protocol::ServiceId, s: f64) {
+    pub fn set_model_load_s(&mut self, service: ServiceId, s: f64) {
         let s = s.max(0.0).round() as i64;
         if s > 0 {
             self.model_load_s.insert(service, s);
@@ -355,6 +371,7 @@ impl SimWorld {
             WorldEv::Finish(run) => self.finish(run),
             WorldEv::Ready(run) => {
                 if self.runs.contains_key(&run) {
+                    self.serve(run);
                     self.pending.push(Report::Started { run });
                 }
             }
@@ -440,6 +457,9 @@ impl SimWorld {
             self.dom_used[d as usize] -= g;
         }
         self.alloc_change(r.cluster, -(r.gpus as i64));
+        if let Some(sid) = r.service.filter(|_| r.serving) {
+            self.count_serving(sid, r.cluster, -1);
+        }
         if self.live.get(&run.job) == Some(&run) {
             self.live.remove(&run.job);
         }
@@ -473,6 +493,11 @@ impl SimWorld {
         self.runs.get(&run).map_or(0, |r| {
             r.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum()
         })
+    }
+
+    /// Whether run `run` holds domain `d` as an idle hot spare.
+    pub(crate) fn holds_as_spare(&self, run: RunId, d: DomainOrd) -> bool {
+        self.runs.get(&run).is_some_and(|r| r.spares.contains(&d))
     }
 
     /// Whether a run is a training run.
@@ -531,7 +556,7 @@ impl SimWorld {
                 }
                 if self.is_training(run) {
                     let partial = self.runs.get(&run).is_some_and(|r| r.peer_recovery);
-                    self.interrupted.insert(run.job, partial);
+                    self.interrupted.insert(run.job, (partial, self.now));
                     self.report_checkpoint(run);
                     *self.counters.interruptions.of_cause(cause) += 1;
                 }
@@ -567,12 +592,17 @@ impl SimWorld {
         self.counters.spares_lost += 1;
     }
 
-    /// A software fault on a run: it crashes, its hardware intact.
-    pub(crate) fn crash(&mut self, run: RunId) {
+    /// A fault stops a run while the rest of its hardware stays up: a
+    /// software fault, or a GPU whose compute tray an in-rack spare
+    /// replaced. It may restart where it was.
+    pub(crate) fn crash(&mut self, run: RunId, category: FailureCategory) {
         if !self.is_training(run) {
             return;
         }
-        self.counters.interruptions.software += 1;
+        match category {
+            FailureCategory::Hardware => self.counters.interruptions.gpu_failure += 1,
+            _ => self.counters.interruptions.software += 1,
+        }
         let partial = match self.runs.get_mut(&run) {
             Some(r) => {
                 r.peer_recovery = r.group_gpus > 0;
@@ -580,12 +610,12 @@ impl SimWorld {
             }
             None => false,
         };
-        self.interrupted.insert(run.job, partial);
+        self.interrupted.insert(run.job, (partial, self.now));
         self.abort_save(run);
         let p = self.end_run(run);
         self.pending.push(Report::Failed {
             run,
-            category: FailureCategory::Software,
+            category,
             progress: p,
         });
     }
@@ -594,7 +624,7 @@ impl SimWorld {
     /// suite's lost run).
     pub fn lose(&mut self, run: RunId) {
         if self.is_training(run) {
-            self.interrupted.insert(run.job, false);
+            self.interrupted.insert(run.job, (false, self.now));
         }
         self.abort_save(run);
         if let Some(p) = self.end_run(run) {
@@ -668,8 +698,6 @@ impl SimWorld {
             } => {
                 let working = job.gpus;
                 let rate = working as f64 * train / HOUR;
-                let left_h = (job.work_gpu_hours - resume_gpu_h).max(0.0);
-                let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
                 let ckpt_cost_s = (job.checkpoint_cost_min * 60.0) as i64;
                 let persist_s = job
                     .checkpoint_persist_min
@@ -690,15 +718,37 @@ impl SimWorld {
                 } else {
                     0
                 };
-                let (detect_s, init_gpus) = match self.interrupted.remove(&spec.run.job) {
-                    Some(true) if group_gpus > 0 => (self.practice.detect_s, group_gpus),
+                let failed = self.interrupted.remove(&spec.run.job);
+                let partial = matches!(failed, Some((true, _))) && group_gpus > 0;
+                let (detect_s, init_gpus) = match failed {
+                    Some(_) if partial => (self.practice.detect_s, group_gpus),
                     Some(_) => (self.practice.detect_s, working),
                     None => (0.0, working),
                 };
                 let init_s = self.practice.init_s_per_gpu * init_gpus as f64;
-                let restart_s = self.restart_overhead_s as i64
+                let mut restart_s = self.restart_overhead_s as i64
                     + (detect_s + init_s).round() as i64
                     + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
+                let mode = job.partial_restart.unwrap_or(self.practice.partial);
+                let mut resume = *resume_gpu_h;
+                if let (true, PartialRestart::Continue, Some((_, at))) = (partial, mode, failed) {
+                    // The surviving groups trained on since the failure at
+                    // (N − g)/N of the gang's rate, through the re-placement
+                    // wait and the failed group's restart. Work is linear in
+                    // time: the wait's share is credited as progress (and as
+                    // useful GPU time the survivors held), and the restart
+                    // costs the gang g/N of its length.
+                    let (n, g) = (working as f64, group_gpus as f64);
+                    let wait = (self.now - at).max(0) as f64;
+                    let survivors_s = (n - g) / n * wait;
+                    resume = (resume + survivors_s * rate).min(job.work_gpu_hours);
+                    let t = self.truth.entry(spec.run.job).or_default();
+                    t.alloc_gpu_s += survivors_s * n;
+                    t.useful_gpu_s += survivors_s * n;
+                    restart_s = (restart_s as f64 * g / n).round() as i64;
+                }
+                let left_h = (job.work_gpu_hours - resume).max(0.0);
+                let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
                 let plan = RunPlan {
                     start_s: self.now,
                     restart_s,
@@ -708,14 +758,7 @@ impl SimWorld {
                     compute_left_s,
                 };
                 let in_memory = job.checkpoint_in_memory.unwrap_or(self.practice.in_memory);
-                (
-                    Some(plan),
-                    working,
-                    rate,
-                    *resume_gpu_h,
-                    in_memory,
-                    group_gpus,
-                )
+                (Some(plan), working, rate, resume, in_memory, group_gpus)
             }
             RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
         };
@@ -754,12 +797,18 @@ impl SimWorld {
                 group_gpus,
                 peer_recovery: false,
                 memory_lost: false,
+                service: match &spec.kind {
+                    RunKind::Replica { service } => Some(*service),
+                    RunKind::Training { .. } => None,
+                },
+                serving: false,
             },
         );
         if load_s > 0 {
             // A replica is started (and reported so) once its model is in.
             self.push(self.now + load_s, WorldEv::Ready(spec.run));
         } else {
+            self.serve(spec.run);
             self.pending.push(Report::Started { run: spec.run });
         }
         Ok(())
@@ -804,6 +853,36 @@ impl SimWorld {
         } else {
             self.push(self.now + latency, WorldEv::StopDone(stop.run));
         }
+    }
+
+    /// Replica `run` starts serving requests (its model is loaded).
+    fn serve(&mut self, run: RunId) {
+        let Some(r) = self.runs.get_mut(&run) else {
+            return;
+        };
+        let Some(sid) = r.service.filter(|_| !r.serving) else {
+            return;
+        };
+        r.serving = true;
+        let c = r.cluster;
+        self.count_serving(sid, c, 1);
+    }
+
+    /// Counts a serving replica of `sid` on cluster `c` in or out of its
+    /// service's tally.
+    fn count_serving(&mut self, sid: ServiceId, c: ClusterOrd, delta: i32) {
+        let cl = &self.topo.clusters[c as usize];
+        let na = self.topo.accels.len();
+        let nz = self.topo.zones.len();
+        let i = self.topo.sites[cl.site as usize].zone as usize * na + cl.accel as usize;
+        let v = self.serving.entry(sid).or_insert_with(|| vec![0; nz * na]);
+        v[i] = (v[i] as i64 + delta as i64).max(0) as u32;
+    }
+
+    /// Replicas of `service` serving now, by zone and accelerator ordinal
+    /// (`zone × accelerators + accelerator`); empty when none ever served.
+    pub fn serving(&self, service: ServiceId) -> &[u32] {
+        self.serving.get(&service).map_or(&[], Vec::as_slice)
     }
 
     /// What one job's GPU-seconds bought, its run still going at `end_s`

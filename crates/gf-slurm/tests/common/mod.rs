@@ -139,6 +139,7 @@ pub fn run_on(id: Id, job: u64, domains: &[u32], exec: ExecSpec) -> RunSpec {
         checkpoint_persist_min: None,
         checkpoint_in_memory: None,
         replica_group_gpus: None,
+        partial_restart: None,
         providers: Vec::new(),
         regions: Vec::new(),
         preemptible: true,
