@@ -35,8 +35,13 @@ pub struct ServiceCreate {
     pub throughput: std::collections::BTreeMap<String, f64>,
     /// Demand by zone.
     pub demand: Vec<ZoneDemand>,
-    /// Latency SLO, milliseconds.
+    /// Latency SLO, milliseconds: round trip, queueing and service
+    /// together.
     pub latency_slo_ms: f64,
+    /// Milliseconds a replica takes to serve one request with no queue in
+    /// front of it (absent: a thousand over the throughput).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ms: Option<f64>,
     /// Regions it may run in; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
