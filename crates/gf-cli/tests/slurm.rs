@@ -30,25 +30,8 @@ static CLUSTERS: Mutex<()> = Mutex::new(());
 fn fleet(dir: &Path) -> std::path::PathBuf {
     let region = |provider: &str, id: Id, price: f64| {
         format!(
-            r#"
-[[provider]]
-name = "{provider}"
-[[provider.region]]
-name = "{r}"
-power_mw = 1.0
-zone = "zone-{r}"
-[[provider.region.cluster]]
-name = "gpu"
-accelerator = "h100"
-domain_gpus = {dg}
-domains = {d}
-price = {{ model = "on-demand", usd_per_gpu_hour = {price} }}
-{backend}
-"#,
-            r = id.letter(),
-            dg = id.domain_gpus(),
-            d = id.domains(),
-            backend = id.backend_table(4, "down_after_s = 5"),
+            "\n[[provider]]\nname = \"{provider}\"\n{}",
+            id.region(4, price, "down_after_s = 5")
         )
     };
     let src = format!(

@@ -126,6 +126,32 @@ impl Id {
         )
     }
 
+    /// The cluster's `[[provider.region]]` (region named by its letter,
+    /// one cluster `gpu` of H100s at `price` per GPU-hour), its backend
+    /// table as [`Id::backend_table`] writes it; it goes under a
+    /// `[[provider]]`.
+    pub fn region(self, gpus_per_node: u32, price: f64, extra: &str) -> String {
+        format!(
+            r#"
+[[provider.region]]
+name = "{r}"
+power_mw = 1.0
+zone = "zone-{r}"
+[[provider.region.cluster]]
+name = "gpu"
+accelerator = "h100"
+domain_gpus = {dg}
+domains = {d}
+price = {{ model = "on-demand", usd_per_gpu_hour = {price} }}
+{backend}
+"#,
+            r = self.letter(),
+            dg = gpus_per_node * self.nodes_per_domain(),
+            d = self.domains(),
+            backend = self.backend_table(gpus_per_node, extra),
+        )
+    }
+
     /// Stops (SIGTERM: it saves its state), kills (SIGKILL) or starts
     /// slurmctld, through `scripts/slurm-ctld.sh`.
     pub fn ctld(self, what: &str) {

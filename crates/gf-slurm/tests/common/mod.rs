@@ -30,35 +30,12 @@ pub fn jobs_tagged(id: Id, run: RunId) -> usize {
     gf_slurm_test::jobs_named(id, &gf_slurm::tag::tag(run))
 }
 
-/// The cluster's `[[provider.region]]`, its backend as a user writes it.
-fn region(id: Id, gpus_per_node: u32) -> String {
-    format!(
-        r#"
-[[provider.region]]
-name = "{r}"
-power_mw = 1.0
-zone = "zone-{r}"
-[[provider.region.cluster]]
-name = "gpu"
-accelerator = "h100"
-domain_gpus = {dg}
-domains = {d}
-price = {{ model = "on-demand", usd_per_gpu_hour = 2.0 }}
-{backend}
-"#,
-        r = id.letter(),
-        dg = gpus_per_node * id.nodes_per_domain(),
-        d = id.domains(),
-        backend = id.backend_table(gpus_per_node, ""),
-    )
-}
-
 /// A fleet file whose clusters are the given Slurm clusters, the GPUs per
 /// node as given (4 is the truth).
 pub fn fleet(ids: &[Id], gpus_per_node: u32) -> String {
     let mut s = "version = 1\n[[provider]]\nname = \"slurm\"\n".to_string();
     for id in ids {
-        s.push_str(&region(*id, gpus_per_node));
+        s.push_str(&id.region(gpus_per_node, 2.0, ""));
     }
     s
 }
