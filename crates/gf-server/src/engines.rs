@@ -87,9 +87,13 @@ impl Engines {
     }
 
     /// Notes a report the controller handled: a run whose end it tells is
-    /// nobody's any more.
+    /// nobody's any more; a run reported unknown is where it was found.
     pub fn note_report(&mut self, r: &Report) {
-        if let Some(run) = r.run()
+        if let Report::Unknown { run, cluster } = r {
+            // Its stop goes where it runs.
+            let e = self.engine_of(cluster);
+            self.homes.entry(*run).or_insert(e);
+        } else if let Some(run) = r.run()
             && (r.ends_run() || matches!(r, Report::Refused { .. }))
         {
             self.homes.remove(&run);

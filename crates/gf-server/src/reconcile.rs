@@ -543,15 +543,21 @@ impl<S: Store> Reconciler<S> {
                         self.touched.push(stop.run.job);
                     }
                     if let Some(rp) = replay.as_deref_mut() {
-                        let home = self.engines.home(stop.run);
-                        if home.is_some_and(|e| !Engines::replayed(e)) {
-                            if rp.held.runs.contains_key(&stop.run) {
+                        match self.engines.home(stop.run) {
+                            // The rebuilt world is told, as the old one was.
+                            Some(e) if Engines::replayed(e) => {
+                                if let Err(e) = self.engines.stop(self.now, &stop).await {
+                                    tracing::warn!(run = %stop.run, error = %e, "stop failed");
+                                }
+                            }
+                            // A real engine was told then; if the run is
+                            // still held, it is told again once reconciled.
+                            Some(_) if rp.held.runs.contains_key(&stop.run) => {
                                 rp.held.stops.insert(stop.run, stop);
                             }
-                            continue;
-                        }
-                        if let Err(e) = self.engines.stop(self.now, &stop).await {
-                            tracing::warn!(run = %stop.run, error = %e, "stop failed");
+                            // A run of a real engine no longer held, or one
+                            // no engine was given: nothing to rebuild.
+                            _ => {}
                         }
                         continue;
                     }
