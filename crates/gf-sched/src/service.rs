@@ -457,6 +457,17 @@ impl Scheduler {
         let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
         let mut seq = 0u64;
         let mut req = svc.replica.clone();
+        // Every replica has one shape and the plan one instant: the static
+        // rules are asked once for the whole plan, and each cluster's group
+        // is looked up once (the decisions stay exactly those of
+        // `decide_with`, see `Scheduler::decide_prepared`).
+        let prep = self.prepare(now, &req);
+        // The zones short of capacity the request's sites were last built for.
+        let mut sites_for: Option<(bool, Vec<bool>)> = None;
+        let mut short_now: Vec<bool> = Vec::with_capacity(need.len());
+        let groups: Vec<Option<ReplicaGroup>> = (0..topo.clusters.len() as ClusterOrd)
+            .map(|c| svc.group_of(&topo, c))
+            .collect();
         loop {
             let n = counts.total();
             let left = uncovered(need, cross);
@@ -481,24 +492,35 @@ impl Scheduler {
             // the SLO allows crossing), so it may only go where demand is
             // uncovered. That narrows the request's sites rather than being
             // a spread rule, so the scheduler may still preempt for it there.
-            req.sites = if !cross && n >= svc.min_replicas {
-                let allowed = topo
-                    .sites
-                    .iter()
-                    .enumerate()
-                    .map(|(i, site)| {
-                        need[site.zone as usize] > EPS
-                            && svc.replica.sites.as_ref().is_none_or(|s| s[i])
-                    })
-                    .collect();
-                Some(allowed)
-            } else {
-                svc.replica.sites.clone()
-            };
+            // The sites depend only on which zones are short, which changes
+            // a few times in a plan: they are rebuilt only then.
+            let narrowed = !cross && n >= svc.min_replicas;
+            short_now.clear();
+            short_now.extend(need.iter().map(|&x| narrowed && x > EPS));
+            if !sites_for
+                .as_ref()
+                .is_some_and(|(m, v)| *m == narrowed && *v == short_now)
+            {
+                req.sites = if narrowed {
+                    let allowed = topo
+                        .sites
+                        .iter()
+                        .enumerate()
+                        .map(|(i, site)| {
+                            short_now[site.zone as usize]
+                                && svc.replica.sites.as_ref().is_none_or(|s| s[i])
+                        })
+                        .collect();
+                    Some(allowed)
+                } else {
+                    svc.replica.sites.clone()
+                };
+                sites_for = Some((narrowed, short_now.clone()));
+            }
             let counts_now = &*counts;
             let need_now = &*need;
             let extra = |c: ClusterOrd| -> Option<f64> {
-                let g = svc.group_of(&topo, c)?;
+                let g = groups[c as usize]?;
                 if svc.rps_of(g) <= 0.0 {
                     return None;
                 }
@@ -519,7 +541,7 @@ impl Scheduler {
                 };
                 Some(near_bonus + new_provider)
             };
-            let d = self.decide_with(now, &req, input.explain, &extra);
+            let d = self.decide_prepared(now, &req, input.explain, &extra, &prep);
             let group = match &d.outcome {
                 Outcome::NoFit => None,
                 Outcome::Preempt { victims, .. } if input.on_preempt == OnPreempt::Ask => {

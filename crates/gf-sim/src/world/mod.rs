@@ -18,8 +18,10 @@ mod power;
 pub mod run;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::protocol::{
@@ -170,7 +172,7 @@ pub struct SimWorld {
     /// Jobs whose last run ended in a failure: their next start first waits
     /// for the failure to be detected; true when only one replica group
     /// restarts (partial restart).
-    interrupted: HashMap<JobId, bool>,
+    interrupted: FxHashMap<JobId, bool>,
     /// Domains brought online by the ramp.
     pub(crate) built: Vec<bool>,
     /// Reasons each domain is down (failures, outages, reclaims).
@@ -179,20 +181,20 @@ pub struct SimWorld {
     pub(crate) gpu_prefix: Vec<u64>,
     pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
     pub(crate) max_spot_rate: f64,
-    runs: BTreeMap<RunId, SimRun>,
+    runs: FxHashMap<RunId, SimRun>,
     /// Runs on each domain, in the order they arrived.
     pub(crate) by_domain: Vec<Vec<RunId>>,
     /// GPUs in use on each domain.
     pub(crate) dom_used: Vec<u32>,
     /// The current run of each job.
-    live: HashMap<JobId, RunId>,
+    live: FxHashMap<JobId, RunId>,
     pending: Vec<Report>,
     pub(crate) acc: Vec<ClusterAcc>,
     pub(crate) site_w: Vec<u64>,
     total_w: u64,
-    truth: HashMap<JobId, JobTruth>,
+    truth: FxHashMap<JobId, JobTruth>,
     replica_gpu_s: f64,
-    replica_since: HashMap<RunId, (i64, u32)>,
+    replica_since: FxHashMap<RunId, (i64, u32)>,
     /// What the world counted.
     pub counters: WorldCounters,
     /// Seconds a run takes to stop after it is asked to.
@@ -200,7 +202,7 @@ pub struct SimWorld {
     /// How site meters read power, when they are read.
     metering: Option<power::Metering>,
     /// Seconds each service's replicas load their model before serving.
-    model_load_s: HashMap<gf_model::protocol::ServiceId, i64>,
+    model_load_s: FxHashMap<gf_model::protocol::ServiceId, i64>,
 }
 
 impl SimWorld {
@@ -249,27 +251,27 @@ impl SimWorld {
             cfg: failures,
             restart_overhead_s,
             practice: Practice::default(),
-            interrupted: HashMap::new(),
+            interrupted: FxHashMap::default(),
             built: vec![false; n_dom],
             down: vec![0; n_dom],
             gpu_prefix,
             spot_prefix,
             max_spot_rate,
-            runs: BTreeMap::new(),
+            runs: FxHashMap::default(),
             by_domain: vec![Vec::new(); n_dom],
             dom_used: vec![0; n_dom],
-            live: HashMap::new(),
+            live: FxHashMap::default(),
             pending: Vec::new(),
-            truth: HashMap::new(),
+            truth: FxHashMap::default(),
             replica_gpu_s: 0.0,
-            replica_since: HashMap::new(),
+            replica_since: FxHashMap::default(),
             counters: WorldCounters {
                 site_peak_w: vec![0; topo.sites.len()],
                 ..WorldCounters::default()
             },
             stop_latency_s: 0,
             metering: None,
-            model_load_s: HashMap::new(),
+            model_load_s: FxHashMap::default(),
             topo,
         };
         w.schedule_start();
