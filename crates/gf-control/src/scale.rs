@@ -225,14 +225,13 @@ impl Controller {
         self.services
             .iter()
             .map(|s| {
-                let mut by_zone: Vec<(u32, u32)> = Vec::new();
-                for r in s.alive.values() {
-                    match by_zone.iter_mut().find(|z| z.0 == r.group.zone) {
-                        Some(z) => z.1 += 1,
-                        None => by_zone.push((r.group.zone, 1)),
-                    }
-                }
-                by_zone.sort_unstable();
+                // From the tallies, not the replicas: the twin asks every
+                // hour, and a walk over a 20M-GPU fleet's replicas cost
+                // O(replicas) each time.
+                let by_zone: Vec<(u32, u32)> = (0..self.topo.zones.len() as u32)
+                    .map(|z| (z, s.counts.in_zone(z)))
+                    .filter(|&(_, n)| n > 0)
+                    .collect();
                 ServiceInfo {
                     id: s.id,
                     name: s.spec.name.clone(),

@@ -1,6 +1,8 @@
 //! The placement pipeline: filter → score → select. Each rule is a small
 //! named type; [`Pipeline::new`] lists them once, in the order they run.
 
+use std::cell::Cell;
+
 use gf_model::PriceModel;
 
 use crate::decision::Cause;
@@ -52,7 +54,10 @@ pub trait Filter: Send + Sync {
 pub trait Scorer: Send + Sync {
     /// Name shown in explanations.
     fn name(&self) -> &'static str;
-    /// The score of placing the request on cluster `c`.
+    /// The score of placing the request on cluster `c`. A scorer that is
+    /// not static may read only the request's shape, the index's state of
+    /// cluster `c` and the power drawn at its site: a [`Prepared`] batch
+    /// keeps its score until one of those changes.
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64;
     /// True when the score depends only on the fleet, the time, the spend
     /// reported against contracts and the request's [`Shape`], so placing
@@ -487,6 +492,14 @@ pub struct Prepared {
     /// scorers in the pipeline.
     pub(crate) static_terms: Vec<f64>,
     pub(crate) n_static: usize,
+    /// Per cluster, the last sum of its scorers' terms and what it was
+    /// computed under: the cluster's version and its site's watts drawn
+    /// (`u64::MAX`: never computed). A scorer that is not static reads only
+    /// the request's shape, the index's state of the cluster and the power
+    /// drawn at its site, so while both are unchanged the sum is the one it
+    /// would compute again; placing a replica changes them for one cluster
+    /// and its site, and only those are scored afresh.
+    pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
 }
 
 /// No static filter rejects the cluster.
@@ -562,6 +575,7 @@ impl Pipeline {
             static_fail,
             static_terms,
             n_static: statics.len(),
+            sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
         }
     }
 }

@@ -305,7 +305,7 @@ impl Scheduler {
         let cx = self.ctx(req, now);
         let n = self.topo.clusters.len() as u32;
         let mut ex = Explanation::default();
-        let mut best: Option<(f64, u64, ClusterOrd)> = None;
+        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
         let cap = self.policy.candidates.cap(n);
         let start = if cap < n {
             (mix(self.seed ^ req.id) % n as u64) as u32
@@ -377,41 +377,45 @@ impl Scheduler {
                 continue;
             };
             ex.feasible += 1;
-            let mut total = bonus;
             let mut terms = Vec::new();
-            // The terms are added in pipeline order either way, so a
-            // prepared total is the same float as an unprepared one.
-            let mut statics = prep.map_or(&[][..], |p| {
-                &p.static_terms[c as usize * p.n_static..(c as usize + 1) * p.n_static]
-            });
-            for (k, (w, s)) in self.pipeline.scorers.iter().enumerate() {
-                if static_scorers & (1 << k) != 0
-                    && let Some((&t, rest)) = statics.split_first()
-                {
-                    total += t;
-                    statics = rest;
-                    continue;
+            // The scorers' terms are summed from zero in pipeline order and
+            // the caller's bonus added last, on every path, so a prepared
+            // (or cached) sum is the same float as one computed afresh.
+            let sum = match prep {
+                Some(p) => {
+                    let key = (
+                        self.index.cluster_version(c),
+                        self.index.site_drawn_w(self.topo.clusters[c as usize].site),
+                    );
+                    let (v, w, cached) = p.sums[c as usize].get();
+                    if (v, w) == key {
+                        cached
+                    } else {
+                        let s = self.sum_terms(&cx, c, Some(p), static_scorers, None);
+                        p.sums[c as usize].set((key.0, key.1, s));
+                        s
+                    }
                 }
-                let v = s.score(&cx, c);
-                total += w * v;
-                if explain {
-                    terms.push((std::borrow::Cow::Borrowed(s.name()), v));
-                }
-            }
+                None => self.sum_terms(&cx, c, None, 0, explain.then_some(&mut terms)),
+            };
+            let total = sum + bonus;
             if explain {
                 ex.clusters.push((c, Verdict::Scored(total, terms)));
             }
             // Ties go to a seeded order, so equal clusters share the load
-            // across seeds but one seed always decides the same way.
-            let tie = mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
+            // across seeds but one seed always decides the same way. The
+            // order is hashed only for a tie (and kept for the best).
+            let tie = |c: ClusterOrd| mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
             let better = match best {
                 None => true,
-                Some((bs, bt, _)) => {
-                    total > bs + 1e-12 || ((total - bs).abs() <= 1e-12 && tie < bt)
+                Some((bs, ref mut bt, bc)) => {
+                    total > bs + 1e-12
+                        || ((total - bs).abs() <= 1e-12
+                            && tie(c) < *bt.get_or_insert_with(|| tie(bc)))
                 }
             };
             if better {
-                best = Some((total, tie, c));
+                best = Some((total, None, c));
             }
         }
         if explain {
@@ -436,6 +440,38 @@ impl Scheduler {
             outcome,
             explanation: ex,
         }
+    }
+
+    /// The weighted sum of the scorers' terms for cluster `c`, from zero in
+    /// pipeline order; the static ones read from `prep` when given (their
+    /// positions in `static_scorers`), each term kept in `terms` when asked.
+    fn sum_terms(
+        &self,
+        cx: &Ctx<'_>,
+        c: ClusterOrd,
+        prep: Option<&Prepared>,
+        static_scorers: u64,
+        mut terms: Option<&mut Vec<(std::borrow::Cow<'static, str>, f64)>>,
+    ) -> f64 {
+        let mut sum = 0.0;
+        let mut statics = prep.map_or(&[][..], |p| {
+            &p.static_terms[c as usize * p.n_static..(c as usize + 1) * p.n_static]
+        });
+        for (k, (w, s)) in self.pipeline.scorers.iter().enumerate() {
+            if static_scorers & (1 << k) != 0
+                && let Some((&t, rest)) = statics.split_first()
+            {
+                sum += t;
+                statics = rest;
+                continue;
+            }
+            let v = s.score(cx, c);
+            sum += w * v;
+            if let Some(t) = terms.as_mut() {
+                t.push((std::borrow::Cow::Borrowed(s.name()), v));
+            }
+        }
+        sum
     }
 
     /// GPU-hours an allocation loses if stopped now.

@@ -217,6 +217,13 @@ impl ReplicaCounts {
         self.n[self.slot(g)]
     }
 
+    /// Replicas in zone `z`.
+    pub fn in_zone(&self, z: u32) -> u32 {
+        let row = self.tputs * self.providers;
+        let base = z as usize * row;
+        self.n.get(base..base + row).map_or(0, |r| r.iter().sum())
+    }
+
     /// Replicas on provider `p`.
     pub fn on_provider(&self, p: u32) -> u32 {
         self.per_provider.get(p as usize).copied().unwrap_or(0)
@@ -458,16 +465,18 @@ impl Scheduler {
         let mut seq = 0u64;
         let mut req = svc.replica.clone();
         // Every replica has one shape and the plan one instant: the static
-        // rules are asked once for the whole plan, and each cluster's group
+        // rules are asked once for the whole plan, each cluster's score is
+        // kept until its cluster or site changes, and each cluster's group
         // is looked up once (the decisions stay exactly those of
         // `decide_with`, see `Scheduler::decide_prepared`).
         let prep = self.prepare(now, &req);
         // The zones short of capacity the request's sites were last built for.
         let mut sites_for: Option<(bool, Vec<bool>)> = None;
         let mut short_now: Vec<bool> = Vec::with_capacity(need.len());
-        let groups: Vec<Option<ReplicaGroup>> = (0..topo.clusters.len() as ClusterOrd)
-            .map(|c| svc.group_of(&topo, c))
+        let slot_of: Vec<Option<usize>> = (0..topo.clusters.len() as ClusterOrd)
+            .map(|c| svc.group_of(&topo, c).map(|g| counts.slot(g)))
             .collect();
+        let mut by_slot: Vec<Option<f64>> = Vec::with_capacity(counts.slots());
         loop {
             let n = counts.total();
             let left = uncovered(need, cross);
@@ -517,18 +526,17 @@ impl Scheduler {
                 };
                 sites_for = Some((narrowed, short_now.clone()));
             }
-            let counts_now = &*counts;
-            let need_now = &*need;
-            let extra = |c: ClusterOrd| -> Option<f64> {
-                let g = groups[c as usize]?;
+            // The spread rule depends on a cluster's group only: it is
+            // worked out once per group (tens) rather than per cluster.
+            let spread = |g: ReplicaGroup| -> Option<f64> {
                 if svc.rps_of(g) <= 0.0 {
                     return None;
                 }
-                let on_p = counts_now.on_provider(g.provider);
+                let on_p = counts.on_provider(g.provider);
                 if on_p >= cap || (must_be_new && on_p > 0) {
                     return None;
                 }
-                let near = need_now[g.zone as usize].max(0.0);
+                let near = need[g.zone as usize].max(0.0);
                 let near_bonus = if near > EPS {
                     4.0 * (near / left.max(EPS)).min(1.0) + 2.0
                 } else {
@@ -541,6 +549,9 @@ impl Scheduler {
                 };
                 Some(near_bonus + new_provider)
             };
+            by_slot.clear();
+            by_slot.extend((0..counts.slots()).map(|k| spread(counts.group_at(k))));
+            let extra = |c: ClusterOrd| -> Option<f64> { by_slot[slot_of[c as usize]?] };
             let d = self.decide_prepared(now, &req, input.explain, &extra, &prep);
             let group = match &d.outcome {
                 Outcome::NoFit => None,
