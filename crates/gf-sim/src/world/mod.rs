@@ -104,6 +104,8 @@ impl JobTruth {
 #[derive(Debug, Clone)]
 struct SimRun {
     cluster: ClusterOrd,
+    /// When it started.
+    since: i64,
     parts: Vec<(DomainOrd, u32)>,
     gpus: u32,
     /// The gang's GPUs (the rest are spares); 0 for a replica.
@@ -193,8 +195,10 @@ pub struct SimWorld {
     pub(crate) site_w: Vec<u64>,
     total_w: u64,
     truth: FxHashMap<JobId, JobTruth>,
+    /// GPU-seconds of replicas that ended; those running count from their
+    /// `since` (kept in the run, not in a map of its own: one hash insert
+    /// and remove fewer per replica, of which a 20M-GPU year has ~10^8).
     replica_gpu_s: f64,
-    replica_since: FxHashMap<RunId, (i64, u32)>,
     /// What the world counted.
     pub counters: WorldCounters,
     /// Seconds a run takes to stop after it is asked to.
@@ -264,7 +268,6 @@ impl SimWorld {
             pending: Vec::new(),
             truth: FxHashMap::default(),
             replica_gpu_s: 0.0,
-            replica_since: FxHashMap::default(),
             counters: WorldCounters {
                 site_peak_w: vec![0; topo.sites.len()],
                 ..WorldCounters::default()
@@ -445,8 +448,8 @@ impl SimWorld {
         if self.live.get(&run.job) == Some(&run) {
             self.live.remove(&run.job);
         }
-        if let Some((t, g)) = self.replica_since.remove(&run) {
-            self.replica_gpu_s += (self.now - t) as f64 * g as f64;
+        if r.plan.is_none() {
+            self.replica_gpu_s += (self.now - r.since) as f64 * r.gpus as f64;
         }
         let plan = r.plan?;
         let done = plan.finish_at() <= self.now;
@@ -726,22 +729,18 @@ impl SimWorld {
             self.dom_used[d as usize] += g;
         }
         self.alloc_change(c, gpus as i64);
-        match plan {
-            Some(p) => {
-                self.live.insert(spec.run.job, spec.run);
-                let t = p.finish_at();
-                if t < self.end_s {
-                    self.push(t, WorldEv::Finish(spec.run));
-                }
-            }
-            None => {
-                self.replica_since.insert(spec.run, (self.now, gpus));
+        if let Some(p) = plan {
+            self.live.insert(spec.run.job, spec.run);
+            let t = p.finish_at();
+            if t < self.end_s {
+                self.push(t, WorldEv::Finish(spec.run));
             }
         }
         self.runs.insert(
             spec.run,
             SimRun {
                 cluster: c,
+                since: self.now,
                 parts,
                 gpus,
                 working,
@@ -827,10 +826,11 @@ impl SimWorld {
     pub fn replica_gpu_s(&self, end_s: i64) -> f64 {
         self.replica_gpu_s
             + self
-                .replica_since
+                .runs
                 .values()
+                .filter(|r| r.plan.is_none())
                 // Integer products: the sum is the same in any iteration order.
-                .map(|&(t, g)| (end_s - t) * g as i64)
+                .map(|r| (end_s - r.since) * r.gpus as i64)
                 .sum::<i64>() as f64
     }
 
