@@ -485,6 +485,9 @@ fn weighted(w: Weights) -> Vec<(f64, Box<dyn Scorer>)> {
 pub struct Prepared {
     /// The shape and instant it was computed for.
     pub(crate) shape: Shape,
+    /// The scheduler's count of changes static rules can see when it was
+    /// computed (set by `Scheduler::prepare`).
+    pub(crate) epoch: u64,
     /// Per cluster: the pipeline position of the first static filter that
     /// rejects it ([`NO_FAIL`] when none does).
     pub(crate) static_fail: Vec<u8>,
@@ -572,6 +575,7 @@ impl Pipeline {
         }
         Prepared {
             shape: Shape::of(cx.req, cx.now),
+            epoch: 0,
             static_fail,
             static_terms,
             n_static: statics.len(),

@@ -269,11 +269,11 @@ impl Scheduler {
     /// The static rules' verdicts and scores on every cluster for requests
     /// shaped like `req` at `now` (see [`Prepared`]), for a batch of
     /// decisions through [`Self::decide_prepared`].
-    pub fn prepare(&self, now: i64, req: &Request) -> (u64, Prepared) {
-        (
-            self.static_epoch,
-            self.pipeline.prepare(&self.ctx(req, now)),
-        )
+    pub fn prepare(&self, now: i64, req: &Request) -> Prepared {
+        Prepared {
+            epoch: self.static_epoch,
+            ..self.pipeline.prepare(&self.ctx(req, now))
+        }
     }
 
     /// [`Self::decide_with`], reading the static rules from `prep` instead
@@ -288,10 +288,10 @@ impl Scheduler {
         req: &Request,
         explain: bool,
         extra: &dyn Fn(ClusterOrd) -> Option<f64>,
-        prep: &(u64, Prepared),
+        prep: &Prepared,
     ) -> Decision {
-        let fresh = !explain && prep.0 == self.static_epoch && prep.1.shape.matches(req, now);
-        self.decide_inner(now, req, explain, extra, fresh.then_some(&prep.1))
+        let fresh = !explain && prep.epoch == self.static_epoch && prep.shape.matches(req, now);
+        self.decide_inner(now, req, explain, extra, fresh.then_some(prep))
     }
 
     fn decide_inner(
