@@ -5,8 +5,10 @@
 //! lifecycle of jobs is in `lifecycle`, the scheduling pass in `pass`, the
 //! services in `scale`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, ServiceId};
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
@@ -37,11 +39,11 @@ pub struct Controller {
     pub(crate) sched: Scheduler,
     pub(crate) cfg: ControlConfig,
     pub(crate) jobs: Vec<JobInfo>,
-    pub(crate) by_id: HashMap<JobId, u32>,
+    pub(crate) by_id: FxHashMap<JobId, u32>,
     /// Pending and interrupted jobs.
     pub(crate) queue: BTreeSet<QueueKey>,
     pub(crate) services: Vec<Service>,
-    pub(crate) svc_by_id: HashMap<ServiceId, u32>,
+    pub(crate) svc_by_id: FxHashMap<ServiceId, u32>,
     pub(crate) owners: Vec<Option<Owner>>,
     /// Allocations per domain: the scheduler keeps them per cluster, and a
     /// failure must find a domain's work without scanning its cluster.
@@ -87,10 +89,10 @@ impl Controller {
             sched,
             cfg,
             jobs: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: FxHashMap::default(),
             queue: BTreeSet::new(),
             services: Vec::new(),
-            svc_by_id: HashMap::new(),
+            svc_by_id: FxHashMap::default(),
             owners: Vec::new(),
             by_domain: vec![Vec::new(); n_domains],
             deadlines: BTreeSet::new(),
@@ -215,13 +217,16 @@ impl Controller {
 
     /// Releases an allocation, keeping the per-domain lists and owners in step.
     pub(crate) fn release(&mut self, a: AllocId) -> Result<Alloc, ControlError> {
-        let parts: Vec<DomainOrd> = self
-            .sched
-            .alloc(a)
-            .map(|x| x.parts.iter().map(|p| p.0).collect())
-            .unwrap_or_default();
-        for d in parts {
-            self.untrack_domain(a, d);
+        // The per-domain lists and the scheduler are separate fields, so the
+        // allocation's parts are read in place (no copy per release).
+        if let Some(x) = self.sched.alloc(a) {
+            for &(d, _) in &x.parts {
+                if let Some(v) = self.by_domain.get_mut(d as usize)
+                    && let Some(i) = v.iter().position(|&y| y == a)
+                {
+                    v.remove(i);
+                }
+            }
         }
         self.set_owner(a, None);
         Ok(self.sched.release(a)?)

@@ -8,7 +8,7 @@
 //! A replica is a run like a job's: it is dispatched with its placement and
 //! stopped with a release, so every backend serves both the same way.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use gf_model::ServiceSpec;
 use gf_model::protocol::{RunId, RunKind, RunSpec, ServiceId, StopReason, StopSpec};
@@ -51,7 +51,7 @@ pub(crate) struct Service {
     stale: Vec<u32>,
     /// The replicas that run, by work id (unique for ever, unlike an
     /// allocation id, which the scheduler reuses).
-    alive: HashMap<WorkId, Replica>,
+    alive: FxHashMap<WorkId, Replica>,
     /// The replicas counted by zone, accelerator and provider, kept in step
     /// with `replicas` so that planning and the SLO cost O(groups), not
     /// O(replicas).
@@ -60,7 +60,7 @@ pub(crate) struct Service {
     /// replica loads its model first). The SLO counts these.
     serving: ReplicaCounts,
     /// Replicas dispatched and not yet reported started.
-    loading: HashMap<WorkId, ReplicaGroup>,
+    loading: FxHashMap<WorkId, ReplicaGroup>,
     next_seq: u64,
     pub(crate) dirty: bool,
     /// Removed by its owner: no replicas, never sized again.
@@ -161,7 +161,7 @@ impl Controller {
         let counts = ReplicaCounts::new(&self.topo, &req);
         self.services.push(Service {
             serving: counts.clone(),
-            loading: HashMap::new(),
+            loading: FxHashMap::default(),
             id,
             spec,
             req,
@@ -169,7 +169,7 @@ impl Controller {
             demand,
             replicas: vec![Vec::new(); counts.slots()],
             stale: vec![0; counts.slots()],
-            alive: HashMap::new(),
+            alive: FxHashMap::default(),
             counts,
             next_seq: 0,
             dirty: true,
@@ -223,14 +223,13 @@ impl Controller {
         self.services
             .iter()
             .map(|s| {
-                let mut by_zone: Vec<(u32, u32)> = Vec::new();
-                for r in s.alive.values() {
-                    match by_zone.iter_mut().find(|z| z.0 == r.group.zone) {
-                        Some(z) => z.1 += 1,
-                        None => by_zone.push((r.group.zone, 1)),
-                    }
-                }
-                by_zone.sort_unstable();
+                // From the tallies, not the replicas: the twin asks every
+                // hour, and a walk over a 20M-GPU fleet's replicas cost
+                // O(replicas) each time.
+                let by_zone: Vec<(u32, u32)> = (0..self.topo.zones.len() as u32)
+                    .map(|z| (z, s.counts.in_zone(z)))
+                    .filter(|&(_, n)| n > 0)
+                    .collect();
                 ServiceInfo {
                     id: s.id,
                     name: s.spec.name.clone(),

@@ -59,6 +59,9 @@ pub struct CapacityIndex {
     shared: HashMap<DomainOrd, Vec<u16>>,
     /// Per cluster, carved GPUs with room left: `(room, domain, slot)`.
     shared_room: Vec<BTreeSet<(u16, DomainOrd, u16)>>,
+    /// Per cluster, a count of the changes to its domains: what a rule read
+    /// of the cluster is still true while the count is the same.
+    cluster_version: Vec<u64>,
 }
 
 impl CapacityIndex {
@@ -94,6 +97,7 @@ impl CapacityIndex {
             mem_used: vec![0; n],
             shared: HashMap::new(),
             shared_room: vec![BTreeSet::new(); topo.clusters.len()],
+            cluster_version: vec![0; topo.clusters.len()],
         }
     }
 
@@ -167,6 +171,7 @@ impl CapacityIndex {
         watts_per_gpu: u64,
     ) -> u16 {
         let c = topo.domain_cluster[d as usize] as usize;
+        self.cluster_version[c] += 1;
         let slot = match slot {
             Some(s) => s,
             None => {
@@ -206,6 +211,7 @@ impl CapacityIndex {
         watts_per_gpu: u64,
     ) {
         let c = topo.domain_cluster[d as usize] as usize;
+        self.cluster_version[c] += 1;
         let Some(slots) = self.shared.get_mut(&d) else {
             return;
         };
@@ -247,6 +253,12 @@ impl CapacityIndex {
     /// Free GPUs of a cluster.
     pub fn cluster_free(&self, c: ClusterOrd) -> u64 {
         self.clusters[c as usize].free_gpus
+    }
+
+    /// A count of the changes to a cluster's domains (free GPUs, shared
+    /// GPUs, online): equal counts mean nothing of the cluster changed.
+    pub fn cluster_version(&self, c: ClusterOrd) -> u64 {
+        self.cluster_version[c as usize]
     }
 
     /// Online GPUs of a cluster.
@@ -355,6 +367,7 @@ impl CapacityIndex {
         let c = topo.domain_cluster[d as usize] as usize;
         let blk = topo.domain_block[d as usize] as usize;
         let dg = self.domain_gpus[d as usize];
+        self.cluster_version[c] += 1;
         self.bucket_remove(c, d, old);
         self.bucket_insert(c, d, new);
         if old == dg {
@@ -413,6 +426,7 @@ impl CapacityIndex {
         let c = topo.domain_cluster[i] as usize;
         let blk = topo.domain_block[i] as usize;
         let dg = self.domain_gpus[i];
+        self.cluster_version[c] += 1;
         if on {
             self.online[i] = true;
             self.free[i] = 0;

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 
 pub use decision::{Cause, Decision, Explanation, Outcome, Placement, SharedGpu, Verdict, Victim};
 pub use index::CapacityIndex;
+pub use pipeline::Prepared;
 pub use policy::{Candidates, Policy, Strategy, Weights};
 pub use request::{Request, RequestError, WorkId, WorkKind};
 pub use scheduler::{Alloc, AllocId, SchedError, Scheduler};

@@ -1,6 +1,8 @@
 //! The placement pipeline: filter → score → select. Each rule is a small
 //! named type; [`Pipeline::new`] lists them once, in the order they run.
 
+use std::cell::Cell;
+
 use gf_model::PriceModel;
 
 use crate::decision::Cause;
@@ -39,14 +41,30 @@ pub trait Filter: Send + Sync {
     }
     /// True when the cluster may host the request.
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool;
+    /// True when the verdict depends only on the fleet, the cluster's
+    /// online capacity and the request's [`Shape`], so placing or releasing
+    /// work cannot change it: a batch of decisions ([`Prepared`]) then asks
+    /// it once per cluster instead of once per decision.
+    fn is_static(&self) -> bool {
+        false
+    }
 }
 
 /// A soft rule: a score in [0, 1], higher is better.
 pub trait Scorer: Send + Sync {
     /// Name shown in explanations.
     fn name(&self) -> &'static str;
-    /// The score of placing the request on cluster `c`.
+    /// The score of placing the request on cluster `c`. A scorer that is
+    /// not static may read only the request's shape, the index's state of
+    /// cluster `c` and the power drawn at its site: a [`Prepared`] batch
+    /// keeps its score until one of those changes.
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64;
+    /// True when the score depends only on the fleet, the time, the spend
+    /// reported against contracts and the request's [`Shape`], so placing
+    /// or releasing work cannot change it (see [`Filter::is_static`]).
+    fn is_static(&self) -> bool {
+        false
+    }
 }
 
 /// The cluster's accelerator is one the request accepts.
@@ -57,6 +75,9 @@ impl Filter for AcceleratorAccepted {
     }
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.req.accels.contains(&cx.topo.clusters[c as usize].accel)
+    }
+    fn is_static(&self) -> bool {
+        true
     }
 }
 
@@ -88,6 +109,9 @@ impl Filter for SpotEligible {
     }
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.req.spot_ok || cx.topo.clusters[c as usize].price_model != PriceModel::Spot
+    }
+    fn is_static(&self) -> bool {
+        true
     }
 }
 
@@ -126,6 +150,9 @@ impl Filter for HostResources {
         n.saturating_mul(cx.req.cpu_milli_per_gpu) <= cl.cpu_milli_per_domain
             && n.saturating_mul(cx.req.memory_mib_per_gpu) <= cl.memory_mib_per_domain
     }
+    fn is_static(&self) -> bool {
+        true
+    }
 }
 
 /// The cluster has at least the gang's size online at all: capacity that
@@ -137,6 +164,11 @@ impl Filter for OnlineCapacity {
     }
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.index.cluster_online(c) >= cx.req.gpus as u64
+    }
+    // Online capacity changes only when the backend reports it, never by
+    // placing or releasing work.
+    fn is_static(&self) -> bool {
+        true
     }
 }
 
@@ -255,6 +287,9 @@ impl Scorer for EffectiveCost {
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         cx.costs.normalized(cx.req.kind, c)
     }
+    fn is_static(&self) -> bool {
+        true
+    }
 }
 
 /// Reserved capacity is paid for whether it is used or not: idle reserved
@@ -266,6 +301,9 @@ impl Scorer for PaidAnyway {
     }
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         f64::from(cx.topo.clusters[c as usize].price_model == PriceModel::Reserved)
+    }
+    fn is_static(&self) -> bool {
+        true
     }
 }
 
@@ -295,6 +333,9 @@ impl Scorer for CommitmentBehind {
         let projected = spent / elapsed;
         let shortfall = (k.committed_usd - projected) / largest;
         0.5 + 0.5 * shortfall.clamp(-1.0, 1.0)
+    }
+    fn is_static(&self) -> bool {
+        true
     }
 }
 
@@ -355,6 +396,9 @@ impl Scorer for Preference {
         let i = cx.req.accels.iter().position(|&x| x == a).unwrap_or(n);
         1.0 - i as f64 / n.max(1) as f64
     }
+    fn is_static(&self) -> bool {
+        true
+    }
 }
 
 /// First feasible cluster in file order wins.
@@ -365,6 +409,9 @@ impl Scorer for FileOrder {
     }
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         1.0 - c as f64 / cx.topo.clusters.len().max(1) as f64
+    }
+    fn is_static(&self) -> bool {
+        true
     }
 }
 
@@ -426,4 +473,113 @@ fn weighted(w: Weights) -> Vec<(f64, Box<dyn Scorer>)> {
         (w.preference, Box::new(Preference)),
     ];
     all.into_iter().filter(|(w, _)| *w != 0.0).collect()
+}
+
+/// What a request's static rules say about every cluster, computed once for
+/// a batch of decisions of one shape at one instant (the replicas of one
+/// service plan): the decisions then ask only the rules that placing work
+/// can change. Every value is the one the rule itself returns, and a
+/// decision adds the terms in the pipeline's order either way, so a
+/// prepared decision is bit for bit the unprepared one.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The shape and instant it was computed for.
+    pub(crate) shape: Shape,
+    /// The scheduler's count of changes static rules can see when it was
+    /// computed (set by `Scheduler::prepare`).
+    pub(crate) epoch: u64,
+    /// Per cluster: the pipeline position of the first static filter that
+    /// rejects it ([`NO_FAIL`] when none does).
+    pub(crate) static_fail: Vec<u8>,
+    /// Per cluster, `n_static` weighted terms in the order of the static
+    /// scorers in the pipeline.
+    pub(crate) static_terms: Vec<f64>,
+    pub(crate) n_static: usize,
+    /// Per cluster, the last sum of its scorers' terms and what it was
+    /// computed under: the cluster's version and its site's watts drawn
+    /// (`u64::MAX`: never computed). A scorer that is not static reads only
+    /// the request's shape, the index's state of the cluster and the power
+    /// drawn at its site, so while both are unchanged the sum is the one it
+    /// would compute again; placing a replica changes them for one cluster
+    /// and its site, and only those are scored afresh.
+    pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
+}
+
+/// No static filter rejects the cluster.
+pub(crate) const NO_FAIL: u8 = u8::MAX;
+
+/// What static rules may read of a request, and the instant: two requests of
+/// one shape get the same static verdicts and scores. The id and the
+/// allowed sites are not part of it (the scope rule is not static, since a
+/// service plan narrows the sites from one replica to the next).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    kind: WorkKind,
+    team: Option<u32>,
+    gpus: u32,
+    accels: Vec<u16>,
+    spot_ok: bool,
+    gpu_milli: u32,
+    cpu_milli_per_gpu: u64,
+    memory_mib_per_gpu: u64,
+    now: i64,
+}
+
+impl Shape {
+    /// The shape of `req` at `now`.
+    pub fn of(req: &Request, now: i64) -> Self {
+        Shape {
+            kind: req.kind,
+            team: req.team,
+            gpus: req.gpus,
+            accels: req.accels.clone(),
+            spot_ok: req.spot_ok,
+            gpu_milli: req.gpu_milli,
+            cpu_milli_per_gpu: req.cpu_milli_per_gpu,
+            memory_mib_per_gpu: req.memory_mib_per_gpu,
+            now,
+        }
+    }
+
+    /// True when `req` at `now` has this shape.
+    pub fn matches(&self, req: &Request, now: i64) -> bool {
+        self.kind == req.kind
+            && self.team == req.team
+            && self.gpus == req.gpus
+            && self.accels == req.accels
+            && self.spot_ok == req.spot_ok
+            && self.gpu_milli == req.gpu_milli
+            && self.cpu_milli_per_gpu == req.cpu_milli_per_gpu
+            && self.memory_mib_per_gpu == req.memory_mib_per_gpu
+            && self.now == now
+    }
+}
+
+impl Pipeline {
+    /// Asks every static rule about every cluster for requests shaped like
+    /// `cx.req` at `cx.now`.
+    pub fn prepare(&self, cx: &Ctx<'_>) -> Prepared {
+        let n = cx.topo.clusters.len();
+        let statics: Vec<&(f64, Box<dyn Scorer>)> =
+            self.scorers.iter().filter(|(_, s)| s.is_static()).collect();
+        let mut static_fail = vec![NO_FAIL; n];
+        let mut static_terms = Vec::with_capacity(n * statics.len());
+        for (c, fail) in static_fail.iter_mut().enumerate() {
+            let co = c as ClusterOrd;
+            *fail = self
+                .filters
+                .iter()
+                .position(|f| f.is_static() && f.applies(cx.req) && !f.pass(cx, co))
+                .map_or(NO_FAIL, |i| i as u8);
+            static_terms.extend(statics.iter().map(|(w, s)| w * s.score(cx, co)));
+        }
+        Prepared {
+            shape: Shape::of(cx.req, cx.now),
+            epoch: 0,
+            static_fail,
+            static_terms,
+            n_static: statics.len(),
+            sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
+        }
+    }
 }

@@ -3,15 +3,17 @@
 //! `commit` / `release` (the only writers). The controller and the batch
 //! function [`crate::schedule`] are built on these three calls.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::decision::{
     Cause, Decision, Explanation, Outcome, Placement, SharedGpu, Verdict, Victim,
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, Pipeline};
+use crate::pipeline::{CostTable, Ctx, NO_FAIL, Pipeline, Prepared};
 use crate::policy::Policy;
 use crate::request::{Request, WorkId};
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
@@ -80,7 +82,7 @@ pub struct Scheduler {
     /// Position of each allocation in its cluster's list, for O(1) release.
     alloc_pos: Vec<u32>,
     /// The allocation running each unit of work.
-    work_alloc: HashMap<WorkId, AllocId>,
+    work_alloc: FxHashMap<WorkId, AllocId>,
     /// Per cluster, GPUs held by preemptible work at each priority: lets
     /// preemption skip a cluster without scanning its allocations when even
     /// every lower-priority victim would not make room.
@@ -91,6 +93,9 @@ pub struct Scheduler {
     pipeline: Arc<Pipeline>,
     policy: Policy,
     seed: u64,
+    /// Counts the changes static rules can see (online capacity, contract
+    /// spend): a [`Prepared`] from another count is stale and not used.
+    static_epoch: u64,
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -140,7 +145,7 @@ impl Scheduler {
             free_ids: Vec::new(),
             cluster_allocs: vec![Vec::new(); topo.clusters.len()],
             alloc_pos: Vec::new(),
-            work_alloc: HashMap::new(),
+            work_alloc: FxHashMap::default(),
             preemptible_gpus: vec![BTreeMap::new(); topo.clusters.len()],
             team_used: vec![0; n_teams * n_acc],
             contract_spend: vec![0.0; topo.contracts.len()],
@@ -148,6 +153,7 @@ impl Scheduler {
             pipeline: Arc::new(Pipeline::new(&policy)),
             policy,
             seed,
+            static_epoch: 0,
             topo,
         }
     }
@@ -195,6 +201,7 @@ impl Scheduler {
     pub fn set_contract_spend(&mut self, contract: u32, usd: f64) {
         if let Some(s) = self.contract_spend.get_mut(contract as usize) {
             *s = usd;
+            self.static_epoch += 1;
         }
     }
 
@@ -209,6 +216,7 @@ impl Scheduler {
     pub fn set_domain_online(&mut self, d: DomainOrd, on: bool) {
         let topo = Arc::clone(&self.topo);
         self.index.set_online(&topo, d, on);
+        self.static_epoch += 1;
     }
 
     /// Allocations that hold GPUs on domain `d`.
@@ -255,10 +263,49 @@ impl Scheduler {
         explain: bool,
         extra: &dyn Fn(ClusterOrd) -> Option<f64>,
     ) -> Decision {
+        self.decide_inner(now, req, explain, extra, None)
+    }
+
+    /// The static rules' verdicts and scores on every cluster for requests
+    /// shaped like `req` at `now` (see [`Prepared`]), for a batch of
+    /// decisions through [`Self::decide_prepared`].
+    pub fn prepare(&self, now: i64, req: &Request) -> Prepared {
+        Prepared {
+            epoch: self.static_epoch,
+            ..self.pipeline.prepare(&self.ctx(req, now))
+        }
+    }
+
+    /// [`Self::decide_with`], reading the static rules from `prep` instead
+    /// of asking them again: the same decision, bit for bit, at a fraction
+    /// of the cost when many requests of one shape are placed at one
+    /// instant. A `prep` of another shape or instant, or from before online
+    /// capacity or contract spend changed, is ignored (every rule is asked);
+    /// so is any `prep` when `explain` wants each term.
+    pub fn decide_prepared(
+        &self,
+        now: i64,
+        req: &Request,
+        explain: bool,
+        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        prep: &Prepared,
+    ) -> Decision {
+        let fresh = !explain && prep.epoch == self.static_epoch && prep.shape.matches(req, now);
+        self.decide_inner(now, req, explain, extra, fresh.then_some(prep))
+    }
+
+    fn decide_inner(
+        &self,
+        now: i64,
+        req: &Request,
+        explain: bool,
+        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        prep: Option<&Prepared>,
+    ) -> Decision {
         let cx = self.ctx(req, now);
         let n = self.topo.clusters.len() as u32;
         let mut ex = Explanation::default();
-        let mut best: Option<(f64, u64, ClusterOrd)> = None;
+        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
         let cap = self.policy.candidates.cap(n);
         let start = if cap < n {
             (mix(self.seed ^ req.id) % n as u64) as u32
@@ -274,22 +321,47 @@ impl Scheduler {
             .enumerate()
             .filter(|(_, f)| f.applies(req))
             .fold(0, |m, (i, _)| m | 1 << i);
+        // With the static verdicts prepared, only the other rules are asked.
+        let (live, static_scorers): (u64, u64) = match prep {
+            None => (active, 0),
+            Some(_) => (
+                self.pipeline
+                    .filters
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.is_static())
+                    .fold(active, |m, (i, _)| m & !(1 << i)),
+                self.pipeline
+                    .scorers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, s))| s.is_static())
+                    .fold(0, |m, (i, _)| m | 1 << i),
+            ),
+        };
         for i in 0..n {
             let c = (start + i) % n;
-            ex.considered += 1;
             if ex.feasible >= cap {
-                ex.rejected[Cause::NotScored as usize] += 1;
-                if explain {
-                    ex.clusters.push((c, Verdict::Rejected(Cause::NotScored)));
+                // The cap is reached: every cluster left is not scored. They
+                // are counted at once unless each verdict is kept.
+                if !explain {
+                    ex.considered += n - i;
+                    ex.rejected[Cause::NotScored as usize] += n - i;
+                    break;
                 }
+                ex.considered += 1;
+                ex.rejected[Cause::NotScored as usize] += 1;
+                ex.clusters.push((c, Verdict::Rejected(Cause::NotScored)));
                 continue;
             }
-            let rejected = self
-                .pipeline
-                .filters
-                .iter()
-                .enumerate()
-                .find(|(i, f)| active & (1 << i) != 0 && !f.pass(&cx, c));
+            ex.considered += 1;
+            // The first rule in pipeline order that rejects the cluster: a
+            // prepared static verdict names the first static one, and the
+            // static ones before it passed.
+            let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail[c as usize]);
+            let rejected = self.pipeline.filters.iter().enumerate().find(|(i, f)| {
+                *i as u8 == static_fail || (live & (1 << i) != 0 && !f.pass(&cx, c))
+            });
             if let Some((_, f)) = rejected {
                 ex.rejected[f.cause() as usize] += 1;
                 if explain {
@@ -305,29 +377,45 @@ impl Scheduler {
                 continue;
             };
             ex.feasible += 1;
-            let mut total = bonus;
             let mut terms = Vec::new();
-            for (w, s) in &self.pipeline.scorers {
-                let v = s.score(&cx, c);
-                total += w * v;
-                if explain {
-                    terms.push((std::borrow::Cow::Borrowed(s.name()), v));
+            // The scorers' terms are summed from zero in pipeline order and
+            // the caller's bonus added last, on every path, so a prepared
+            // (or cached) sum is the same float as one computed afresh.
+            let sum = match prep {
+                Some(p) => {
+                    let key = (
+                        self.index.cluster_version(c),
+                        self.index.site_drawn_w(self.topo.clusters[c as usize].site),
+                    );
+                    let (v, w, cached) = p.sums[c as usize].get();
+                    if (v, w) == key {
+                        cached
+                    } else {
+                        let s = self.sum_terms(&cx, c, Some(p), static_scorers, None);
+                        p.sums[c as usize].set((key.0, key.1, s));
+                        s
+                    }
                 }
-            }
+                None => self.sum_terms(&cx, c, None, 0, explain.then_some(&mut terms)),
+            };
+            let total = sum + bonus;
             if explain {
                 ex.clusters.push((c, Verdict::Scored(total, terms)));
             }
             // Ties go to a seeded order, so equal clusters share the load
-            // across seeds but one seed always decides the same way.
-            let tie = mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
+            // across seeds but one seed always decides the same way. The
+            // order is hashed only for a tie (and kept for the best).
+            let tie = |c: ClusterOrd| mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
             let better = match best {
                 None => true,
-                Some((bs, bt, _)) => {
-                    total > bs + 1e-12 || ((total - bs).abs() <= 1e-12 && tie < bt)
+                Some((bs, ref mut bt, bc)) => {
+                    total > bs + 1e-12
+                        || ((total - bs).abs() <= 1e-12
+                            && tie(c) < *bt.get_or_insert_with(|| tie(bc)))
                 }
             };
             if better {
-                best = Some((total, tie, c));
+                best = Some((total, None, c));
             }
         }
         if explain {
@@ -352,6 +440,38 @@ impl Scheduler {
             outcome,
             explanation: ex,
         }
+    }
+
+    /// The weighted sum of the scorers' terms for cluster `c`, from zero in
+    /// pipeline order; the static ones read from `prep` when given (their
+    /// positions in `static_scorers`), each term kept in `terms` when asked.
+    fn sum_terms(
+        &self,
+        cx: &Ctx<'_>,
+        c: ClusterOrd,
+        prep: Option<&Prepared>,
+        static_scorers: u64,
+        mut terms: Option<&mut Vec<(std::borrow::Cow<'static, str>, f64)>>,
+    ) -> f64 {
+        let mut sum = 0.0;
+        let mut statics = prep.map_or(&[][..], |p| {
+            &p.static_terms[c as usize * p.n_static..(c as usize + 1) * p.n_static]
+        });
+        for (k, (w, s)) in self.pipeline.scorers.iter().enumerate() {
+            if static_scorers & (1 << k) != 0
+                && let Some((&t, rest)) = statics.split_first()
+            {
+                sum += t;
+                statics = rest;
+                continue;
+            }
+            let v = s.score(cx, c);
+            sum += w * v;
+            if let Some(t) = terms.as_mut() {
+                t.push((std::borrow::Cow::Borrowed(s.name()), v));
+            }
+        }
+        sum
     }
 
     /// GPU-hours an allocation loses if stopped now.

@@ -271,6 +271,13 @@ impl ReplicaCounts {
         self.n[self.slot(g)]
     }
 
+    /// Replicas in zone `z`.
+    pub fn in_zone(&self, z: u32) -> u32 {
+        let row = self.tputs * self.providers;
+        let base = z as usize * row;
+        self.n.get(base..base + row).map_or(0, |r| r.iter().sum())
+    }
+
     /// Replicas on provider `p`.
     pub fn on_provider(&self, p: u32) -> u32 {
         self.per_provider.get(p as usize).copied().unwrap_or(0)
@@ -500,6 +507,19 @@ impl Scheduler {
         let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
         let mut seq = 0u64;
         let mut req = svc.replica.clone();
+        // Every replica has one shape and the plan one instant: the static
+        // rules are asked once for the whole plan, each cluster's score is
+        // kept until its cluster or site changes, and each cluster's group
+        // is looked up once (the decisions stay exactly those of
+        // `decide_with`, see `Scheduler::decide_prepared`).
+        let prep = self.prepare(now, &req);
+        // The zones short of capacity the request's sites were last built for.
+        let mut sites_for: Option<(bool, Vec<bool>)> = None;
+        let mut short_now: Vec<bool> = Vec::with_capacity(need.len());
+        let slot_of: Vec<Option<usize>> = (0..topo.clusters.len() as ClusterOrd)
+            .map(|c| svc.group_of(&topo, c).map(|g| counts.slot(g)))
+            .collect();
+        let mut by_slot: Vec<Option<f64>> = Vec::with_capacity(counts.slots());
         loop {
             let n = counts.total();
             let short = svc.residual(need);
@@ -525,41 +545,48 @@ impl Scheduler {
             // within the SLO's reach, so it may only go where it reaches
             // uncovered demand. That narrows the request's sites rather than
             // being a spread rule, so the scheduler may still preempt for
-            // it there.
-            req.sites = if n >= svc.min_replicas {
-                let useful: Vec<bool> = (0..svc.zones as u32)
-                    .map(|y| {
-                        short
-                            .iter()
-                            .enumerate()
-                            .any(|(z, &s)| s > EPS && svc.reaches(y, z as u32))
-                    })
-                    .collect();
-                let allowed = topo
-                    .sites
-                    .iter()
-                    .enumerate()
-                    .map(|(i, site)| {
-                        useful.get(site.zone as usize).copied().unwrap_or(false)
-                            && svc.replica.sites.as_ref().is_none_or(|s| s[i])
-                    })
-                    .collect();
-                Some(allowed)
-            } else {
-                svc.replica.sites.clone()
-            };
-            let counts_now = &*counts;
-            let need_now = &*need;
-            let extra = |c: ClusterOrd| -> Option<f64> {
-                let g = svc.group_of(&topo, c)?;
+            // it there. The sites depend only on which zones are useful,
+            // which changes a few times in a plan: they are rebuilt only then.
+            let narrowed = n >= svc.min_replicas;
+            short_now.clear();
+            short_now.extend((0..svc.zones as u32).map(|y| {
+                narrowed
+                    && short
+                        .iter()
+                        .enumerate()
+                        .any(|(z, &s)| s > EPS && svc.reaches(y, z as u32))
+            }));
+            if !sites_for
+                .as_ref()
+                .is_some_and(|(m, v)| *m == narrowed && *v == short_now)
+            {
+                req.sites = if narrowed {
+                    let allowed = topo
+                        .sites
+                        .iter()
+                        .enumerate()
+                        .map(|(i, site)| {
+                            short_now.get(site.zone as usize).copied().unwrap_or(false)
+                                && svc.replica.sites.as_ref().is_none_or(|s| s[i])
+                        })
+                        .collect();
+                    Some(allowed)
+                } else {
+                    svc.replica.sites.clone()
+                };
+                sites_for = Some((narrowed, short_now.clone()));
+            }
+            // The spread rule depends on a cluster's group only: it is
+            // worked out once per group (tens) rather than per cluster.
+            let spread = |g: ReplicaGroup| -> Option<f64> {
                 if svc.rps_of(g) <= 0.0 {
                     return None;
                 }
-                let on_p = counts_now.on_provider(g.provider);
+                let on_p = counts.on_provider(g.provider);
                 if on_p >= cap || (must_be_new && on_p > 0) {
                     return None;
                 }
-                let near = need_now[g.zone as usize].max(0.0);
+                let near = need[g.zone as usize].max(0.0);
                 let near_bonus = if near > EPS {
                     4.0 * (near / left.max(EPS)).min(1.0) + 2.0
                 } else {
@@ -572,7 +599,10 @@ impl Scheduler {
                 };
                 Some(near_bonus + new_provider)
             };
-            let d = self.decide_with(now, &req, input.explain, &extra);
+            by_slot.clear();
+            by_slot.extend((0..counts.slots()).map(|k| spread(counts.group_at(k))));
+            let extra = |c: ClusterOrd| -> Option<f64> { by_slot[slot_of[c as usize]?] };
+            let d = self.decide_prepared(now, &req, input.explain, &extra, &prep);
             let group = match &d.outcome {
                 Outcome::NoFit => None,
                 Outcome::Preempt { victims, .. } if input.on_preempt == OnPreempt::Ask => {

@@ -3,7 +3,6 @@
 //! hot path indexes arrays instead of hashing names.
 
 use gf_model::{Catalog, Date, Document, PriceModel, Vendor, domain_gpus, region_matches};
-use std::collections::HashMap;
 
 /// Dense ordinal of a cluster.
 pub type ClusterOrd = u32;
@@ -159,7 +158,7 @@ pub struct Topology {
     /// Cluster of each block.
     pub block_cluster: Vec<ClusterOrd>,
     /// Cluster ordinals by full name, for reports that name clusters.
-    by_name: HashMap<String, ClusterOrd>,
+    by_name: rustc_hash::FxHashMap<String, ClusterOrd>,
     /// A hash of what ordinals and domain indices mean (clusters by name,
     /// their accelerator, domain size and count, in order): a persisted log
     /// written under another epoch would be misread, so it is refused.
@@ -190,7 +189,7 @@ impl Topology {
             zone_rtt_ms: Vec::new(),
             sites: Vec::new(),
             clusters: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: rustc_hash::FxHashMap::default(),
             epoch: 0,
             contracts: Vec::new(),
             teams: Vec::new(),

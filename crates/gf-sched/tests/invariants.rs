@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use gf_model::PriceModel;
-use gf_sched::{AllocId, Outcome, Plan, Policy, Request, Scheduler, Topology, schedule};
+use gf_sched::{
+    AllocId, Candidates, Outcome, Plan, Policy, Request, Scheduler, Topology, schedule,
+};
 use gf_testkit::{fleet, job};
 use proptest::prelude::*;
 
@@ -245,6 +247,66 @@ proptest! {
         }
         for st in 0..topo.sites.len() as u32 {
             prop_assert_eq!(s.index().site_drawn_w(st), 0);
+        }
+    }
+
+    /// A batch of decisions of one shape reads the static rules from a
+    /// `Prepared` (a service plan does): each must be the decision
+    /// `decide_with` takes, bit for bit, whatever the candidate cap, the
+    /// caller's spread rule, releases in between, and capacity going offline
+    /// after the preparation (which makes it stale, so it is not used).
+    #[test]
+    fn prepared_decisions_are_the_decisions(
+        gb in 2u32..8, h in 2u32..12, tight in 0.1f64..2.0,
+        shape in (prop_oneof![1u32..=8, 9u32..=72, 73u32..=400], 0u8..3, any::<bool>(),
+                  prop_oneof![Just(0u64), 0u64..4000]),
+        steps in prop::collection::vec((0u32..100, any::<bool>(), any::<usize>()), 1..40),
+        cap in 0u32..4, seed in 0u64..4,
+    ) {
+        let doc = small_fleet(gb, h, tight);
+        let topo = Arc::new(Topology::from_document(&doc));
+        let policy = Policy {
+            candidates: match cap {
+                0 => Candidates::Auto,
+                1 => Candidates::All,
+                k => Candidates::AtMost(k - 1),
+            },
+            ..Policy::default()
+        };
+        let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
+        let now = 1_780_000_000;
+        let (gpus, accel, spot, cpu) = shape;
+        let mut prep = s.prepare(now, &shared_request(&topo, 0, gpus, accel, 0, spot, 1000, cpu));
+        let mut live: Vec<AllocId> = Vec::new();
+        for (i, (prio, release, k)) in steps.into_iter().enumerate() {
+            let req = shared_request(&topo, i as u64, gpus, accel, prio, spot, 1000, cpu);
+            let extra = |c: u32| -> Option<f64> {
+                if (c as usize + i).is_multiple_of(3) { None } else { Some(c as f64 * 0.25) }
+            };
+            let plain = s.decide_with(now, &req, false, &extra);
+            let fast = s.decide_prepared(now, &req, false, &extra, &prep);
+            prop_assert_eq!(&fast, &plain);
+            prop_assert_eq!(s.decide_prepared(now, &req, false, &|_| Some(0.0), &prep),
+                s.decide(now, &req, false));
+            if let Some((id, _)) = s.apply(now, &req, &plain).unwrap() {
+                live.retain(|&x| s.alloc(x).is_some() && x != id);
+                live.push(id);
+            }
+            if release && !live.is_empty() {
+                let id = live.swap_remove(k % live.len());
+                s.release(id).unwrap();
+            }
+            if k.is_multiple_of(7) {
+                let d = (k % topo.n_domains()) as u32;
+                for id in s.allocs_on_domain(d) {
+                    s.release(id).unwrap();
+                    live.retain(|&x| x != id);
+                }
+                s.set_domain_online(d, false);
+            }
+            if k.is_multiple_of(11) {
+                prep = s.prepare(now, &req);
+            }
         }
     }
 

@@ -18,8 +18,10 @@ mod power;
 pub mod run;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::PartialRestart;
@@ -105,6 +107,8 @@ impl JobTruth {
 #[derive(Debug, Clone)]
 struct SimRun {
     cluster: ClusterOrd,
+    /// When it started.
+    since: i64,
     parts: Vec<(DomainOrd, u32)>,
     gpus: u32,
     /// The gang's GPUs (the rest are spares); 0 for a replica.
@@ -178,7 +182,7 @@ pub struct SimWorld {
     /// Jobs whose last run ended in a failure: their next start first waits
     /// for the failure to be detected; true when only one replica group
     /// restarts (partial restart).
-    interrupted: HashMap<JobId, (bool, i64)>,
+    interrupted: FxHashMap<JobId, (bool, i64)>,
     /// Domains brought online by the ramp.
     pub(crate) built: Vec<bool>,
     /// Reasons each domain is down (failures, outages, reclaims).
@@ -189,20 +193,22 @@ pub struct SimWorld {
     pub(crate) gpu_prefix: Vec<u64>,
     pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
     pub(crate) max_spot_rate: f64,
-    runs: BTreeMap<RunId, SimRun>,
+    runs: FxHashMap<RunId, SimRun>,
     /// Runs on each domain, in the order they arrived.
     pub(crate) by_domain: Vec<Vec<RunId>>,
     /// GPUs in use on each domain.
     pub(crate) dom_used: Vec<u32>,
     /// The current run of each job.
-    live: HashMap<JobId, RunId>,
+    live: FxHashMap<JobId, RunId>,
     pending: Vec<Report>,
     pub(crate) acc: Vec<ClusterAcc>,
     pub(crate) site_w: Vec<u64>,
     total_w: u64,
-    truth: HashMap<JobId, JobTruth>,
+    truth: FxHashMap<JobId, JobTruth>,
+    /// GPU-seconds of replicas that ended; those running count from their
+    /// `since` (kept in the run, not in a map of its own: one hash insert
+    /// and remove fewer per replica, of which a 20M-GPU year has ~10^8).
     replica_gpu_s: f64,
-    replica_since: HashMap<RunId, (i64, u32)>,
     /// What the world counted.
     pub counters: WorldCounters,
     /// Seconds a run takes to stop after it is asked to.
@@ -210,10 +216,10 @@ pub struct SimWorld {
     /// How site meters read power, when they are read.
     metering: Option<power::Metering>,
     /// Seconds each service's replicas load their model before serving.
-    model_load_s: HashMap<ServiceId, i64>,
+    model_load_s: FxHashMap<ServiceId, i64>,
     /// Replicas serving per service, by zone and accelerator ordinal
     /// (`zone × accelerators + accelerator`): where requests can go.
-    serving: HashMap<ServiceId, Vec<u32>>,
+    serving: FxHashMap<ServiceId, Vec<u32>>,
 }
 
 impl SimWorld {
@@ -262,29 +268,28 @@ impl SimWorld {
             cfg: failures,
             restart_overhead_s,
             practice: Practice::default(),
-            interrupted: HashMap::new(),
+            interrupted: FxHashMap::default(),
             built: vec![false; n_dom],
             down: vec![0; n_dom],
             trays_out: vec![0; n_dom],
             gpu_prefix,
             spot_prefix,
             max_spot_rate,
-            runs: BTreeMap::new(),
+            runs: FxHashMap::default(),
             by_domain: vec![Vec::new(); n_dom],
             dom_used: vec![0; n_dom],
-            live: HashMap::new(),
+            live: FxHashMap::default(),
             pending: Vec::new(),
-            truth: HashMap::new(),
+            truth: FxHashMap::default(),
             replica_gpu_s: 0.0,
-            replica_since: HashMap::new(),
             counters: WorldCounters {
                 site_peak_w: vec![0; topo.sites.len()],
                 ..WorldCounters::default()
             },
             stop_latency_s: 0,
             metering: None,
-            model_load_s: HashMap::new(),
-            serving: HashMap::new(),
+            model_load_s: FxHashMap::default(),
+            serving: FxHashMap::default(),
             topo,
         };
         w.schedule_start();
@@ -463,8 +468,8 @@ impl SimWorld {
         if self.live.get(&run.job) == Some(&run) {
             self.live.remove(&run.job);
         }
-        if let Some((t, g)) = self.replica_since.remove(&run) {
-            self.replica_gpu_s += (self.now - t) as f64 * g as f64;
+        if r.plan.is_none() {
+            self.replica_gpu_s += (self.now - r.since) as f64 * r.gpus as f64;
         }
         let plan = r.plan?;
         let done = plan.finish_at() <= self.now;
@@ -767,22 +772,18 @@ impl SimWorld {
             self.dom_used[d as usize] += g;
         }
         self.alloc_change(c, gpus as i64);
-        match plan {
-            Some(p) => {
-                self.live.insert(spec.run.job, spec.run);
-                let t = p.finish_at();
-                if t < self.end_s {
-                    self.push(t, WorldEv::Finish(spec.run));
-                }
-            }
-            None => {
-                self.replica_since.insert(spec.run, (self.now, gpus));
+        if let Some(p) = plan {
+            self.live.insert(spec.run.job, spec.run);
+            let t = p.finish_at();
+            if t < self.end_s {
+                self.push(t, WorldEv::Finish(spec.run));
             }
         }
         self.runs.insert(
             spec.run,
             SimRun {
                 cluster: c,
+                since: self.now,
                 parts,
                 gpus,
                 working,
@@ -904,10 +905,11 @@ impl SimWorld {
     pub fn replica_gpu_s(&self, end_s: i64) -> f64 {
         self.replica_gpu_s
             + self
-                .replica_since
+                .runs
                 .values()
+                .filter(|r| r.plan.is_none())
                 // Integer products: the sum is the same in any iteration order.
-                .map(|&(t, g)| (end_s - t) * g as i64)
+                .map(|r| (end_s - r.since) * r.gpus as i64)
                 .sum::<i64>() as f64
     }
 

@@ -41,6 +41,9 @@ impl SimWorld {
             let w = self.topo.watts_per_gpu(c as ClusterOrd) as f64;
             it[cl.site as usize] += self.acc[c].up as f64 * w * m.idle_share;
         }
+        // Busy watts are summed as integers: the runs are held in a hash
+        // map, and an integer sum is the same in any iteration order.
+        let mut busy_w = vec![0u64; self.topo.sites.len()];
         for r in self.runs.values() {
             let busy = match r.plan {
                 Some(p) if p.computing_at(self.now) => r.working,
@@ -48,8 +51,10 @@ impl SimWorld {
                 None => r.gpus,
             };
             let site = self.topo.clusters[r.cluster as usize].site as usize;
-            let w = self.topo.watts_per_gpu(r.cluster) as f64;
-            it[site] += busy as f64 * w * (1.0 - m.idle_share);
+            busy_w[site] += busy as u64 * self.topo.watts_per_gpu(r.cluster);
+        }
+        for (x, &b) in it.iter_mut().zip(&busy_w) {
+            *x += b as f64 * (1.0 - m.idle_share);
         }
         Some(it.iter().zip(&m.pue_factor).map(|(w, f)| w * f).collect())
     }
