@@ -12,8 +12,10 @@
 //! [`run`] the arithmetic of one run, [`counters`] what is counted, [`power`]
 //! what a site's meter reads.
 
+mod carry;
 mod counters;
 pub(crate) mod failures;
+mod meters;
 mod power;
 pub mod run;
 
@@ -911,101 +913,6 @@ impl SimWorld {
                 // Integer products: the sum is the same in any iteration order.
                 .map(|r| (end_s - r.since) * r.gpus as i64)
                 .sum::<i64>() as f64
-    }
-
-    /// What cluster `c` cost so far.
-    pub(crate) fn cluster_cost(&self, c: usize) -> f64 {
-        let cl = &self.topo.clusters[c];
-        let a = &self.acc[c];
-        let gpu_s = match cl.price_model {
-            gf_model::PriceModel::Reserved => a.paid_s,
-            _ => a.alloc_s,
-        };
-        gpu_s / HOUR * cl.usd_per_gpu_hour
-    }
-
-    /// Spend accrued against contract `k` so far: the provider's invoice.
-    pub fn contract_spend(&mut self, k: usize) -> f64 {
-        let mut usd = 0.0;
-        for c in 0..self.topo.clusters.len() {
-            if self.topo.clusters[c].contract == Some(k as u32) {
-                self.touch(c);
-                usd += self.cluster_cost(c);
-            }
-        }
-        usd
-    }
-
-    /// Advances every cluster's integrals to now.
-    pub fn touch_all(&mut self) {
-        for c in 0..self.acc.len() {
-            self.touch(c);
-        }
-    }
-
-    /// Per cluster: GPUs allocated and online now.
-    pub fn cluster_now(&self) -> Vec<(u64, u64)> {
-        self.acc.iter().map(|a| (a.alloc, a.up)).collect()
-    }
-
-    /// Per cluster: allocated, online and paid GPU-seconds so far.
-    pub fn cluster_integrals(&self) -> Vec<(f64, f64, f64)> {
-        self.acc
-            .iter()
-            .map(|a| (a.alloc_s, a.up_s, a.paid_s))
-            .collect()
-    }
-
-    /// Per cluster: cost so far.
-    pub fn cluster_costs(&self) -> Vec<f64> {
-        (0..self.acc.len()).map(|c| self.cluster_cost(c)).collect()
-    }
-
-    /// Watts drawn per site now.
-    pub fn site_watts(&self) -> &[u64] {
-        &self.site_w
-    }
-
-    /// GPUs online now.
-    pub fn gpus_online(&self) -> u64 {
-        self.acc.iter().map(|a| a.up).sum()
-    }
-}
-
-/// How the twin's shells (the engine and the trace replay) carry the
-/// controller's actions to the world and its reports back: one place, so
-/// both run the loop the server runs against a real backend.
-impl SimWorld {
-    /// Carries out one action at `now`; a refused dispatch comes back as the
-    /// report the controller must hear.
-    pub(crate) fn carry(
-        &mut self,
-        now: i64,
-        a: &gf_control::Action,
-    ) -> Result<Option<gf_control::Event>, crate::SimError> {
-        match a {
-            gf_control::Action::Dispatch(spec) => {
-                let r = gf_backend::ready(self.dispatch(now, spec))
-                    .expect("the simulated world never waits");
-                Ok(r.err().map(|e| {
-                    gf_control::Event::Backend(Report::Refused {
-                        run: spec.run,
-                        reason: e.to_string(),
-                    })
-                }))
-            }
-            gf_control::Action::Stop(stop) => {
-                gf_backend::ready(self.stop(now, stop))
-                    .expect("the simulated world never waits")?;
-                Ok(None)
-            }
-            gf_control::Action::Ended { .. } => Ok(None),
-        }
-    }
-
-    /// The reports of everything up to `now` not yet reported.
-    pub(crate) fn reports(&mut self, now: i64) -> Result<Vec<Report>, crate::SimError> {
-        Ok(gf_backend::ready(self.observe(now)).expect("the simulated world never waits")?)
     }
 }
 
