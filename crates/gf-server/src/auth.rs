@@ -63,7 +63,7 @@ pub fn hash(secret: &str) -> String {
 }
 
 /// Lowercase hex, written into one string (this runs on every request).
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for &x in b {

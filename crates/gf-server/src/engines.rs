@@ -23,6 +23,13 @@ use gf_model::protocol::{Report, RunId, RunSpec, StopSpec};
 use gf_sim::LiveWorld;
 use gf_slurm::SlurmBackend;
 
+/// The run a report says its engine holds no more: one that ended, or one
+/// that engine refused to start.
+pub fn released(r: &Report) -> Option<RunId> {
+    r.run()
+        .filter(|_| r.ends_run() || matches!(r, Report::Refused { .. }))
+}
+
 /// Which engine runs a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -93,9 +100,7 @@ impl Engines {
             // Its stop goes where it runs.
             let e = self.engine_of(cluster);
             self.homes.entry(*run).or_insert(e);
-        } else if let Some(run) = r.run()
-            && (r.ends_run() || matches!(r, Report::Refused { .. }))
-        {
+        } else if let Some(run) = released(r) {
             self.homes.remove(&run);
         }
     }

@@ -282,7 +282,7 @@ async fn first_start<S: Store>(
         .unwrap_or(now);
     let mut b = [0u8; 4];
     getrandom::fill(&mut b).map_err(|e| ServerError::Io(std::io::Error::other(e.to_string())))?;
-    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let name = auth::hex(&b);
     store.set_meta("deployment", &name, true).await?;
     let name = store.meta("deployment").await?.unwrap_or(name);
     for t in &doc.teams {

@@ -51,7 +51,7 @@ use gf_store::{Fence, JobUpdate, Seq, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, rfc3339};
-use crate::engines::Engines;
+use crate::engines::{self, Engines};
 use crate::failpoint;
 use crate::logfmt::{self, Logged};
 use crate::metrics::Metrics;
@@ -146,9 +146,7 @@ struct Held {
 impl Held {
     /// Forgets a run whose end the controller was told.
     fn ended(&mut self, r: &Report) {
-        if let Some(run) = r.run()
-            && (r.ends_run() || matches!(r, Report::Refused { .. }))
-        {
+        if let Some(run) = engines::released(r) {
             self.runs.remove(&run);
             self.stops.remove(&run);
         }
