@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use gf_model::protocol::{JobId, Report, RunId, RunSpec, StopReason, StopSpec};
+use gf_model::protocol::{JobId, Report, RunId, RunSpec, ShrinkSpec, StopReason, StopSpec};
 
 use crate::{Backend, BackendError};
 
@@ -222,6 +222,35 @@ pub async fn stop_is_idempotent<H: Harness>(h: &mut H) -> Result<(), String> {
     Ok(())
 }
 
+/// Shrinking a replica set the backend does not have is fine and changes
+/// nothing it runs.
+pub async fn shrink_is_idempotent<H: Harness>(h: &mut H) -> Result<(), String> {
+    let spec = h.long_run(110);
+    start(h, &spec).await?;
+    let now = h.now();
+    let never = ShrinkSpec {
+        run: RunId {
+            job: 999_998,
+            attempt: 1,
+        },
+        domains: spec.placement.domains.clone(),
+    };
+    for step in ["first", "second"] {
+        h.backend()
+            .shrink(now, &never)
+            .await
+            .map_err(|e| format!("the {step} shrink of an unknown run must succeed, not {e}"))?;
+    }
+    let runs = listed(h, "after a shrink of an unknown run").await?;
+    if !runs.contains(&spec.run) {
+        return Err(format!(
+            "run {} is no longer listed after a shrink of another run",
+            spec.run
+        ));
+    }
+    Ok(())
+}
+
 /// A run whose hosts vanish is reported lost.
 pub async fn lost_run<H: Harness>(h: &mut H) -> Result<(), String> {
     let spec = h.long_run(106);
@@ -338,8 +367,8 @@ macro_rules! backend_conformance_suite {
     ($make:expr, $drive:expr) => {
         $crate::backend_conformance_suite!(@tests $make, $drive;
             dispatch_start_finish, dispatch_is_idempotent, refusal, stop_round_trip,
-            stop_is_idempotent, lost_run, unknown_run, capacity_lists_clusters,
-            runs_lists_live_runs);
+            stop_is_idempotent, shrink_is_idempotent, lost_run, unknown_run,
+            capacity_lists_clusters, runs_lists_live_runs);
     };
     (@tests $make:expr, $drive:expr; $($name:ident),*) => {
         $(

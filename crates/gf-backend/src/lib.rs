@@ -23,7 +23,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use gf_model::protocol::{Report, RunId, RunSpec, StopSpec};
+use gf_model::protocol::{Report, RunId, RunSpec, ShrinkSpec, StopSpec};
 
 /// What a backend can answer instead of doing what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +76,17 @@ pub trait Backend {
         &mut self,
         now: i64,
         stop: &StopSpec,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Gives up part of a replica set: the replicas on the named GPUs stop
+    /// at once, the rest serve on; nothing is reported (the controller
+    /// already counts them gone). Shrinking a run that is unknown, over, or
+    /// no longer holding those GPUs is `Ok`: shrinks are idempotent. A
+    /// backend that runs no replica sets has none to shrink.
+    fn shrink(
+        &mut self,
+        now: i64,
+        shrink: &ShrinkSpec,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// The reports of everything that happened up to `now` and was not

@@ -332,6 +332,14 @@ impl Controller {
 
     /// Handles a backend report.
     fn report(&mut self, now: i64, r: Report, out: &mut Vec<Action>) -> Result<(), ControlError> {
+        // A replica set that ended unasked is forgotten (one asked to stop
+        // was already).
+        if let Some(run) = r.run()
+            && run.job >= crate::scale::REPLICA_BASE
+            && r.ends_run()
+        {
+            return self.replica_gone(run.job);
+        }
         match r {
             Report::CapacityChanged {
                 cluster,

@@ -801,7 +801,7 @@ impl Controller {
                 }
                 match self.owners.get(a as usize).copied().flatten() {
                     Some(Owner::Job(j)) => self.lose_domain(now, j as usize, a, d, cause, out)?,
-                    Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, out)?,
+                    Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, d, out)?,
                     // Held for a reservation: its commit finds the room gone.
                     Some(Owner::Held(_)) => {}
                     None => {

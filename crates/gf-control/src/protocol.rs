@@ -9,7 +9,9 @@
 //! fixtures of each variant are committed under `tests/fixtures/v1/` and
 //! read back in CI, so a change that breaks old logs is caught.
 
-use gf_model::protocol::{JobId, PROTOCOL_VERSION, Report, RunSpec, ServiceId, StopSpec};
+use gf_model::protocol::{
+    JobId, PROTOCOL_VERSION, Report, RunSpec, ServiceId, ShrinkSpec, StopSpec,
+};
 use gf_model::scenario::{CheckpointPolicy, RetryBudget};
 use gf_model::{JobSpec, ServiceSpec};
 use serde::{Deserialize, Serialize};
@@ -80,6 +82,9 @@ pub enum Action {
     /// Stop a run. Its GPUs stay held until the backend reports it stopped
     /// (or ended otherwise), or the stop's grace period runs out.
     Stop(StopSpec),
+    /// Give up part of a replica set: its replicas on those GPUs stop, the
+    /// rest serve on. Nothing is reported back; the GPUs are free at once.
+    Shrink(ShrinkSpec),
     /// A job reached a terminal state.
     Ended {
         /// The job.

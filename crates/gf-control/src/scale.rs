@@ -5,15 +5,21 @@
 //! that run, their tallies, the Dispatch and Stop actions, and the training
 //! runs asked to stop when a replica can only fit by preemption.
 //!
-//! A replica is a run like a job's: it is dispatched with its placement and
-//! stopped with a release, so every backend serves both the same way.
+//! The replicas one plan places on one cluster are one replica set, one run
+//! like a job's: dispatched with its placement, shrunk by the replicas a
+//! later plan removes or a failed domain takes, stopped with a release, so
+//! every backend serves sets and jobs the same way, and a service that
+//! grows and shrinks by thousands of replicas a day sends messages in
+//! proportion to the clusters it touches, not to its replicas.
 
 use rustc_hash::FxHashMap;
 
 use gf_model::ServiceSpec;
-use gf_model::protocol::{RunId, RunKind, RunSpec, ServiceId, StopReason, StopSpec};
+use gf_model::protocol::{
+    DomainSlot, RunId, RunKind, RunSpec, ServiceId, ShrinkSpec, StopReason, StopSpec,
+};
 use gf_sched::{
-    AllocId, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ServiceRequest, WorkId,
+    AllocId, DomainOrd, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ServiceRequest, WorkId,
 };
 
 use crate::controller::{Controller, Owner};
@@ -23,13 +29,18 @@ use crate::protocol::Action;
 /// Work ids of service replicas live above this, so they never collide with job ids.
 pub(crate) const REPLICA_BASE: WorkId = 1 << 62;
 
-/// One replica of a service.
+/// A replica set of a service: the replicas one plan placed on one cluster,
+/// run as one (see [`RunKind::Replica`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Replica {
     work: WorkId,
     alloc: AllocId,
-    /// Where it counts for sizing and spreading.
+    /// Where its replicas count for sizing and spreading.
     group: ReplicaGroup,
+    /// Replicas in it now.
+    n: u32,
+    /// Its backend reported it started (its model is loaded): it serves.
+    serving: bool,
 }
 
 /// A service as the controller knows it.
@@ -40,27 +51,25 @@ pub(crate) struct Service {
     req: ServiceRequest,
     headroom: f64,
     demand: Vec<(u32, f64)>,
-    /// The replicas by group (`counts.slot`), each list oldest first, so
-    /// that removing the newest of a group costs O(1). A replica lost or
+    /// The replica sets by group (`counts.slot`), each list oldest first,
+    /// so that shrinking the newest of a group costs O(1). A set lost or
     /// preempted leaves a stale entry here (its work id no longer in
     /// `alive`), skipped when met and swept once stale entries are half a
-    /// list: finding a lost replica costs O(1), not a scan of its service
+    /// list: finding a lost set costs O(1), not a scan of its service
     /// (which made a 20M-GPU fleet's failures quadratic).
     replicas: Vec<Vec<WorkId>>,
     /// Stale entries per list of `replicas`.
     stale: Vec<u32>,
-    /// The replicas that run, by work id (unique for ever, unlike an
+    /// The replica sets that run, by work id (unique for ever, unlike an
     /// allocation id, which the scheduler reuses).
     alive: FxHashMap<WorkId, Replica>,
     /// The replicas counted by zone, accelerator and provider, kept in step
-    /// with `replicas` so that planning and the SLO cost O(groups), not
+    /// with `alive` so that planning and the SLO cost O(groups), not
     /// O(replicas).
     counts: ReplicaCounts,
-    /// The replicas that serve: reported started by their backend (a
-    /// replica loads its model first). The SLO counts these.
+    /// The replicas that serve: in sets reported started by their backend
+    /// (a replica loads its model first). The SLO counts these.
     serving: ReplicaCounts,
-    /// Replicas dispatched and not yet reported started.
-    loading: FxHashMap<WorkId, ReplicaGroup>,
     next_seq: u64,
     pub(crate) dirty: bool,
     /// Removed by its owner: no replicas, never sized again.
@@ -68,25 +77,19 @@ pub(crate) struct Service {
 }
 
 impl Service {
-    /// Counts a replica just dispatched (serving once reported started).
-    fn count(&mut self, work: WorkId, g: ReplicaGroup) {
-        self.counts.add(g);
-        self.loading.insert(work, g);
-    }
-
-    /// Forgets a replica in group `g`.
-    fn uncount(&mut self, work: WorkId, g: ReplicaGroup) {
-        self.counts.remove(g);
-        if self.loading.remove(&work).is_none() {
-            self.serving.remove(g);
+    /// Counts `k` replicas fewer in set `r` (which stays).
+    fn uncount(&mut self, r: &Replica, k: u32) {
+        self.counts.remove_n(r.group, k);
+        if r.serving {
+            self.serving.remove_n(r.group, k);
         }
     }
 
-    /// Takes replica `work` out of the service (it was lost or
-    /// preempted), leaving its list entry stale.
+    /// Takes set `work` out of the service (it was lost or preempted),
+    /// leaving its list entry stale.
     fn take(&mut self, work: WorkId) -> Option<Replica> {
         let r = self.alive.remove(&work)?;
-        self.uncount(r.work, r.group);
+        self.uncount(&r, r.n);
         let slot = self.counts.slot(r.group);
         self.stale[slot] += 1;
         if self.stale[slot] as usize * 2 > self.replicas[slot].len() {
@@ -98,16 +101,16 @@ impl Service {
         Some(r)
     }
 
-    /// Takes the newest running replica of group `g` out of the service.
-    fn take_newest(&mut self, g: ReplicaGroup) -> Option<Replica> {
+    /// The newest running set of group `g`.
+    fn newest(&mut self, g: ReplicaGroup) -> Option<Replica> {
         let slot = self.counts.slot(g);
-        while let Some(w) = self.replicas[slot].pop() {
-            match self.alive.remove(&w) {
-                Some(r) => {
-                    self.uncount(r.work, r.group);
-                    return Some(r);
+        while let Some(&w) = self.replicas[slot].last() {
+            match self.alive.get(&w) {
+                Some(r) => return Some(*r),
+                None => {
+                    self.replicas[slot].pop();
+                    self.stale[slot] = self.stale[slot].saturating_sub(1);
                 }
-                None => self.stale[slot] = self.stale[slot].saturating_sub(1),
             }
         }
         None
@@ -138,13 +141,18 @@ pub struct Slo {
 
 fn replica_stop(work: WorkId) -> Action {
     Action::Stop(StopSpec {
-        run: RunId {
-            job: work,
-            attempt: 1,
-        },
+        run: set_run(work),
         reason: StopReason::Release,
         grace_s: 0,
     })
+}
+
+/// The run of replica set `work` (a set is never restarted: attempt 1).
+fn set_run(work: WorkId) -> RunId {
+    RunId {
+        job: work,
+        attempt: 1,
+    }
 }
 
 impl Controller {
@@ -161,7 +169,6 @@ impl Controller {
         let counts = ReplicaCounts::new(&self.topo, &req);
         self.services.push(Service {
             serving: counts.clone(),
-            loading: FxHashMap::default(),
             id,
             spec,
             req,
@@ -275,33 +282,159 @@ impl Controller {
         }
     }
 
-    /// A replica's backend reported it started: it serves from now.
+    /// A replica set's backend reported it started: it serves from now.
     pub(crate) fn replica_started(&mut self, work: WorkId) {
-        let id = ((work - REPLICA_BASE) >> 32) as ServiceId;
-        let Some(&i) = self.svc_by_id.get(&id) else {
+        let Some(i) = self.service_of(work) else {
             return;
         };
-        let svc = &mut self.services[i as usize];
-        if let Some(g) = svc.loading.remove(&work) {
-            svc.serving.add(g);
+        let svc = &mut self.services[i];
+        if let Some(r) = svc.alive.get_mut(&work)
+            && !r.serving
+        {
+            r.serving = true;
+            svc.serving.add_n(r.group, r.n);
         }
     }
 
-    /// Forgets replica allocation `a` of service `s` (its capacity went away).
+    /// A replica set ended without being asked (refused, lost, failed): its
+    /// replicas are forgotten and its room given back; the next sizing
+    /// places them again.
+    pub(crate) fn replica_gone(&mut self, work: WorkId) -> Result<(), ControlError> {
+        let Some(i) = self.service_of(work) else {
+            return Ok(());
+        };
+        if let Some(r) = self.services[i].take(work) {
+            self.release(r.alloc)?;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// The index of the service replica set `work` belongs to.
+    fn service_of(&self, work: WorkId) -> Option<usize> {
+        let id = (work.checked_sub(REPLICA_BASE)? >> 32) as ServiceId;
+        self.svc_by_id.get(&id).map(|&i| i as usize)
+    }
+
+    /// Domain `d` under replica set allocation `a` of service `s` went
+    /// away: the replicas there are forgotten and the set shrinks to the
+    /// rest (a set with nothing elsewhere is stopped).
     pub(crate) fn lose_replica(
         &mut self,
         s: usize,
         a: AllocId,
+        d: DomainOrd,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        let Some(work) = self.sched.alloc(a).map(|x| x.work) else {
+        let Some((work, elsewhere, g)) = self.sched.alloc(a).map(|x| {
+            let here: u32 = x.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum();
+            (x.work, x.gpus > here, here)
+        }) else {
             return Ok(());
         };
-        let Some(r) = self.services[s].take(work) else {
+        if !elsewhere {
+            let Some(r) = self.services[s].take(work) else {
+                return Ok(());
+            };
+            self.release(a)?;
+            out.push(replica_stop(r.work));
+            return Ok(());
+        }
+        let per = self.services[s].req.replica.gpus.max(1);
+        self.shrink_set(s, work, &[(d, g / per)], out)
+    }
+
+    /// Takes `k` replicas off each `(domain, k)` of replica set `work` of
+    /// service `s`: their GPUs are released and the backend told.
+    fn shrink_set(
+        &mut self,
+        s: usize,
+        work: WorkId,
+        take: &[(DomainOrd, u32)],
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let Some(r) = self.services[s].alive.get(&work).copied() else {
             return Ok(());
         };
-        self.release(a)?;
-        out.push(replica_stop(r.work));
+        let per = self.services[s].req.replica.gpus.max(1);
+        let first = self
+            .sched
+            .alloc(r.alloc)
+            .map_or(0, |x| self.topo.clusters[x.cluster as usize].first_domain);
+        let mut domains = Vec::with_capacity(take.len());
+        let mut gone = 0;
+        for &(d, k) in take {
+            let g = self.sched.shrink_part(r.alloc, d, k * per)?;
+            if g == 0 {
+                continue;
+            }
+            if !self
+                .sched
+                .alloc(r.alloc)
+                .is_some_and(|x| x.parts.iter().any(|p| p.0 == d))
+                && let Some(v) = self.by_domain.get_mut(d as usize)
+                && let Some(i) = v.iter().position(|&y| y == r.alloc)
+            {
+                v.remove(i);
+            }
+            gone += g / per;
+            domains.push(DomainSlot {
+                index: d - first,
+                gpus: g,
+                spare: false,
+            });
+        }
+        let svc = &mut self.services[s];
+        svc.uncount(&r, gone);
+        if let Some(x) = svc.alive.get_mut(&work) {
+            x.n -= gone.min(x.n);
+        }
+        svc.dirty = true;
+        if !domains.is_empty() {
+            out.push(Action::Shrink(ShrinkSpec {
+                run: set_run(work),
+                domains,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Removes `k` replicas of group `g` of service `s`, the newest first:
+    /// whole sets while they are no larger than what is left to remove,
+    /// then part of the next (its last domains first).
+    fn remove_replicas(
+        &mut self,
+        s: usize,
+        g: ReplicaGroup,
+        mut k: u32,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        while k > 0 {
+            let Some(r) = self.services[s].newest(g) else {
+                break;
+            };
+            if r.n <= k {
+                self.services[s].take(r.work);
+                self.release(r.alloc)?;
+                out.push(replica_stop(r.work));
+                k -= r.n;
+                continue;
+            }
+            let per = self.services[s].req.replica.gpus.max(1);
+            let mut take = Vec::new();
+            if let Some(x) = self.sched.alloc(r.alloc) {
+                for &(d, gpus) in x.parts.iter().rev() {
+                    if k == 0 {
+                        break;
+                    }
+                    let n = (gpus / per).min(k);
+                    take.push((d, n));
+                    k -= n;
+                }
+            }
+            self.shrink_set(s, r.work, &take, out)?;
+            break;
+        }
         Ok(())
     }
 
@@ -378,38 +511,58 @@ impl Controller {
                 explain: false,
             },
         )?;
+        // One entry per replica to remove, counted by group in the order
+        // the plan named them.
+        let mut removed: Vec<(ReplicaGroup, u32)> = Vec::new();
         for &g in &plan.removed {
-            let Some(r) = self.services[s].take_newest(g) else {
-                continue;
-            };
-            self.release(r.alloc)?;
-            out.push(replica_stop(r.work));
+            match removed.iter_mut().find(|x| x.0 == g) {
+                Some(x) => x.1 += 1,
+                None => removed.push((g, 1)),
+            }
+        }
+        for (g, k) in removed {
+            self.remove_replicas(s, g, k, out)?;
             // Freed room may fit waiting jobs.
             self.dirty = true;
         }
+        // The replicas placed on one cluster share an allocation: one set,
+        // one dispatch.
+        let mut sets: Vec<(AllocId, WorkId, ReplicaGroup, u32)> = Vec::new();
+        let mut set_of: FxHashMap<AllocId, usize> = FxHashMap::default();
         for a in &plan.added {
-            self.track(a.alloc, Owner::Replica(s as u32));
-            let placement = self.placement_of(a.alloc);
+            match set_of.get(&a.alloc) {
+                Some(&k) => sets[k].3 += 1,
+                None => {
+                    set_of.insert(a.alloc, sets.len());
+                    sets.push((a.alloc, a.work, a.group, 1));
+                }
+            }
+        }
+        self.services[s].next_seq += plan.added.len() as u64;
+        for (alloc, work, group, n) in sets {
+            self.track(alloc, Owner::Replica(s as u32));
+            let placement = self.placement_of(alloc);
             let svc = &mut self.services[s];
-            svc.next_seq += 1;
-            svc.count(a.work, a.group);
-            let slot = svc.counts.slot(a.group);
-            svc.replicas[slot].push(a.work);
+            svc.counts.add_n(group, n);
+            let slot = svc.counts.slot(group);
+            svc.replicas[slot].push(work);
             svc.alive.insert(
-                a.work,
+                work,
                 Replica {
-                    work: a.work,
-                    alloc: a.alloc,
-                    group: a.group,
+                    work,
+                    alloc,
+                    group,
+                    n,
+                    serving: false,
                 },
             );
             out.push(Action::Dispatch(RunSpec {
-                run: RunId {
-                    job: a.work,
-                    attempt: 1,
-                },
+                run: set_run(work),
                 placement,
-                kind: RunKind::Replica { service: svc.id },
+                kind: RunKind::Replica {
+                    service: svc.id,
+                    replicas: n,
+                },
             }));
         }
         if !plan.victims.is_empty() {

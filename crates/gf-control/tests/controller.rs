@@ -13,7 +13,7 @@ use gf_control::{
     Action, CapacityCause, ControlConfig, ControlError, Controller, Event, FailureCategory,
     JobState, Report, RunKind, RunPlacement, RunSpec, StopReason, StopSpec,
 };
-use gf_model::protocol::DomainSlot;
+use gf_model::protocol::{DomainSlot, ShrinkSpec};
 use gf_model::scenario::RetryBudget;
 use gf_sched::{CapacityIndex, Policy, Topology};
 use std::sync::Arc;
@@ -716,13 +716,18 @@ fn a_service_scales_with_its_demand_across_providers() {
     );
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
-    assert_eq!((acts.len(), d.len()), (4, 4), "{acts:?}");
+    // The replicas one plan places on one cluster are one set, one run.
+    assert_eq!((acts.len(), d.len()), (2, 2), "{acts:?}");
     for s in &d {
-        assert_eq!(s.kind, RunKind::Replica { service: 0 });
         assert_eq!(s.run.attempt, 1);
-        assert_eq!(s.placement.gpus(), 8);
+        assert_eq!(s.gpus_per_replica(), Some(8));
     }
-    let on = |cl: &str| d.iter().filter(|s| s.placement.cluster == cl).count();
+    let on = |cl: &str| -> u32 {
+        d.iter()
+            .filter(|s| s.placement.cluster == cl)
+            .map(|s| set_size(s))
+            .sum()
+    };
     assert_eq!((on(C1), on(C2)), (3, 1), "each zone served from itself");
     assert_eq!(c.services()[0].replicas, 4);
     // A replica serves once its backend reports it started (model loaded).
@@ -744,14 +749,18 @@ fn a_service_scales_with_its_demand_across_providers() {
     );
     let acts = h(&mut c, T0 + 3600, Event::AutoscaleTick);
     // The SLO (100 ms) is tighter than a cross-zone hop, so each zone keeps
-    // the one replica that covers its 5 rps: us-east drops two of its three.
-    assert_eq!(acts.len(), 2, "{acts:?}");
-    for a in &acts {
-        let Action::Stop(s) = a else {
-            panic!("expected stops, got {acts:?}");
-        };
-        assert_eq!((s.reason, s.grace_s), (StopReason::Release, 0));
-        assert!(runs.contains(&s.run));
+    // the one replica that covers its 5 rps: us-east drops two of its three,
+    // by shrinking its set (the set serves on with one).
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    let Action::Shrink(sh) = &acts[0] else {
+        panic!("expected a shrink, got {acts:?}");
+    };
+    let east = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    assert_eq!(sh.run, east.run);
+    assert!(runs.contains(&sh.run));
+    assert_eq!(sh.domains.iter().map(|x| x.gpus).sum::<u32>(), 16);
+    for x in &sh.domains {
+        assert!(east.placement.domains.iter().any(|y| y.index == x.index));
     }
     assert_eq!(c.services()[0].replicas, 2);
     assert_eq!(c.services()[0].by_zone, vec![(0, 1), (1, 1)]);
@@ -828,8 +837,16 @@ price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
     assert_eq!(d.len(), acts.len(), "only dispatches: {acts:?}");
-    assert!(d.iter().all(|s| s.kind == RunKind::Replica { service: 0 }));
-    let on = |cl: &str| d.iter().filter(|s| s.placement.cluster == cl).count();
+    assert!(
+        d.iter()
+            .all(|s| matches!(s.kind, RunKind::Replica { service: 0, .. }))
+    );
+    let on = |cl: &str| -> u32 {
+        d.iter()
+            .filter(|s| s.placement.cluster == cl)
+            .map(|s| set_size(s))
+            .sum()
+    };
     // us-east: 100 × 1.25 / 20 = 6.25, so 7 GB200 replicas; eu-west:
     // 60 × 1.25 / 8 = 9.375, so 10 H200 replicas over its two clusters.
     // Sizing by the fastest accelerator would give 200 / 20 = 10 in all.
@@ -1037,9 +1054,90 @@ fn a_replica_on_a_failed_domain_is_stopped_and_replaced() {
     let acts = h(&mut c, T0 + 120, Event::ScheduleTick);
     let d = dispatches(&acts);
     assert_eq!(d.len(), 1, "{acts:?}");
-    assert_eq!(d[0].kind, RunKind::Replica { service: 0 });
+    assert_eq!(
+        d[0].kind,
+        RunKind::Replica {
+            service: 0,
+            replicas: 1
+        }
+    );
     assert_ne!(d[0].run, lost);
     assert_eq!(c.services()[0].replicas, 2);
+}
+
+#[test]
+fn a_replica_set_loses_only_the_replicas_of_a_failed_domain() {
+    let mut c = controller(cfg());
+    h(
+        &mut c,
+        T0,
+        Event::ServiceSubmitted {
+            service: 0,
+            spec: Box::new(chat_service()),
+            headroom: 1.0,
+        },
+    );
+    h(
+        &mut c,
+        T0,
+        Event::DemandObserved {
+            service: 0,
+            rps_by_zone: vec![("us-east".into(), 30.0), ("eu-west".into(), 10.0)],
+        },
+    );
+    let acts = h(&mut c, T0, Event::AutoscaleTick);
+    let d = dispatches(&acts);
+    let set = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    assert_eq!(set_size(set), 3);
+    assert_eq!(
+        set.placement.domains.len(),
+        3,
+        "one replica per 8-GPU domain"
+    );
+    for s in &d {
+        h(&mut c, T0, backend(Report::Started { run: s.run }));
+    }
+    assert_eq!(c.slo(0).served_rps, 40.0);
+    let failed = set.placement.domains[1].index;
+    let acts = h(
+        &mut c,
+        T0 + 60,
+        offline(C1, &[failed], CapacityCause::DomainFailure),
+    );
+    // The set is shrunk by the failed domain's replica, not stopped.
+    assert_eq!(
+        acts,
+        vec![Action::Shrink(ShrinkSpec {
+            run: set.run,
+            domains: vec![DomainSlot {
+                index: failed,
+                gpus: 8,
+                spare: false
+            }],
+        })]
+    );
+    assert_eq!(c.services()[0].replicas, 3);
+    assert_eq!(c.slo(0).served_rps, 30.0);
+    let on_failed = c
+        .scheduler()
+        .allocs()
+        .filter(|(_, a)| a.parts.iter().any(|p| p.0 == failed))
+        .count();
+    assert_eq!(on_failed, 0, "the failed domain's GPUs are released");
+    // The next pass places the lost replica again, as a set of one.
+    let acts = h(&mut c, T0 + 120, Event::ScheduleTick);
+    let d = dispatches(&acts);
+    assert_eq!(d.len(), 1, "{acts:?}");
+    assert_eq!(set_size(d[0]), 1);
+    assert_eq!(c.services()[0].replicas, 4);
+}
+
+/// Replicas in a replica set's dispatch.
+fn set_size(s: &RunSpec) -> u32 {
+    match s.kind {
+        RunKind::Replica { replicas, .. } => replicas,
+        RunKind::Training { .. } => panic!("a training run, not a replica set: {s:?}"),
+    }
 }
 
 #[test]

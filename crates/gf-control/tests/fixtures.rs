@@ -22,7 +22,7 @@ use gf_control::{
     Action, CapacityCause, ControlError, Controller, Event, EventLog, FailureCategory, JobState,
     LogEntry, Report, RunKind, RunSpec, StopReason, StopSpec,
 };
-use gf_model::protocol::{DomainSlot, PROTOCOL_VERSION, RunPlacement};
+use gf_model::protocol::{DomainSlot, PROTOCOL_VERSION, RunPlacement, ShrinkSpec};
 use gf_sched::CapacityIndex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -91,16 +91,30 @@ fn action_variant(a: &Action) -> &'static str {
             kind: RunKind::Training { .. },
             ..
         }) => "dispatch_training",
+        // A set of one is written as the single replica of protocol 1
+        // always was, so logs from before replica sets read the same.
+        Action::Dispatch(RunSpec {
+            kind: RunKind::Replica { replicas: 1, .. },
+            ..
+        }) => "dispatch_replica",
         Action::Dispatch(RunSpec {
             kind: RunKind::Replica { .. },
             ..
-        }) => "dispatch_replica",
+        }) => "dispatch_replica_set",
         Action::Stop(_) => "stop",
+        Action::Shrink(_) => "shrink",
         Action::Ended { .. } => "ended",
     }
 }
 
-const ACTION_VARIANTS: [&str; 4] = ["dispatch_training", "dispatch_replica", "stop", "ended"];
+const ACTION_VARIANTS: [&str; 6] = [
+    "dispatch_training",
+    "dispatch_replica",
+    "dispatch_replica_set",
+    "stop",
+    "shrink",
+    "ended",
+];
 
 /// One event of each kind, with every optional field present in at least
 /// one of them.
@@ -203,12 +217,46 @@ fn actions() -> Vec<Action> {
                 }],
                 gpu_milli: Some(500),
             },
-            kind: RunKind::Replica { service: 0 },
+            kind: RunKind::Replica {
+                service: 0,
+                replicas: 1,
+            },
+        }),
+        Action::Dispatch(RunSpec {
+            run: run((1 << 62) + 4, 1),
+            placement: RunPlacement {
+                cluster: C1.into(),
+                domains: vec![
+                    DomainSlot {
+                        index: 0,
+                        gpus: 8,
+                        spare: false,
+                    },
+                    DomainSlot {
+                        index: 1,
+                        gpus: 16,
+                        spare: false,
+                    },
+                ],
+                gpu_milli: None,
+            },
+            kind: RunKind::Replica {
+                service: 0,
+                replicas: 3,
+            },
         }),
         Action::Stop(StopSpec {
             run: run(1, 2),
             reason: StopReason::Preempt,
             grace_s: 120,
+        }),
+        Action::Shrink(ShrinkSpec {
+            run: run((1 << 62) + 4, 1),
+            domains: vec![DomainSlot {
+                index: 1,
+                gpus: 8,
+                spare: false,
+            }],
         }),
         Action::Ended {
             job: 1,

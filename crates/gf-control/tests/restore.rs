@@ -180,6 +180,19 @@ impl Backend {
                         r.stop_by = Some(r.stop_by.map_or(by, |t| t.min(by)));
                     }
                 }
+                // The shrunk replicas' GPUs are free at once.
+                Action::Shrink(sh) => {
+                    if let Some(r) = self.runs.iter_mut().find(|r| r.run == sh.run) {
+                        for x in &sh.domains {
+                            if let Some(d) =
+                                r.placement.domains.iter_mut().find(|d| d.index == x.index)
+                            {
+                                d.gpus = d.gpus.saturating_sub(x.gpus);
+                            }
+                        }
+                        r.placement.domains.retain(|d| d.gpus > 0);
+                    }
+                }
                 Action::Ended { .. } => {}
             }
         }

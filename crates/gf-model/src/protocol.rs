@@ -102,11 +102,41 @@ pub enum RunKind {
         /// Seconds of compute between checkpoints, chosen by the controller.
         checkpoint_interval_s: i64,
     },
-    /// One replica of an inference service.
+    /// A set of replicas of an inference service on one cluster, placed
+    /// together: each holds an equal share of the placement's GPUs (its
+    /// GPUs over `replicas`), whole replicas on each domain. One run for
+    /// many replicas keeps the messages of a service that scales by
+    /// thousands of replicas a day proportional to the clusters it grows
+    /// on, not to its replicas; a set shrinks by [`ShrinkSpec`] and loses
+    /// only the replicas of a failed domain.
     Replica {
         /// The service.
         service: ServiceId,
+        /// Replicas in the set.
+        #[serde(default = "one_replica", skip_serializing_if = "is_one")]
+        replicas: u32,
     },
+}
+
+fn one_replica() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+impl RunSpec {
+    /// GPUs of one replica of a replica set (its placement's GPUs over its
+    /// replicas); `None` for a training run or a set of no replicas.
+    pub fn gpus_per_replica(&self) -> Option<u32> {
+        match self.kind {
+            RunKind::Replica { replicas, .. } if replicas > 0 => {
+                Some(self.placement.gpus() / replicas)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A run the controller asks a backend to start.
@@ -143,6 +173,19 @@ pub struct StopSpec {
     pub reason: StopReason,
     /// Seconds the run may take to save and exit before it is killed.
     pub grace_s: i64,
+}
+
+/// A request to give up part of a replica set: the replicas on these GPUs
+/// stop, the rest of the set serves on. The controller never shrinks a set
+/// to nothing (it stops it). Shrinking a run the backend does not have, or
+/// GPUs it no longer holds, succeeds and changes nothing: shrinks are
+/// idempotent, like stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShrinkSpec {
+    /// The replica set.
+    pub run: RunId,
+    /// The GPUs given up on each domain, whole replicas' worth.
+    pub domains: Vec<DomainSlot>,
 }
 
 /// Why a run stopped, for retry budgets (Armada's categories).

@@ -754,6 +754,13 @@ impl Scheduler {
     /// survives the loss of one. Returns the GPUs released (0 when the
     /// allocation had none there).
     pub fn release_part(&mut self, id: AllocId, d: DomainOrd) -> Result<u32, SchedError> {
+        self.shrink_part(id, d, u32::MAX)
+    }
+
+    /// Gives back up to `gpus` of the GPUs an allocation holds on domain
+    /// `d`, dropping the part once it holds none: how a replica set gives up
+    /// some of its replicas. Returns the GPUs released.
+    pub fn shrink_part(&mut self, id: AllocId, d: DomainOrd, gpus: u32) -> Result<u32, SchedError> {
         let topo = Arc::clone(&self.topo);
         let a = self
             .allocs
@@ -769,7 +776,11 @@ impl Scheduler {
         else {
             return Ok(0);
         };
-        let (_, g) = a.parts.remove(i);
+        let g = gpus.min(a.parts[i].1);
+        a.parts[i].1 -= g;
+        if a.parts[i].1 == 0 {
+            a.parts.remove(i);
+        }
         a.gpus -= g;
         let team = a.team;
         let (cluster, priority, preemptible) = (a.cluster, a.priority, a.preemptible);

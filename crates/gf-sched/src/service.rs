@@ -243,22 +243,30 @@ impl ReplicaCounts {
 
     /// Counts one more replica in group `g`.
     pub fn add(&mut self, g: ReplicaGroup) {
+        self.add_n(g, 1);
+    }
+
+    /// Counts `k` more replicas in group `g`.
+    pub fn add_n(&mut self, g: ReplicaGroup, k: u32) {
         let i = self.slot(g);
-        self.n[i] += 1;
-        self.per_provider[g.provider as usize] += 1;
-        self.total += 1;
+        self.n[i] += k;
+        self.per_provider[g.provider as usize] += k;
+        self.total += k;
     }
 
     /// Counts one replica of group `g` fewer; a group already empty stays
     /// empty.
     pub fn remove(&mut self, g: ReplicaGroup) {
+        self.remove_n(g, 1);
+    }
+
+    /// Counts `k` replicas of group `g` fewer (no fewer than none).
+    pub fn remove_n(&mut self, g: ReplicaGroup, k: u32) {
         let i = self.slot(g);
-        if self.n[i] == 0 {
-            return;
-        }
-        self.n[i] -= 1;
-        self.per_provider[g.provider as usize] -= 1;
-        self.total -= 1;
+        let k = k.min(self.n[i]);
+        self.n[i] -= k;
+        self.per_provider[g.provider as usize] -= k;
+        self.total -= k;
     }
 
     /// Replicas in all.
@@ -359,7 +367,9 @@ pub struct AddedReplica {
     pub work: WorkId,
     /// The decision that placed it.
     pub decision: Decision,
-    /// Its allocation in the scheduler.
+    /// The allocation holding it: the replicas one plan placed on one
+    /// cluster share one allocation (a replica set, run as one), whose
+    /// work id is its first replica's.
     pub alloc: AllocId,
     /// Where it counts.
     pub group: ReplicaGroup,
@@ -386,6 +396,32 @@ pub struct ReplicaPlan {
     pub replicas: u32,
     /// Distinct providers after the plan.
     pub providers: u32,
+}
+
+impl Scheduler {
+    /// Adds placement `p`'s GPUs to replica set `set`, as a commit would
+    /// take them; false, changing nothing, when they are no longer free.
+    fn join(&mut self, set: AllocId, p: &crate::decision::Placement) -> Result<bool, SchedError> {
+        let fits = p.share.is_none()
+            && p.parts
+                .iter()
+                .all(|&(d, g)| self.index().free(d) >= g && self.index().is_online(d));
+        if !fits {
+            return Ok(false);
+        }
+        for (k, &(d, g)) in p.parts.iter().enumerate() {
+            if !self.add_part(set, d, g)? {
+                // A rule the decision passed refused a later domain (power,
+                // host room): the replica is not half joined, it is given
+                // back and committed as an allocation of its own.
+                for &(d, g) in &p.parts[..k] {
+                    self.shrink_part(set, d, g)?;
+                }
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Capacity still needed once spare capacity served the zones it may reach.
@@ -520,6 +556,8 @@ impl Scheduler {
             .map(|c| svc.group_of(&topo, c).map(|g| counts.slot(g)))
             .collect();
         let mut by_slot: Vec<Option<f64>> = Vec::with_capacity(counts.slots());
+        // The replica set this plan started on each cluster.
+        let mut sets: Vec<Option<AllocId>> = vec![None; topo.clusters.len()];
         loop {
             let n = counts.total();
             let short = svc.residual(need);
@@ -617,15 +655,50 @@ impl Scheduler {
                 plan.stopped = Some(d.explanation);
                 break;
             };
-            let Some((alloc, _)) = self.apply(now, &req, &d)? else {
-                plan.stopped = Some(d.explanation);
-                break;
+            // A replica placed where this plan placed one before joins
+            // that replica set; the first on a cluster (or one that needed
+            // preemption) is committed as an allocation of its own.
+            let joined = match &d.outcome {
+                Outcome::Placed(p) => match sets[p.cluster as usize] {
+                    Some(set) => self.join(set, p)?.then_some(set),
+                    None => None,
+                },
+                _ => None,
+            };
+            let alloc = match joined {
+                Some(set) => set,
+                None => {
+                    let Some((alloc, _)) = self.apply(now, &req, &d)? else {
+                        plan.stopped = Some(d.explanation);
+                        break;
+                    };
+                    if let Outcome::Placed(p) = &d.outcome {
+                        sets[p.cluster as usize] = Some(alloc);
+                    }
+                    alloc
+                }
             };
             if let Outcome::Preempt { victims, .. } = &d.outcome {
                 plan.victims.extend(victims.iter().cloned());
             }
             counts.add(group);
             need[group.zone as usize] -= svc.rps_of(group);
+            // The NVLink domain the decision chose takes as many more
+            // replicas as it has room for and its zone still needs (within
+            // the provider's share): a rack filled by one decision rather
+            // than one decision per replica, which is what lets a 20M-GPU
+            // fleet's diurnal swing of ~10^5 replicas a day be planned in
+            // time. Replicas of several domains, shares of a GPU, the
+            // providers still to be reached and preemption decide one by one.
+            let chunk = match &d.outcome {
+                Outcome::Placed(p) if p.parts.len() == 1 && p.share.is_none() && !must_be_new => {
+                    let (dom, g) = p.parts[0];
+                    Some((dom, g, self.index().free(dom) / g.max(1)))
+                }
+                _ => None,
+            };
+            // Each replica of the chunk carries the decision that placed it.
+            let placed_by = chunk.map(|_| d.clone());
             plan.added.push(AddedReplica {
                 work: req.id,
                 decision: d,
@@ -633,6 +706,27 @@ impl Scheduler {
                 group,
             });
             seq += 1;
+            if let (Some((dom, g, room)), Some(decision)) = (chunk, placed_by) {
+                for _ in 0..room {
+                    let zone_short = need[group.zone as usize] > EPS;
+                    if counts.total() >= max
+                        || !zone_short
+                        || counts.on_provider(group.provider) >= cap
+                        || !self.add_part(alloc, dom, g)?
+                    {
+                        break;
+                    }
+                    counts.add(group);
+                    need[group.zone as usize] -= svc.rps_of(group);
+                    plan.added.push(AddedReplica {
+                        work: input.first_id + seq,
+                        decision: decision.clone(),
+                        alloc,
+                        group,
+                    });
+                    seq += 1;
+                }
+            }
         }
         Ok(())
     }

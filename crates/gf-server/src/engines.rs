@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
-use gf_model::protocol::{Report, RunId, RunSpec, StopSpec};
+use gf_model::protocol::{Report, RunId, RunSpec, ShrinkSpec, StopSpec};
 use gf_sim::LiveWorld;
 use gf_slurm::SlurmBackend;
 
@@ -191,6 +191,19 @@ impl Backend for Engines {
         }
     }
 
+    async fn shrink(&mut self, now: i64, shrink: &ShrinkSpec) -> Result<(), BackendError> {
+        match (
+            self.home(shrink.run),
+            self.sim.as_mut(),
+            self.slurm.as_mut(),
+        ) {
+            (Some(Engine::Sim), Some(w), _) => w.shrink(now, shrink).await,
+            (Some(Engine::Slurm), _, Some(s)) => s.shrink(now, shrink).await,
+            // A run no engine here was given has nothing to shrink.
+            _ => Ok(()),
+        }
+    }
+
     async fn observe(&mut self, now: i64) -> Result<Vec<Report>, BackendError> {
         let sim = self.observe_sim(now).await;
         let real = match self.slurm.as_mut() {
@@ -305,7 +318,10 @@ domain_failures_per_domain_year = 200.0
                 }],
                 gpu_milli: None,
             },
-            kind: RunKind::Replica { service: 1 },
+            kind: RunKind::Replica {
+                service: 1,
+                replicas: 1,
+            },
         }
     }
 

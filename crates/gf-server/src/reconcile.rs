@@ -561,6 +561,18 @@ impl<S: Store> Reconciler<S> {
                     }
                     self.send_stop(stop).await;
                 }
+                Action::Shrink(shrink) => {
+                    // Only the simulated world runs replica sets: the
+                    // rebuilt one is told again, as the old one was.
+                    if replay.is_some()
+                        && !self.engines.home(shrink.run).is_some_and(Engines::replayed)
+                    {
+                        continue;
+                    }
+                    if let Err(e) = self.engines.shrink(self.now, &shrink).await {
+                        tracing::warn!(run = %shrink.run, error = %e, "shrink failed");
+                    }
+                }
                 Action::Ended { job, .. } => self.touched.push(job),
             }
         }

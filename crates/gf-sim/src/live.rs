@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::Document;
-use gf_model::protocol::{Report, RunId, RunSpec, StopSpec};
+use gf_model::protocol::{Report, RunId, RunSpec, ShrinkSpec, StopSpec};
 use gf_sched::Topology;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -86,6 +86,11 @@ impl Backend for LiveWorld {
     async fn stop(&mut self, now: i64, stop: &StopSpec) -> Result<(), BackendError> {
         self.catch_up(now);
         self.world.stop(now, stop).await
+    }
+
+    async fn shrink(&mut self, now: i64, shrink: &ShrinkSpec) -> Result<(), BackendError> {
+        self.catch_up(now);
+        self.world.shrink(now, shrink).await
     }
 
     async fn observe(&mut self, now: i64) -> Result<Vec<Report>, BackendError> {

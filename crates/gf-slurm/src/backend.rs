@@ -31,7 +31,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::future::join_all;
 use gf_backend::{Backend, BackendError, ClusterCapacity};
-use gf_model::protocol::{CapacityCause, FailureCategory, Report, RunId, RunSpec, StopSpec};
+use gf_model::protocol::{
+    CapacityCause, FailureCategory, Report, RunId, RunSpec, ShrinkSpec, StopSpec,
+};
 
 use crate::api::{ApiError, JobState, JobView, NodeView};
 use crate::client::{Api, Http, Signal};
@@ -586,6 +588,12 @@ impl Backend for SlurmBackend {
             // Not known to have happened: the next dispatch looks the tag up.
             Err(e) => Err(unavailable(&name, e)),
         }
+    }
+
+    async fn shrink(&mut self, _now: i64, _shrink: &ShrinkSpec) -> Result<(), BackendError> {
+        // Slurm is given no replica sets (a replica has no command to run:
+        // `submission` refuses them), so there is never one to shrink.
+        Ok(())
     }
 
     async fn stop(&mut self, now: i64, stop: &StopSpec) -> Result<(), BackendError> {

@@ -24,7 +24,7 @@ pub(crate) fn submission(
 ) -> Result<Submission, String> {
     let job = match &spec.kind {
         RunKind::Training { spec: job, .. } => job,
-        RunKind::Replica { service } => {
+        RunKind::Replica { service, .. } => {
             return Err(format!(
                 "service {service}: inference replicas are not run on Slurm (no command to run)"
             ));

@@ -33,6 +33,11 @@ impl SimWorld {
                     .expect("the simulated world never waits")?;
                 Ok(None)
             }
+            gf_control::Action::Shrink(shrink) => {
+                gf_backend::ready(self.shrink(now, shrink))
+                    .expect("the simulated world never waits")?;
+                Ok(None)
+            }
             gf_control::Action::Ended { .. } => Ok(None),
         }
     }

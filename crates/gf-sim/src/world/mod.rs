@@ -17,6 +17,7 @@ mod counters;
 pub(crate) mod failures;
 mod meters;
 mod power;
+mod replicas;
 pub mod run;
 
 use std::cmp::Reverse;
@@ -29,7 +30,7 @@ use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::PartialRestart;
 use gf_model::protocol::{
     CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, ServiceId,
-    StopReason, StopSpec,
+    ShrinkSpec, StopReason, StopSpec,
 };
 use gf_model::scenario::{CheckpointSpec, FailureSpec};
 use gf_sched::{ClusterOrd, DomainOrd, Topology};
@@ -139,9 +140,11 @@ struct SimRun {
     /// The failure that ends it took its peers' memory too (an outage of
     /// its whole cluster or region): only storage is left.
     memory_lost: bool,
-    /// The service of a replica.
+    /// The service of a replica set.
     service: Option<ServiceId>,
-    /// A replica that loaded its model and serves.
+    /// Replicas in a replica set (0 for a training run).
+    replicas: u32,
+    /// A replica set that loaded its model and serves.
     serving: bool,
 }
 
@@ -465,7 +468,7 @@ impl SimWorld {
         }
         self.alloc_change(r.cluster, -(r.gpus as i64));
         if let Some(sid) = r.service.filter(|_| r.serving) {
-            self.count_serving(sid, r.cluster, -1);
+            self.count_serving(sid, r.cluster, -(r.replicas as i32));
         }
         if self.live.get(&run.job) == Some(&run) {
             self.live.remove(&run.job);
@@ -554,6 +557,15 @@ impl SimWorld {
                     .is_some_and(|r| r.plan.is_some() && r.spares.contains(&d))
                 {
                     self.drop_spare(run, d);
+                    continue;
+                }
+                // A replica set with replicas elsewhere loses only these.
+                if self
+                    .runs
+                    .get(&run)
+                    .is_some_and(|r| r.replicas > 0 && r.parts.len() > 1)
+                {
+                    self.drop_replicas(run, d);
                     continue;
                 }
                 self.abort_save(run);
@@ -692,9 +704,14 @@ impl SimWorld {
             parts.push((d, whole));
         }
         let gpus: u32 = parts.iter().map(|p| p.1).sum();
+        if let RunKind::Replica { replicas, .. } = spec.kind {
+            replicas::check_set(&cl.name, replicas, gpus, &parts)?;
+        }
         let train = self.topo.accels[cl.accel as usize].train;
         let load_s = match &spec.kind {
-            RunKind::Replica { service } => self.model_load_s.get(service).copied().unwrap_or(0),
+            RunKind::Replica { service, .. } => {
+                self.model_load_s.get(service).copied().unwrap_or(0)
+            }
             RunKind::Training { .. } => 0,
         };
         let (plan, working, rate, resume, in_memory, group_gpus) = match &spec.kind {
@@ -801,8 +818,12 @@ impl SimWorld {
                 peer_recovery: false,
                 memory_lost: false,
                 service: match &spec.kind {
-                    RunKind::Replica { service } => Some(*service),
+                    RunKind::Replica { service, .. } => Some(*service),
                     RunKind::Training { .. } => None,
+                },
+                replicas: match spec.kind {
+                    RunKind::Replica { replicas, .. } => replicas,
+                    RunKind::Training { .. } => 0,
                 },
                 serving: false,
             },
@@ -827,7 +848,9 @@ impl SimWorld {
         r.stopping = true;
         match stop.reason {
             StopReason::Preempt => self.counters.preemptions += 1,
-            StopReason::Release if r.plan.is_none() => self.counters.replica_stops += 1,
+            StopReason::Release if r.plan.is_none() => {
+                self.counters.replica_stops += r.replicas as u64
+            }
             _ => {}
         }
         // A release is the controller giving the GPUs up: they are free for
@@ -856,36 +879,6 @@ impl SimWorld {
         } else {
             self.push(self.now + latency, WorldEv::StopDone(stop.run));
         }
-    }
-
-    /// Replica `run` starts serving requests (its model is loaded).
-    fn serve(&mut self, run: RunId) {
-        let Some(r) = self.runs.get_mut(&run) else {
-            return;
-        };
-        let Some(sid) = r.service.filter(|_| !r.serving) else {
-            return;
-        };
-        r.serving = true;
-        let c = r.cluster;
-        self.count_serving(sid, c, 1);
-    }
-
-    /// Counts a serving replica of `sid` on cluster `c` in or out of its
-    /// service's tally.
-    fn count_serving(&mut self, sid: ServiceId, c: ClusterOrd, delta: i32) {
-        let cl = &self.topo.clusters[c as usize];
-        let na = self.topo.accels.len();
-        let nz = self.topo.zones.len();
-        let i = self.topo.sites[cl.site as usize].zone as usize * na + cl.accel as usize;
-        let v = self.serving.entry(sid).or_insert_with(|| vec![0; nz * na]);
-        v[i] = (v[i] as i64 + delta as i64).max(0) as u32;
-    }
-
-    /// Replicas of `service` serving now, by zone and accelerator ordinal
-    /// (`zone × accelerators + accelerator`); empty when none ever served.
-    pub fn serving(&self, service: ServiceId) -> &[u32] {
-        self.serving.get(&service).map_or(&[], Vec::as_slice)
     }
 
     /// What one job's GPU-seconds bought, its run still going at `end_s`
@@ -926,6 +919,11 @@ impl Backend for SimWorld {
         self.advance(now);
         self.request_stop(stop);
         Ok(())
+    }
+
+    async fn shrink(&mut self, now: i64, shrink: &ShrinkSpec) -> Result<(), BackendError> {
+        self.advance(now);
+        self.shrink_set(shrink)
     }
 
     async fn observe(&mut self, now: i64) -> Result<Vec<Report>, BackendError> {
