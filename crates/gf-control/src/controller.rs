@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, ServiceId};
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
@@ -39,7 +40,7 @@ pub struct Controller {
     pub(crate) sched: Scheduler,
     pub(crate) cfg: ControlConfig,
     pub(crate) jobs: Vec<JobInfo>,
-    pub(crate) by_id: FxHashMap<JobId, u32>,
+    pub(crate) by_id: crate::ids::JobIndex,
     /// Pending and interrupted jobs.
     pub(crate) queue: BTreeSet<QueueKey>,
     pub(crate) services: Vec<Service>,
@@ -47,7 +48,7 @@ pub struct Controller {
     pub(crate) owners: Vec<Option<Owner>>,
     /// Allocations per domain: the scheduler keeps them per cluster, and a
     /// failure must find a domain's work without scanning its cluster.
-    pub(crate) by_domain: Vec<Vec<AllocId>>,
+    pub(crate) by_domain: Vec<SmallVec<[AllocId; 4]>>,
     /// Dispatch timeouts and stop grace periods: (deadline, job, attempt).
     pub(crate) deadlines: BTreeSet<(i64, u32, u32)>,
     pub(crate) dirty: bool,
@@ -89,12 +90,12 @@ impl Controller {
             sched,
             cfg,
             jobs: Vec::new(),
-            by_id: FxHashMap::default(),
+            by_id: crate::ids::JobIndex::default(),
             queue: BTreeSet::new(),
             services: Vec::new(),
             svc_by_id: FxHashMap::default(),
             owners: Vec::new(),
-            by_domain: vec![Vec::new(); n_domains],
+            by_domain: vec![SmallVec::new(); n_domains],
             deadlines: BTreeSet::new(),
             dirty: false,
             seq: 0,
@@ -187,7 +188,9 @@ impl Controller {
 
     /// Allocations holding GPUs on domain `d`, oldest first.
     pub fn allocs_on_domain(&self, d: DomainOrd) -> Vec<AllocId> {
-        self.by_domain.get(d as usize).cloned().unwrap_or_default()
+        self.by_domain
+            .get(d as usize)
+            .map_or_else(Vec::new, |v| v.to_vec())
     }
 
     pub(crate) fn untrack_domain(&mut self, a: AllocId, d: DomainOrd) {

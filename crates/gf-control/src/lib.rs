@@ -28,6 +28,7 @@ mod error;
 mod estimate;
 mod fair;
 mod holdoff;
+mod ids;
 mod job;
 mod lifecycle;
 mod pass;

@@ -372,10 +372,8 @@ impl Controller {
                 .sched
                 .alloc(r.alloc)
                 .is_some_and(|x| x.parts.iter().any(|p| p.0 == d))
-                && let Some(v) = self.by_domain.get_mut(d as usize)
-                && let Some(i) = v.iter().position(|&y| y == r.alloc)
             {
-                v.remove(i);
+                self.untrack_domain(r.alloc, d);
             }
             gone += g / per;
             domains.push(DomainSlot {

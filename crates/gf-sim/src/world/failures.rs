@@ -157,7 +157,7 @@ impl SimWorld {
     }
 
     pub(crate) fn is_online(&self, d: DomainOrd) -> bool {
-        self.built[d as usize] && self.down[d as usize] == 0
+        self.doms[d as usize].built && self.doms[d as usize].down == 0
     }
 
     fn domains_of(&self, d: Down) -> Vec<DomainOrd> {
@@ -193,7 +193,7 @@ impl SimWorld {
         for &d in doms {
             let before = self.is_online(d);
             let i = d as usize;
-            self.down[i] = (self.down[i] as i32 + delta).max(0) as u16;
+            self.doms[i].down = (self.doms[i].down as i32 + delta).max(0) as u16;
             if self.is_online(d) != before {
                 flipped.push(d);
             }
@@ -249,9 +249,9 @@ impl SimWorld {
         for k in 0..total {
             let d = first + k;
             let want = k < n;
-            if self.built[d as usize] != want {
+            if self.doms[d as usize].built != want {
                 let before = self.is_online(d);
-                self.built[d as usize] = want;
+                self.doms[d as usize].built = want;
                 if self.is_online(d) != before {
                     if want { on.push(d) } else { off.push(d) }
                 }
@@ -378,7 +378,7 @@ impl SimWorld {
         }
         // Reclaims come per GPU-hour of use: accept in proportion to the
         // domain's GPUs in use and the cluster's rate.
-        let used = self.dom_used[d as usize].min(cl.domain_gpus);
+        let used = self.doms[d as usize].used.min(cl.domain_gpus);
         let p = cl.spot_rate_per_hour / self.max_spot_rate * used as f64 / cl.domain_gpus as f64;
         if accept_u >= p {
             return;

@@ -25,6 +25,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::PartialRestart;
@@ -59,6 +60,22 @@ pub(crate) enum WorldEv {
     StopDone(RunId),
     /// A replica finished loading its model: it serves.
     Ready(RunId),
+}
+
+/// What the world knows of one NVLink domain, kept together so that a run
+/// starting or ending touches one cache line per domain rather than one per
+/// table (a 20M-GPU fleet has 277,800 domains; a gang of 65,536 GPUs spans
+/// 911 of them).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dom {
+    /// Runs with GPUs on it, in the order they arrived.
+    pub runs: SmallVec<[RunId; 2]>,
+    /// GPUs in use.
+    pub used: u32,
+    /// Reasons it is down (failures, outages, reclaims).
+    pub down: u16,
+    /// Brought online by the ramp.
+    pub built: bool,
 }
 
 /// Per-cluster integrals, advanced lazily when the cluster changes.
@@ -188,10 +205,8 @@ pub struct SimWorld {
     /// for the failure to be detected; true when only one replica group
     /// restarts (partial restart).
     interrupted: FxHashMap<JobId, (bool, i64)>,
-    /// Domains brought online by the ramp.
-    pub(crate) built: Vec<bool>,
-    /// Reasons each domain is down (failures, outages, reclaims).
-    pub(crate) down: Vec<u16>,
+    /// Each NVLink domain: its runs, GPUs used, and whether it is up.
+    pub(crate) doms: Vec<Dom>,
     /// Compute trays of each domain out for a swap.
     pub(crate) trays_out: Vec<u16>,
     /// GPU prefix sums over clusters, for drawing a GPU uniformly.
@@ -199,10 +214,6 @@ pub struct SimWorld {
     pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
     pub(crate) max_spot_rate: f64,
     runs: FxHashMap<RunId, SimRun>,
-    /// Runs on each domain, in the order they arrived.
-    pub(crate) by_domain: Vec<Vec<RunId>>,
-    /// GPUs in use on each domain.
-    pub(crate) dom_used: Vec<u32>,
     /// The current run of each job.
     live: FxHashMap<JobId, RunId>,
     pending: Vec<Report>,
@@ -274,15 +285,12 @@ impl SimWorld {
             restart_overhead_s,
             practice: Practice::default(),
             interrupted: FxHashMap::default(),
-            built: vec![false; n_dom],
-            down: vec![0; n_dom],
+            doms: vec![Dom::default(); n_dom],
             trays_out: vec![0; n_dom],
             gpu_prefix,
             spot_prefix,
             max_spot_rate,
             runs: FxHashMap::default(),
-            by_domain: vec![Vec::new(); n_dom],
-            dom_used: vec![0; n_dom],
             live: FxHashMap::default(),
             pending: Vec::new(),
             truth: FxHashMap::default(),
@@ -460,11 +468,11 @@ impl SimWorld {
     pub(crate) fn end_run(&mut self, run: RunId) -> Option<Progress> {
         let r = self.runs.remove(&run)?;
         for &(d, g) in &r.parts {
-            let list = &mut self.by_domain[d as usize];
+            let list = &mut self.doms[d as usize].runs;
             if let Some(i) = list.iter().position(|&x| x == run) {
                 list.remove(i);
             }
-            self.dom_used[d as usize] -= g;
+            self.doms[d as usize].used -= g;
         }
         self.alloc_change(r.cluster, -(r.gpus as i64));
         if let Some(sid) = r.service.filter(|_| r.serving) {
@@ -495,7 +503,7 @@ impl SimWorld {
 
     /// Runs with GPUs on domain `d`.
     pub(crate) fn runs_on(&self, d: DomainOrd) -> &[RunId] {
-        &self.by_domain[d as usize]
+        &self.doms[d as usize].runs
     }
 
     /// GPUs run `run` holds on domain `d`.
@@ -550,7 +558,7 @@ impl SimWorld {
             CapacityCause::ClusterOutage | CapacityCause::RegionOutage
         );
         for &d in domains {
-            while let Some(&run) = self.by_domain[d as usize].first() {
+            while let Some(&run) = self.doms[d as usize].runs.first() {
                 if self
                     .runs
                     .get(&run)
@@ -602,11 +610,11 @@ impl SimWorld {
         let t = self.truth.entry(run.job).or_default();
         t.alloc_gpu_s += held;
         t.spare_gpu_s += held;
-        let list = &mut self.by_domain[d as usize];
+        let list = &mut self.doms[d as usize].runs;
         if let Some(i) = list.iter().position(|&x| x == run) {
             list.remove(i);
         }
-        self.dom_used[d as usize] -= g;
+        self.doms[d as usize].used -= g;
         self.alloc_change(cluster, -(g as i64));
         self.counters.spares_lost += 1;
     }
@@ -682,7 +690,7 @@ impl SimWorld {
             let d = self.topo.domain_of(c, s.index).ok_or_else(|| {
                 BackendError::Refused(format!("{} has no domain {}", cl.name, s.index))
             })?;
-            if !self.built[d as usize] || self.down[d as usize] > 0 {
+            if !self.doms[d as usize].built || self.doms[d as usize].down > 0 {
                 return Err(BackendError::Refused(format!(
                     "domain {} of {} is offline",
                     s.index, cl.name
@@ -692,12 +700,12 @@ impl SimWorld {
             if s.spare {
                 spares.push(d);
             }
-            if self.dom_used[d as usize] + whole > cl.domain_gpus {
+            if self.doms[d as usize].used + whole > cl.domain_gpus {
                 return Err(BackendError::Refused(format!(
                     "domain {} of {} has {} GPUs free, {} asked",
                     s.index,
                     cl.name,
-                    cl.domain_gpus - self.dom_used[d as usize],
+                    cl.domain_gpus - self.doms[d as usize].used,
                     s.gpus
                 )));
             }
@@ -787,8 +795,8 @@ impl SimWorld {
             RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
         };
         for &(d, g) in &parts {
-            self.by_domain[d as usize].push(spec.run);
-            self.dom_used[d as usize] += g;
+            self.doms[d as usize].runs.push(spec.run);
+            self.doms[d as usize].used += g;
         }
         self.alloc_change(c, gpus as i64);
         if let Some(p) = plan {
@@ -943,7 +951,7 @@ impl Backend for SimWorld {
                 online: (0..c.n_domains)
                     .filter(|&i| {
                         let d = (c.first_domain + i) as usize;
-                        self.built[d] && self.down[d] == 0
+                        self.doms[d].built && self.doms[d].down == 0
                     })
                     .collect(),
                 domain_gpus: c.domain_gpus,

@@ -124,12 +124,12 @@ impl SimWorld {
         r.replicas -= g / per;
         let (c, sid, since) = (r.cluster, r.service.filter(|_| r.serving), r.since);
         if emptied {
-            let list = &mut self.by_domain[d as usize];
+            let list = &mut self.doms[d as usize].runs;
             if let Some(i) = list.iter().position(|&x| x == run) {
                 list.remove(i);
             }
         }
-        self.dom_used[d as usize] -= g;
+        self.doms[d as usize].used -= g;
         self.alloc_change(c, -(g as i64));
         self.replica_gpu_s += (now - since) as f64 * g as f64;
         if let Some(sid) = sid {
