@@ -41,16 +41,15 @@ impl JobIndex {
     /// Records job `id` at index `i` (below `u32::MAX`).
     pub(crate) fn insert(&mut self, id: JobId, i: u32) {
         let len = self.dense.len() as u64;
-        if self.sparse.contains_key(&id) {
+        let dense = !self.sparse.contains_key(&id) && id < len + SLACK && id < NONE as u64;
+        if !dense {
             self.sparse.insert(id, i);
-        } else if id < len {
-            self.dense[id as usize] = i;
-        } else if id < len + SLACK && id < NONE as u64 {
-            self.dense.resize(id as usize + 1, NONE);
-            self.dense[id as usize] = i;
-        } else {
-            self.sparse.insert(id, i);
+            return;
         }
+        if id >= len {
+            self.dense.resize(id as usize + 1, NONE);
+        }
+        self.dense[id as usize] = i;
     }
 }
 
