@@ -13,7 +13,7 @@ use crate::decision::{
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, NO_FAIL, Pipeline, Prepared};
+use crate::pipeline::{CostTable, Ctx, Filter, NO_FAIL, Pipeline, Prepared, Scorer};
 use crate::policy::Policy;
 use crate::request::{Request, WorkId};
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
@@ -233,15 +233,15 @@ impl Scheduler {
     }
 
     fn ctx<'a>(&'a self, req: &'a Request, now: i64) -> Ctx<'a> {
-        Ctx {
-            topo: &self.topo,
-            index: &self.index,
-            team_used: &self.team_used,
-            contract_spend: &self.contract_spend,
-            costs: &self.costs,
+        Ctx::new(
+            &self.topo,
+            &self.index,
+            &self.team_used,
+            &self.contract_spend,
+            &self.costs,
             req,
             now,
-        }
+        )
     }
 
     /// Decides where `req` goes, without changing anything.
@@ -339,8 +339,14 @@ impl Scheduler {
                     .fold(0, |m, (i, _)| m | 1 << i),
             ),
         };
+        let filters = &self.pipeline.filters;
         for i in 0..n {
-            let c = (start + i) % n;
+            // The rotation from `start`, without a division per cluster.
+            let c = if start + i < n {
+                start + i
+            } else {
+                start + i - n
+            };
             if ex.feasible >= cap {
                 // The cap is reached: every cluster left is not scored. They
                 // are counted at once unless each verdict is kept.
@@ -359,13 +365,26 @@ impl Scheduler {
             // prepared static verdict names the first static one, and the
             // static ones before it passed.
             let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail[c as usize]);
-            let rejected = self.pipeline.filters.iter().enumerate().find(|(i, f)| {
-                *i as u8 == static_fail || (live & (1 << i) != 0 && !f.pass(&cx, c))
-            });
-            if let Some((_, f)) = rejected {
-                ex.rejected[f.cause() as usize] += 1;
+            // Only the live rules before that one are asked, in order (the
+            // set bits of a mask, lowest first).
+            let mut ask = match static_fail {
+                NO_FAIL => live,
+                f => live & ((1u64 << f) - 1),
+            };
+            let mut rejected = None;
+            while ask != 0 {
+                let k = ask.trailing_zeros() as usize;
+                ask &= ask - 1;
+                if !filters[k].pass(&cx, c) {
+                    rejected = Some(k);
+                    break;
+                }
+            }
+            if let Some(k) = rejected.or((static_fail != NO_FAIL).then_some(static_fail as usize)) {
+                let cause = filters[k].cause();
+                ex.rejected[cause as usize] += 1;
                 if explain {
-                    ex.clusters.push((c, Verdict::Rejected(f.cause())));
+                    ex.clusters.push((c, Verdict::Rejected(cause)));
                 }
                 continue;
             }
