@@ -127,6 +127,7 @@ impl Filter for AcceleratorAccepted {
     fn cause(&self) -> Cause {
         Cause::Accelerator
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.accepts(cx.costs.facts[c as usize].accel)
     }
@@ -144,6 +145,7 @@ impl Filter for ScopeAllowed {
     fn cause(&self) -> Cause {
         Cause::Scope
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         match &cx.req.sites {
             None => true,
@@ -161,6 +163,7 @@ impl Filter for SpotEligible {
     fn cause(&self) -> Cause {
         Cause::Spot
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.req.spot_ok || !cx.costs.facts[c as usize].spot
     }
@@ -178,6 +181,7 @@ impl Filter for TeamQuota {
     fn cause(&self) -> Cause {
         Cause::Quota
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let Some(t) = cx.req.team else { return true };
         let a = cx.costs.facts[c as usize].accel as usize;
@@ -198,6 +202,7 @@ impl Filter for HostResources {
     fn cause(&self) -> Cause {
         Cause::Host
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let cl = &cx.topo.clusters[c as usize];
         let n = cx.req.gpus.min(cl.domain_gpus) as u64;
@@ -216,6 +221,7 @@ impl Filter for OnlineCapacity {
     fn cause(&self) -> Cause {
         Cause::NotOnline
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.index.cluster_online(c) >= cx.req.gpus as u64
     }
@@ -232,6 +238,7 @@ impl Filter for GangFits {
     fn cause(&self) -> Cause {
         Cause::Capacity
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         if cx.req.is_fractional() && cx.index.max_shared_room(c) >= cx.req.gpu_milli {
             return true; // room on a GPU already shared
@@ -246,6 +253,7 @@ impl Filter for PowerHeadroom {
     fn cause(&self) -> Cause {
         Cause::Power
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let f = &cx.costs.facts[c as usize];
         let need = cx.req.gpus as u64 * f.watts;
@@ -382,6 +390,7 @@ impl Scorer for EffectiveCost {
     fn name(&self) -> &'static str {
         "cost"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         cx.costs.normalized(cx.req.kind, c)
     }
@@ -397,6 +406,7 @@ impl Scorer for PaidAnyway {
     fn name(&self) -> &'static str {
         "paid-anyway"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         f64::from(cx.costs.facts[c as usize].reserved)
     }
@@ -416,6 +426,7 @@ impl Scorer for CommitmentBehind {
     fn name(&self) -> &'static str {
         "commitment"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let k = cx.costs.facts[c as usize].contract;
         if k == NO_CONTRACT {
@@ -458,6 +469,7 @@ impl Scorer for PowerLeft {
     fn name(&self) -> &'static str {
         "power"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let f = &cx.costs.facts[c as usize];
         let env = cx.index.site_envelope_w(f.site);
@@ -477,6 +489,7 @@ impl Scorer for Packing {
     fn name(&self) -> &'static str {
         "packing"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let dg = cx.costs.facts[c as usize].domain_gpus;
         let g = cx.req.gpus;
@@ -503,6 +516,7 @@ impl Scorer for Preference {
     fn name(&self) -> &'static str {
         "preference"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let a = cx.costs.facts[c as usize].accel;
         let n = cx.req.accels.len();
@@ -520,6 +534,7 @@ impl Scorer for FileOrder {
     fn name(&self) -> &'static str {
         "file-order"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         1.0 - c as f64 / cx.topo.clusters.len().max(1) as f64
     }
@@ -534,6 +549,7 @@ impl Scorer for LeastLeftover {
     fn name(&self) -> &'static str {
         "least-leftover"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let left = cx.index.cluster_free(c) - cx.req.gpus as u64;
         1.0 / (1.0 + left as f64)
@@ -580,7 +596,7 @@ impl Filter for AnyFilter {
     fn applies(&self, req: &Request) -> bool {
         each_rule!(self, r => r.applies(req), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
     }
-    #[inline]
+    #[inline(always)]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         each_rule!(self, r => r.pass(cx, c), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
     }
@@ -615,7 +631,7 @@ impl Scorer for AnyScorer {
     fn name(&self) -> &'static str {
         each_rule!(self, r => r.name(), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
     }
-    #[inline]
+    #[inline(always)]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         each_rule!(self, r => r.score(cx, c), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
     }
@@ -671,113 +687,4 @@ fn weighted(w: Weights) -> Vec<(f64, AnyScorer)> {
         (w.preference, AnyScorer::Preference(Preference)),
     ];
     all.into_iter().filter(|(w, _)| *w != 0.0).collect()
-}
-
-/// What a request's static rules say about every cluster, computed once for
-/// a batch of decisions of one shape at one instant (the replicas of one
-/// service plan): the decisions then ask only the rules that placing work
-/// can change. Every value is the one the rule itself returns, and a
-/// decision adds the terms in the pipeline's order either way, so a
-/// prepared decision is bit for bit the unprepared one.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The shape and instant it was computed for.
-    pub(crate) shape: Shape,
-    /// The scheduler's count of changes static rules can see when it was
-    /// computed (set by `Scheduler::prepare`).
-    pub(crate) epoch: u64,
-    /// Per cluster: the pipeline position of the first static filter that
-    /// rejects it ([`NO_FAIL`] when none does).
-    pub(crate) static_fail: Vec<u8>,
-    /// Per cluster, `n_static` weighted terms in the order of the static
-    /// scorers in the pipeline.
-    pub(crate) static_terms: Vec<f64>,
-    pub(crate) n_static: usize,
-    /// Per cluster, the last sum of its scorers' terms and what it was
-    /// computed under: the cluster's version and its site's watts drawn
-    /// (`u64::MAX`: never computed). A scorer that is not static reads only
-    /// the request's shape, the index's state of the cluster and the power
-    /// drawn at its site, so while both are unchanged the sum is the one it
-    /// would compute again; placing a replica changes them for one cluster
-    /// and its site, and only those are scored afresh.
-    pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
-}
-
-/// No static filter rejects the cluster.
-pub(crate) const NO_FAIL: u8 = u8::MAX;
-
-/// What static rules may read of a request, and the instant: two requests of
-/// one shape get the same static verdicts and scores. The id and the
-/// allowed sites are not part of it (the scope rule is not static, since a
-/// service plan narrows the sites from one replica to the next).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Shape {
-    kind: WorkKind,
-    team: Option<u32>,
-    gpus: u32,
-    accels: Vec<u16>,
-    spot_ok: bool,
-    gpu_milli: u32,
-    cpu_milli_per_gpu: u64,
-    memory_mib_per_gpu: u64,
-    now: i64,
-}
-
-impl Shape {
-    /// The shape of `req` at `now`.
-    pub fn of(req: &Request, now: i64) -> Self {
-        Shape {
-            kind: req.kind,
-            team: req.team,
-            gpus: req.gpus,
-            accels: req.accels.clone(),
-            spot_ok: req.spot_ok,
-            gpu_milli: req.gpu_milli,
-            cpu_milli_per_gpu: req.cpu_milli_per_gpu,
-            memory_mib_per_gpu: req.memory_mib_per_gpu,
-            now,
-        }
-    }
-
-    /// True when `req` at `now` has this shape.
-    pub fn matches(&self, req: &Request, now: i64) -> bool {
-        self.kind == req.kind
-            && self.team == req.team
-            && self.gpus == req.gpus
-            && self.accels == req.accels
-            && self.spot_ok == req.spot_ok
-            && self.gpu_milli == req.gpu_milli
-            && self.cpu_milli_per_gpu == req.cpu_milli_per_gpu
-            && self.memory_mib_per_gpu == req.memory_mib_per_gpu
-            && self.now == now
-    }
-}
-
-impl Pipeline {
-    /// Asks every static rule about every cluster for requests shaped like
-    /// `cx.req` at `cx.now`.
-    pub fn prepare(&self, cx: &Ctx<'_>) -> Prepared {
-        let n = cx.topo.clusters.len();
-        let statics: Vec<&(f64, AnyScorer)> =
-            self.scorers.iter().filter(|(_, s)| s.is_static()).collect();
-        let mut static_fail = vec![NO_FAIL; n];
-        let mut static_terms = Vec::with_capacity(n * statics.len());
-        for (c, fail) in static_fail.iter_mut().enumerate() {
-            let co = c as ClusterOrd;
-            *fail = self
-                .filters
-                .iter()
-                .position(|f| f.is_static() && f.applies(cx.req) && !f.pass(cx, co))
-                .map_or(NO_FAIL, |i| i as u8);
-            static_terms.extend(statics.iter().map(|(w, s)| w * s.score(cx, co)));
-        }
-        Prepared {
-            shape: Shape::of(cx.req, cx.now),
-            epoch: 0,
-            static_fail,
-            static_terms,
-            n_static: statics.len(),
-            sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! `commit` / `release` (the only writers). The controller and the batch
 //! function [`crate::schedule`] are built on these three calls.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use crate::decision::{
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, Filter, NO_FAIL, Pipeline, Prepared, Scorer};
+use crate::pipeline::{CostTable, Ctx, Filter, Pipeline, Scorer};
 use crate::policy::Policy;
+use crate::prepared::{NO_FAIL, Prepared, ShapeMemo};
 use crate::request::{Request, WorkId};
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
 
@@ -96,6 +98,11 @@ pub struct Scheduler {
     /// Counts the changes static rules can see (online capacity, contract
     /// spend): a [`Prepared`] from another count is stale and not used.
     static_epoch: u64,
+    /// The static rules' answers for the shapes decided at the current
+    /// instant (see [`ShapeMemo`]): `decide` reads, so it is kept in a cell.
+    /// It holds only what the rules would answer again, so a clone of the
+    /// scheduler may carry it.
+    memo: RefCell<ShapeMemo>,
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -154,6 +161,7 @@ impl Scheduler {
             policy,
             seed,
             static_epoch: 0,
+            memo: RefCell::default(),
             topo,
         }
     }
@@ -270,10 +278,9 @@ impl Scheduler {
     /// shaped like `req` at `now` (see [`Prepared`]), for a batch of
     /// decisions through [`Self::decide_prepared`].
     pub fn prepare(&self, now: i64, req: &Request) -> Prepared {
-        Prepared {
-            epoch: self.static_epoch,
-            ..self.pipeline.prepare(&self.ctx(req, now))
-        }
+        let mut p = self.pipeline.prepare(&self.ctx(req, now));
+        p.epoch = self.static_epoch;
+        p
     }
 
     /// [`Self::decide_with`], reading the static rules from `prep` instead
@@ -294,7 +301,33 @@ impl Scheduler {
         self.decide_inner(now, req, explain, extra, fresh.then_some(prep))
     }
 
+    /// A decision without `explain` and without a fresh `prep` of its own
+    /// reads its shape's static answers from the memo (bit for bit what the
+    /// rules answer, see [`Prepared`]), and leaves them there for the next
+    /// decision of its shape.
     fn decide_inner(
+        &self,
+        now: i64,
+        req: &Request,
+        explain: bool,
+        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        prep: Option<&Prepared>,
+    ) -> Decision {
+        if explain || prep.is_some() {
+            return self.decide_core(now, req, explain, extra, prep);
+        }
+        // Taken out of the cell for the decision, so a caller's rule that
+        // decides again meanwhile finds the cell free.
+        let p = self
+            .memo
+            .borrow_mut()
+            .take(&self.pipeline, &self.ctx(req, now), self.static_epoch);
+        let d = self.decide_core(now, req, false, extra, Some(&p));
+        self.memo.borrow_mut().put(p);
+        d
+    }
+
+    fn decide_core(
         &self,
         now: i64,
         req: &Request,
@@ -364,7 +397,7 @@ impl Scheduler {
             // The first rule in pipeline order that rejects the cluster: a
             // prepared static verdict names the first static one, and the
             // static ones before it passed.
-            let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail[c as usize]);
+            let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail(&self.pipeline, &cx, c));
             // Only the live rules before that one are asked, in order (the
             // set bits of a mask, lowest first).
             let mut ask = match static_fail {
@@ -473,14 +506,12 @@ impl Scheduler {
         mut terms: Option<&mut Vec<(std::borrow::Cow<'static, str>, f64)>>,
     ) -> f64 {
         let mut sum = 0.0;
-        let mut statics = prep.map_or(&[][..], |p| {
-            &p.static_terms[c as usize * p.n_static..(c as usize + 1) * p.n_static]
-        });
+        let mut statics = prep.map_or(&[][..], |p| p.static_terms(c));
         for (k, (w, s)) in self.pipeline.scorers.iter().enumerate() {
             if static_scorers & (1 << k) != 0
-                && let Some((&t, rest)) = statics.split_first()
+                && let Some((t, rest)) = statics.split_first()
             {
-                sum += t;
+                sum += t.get();
                 statics = rest;
                 continue;
             }
