@@ -258,7 +258,7 @@ impl Scheduler {
     /// without, only the counts by cause (the hot path allocates nothing
     /// but the placement itself).
     pub fn decide(&self, now: i64, req: &Request, explain: bool) -> Decision {
-        self.decide_with(now, req, explain, &|_| Some(0.0))
+        self.decide_inner(now, req, explain, &|_| Some(0.0), None)
     }
 
     /// [`Self::decide`] with one more rule from the caller: `extra(c)` is
@@ -305,16 +305,23 @@ impl Scheduler {
     /// reads its shape's static answers from the memo (bit for bit what the
     /// rules answer, see [`Prepared`]), and leaves them there for the next
     /// decision of its shape.
-    fn decide_inner(
+    ///
+    /// Generic over the caller's rule and over `explain`, so that each
+    /// kind of decision gets a loop of its own without the branches (and
+    /// the call through a pointer) it does not need.
+    fn decide_inner<E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
         &self,
         now: i64,
         req: &Request,
         explain: bool,
-        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        extra: &E,
         prep: Option<&Prepared>,
     ) -> Decision {
-        if explain || prep.is_some() {
-            return self.decide_core(now, req, explain, extra, prep);
+        if explain {
+            return self.decide_core::<true, E>(now, req, extra, prep);
+        }
+        if prep.is_some() {
+            return self.decide_core::<false, E>(now, req, extra, prep);
         }
         // Taken out of the cell for the decision, so a caller's rule that
         // decides again meanwhile finds the cell free.
@@ -322,19 +329,19 @@ impl Scheduler {
             .memo
             .borrow_mut()
             .take(&self.pipeline, &self.ctx(req, now), self.static_epoch);
-        let d = self.decide_core(now, req, false, extra, Some(&p));
+        let d = self.decide_core::<false, E>(now, req, extra, Some(&p));
         self.memo.borrow_mut().put(p);
         d
     }
 
-    fn decide_core(
+    fn decide_core<const EXPLAIN: bool, E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
         &self,
         now: i64,
         req: &Request,
-        explain: bool,
-        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        extra: &E,
         prep: Option<&Prepared>,
     ) -> Decision {
+        let explain = EXPLAIN;
         let cx = self.ctx(req, now);
         let n = self.topo.clusters.len() as u32;
         let mut ex = Explanation::default();
@@ -437,7 +444,7 @@ impl Scheduler {
                 Some(p) => {
                     let key = (
                         self.index.cluster_version(c),
-                        self.index.site_drawn_w(self.topo.clusters[c as usize].site),
+                        self.index.site_drawn_w(self.costs.facts[c as usize].site),
                     );
                     let (v, w, cached) = p.sums[c as usize].get();
                     if (v, w) == key {
