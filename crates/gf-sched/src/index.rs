@@ -30,6 +30,11 @@ const NONE: u32 = u32::MAX;
 struct ClusterCap {
     free_gpus: u64,
     online_gpus: u64,
+    /// A count of the changes to its domains: what a rule read of the
+    /// cluster is still true while the count is the same.
+    version: u64,
+    /// Its site (for the power its GPUs draw).
+    site: u32,
     whole_free: u32,
     /// `buckets[k]` holds the online domains with exactly `k > 0` free GPUs.
     buckets: Vec<Vec<DomainOrd>>,
@@ -37,21 +42,35 @@ struct ClusterCap {
     nonempty: Vec<u64>,
 }
 
+/// What the index keeps of one domain, in one record: placing or releasing
+/// a gang touches every field of each of its domains, and one record is one
+/// cache line where separate arrays (and the topology's) were several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DomainCap {
+    /// Free GPUs (0 when offline).
+    free: u32,
+    /// Position in its cluster's bucket of `free` (`NONE` when in none).
+    pos: u32,
+    /// Position in its block's whole-free list (`NONE` when not whole-free).
+    block_pos: u32,
+    /// GPUs it holds.
+    gpus: u32,
+    /// Its cluster.
+    cluster: ClusterOrd,
+    /// Its fabric block.
+    block: u32,
+    online: bool,
+}
+
 /// Free capacity and power of the whole fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapacityIndex {
-    free: Vec<u32>,
-    online: Vec<bool>,
-    /// Position of each online domain in its cluster bucket.
-    pos: Vec<u32>,
-    /// Position of each whole-free domain in its block's list (`NONE` otherwise).
-    block_pos: Vec<u32>,
+    doms: Vec<DomainCap>,
     clusters: Vec<ClusterCap>,
     block_whole: Vec<Vec<DomainOrd>>,
     block_free_gpus: Vec<u64>,
     site_drawn_w: Vec<u64>,
     site_envelope_w: Vec<u64>,
-    domain_gpus: Vec<u32>,
     /// CPU millicores and host memory in use per domain.
     cpu_used: Vec<u64>,
     mem_used: Vec<u64>,
@@ -59,9 +78,6 @@ pub struct CapacityIndex {
     shared: HashMap<DomainOrd, Vec<u16>>,
     /// Per cluster, carved GPUs with room left: `(room, domain, slot)`.
     shared_room: Vec<BTreeSet<(u16, DomainOrd, u16)>>,
-    /// Per cluster, a count of the changes to its domains: what a rule read
-    /// of the cluster is still true while the count is the same.
-    cluster_version: Vec<u64>,
 }
 
 impl CapacityIndex {
@@ -69,16 +85,28 @@ impl CapacityIndex {
     pub fn new(topo: &Topology) -> Self {
         let n = topo.n_domains();
         CapacityIndex {
-            free: vec![0; n],
-            online: vec![false; n],
-            pos: vec![NONE; n],
-            block_pos: vec![NONE; n],
+            doms: topo
+                .domain_cluster
+                .iter()
+                .zip(&topo.domain_block)
+                .map(|(&c, &block)| DomainCap {
+                    free: 0,
+                    pos: NONE,
+                    block_pos: NONE,
+                    gpus: topo.clusters[c as usize].domain_gpus,
+                    cluster: c,
+                    block,
+                    online: false,
+                })
+                .collect(),
             clusters: topo
                 .clusters
                 .iter()
                 .map(|c| ClusterCap {
                     free_gpus: 0,
                     online_gpus: 0,
+                    version: 0,
+                    site: c.site,
                     whole_free: 0,
                     buckets: vec![Vec::new(); c.domain_gpus as usize + 1],
                     nonempty: vec![0; (c.domain_gpus as usize + 1).div_ceil(64)],
@@ -88,16 +116,10 @@ impl CapacityIndex {
             block_free_gpus: vec![0; topo.block_cluster.len()],
             site_drawn_w: vec![0; topo.sites.len()],
             site_envelope_w: topo.sites.iter().map(|s| s.envelope_w).collect(),
-            domain_gpus: topo
-                .domain_cluster
-                .iter()
-                .map(|&c| topo.clusters[c as usize].domain_gpus)
-                .collect(),
             cpu_used: vec![0; n],
             mem_used: vec![0; n],
             shared: HashMap::new(),
             shared_room: vec![BTreeSet::new(); topo.clusters.len()],
-            cluster_version: vec![0; topo.clusters.len()],
         }
     }
 
@@ -155,7 +177,7 @@ impl CapacityIndex {
         self.shared_room[c as usize]
             .range((milli as u16, 0, 0)..)
             .take(limit)
-            .find(|&&(_, d, _)| self.online[d as usize] && self.host_fits(topo, d, cpu, mem))
+            .find(|&&(_, d, _)| self.doms[d as usize].online && self.host_fits(topo, d, cpu, mem))
             .map(|&(_, d, slot)| (d, slot))
     }
 
@@ -171,7 +193,7 @@ impl CapacityIndex {
         watts_per_gpu: u64,
     ) -> u16 {
         let c = topo.domain_cluster[d as usize] as usize;
-        self.cluster_version[c] += 1;
+        self.clusters[c].version += 1;
         let slot = match slot {
             Some(s) => s,
             None => {
@@ -211,7 +233,7 @@ impl CapacityIndex {
         watts_per_gpu: u64,
     ) {
         let c = topo.domain_cluster[d as usize] as usize;
-        self.cluster_version[c] += 1;
+        self.clusters[c].version += 1;
         let Some(slots) = self.shared.get_mut(&d) else {
             return;
         };
@@ -242,12 +264,12 @@ impl CapacityIndex {
 
     /// Free GPUs of a domain (0 when offline).
     pub fn free(&self, d: DomainOrd) -> u32 {
-        self.free[d as usize]
+        self.doms[d as usize].free
     }
 
     /// True when the domain is online.
     pub fn is_online(&self, d: DomainOrd) -> bool {
-        self.online[d as usize]
+        self.doms[d as usize].online
     }
 
     /// Free GPUs of a cluster.
@@ -258,7 +280,7 @@ impl CapacityIndex {
     /// A count of the changes to a cluster's domains (free GPUs, shared
     /// GPUs, online): equal counts mean nothing of the cluster changed.
     pub fn cluster_version(&self, c: ClusterOrd) -> u64 {
-        self.cluster_version[c as usize]
+        self.clusters[c as usize].version
     }
 
     /// Online GPUs of a cluster.
@@ -324,7 +346,7 @@ impl CapacityIndex {
         }
         let cc = &mut self.clusters[c];
         let b = &mut cc.buckets[k as usize];
-        self.pos[d as usize] = b.len() as u32;
+        self.doms[d as usize].pos = b.len() as u32;
         b.push(d);
         cc.nonempty[k as usize / 64] |= 1 << (k % 64);
     }
@@ -335,39 +357,38 @@ impl CapacityIndex {
         }
         let cc = &mut self.clusters[c];
         let b = &mut cc.buckets[k as usize];
-        let p = self.pos[d as usize] as usize;
+        let p = self.doms[d as usize].pos as usize;
         b.swap_remove(p);
         if let Some(&moved) = b.get(p) {
-            self.pos[moved as usize] = p as u32;
+            self.doms[moved as usize].pos = p as u32;
         }
         if b.is_empty() {
             cc.nonempty[k as usize / 64] &= !(1 << (k % 64));
         }
-        self.pos[d as usize] = NONE;
+        self.doms[d as usize].pos = NONE;
     }
 
     fn whole_insert(&mut self, blk: usize, d: DomainOrd) {
         let l = &mut self.block_whole[blk];
-        self.block_pos[d as usize] = l.len() as u32;
+        self.doms[d as usize].block_pos = l.len() as u32;
         l.push(d);
     }
 
     fn whole_remove(&mut self, blk: usize, d: DomainOrd) {
         let l = &mut self.block_whole[blk];
-        let p = self.block_pos[d as usize] as usize;
+        let p = self.doms[d as usize].block_pos as usize;
         l.swap_remove(p);
         if let Some(&moved) = l.get(p) {
-            self.block_pos[moved as usize] = p as u32;
+            self.doms[moved as usize].block_pos = p as u32;
         }
-        self.block_pos[d as usize] = NONE;
+        self.doms[d as usize].block_pos = NONE;
     }
 
     /// Moves domain `d` from `old` to `new` free GPUs, keeping every counter true.
-    fn set_free(&mut self, topo: &Topology, d: DomainOrd, old: u32, new: u32) {
-        let c = topo.domain_cluster[d as usize] as usize;
-        let blk = topo.domain_block[d as usize] as usize;
-        let dg = self.domain_gpus[d as usize];
-        self.cluster_version[c] += 1;
+    fn set_free(&mut self, d: DomainOrd, old: u32, new: u32) {
+        let dom = self.doms[d as usize];
+        let (c, blk, dg) = (dom.cluster as usize, dom.block as usize, dom.gpus);
+        self.clusters[c].version += 1;
         self.bucket_remove(c, d, old);
         self.bucket_insert(c, d, new);
         if old == dg {
@@ -381,36 +402,33 @@ impl CapacityIndex {
         let delta = new as i64 - old as i64;
         self.clusters[c].free_gpus = (self.clusters[c].free_gpus as i64 + delta) as u64;
         self.block_free_gpus[blk] = (self.block_free_gpus[blk] as i64 + delta) as u64;
-        self.free[d as usize] = new;
+        self.doms[d as usize].free = new;
     }
 
     /// Takes `n` GPUs of domain `d`, drawing `watts_per_gpu` each at its site.
     /// The caller has checked that they are free.
-    pub fn take(&mut self, topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
-        let old = self.free[d as usize];
-        debug_assert!(
-            self.online[d as usize] && old >= n,
-            "taking GPUs that are not free"
-        );
-        self.set_free(topo, d, old, old - n);
-        let site = topo.clusters[topo.domain_cluster[d as usize] as usize].site as usize;
+    pub fn take(&mut self, _topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
+        let dom = self.doms[d as usize];
+        debug_assert!(dom.online && dom.free >= n, "taking GPUs that are not free");
+        self.set_free(d, dom.free, dom.free - n);
+        let site = self.clusters[dom.cluster as usize].site as usize;
         self.site_drawn_w[site] += n as u64 * watts_per_gpu;
     }
 
     /// Gives back `n` GPUs of domain `d`.
-    pub fn give(&mut self, topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
-        let site = topo.clusters[topo.domain_cluster[d as usize] as usize].site as usize;
+    pub fn give(&mut self, _topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
+        let dom = self.doms[d as usize];
+        let site = self.clusters[dom.cluster as usize].site as usize;
         self.site_drawn_w[site] -= n as u64 * watts_per_gpu;
-        if !self.online[d as usize] {
+        if !dom.online {
             // The domain went offline while allocated; its GPUs come back with it.
             return;
         }
-        let old = self.free[d as usize];
         debug_assert!(
-            old + n <= self.domain_gpus[d as usize],
+            dom.free + n <= dom.gpus,
             "giving back more than a domain has"
         );
-        self.set_free(topo, d, old, old + n);
+        self.set_free(d, dom.free, dom.free + n);
     }
 
     /// Brings a domain online (all its GPUs free) or takes it offline.
@@ -418,23 +436,22 @@ impl CapacityIndex {
     /// Taking a domain offline drops it from every bucket; GPUs allocated on it
     /// stay counted as allocated until they are given back, so the caller (the
     /// controller) releases the work that ran there.
-    pub fn set_online(&mut self, topo: &Topology, d: DomainOrd, on: bool) {
+    pub fn set_online(&mut self, _topo: &Topology, d: DomainOrd, on: bool) {
         let i = d as usize;
-        if self.online[i] == on {
+        let dom = self.doms[i];
+        if dom.online == on {
             return;
         }
-        let c = topo.domain_cluster[i] as usize;
-        let blk = topo.domain_block[i] as usize;
-        let dg = self.domain_gpus[i];
-        self.cluster_version[c] += 1;
+        let (c, blk, dg) = (dom.cluster as usize, dom.block as usize, dom.gpus);
+        self.clusters[c].version += 1;
         if on {
-            self.online[i] = true;
-            self.free[i] = 0;
+            self.doms[i].online = true;
+            self.doms[i].free = 0;
             self.bucket_insert(c, d, 0);
             self.clusters[c].online_gpus += dg as u64;
-            self.set_free(topo, d, 0, dg);
+            self.set_free(d, 0, dg);
         } else {
-            let old = self.free[i];
+            let old = dom.free;
             if old == dg {
                 self.whole_remove(blk, d);
                 self.clusters[c].whole_free -= 1;
@@ -443,8 +460,8 @@ impl CapacityIndex {
             self.clusters[c].free_gpus -= old as u64;
             self.clusters[c].online_gpus -= dg as u64;
             self.block_free_gpus[blk] -= old as u64;
-            self.free[i] = 0;
-            self.online[i] = false;
+            self.doms[i].free = 0;
+            self.doms[i].online = false;
         }
     }
 
@@ -463,15 +480,15 @@ impl CapacityIndex {
     pub fn check_consistent(&self, topo: &Topology) -> Result<(), String> {
         for (ci, c) in topo.clusters.iter().enumerate() {
             let range = c.first_domain..c.first_domain + c.n_domains;
-            let free: u64 = range.clone().map(|d| self.free[d as usize] as u64).sum();
+            let free: u64 = range.clone().map(|d| self.free(d) as u64).sum();
             let online: u64 = range
                 .clone()
-                .filter(|&d| self.online[d as usize])
+                .filter(|&d| self.is_online(d))
                 .map(|_| c.domain_gpus as u64)
                 .sum();
             let whole = range
                 .clone()
-                .filter(|&d| self.online[d as usize] && self.free[d as usize] == c.domain_gpus)
+                .filter(|&d| self.is_online(d) && self.free(d) == c.domain_gpus)
                 .count() as u32;
             let cc = &self.clusters[ci];
             if cc.free_gpus != free || cc.online_gpus != online || cc.whole_free != whole {
@@ -481,12 +498,12 @@ impl CapacityIndex {
                 ));
             }
             for d in range {
-                if self.free[d as usize] > c.domain_gpus {
+                if self.free(d) > c.domain_gpus {
                     return Err(format!("domain {d} has more free GPUs than it holds"));
                 }
-                let on = self.online[d as usize];
-                let k = self.free[d as usize] as usize;
-                let in_bucket = cc.buckets[k].get(self.pos[d as usize] as usize) == Some(&d);
+                let on = self.is_online(d);
+                let k = self.free(d) as usize;
+                let in_bucket = cc.buckets[k].get(self.doms[d as usize].pos as usize) == Some(&d);
                 if (on && k > 0) != in_bucket {
                     return Err(format!("domain {d} is misplaced in its buckets"));
                 }

@@ -16,6 +16,7 @@ pub mod index;
 pub mod pack;
 pub mod pipeline;
 pub mod policy;
+pub mod prepared;
 pub mod request;
 pub mod scheduler;
 pub mod service;
@@ -26,8 +27,8 @@ use std::collections::BTreeMap;
 
 pub use decision::{Cause, Decision, Explanation, Outcome, Placement, SharedGpu, Verdict, Victim};
 pub use index::CapacityIndex;
-pub use pipeline::Prepared;
 pub use policy::{Candidates, Policy, Strategy, Weights};
+pub use prepared::Prepared;
 pub use request::{Request, RequestError, WorkId, WorkKind};
 pub use scheduler::{Alloc, AllocId, SchedError, Scheduler};
 pub use service::{

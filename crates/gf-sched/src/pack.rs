@@ -217,14 +217,14 @@ fn spare_whole(
     parts: &[(DomainOrd, u32)],
 ) -> Option<DomainOrd> {
     let used = |d: DomainOrd| parts.iter().any(|p| p.0 == d);
-    let used_blocks: Vec<u32> = parts
-        .iter()
-        .map(|p| topo.domain_block[p.0 as usize])
-        .collect();
-    let mut blocks: Vec<u32> = (first_block..first_block + n_blocks).collect();
-    blocks.sort_by_key(|b| !used_blocks.contains(b));
+    let in_use = |b: &u32| parts.iter().any(|p| topo.domain_block[p.0 as usize] == *b);
+    // The blocks in use in block order, then the others in block order: two
+    // walks over the blocks rather than a sorted copy of them.
+    let blocks = first_block..first_block + n_blocks;
     blocks
-        .into_iter()
+        .clone()
+        .filter(in_use)
+        .chain(blocks.filter(|b| !in_use(b)))
         .flat_map(|b| ix.block_whole_free(b).iter().copied())
         .find(|&d| !used(d))
 }

@@ -11,7 +11,8 @@ use crate::policy::{Policy, Strategy, Weights};
 use crate::request::{Request, WorkKind};
 use crate::topology::{ClusterOrd, Topology};
 
-/// Everything a rule may read about one decision. Rules never write.
+/// Everything a rule may read about one decision. Rules never write (the
+/// memo below only keeps values a rule computed, so asking again is cheap).
 pub struct Ctx<'a> {
     /// The fleet.
     pub topo: &'a Topology,
@@ -27,6 +28,59 @@ pub struct Ctx<'a> {
     pub req: &'a Request,
     /// Now, seconds since the epoch.
     pub now: i64,
+    /// Bit `a` is set when the request accepts accelerator ordinal `a < 64`:
+    /// the accelerator rule asks it once per cluster, so the list is read
+    /// once per decision instead.
+    accepted: u64,
+    /// The commitment score of each of the first [`COMMIT_MEMO`] contracts,
+    /// once a cluster of it was scored in this decision (NaN: not yet). It
+    /// depends on the contract, the time and the spend only, which one
+    /// decision never changes, so it is worked out once per contract rather
+    /// than once per cluster.
+    commit_memo: [Cell<f64>; COMMIT_MEMO],
+}
+
+/// Contracts whose commitment score a decision remembers; a fleet with more
+/// works them out again for the rest.
+const COMMIT_MEMO: usize = 16;
+
+impl<'a> Ctx<'a> {
+    /// The context of one decision.
+    pub fn new(
+        topo: &'a Topology,
+        index: &'a CapacityIndex,
+        team_used: &'a [u64],
+        contract_spend: &'a [f64],
+        costs: &'a CostTable,
+        req: &'a Request,
+        now: i64,
+    ) -> Self {
+        let accepted = req
+            .accels
+            .iter()
+            .filter(|&&a| a < 64)
+            .fold(0u64, |m, &a| m | 1 << a);
+        Ctx {
+            topo,
+            index,
+            team_used,
+            contract_spend,
+            costs,
+            req,
+            now,
+            accepted,
+            commit_memo: std::array::from_fn(|_| Cell::new(f64::NAN)),
+        }
+    }
+
+    /// True when the request accepts accelerator `a`.
+    fn accepts(&self, a: u16) -> bool {
+        if a < 64 {
+            self.accepted >> a & 1 != 0
+        } else {
+            self.req.accels.contains(&a)
+        }
+    }
 }
 
 /// A hard rule: a cluster passes or is rejected with a cause.
@@ -73,8 +127,9 @@ impl Filter for AcceleratorAccepted {
     fn cause(&self) -> Cause {
         Cause::Accelerator
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
-        cx.req.accels.contains(&cx.topo.clusters[c as usize].accel)
+        cx.accepts(cx.costs.facts[c as usize].accel)
     }
     fn is_static(&self) -> bool {
         true
@@ -90,6 +145,7 @@ impl Filter for ScopeAllowed {
     fn cause(&self) -> Cause {
         Cause::Scope
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         match &cx.req.sites {
             None => true,
@@ -107,8 +163,9 @@ impl Filter for SpotEligible {
     fn cause(&self) -> Cause {
         Cause::Spot
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
-        cx.req.spot_ok || cx.topo.clusters[c as usize].price_model != PriceModel::Spot
+        cx.req.spot_ok || !cx.costs.facts[c as usize].spot
     }
     fn is_static(&self) -> bool {
         true
@@ -124,9 +181,10 @@ impl Filter for TeamQuota {
     fn cause(&self) -> Cause {
         Cause::Quota
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let Some(t) = cx.req.team else { return true };
-        let a = cx.topo.clusters[c as usize].accel as usize;
+        let a = cx.costs.facts[c as usize].accel as usize;
         let n = cx.topo.accels.len();
         let quota = cx.topo.teams[t as usize].quota[a];
         cx.team_used[t as usize * n + a].saturating_add(cx.req.gpus as u64) <= quota
@@ -144,6 +202,7 @@ impl Filter for HostResources {
     fn cause(&self) -> Cause {
         Cause::Host
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let cl = &cx.topo.clusters[c as usize];
         let n = cx.req.gpus.min(cl.domain_gpus) as u64;
@@ -162,6 +221,7 @@ impl Filter for OnlineCapacity {
     fn cause(&self) -> Cause {
         Cause::NotOnline
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.index.cluster_online(c) >= cx.req.gpus as u64
     }
@@ -178,6 +238,7 @@ impl Filter for GangFits {
     fn cause(&self) -> Cause {
         Cause::Capacity
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         if cx.req.is_fractional() && cx.index.max_shared_room(c) >= cx.req.gpu_milli {
             return true; // room on a GPU already shared
@@ -192,12 +253,42 @@ impl Filter for PowerHeadroom {
     fn cause(&self) -> Cause {
         Cause::Power
     }
+    #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
-        let cl = &cx.topo.clusters[c as usize];
-        let need = cx.req.gpus as u64 * cx.topo.watts_per_gpu(c);
-        cx.index.site_drawn_w(cl.site) + need <= cx.index.site_envelope_w(cl.site)
+        let f = &cx.costs.facts[c as usize];
+        let need = cx.req.gpus as u64 * f.watts;
+        cx.index.site_drawn_w(f.site) + need <= cx.index.site_envelope_w(f.site)
     }
 }
+
+/// What the rules read of a cluster on every decision, packed in one small
+/// record per cluster: a decision walks up to every cluster of the fleet,
+/// and the full [`crate::topology::Cluster`] (names, ramp) is several cache
+/// lines apart from one cluster to the next.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterFacts {
+    /// Accelerator ordinal.
+    pub accel: u16,
+    /// Spot capacity.
+    pub spot: bool,
+    /// Reserved capacity: paid whether used or not.
+    pub reserved: bool,
+    /// Its site.
+    pub site: u32,
+    /// The contract its spend counts against ([`NO_CONTRACT`]: none).
+    pub contract: u32,
+    /// GPUs per NVLink domain.
+    pub domain_gpus: u32,
+    /// Facility watts per GPU at load.
+    pub watts: u64,
+    /// The cost term of training work (see [`EffectiveCost`]).
+    norm_train: f64,
+    /// The cost term of inference work.
+    norm_infer: f64,
+}
+
+/// A cluster under no contract.
+pub const NO_CONTRACT: u32 = u32::MAX;
 
 /// Per-cluster cost per unit of work, and the fleet's cheapest, computed once per fleet.
 #[derive(Debug, Clone)]
@@ -206,12 +297,10 @@ pub struct CostTable {
     pub train: Vec<f64>,
     /// USD per reference GPU-hour of inference work, per cluster.
     pub infer: Vec<f64>,
-    /// Reserved: paid whether used or not, so using it costs nothing more.
-    reserved: Vec<bool>,
+    /// What the rules read of each cluster.
+    pub facts: Vec<ClusterFacts>,
     /// The fleet's largest commitment, USD: the scale of commitment urgency.
     largest_commitment_usd: f64,
-    min_train: f64,
-    min_infer: f64,
 }
 
 impl CostTable {
@@ -239,12 +328,36 @@ impl CostTable {
                 .map(|(x, _)| *x)
                 .fold(f64::INFINITY, f64::min)
         };
+        let (min_train, min_infer) = (min(&train), min(&infer));
+        // Reserved capacity's cost term is 1; capacity paid by use scores the
+        // fleet's cheapest over its own cost, clamped to [0, 1].
+        let normalized = |reserved: bool, v: f64, m: f64| {
+            if reserved || v <= 0.0 {
+                1.0
+            } else {
+                (m / v).clamp(0.0, 1.0)
+            }
+        };
+        let facts = topo
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(c, cl)| ClusterFacts {
+                accel: cl.accel,
+                spot: cl.price_model == PriceModel::Spot,
+                reserved: reserved[c],
+                site: cl.site,
+                contract: cl.contract.unwrap_or(NO_CONTRACT),
+                domain_gpus: cl.domain_gpus,
+                watts: topo.watts_per_gpu(c as ClusterOrd),
+                norm_train: normalized(reserved[c], train[c], min_train),
+                norm_infer: normalized(reserved[c], infer[c], min_infer),
+            })
+            .collect();
         CostTable {
-            min_train: min(&train),
-            min_infer: min(&infer),
             train,
             infer,
-            reserved,
+            facts,
             largest_commitment_usd: topo
                 .contracts
                 .iter()
@@ -262,17 +375,10 @@ impl CostTable {
     }
 
     fn normalized(&self, kind: WorkKind, c: ClusterOrd) -> f64 {
-        if self.reserved[c as usize] {
-            return 1.0;
-        }
-        let (v, m) = match kind {
-            WorkKind::Training => (self.train[c as usize], self.min_train),
-            WorkKind::Inference => (self.infer[c as usize], self.min_infer),
-        };
-        if v <= 0.0 {
-            1.0
-        } else {
-            (m / v).clamp(0.0, 1.0)
+        let f = &self.facts[c as usize];
+        match kind {
+            WorkKind::Training => f.norm_train,
+            WorkKind::Inference => f.norm_infer,
         }
     }
 }
@@ -284,6 +390,7 @@ impl Scorer for EffectiveCost {
     fn name(&self) -> &'static str {
         "cost"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         cx.costs.normalized(cx.req.kind, c)
     }
@@ -299,8 +406,9 @@ impl Scorer for PaidAnyway {
     fn name(&self) -> &'static str {
         "paid-anyway"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
-        f64::from(cx.topo.clusters[c as usize].price_model == PriceModel::Reserved)
+        f64::from(cx.costs.facts[c as usize].reserved)
     }
     fn is_static(&self) -> bool {
         true
@@ -318,25 +426,41 @@ impl Scorer for CommitmentBehind {
     fn name(&self) -> &'static str {
         "commitment"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
-        let Some(k) = cx.topo.clusters[c as usize].contract else {
-            return 0.5;
-        };
-        let k_ord = k as usize;
-        let k = &cx.topo.contracts[k_ord];
-        if cx.now <= k.start_s || cx.now >= k.end_s || k.committed_usd <= 0.0 {
+        let k = cx.costs.facts[c as usize].contract;
+        if k == NO_CONTRACT {
             return 0.5;
         }
-        let largest = cx.costs.largest_commitment_usd;
-        let elapsed = (cx.now - k.start_s) as f64 / (k.end_s - k.start_s) as f64;
-        let spent = cx.contract_spend.get(k_ord).copied().unwrap_or(0.0);
-        let projected = spent / elapsed;
-        let shortfall = (k.committed_usd - projected) / largest;
-        0.5 + 0.5 * shortfall.clamp(-1.0, 1.0)
+        // Every cluster of a contract scores the same: worked out once.
+        let Some(memo) = cx.commit_memo.get(k as usize) else {
+            return commitment(cx, k as usize);
+        };
+        let v = memo.get();
+        if !v.is_nan() {
+            return v;
+        }
+        let v = commitment(cx, k as usize);
+        memo.set(v);
+        v
     }
     fn is_static(&self) -> bool {
         true
     }
+}
+
+/// The commitment urgency of contract `k_ord` (see [`CommitmentBehind`]).
+fn commitment(cx: &Ctx<'_>, k_ord: usize) -> f64 {
+    let k = &cx.topo.contracts[k_ord];
+    if cx.now <= k.start_s || cx.now >= k.end_s || k.committed_usd <= 0.0 {
+        return 0.5;
+    }
+    let largest = cx.costs.largest_commitment_usd;
+    let elapsed = (cx.now - k.start_s) as f64 / (k.end_s - k.start_s) as f64;
+    let spent = cx.contract_spend.get(k_ord).copied().unwrap_or(0.0);
+    let projected = spent / elapsed;
+    let shortfall = (k.committed_usd - projected) / largest;
+    0.5 + 0.5 * shortfall.clamp(-1.0, 1.0)
 }
 
 /// More power headroom left at the site after placing scores higher.
@@ -345,14 +469,15 @@ impl Scorer for PowerLeft {
     fn name(&self) -> &'static str {
         "power"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
-        let cl = &cx.topo.clusters[c as usize];
-        let env = cx.index.site_envelope_w(cl.site);
+        let f = &cx.costs.facts[c as usize];
+        let env = cx.index.site_envelope_w(f.site);
         if env == 0 {
             return 0.0;
         }
-        let need = cx.req.gpus as u64 * cx.topo.watts_per_gpu(c);
-        1.0 - ((cx.index.site_drawn_w(cl.site) + need) as f64 / env as f64).min(1.0)
+        let need = cx.req.gpus as u64 * f.watts;
+        1.0 - ((cx.index.site_drawn_w(f.site) + need) as f64 / env as f64).min(1.0)
     }
 }
 
@@ -364,8 +489,9 @@ impl Scorer for Packing {
     fn name(&self) -> &'static str {
         "packing"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
-        let dg = cx.topo.clusters[c as usize].domain_gpus;
+        let dg = cx.costs.facts[c as usize].domain_gpus;
         let g = cx.req.gpus;
         if cx.req.is_fractional() && cx.index.max_shared_room(c) >= cx.req.gpu_milli {
             return 1.0; // fills a GPU that is already shared
@@ -390,8 +516,9 @@ impl Scorer for Preference {
     fn name(&self) -> &'static str {
         "preference"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
-        let a = cx.topo.clusters[c as usize].accel;
+        let a = cx.costs.facts[c as usize].accel;
         let n = cx.req.accels.len();
         let i = cx.req.accels.iter().position(|&x| x == a).unwrap_or(n);
         1.0 - i as f64 / n.max(1) as f64
@@ -407,6 +534,7 @@ impl Scorer for FileOrder {
     fn name(&self) -> &'static str {
         "file-order"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         1.0 - c as f64 / cx.topo.clusters.len().max(1) as f64
     }
@@ -421,18 +549,104 @@ impl Scorer for LeastLeftover {
     fn name(&self) -> &'static str {
         "least-leftover"
     }
+    #[inline]
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
         let left = cx.index.cluster_free(c) - cx.req.gpus as u64;
         1.0 / (1.0 + left as f64)
     }
 }
 
+/// Asks the rule inside an [`AnyFilter`] or [`AnyScorer`], by a `match`.
+macro_rules! each_rule {
+    ($self:ident, $r:ident => $e:expr, $($v:ident),+) => {
+        match $self {
+            $(Self::$v($r) => $e,)+
+        }
+    };
+}
+
+/// One filter of the pipeline. An enum rather than a boxed trait object: a
+/// decision asks every filter of up to every cluster, and a `match` lets the
+/// compiler inline each small rule where a virtual call cannot.
+pub enum AnyFilter {
+    /// [`AcceleratorAccepted`].
+    Accelerator(AcceleratorAccepted),
+    /// [`ScopeAllowed`].
+    Scope(ScopeAllowed),
+    /// [`SpotEligible`].
+    Spot(SpotEligible),
+    /// [`TeamQuota`].
+    Quota(TeamQuota),
+    /// [`HostResources`].
+    Host(HostResources),
+    /// [`OnlineCapacity`].
+    Online(OnlineCapacity),
+    /// [`GangFits`].
+    Gang(GangFits),
+    /// [`PowerHeadroom`].
+    Power(PowerHeadroom),
+}
+
+impl Filter for AnyFilter {
+    #[inline]
+    fn cause(&self) -> Cause {
+        each_rule!(self, r => r.cause(), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    }
+    #[inline]
+    fn applies(&self, req: &Request) -> bool {
+        each_rule!(self, r => r.applies(req), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    }
+    #[inline(always)]
+    fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
+        each_rule!(self, r => r.pass(cx, c), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    }
+    #[inline]
+    fn is_static(&self) -> bool {
+        each_rule!(self, r => r.is_static(), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    }
+}
+
+/// One scorer of the pipeline (an enum for the reason [`AnyFilter`] is).
+pub enum AnyScorer {
+    /// [`EffectiveCost`].
+    Cost(EffectiveCost),
+    /// [`PaidAnyway`].
+    Paid(PaidAnyway),
+    /// [`CommitmentBehind`].
+    Commitment(CommitmentBehind),
+    /// [`PowerLeft`].
+    Power(PowerLeft),
+    /// [`Packing`].
+    Packing(Packing),
+    /// [`Preference`].
+    Preference(Preference),
+    /// [`FileOrder`].
+    FileOrder(FileOrder),
+    /// [`LeastLeftover`].
+    LeastLeftover(LeastLeftover),
+}
+
+impl Scorer for AnyScorer {
+    #[inline]
+    fn name(&self) -> &'static str {
+        each_rule!(self, r => r.name(), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
+    }
+    #[inline(always)]
+    fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64 {
+        each_rule!(self, r => r.score(cx, c), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
+    }
+    #[inline]
+    fn is_static(&self) -> bool {
+        each_rule!(self, r => r.is_static(), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
+    }
+}
+
 /// The filters and weighted scorers of one policy.
 pub struct Pipeline {
     /// Hard rules, cheapest and most selective first.
-    pub filters: Vec<Box<dyn Filter>>,
+    pub filters: Vec<AnyFilter>,
     /// Soft rules with their weights.
-    pub scorers: Vec<(f64, Box<dyn Scorer>)>,
+    pub scorers: Vec<(f64, AnyScorer)>,
 }
 
 impl Pipeline {
@@ -443,143 +657,34 @@ impl Pipeline {
     /// fleet; spot, quota and host resources per domain are O(1) lookups;
     /// online capacity, free capacity and power read the live index last. The first rule that rejects a cluster is its cause.
     pub fn new(policy: &Policy) -> Self {
-        let filters: Vec<Box<dyn Filter>> = vec![
-            Box::new(AcceleratorAccepted),
-            Box::new(ScopeAllowed),
-            Box::new(SpotEligible),
-            Box::new(TeamQuota),
-            Box::new(HostResources),
-            Box::new(OnlineCapacity),
-            Box::new(GangFits),
-            Box::new(PowerHeadroom),
+        let filters = vec![
+            AnyFilter::Accelerator(AcceleratorAccepted),
+            AnyFilter::Scope(ScopeAllowed),
+            AnyFilter::Spot(SpotEligible),
+            AnyFilter::Quota(TeamQuota),
+            AnyFilter::Host(HostResources),
+            AnyFilter::Online(OnlineCapacity),
+            AnyFilter::Gang(GangFits),
+            AnyFilter::Power(PowerHeadroom),
         ];
-        let scorers: Vec<(f64, Box<dyn Scorer>)> = match policy.strategy {
-            Strategy::FirstFit => vec![(1.0, Box::new(FileOrder))],
-            Strategy::BestFit => vec![(1.0, Box::new(LeastLeftover))],
-            Strategy::Cheapest => vec![(1.0, Box::new(EffectiveCost))],
+        let scorers = match policy.strategy {
+            Strategy::FirstFit => vec![(1.0, AnyScorer::FileOrder(FileOrder))],
+            Strategy::BestFit => vec![(1.0, AnyScorer::LeastLeftover(LeastLeftover))],
+            Strategy::Cheapest => vec![(1.0, AnyScorer::Cost(EffectiveCost))],
             Strategy::MultiObjective(w) => weighted(w),
         };
         Pipeline { filters, scorers }
     }
 }
 
-fn weighted(w: Weights) -> Vec<(f64, Box<dyn Scorer>)> {
-    let all: Vec<(f64, Box<dyn Scorer>)> = vec![
-        (w.cost, Box::new(EffectiveCost)),
-        (w.paid_anyway, Box::new(PaidAnyway)),
-        (w.commitment, Box::new(CommitmentBehind)),
-        (w.power, Box::new(PowerLeft)),
-        (w.packing, Box::new(Packing)),
-        (w.preference, Box::new(Preference)),
+fn weighted(w: Weights) -> Vec<(f64, AnyScorer)> {
+    let all = vec![
+        (w.cost, AnyScorer::Cost(EffectiveCost)),
+        (w.paid_anyway, AnyScorer::Paid(PaidAnyway)),
+        (w.commitment, AnyScorer::Commitment(CommitmentBehind)),
+        (w.power, AnyScorer::Power(PowerLeft)),
+        (w.packing, AnyScorer::Packing(Packing)),
+        (w.preference, AnyScorer::Preference(Preference)),
     ];
     all.into_iter().filter(|(w, _)| *w != 0.0).collect()
-}
-
-/// What a request's static rules say about every cluster, computed once for
-/// a batch of decisions of one shape at one instant (the replicas of one
-/// service plan): the decisions then ask only the rules that placing work
-/// can change. Every value is the one the rule itself returns, and a
-/// decision adds the terms in the pipeline's order either way, so a
-/// prepared decision is bit for bit the unprepared one.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The shape and instant it was computed for.
-    pub(crate) shape: Shape,
-    /// The scheduler's count of changes static rules can see when it was
-    /// computed (set by `Scheduler::prepare`).
-    pub(crate) epoch: u64,
-    /// Per cluster: the pipeline position of the first static filter that
-    /// rejects it ([`NO_FAIL`] when none does).
-    pub(crate) static_fail: Vec<u8>,
-    /// Per cluster, `n_static` weighted terms in the order of the static
-    /// scorers in the pipeline.
-    pub(crate) static_terms: Vec<f64>,
-    pub(crate) n_static: usize,
-    /// Per cluster, the last sum of its scorers' terms and what it was
-    /// computed under: the cluster's version and its site's watts drawn
-    /// (`u64::MAX`: never computed). A scorer that is not static reads only
-    /// the request's shape, the index's state of the cluster and the power
-    /// drawn at its site, so while both are unchanged the sum is the one it
-    /// would compute again; placing a replica changes them for one cluster
-    /// and its site, and only those are scored afresh.
-    pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
-}
-
-/// No static filter rejects the cluster.
-pub(crate) const NO_FAIL: u8 = u8::MAX;
-
-/// What static rules may read of a request, and the instant: two requests of
-/// one shape get the same static verdicts and scores. The id and the
-/// allowed sites are not part of it (the scope rule is not static, since a
-/// service plan narrows the sites from one replica to the next).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Shape {
-    kind: WorkKind,
-    team: Option<u32>,
-    gpus: u32,
-    accels: Vec<u16>,
-    spot_ok: bool,
-    gpu_milli: u32,
-    cpu_milli_per_gpu: u64,
-    memory_mib_per_gpu: u64,
-    now: i64,
-}
-
-impl Shape {
-    /// The shape of `req` at `now`.
-    pub fn of(req: &Request, now: i64) -> Self {
-        Shape {
-            kind: req.kind,
-            team: req.team,
-            gpus: req.gpus,
-            accels: req.accels.clone(),
-            spot_ok: req.spot_ok,
-            gpu_milli: req.gpu_milli,
-            cpu_milli_per_gpu: req.cpu_milli_per_gpu,
-            memory_mib_per_gpu: req.memory_mib_per_gpu,
-            now,
-        }
-    }
-
-    /// True when `req` at `now` has this shape.
-    pub fn matches(&self, req: &Request, now: i64) -> bool {
-        self.kind == req.kind
-            && self.team == req.team
-            && self.gpus == req.gpus
-            && self.accels == req.accels
-            && self.spot_ok == req.spot_ok
-            && self.gpu_milli == req.gpu_milli
-            && self.cpu_milli_per_gpu == req.cpu_milli_per_gpu
-            && self.memory_mib_per_gpu == req.memory_mib_per_gpu
-            && self.now == now
-    }
-}
-
-impl Pipeline {
-    /// Asks every static rule about every cluster for requests shaped like
-    /// `cx.req` at `cx.now`.
-    pub fn prepare(&self, cx: &Ctx<'_>) -> Prepared {
-        let n = cx.topo.clusters.len();
-        let statics: Vec<&(f64, Box<dyn Scorer>)> =
-            self.scorers.iter().filter(|(_, s)| s.is_static()).collect();
-        let mut static_fail = vec![NO_FAIL; n];
-        let mut static_terms = Vec::with_capacity(n * statics.len());
-        for (c, fail) in static_fail.iter_mut().enumerate() {
-            let co = c as ClusterOrd;
-            *fail = self
-                .filters
-                .iter()
-                .position(|f| f.is_static() && f.applies(cx.req) && !f.pass(cx, co))
-                .map_or(NO_FAIL, |i| i as u8);
-            static_terms.extend(statics.iter().map(|(w, s)| w * s.score(cx, co)));
-        }
-        Prepared {
-            shape: Shape::of(cx.req, cx.now),
-            epoch: 0,
-            static_fail,
-            static_terms,
-            n_static: statics.len(),
-            sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! `commit` / `release` (the only writers). The controller and the batch
 //! function [`crate::schedule`] are built on these three calls.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use crate::decision::{
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, NO_FAIL, Pipeline, Prepared};
+use crate::pipeline::{CostTable, Ctx, Filter, Pipeline, Scorer};
 use crate::policy::Policy;
+use crate::prepared::{NO_FAIL, Prepared, ShapeMemo};
 use crate::request::{Request, WorkId};
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
 
@@ -96,6 +98,11 @@ pub struct Scheduler {
     /// Counts the changes static rules can see (online capacity, contract
     /// spend): a [`Prepared`] from another count is stale and not used.
     static_epoch: u64,
+    /// The static rules' answers for the shapes decided at the current
+    /// instant (see [`ShapeMemo`]): `decide` reads, so it is kept in a cell.
+    /// It holds only what the rules would answer again, so a clone of the
+    /// scheduler may carry it.
+    memo: RefCell<ShapeMemo>,
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -154,6 +161,7 @@ impl Scheduler {
             policy,
             seed,
             static_epoch: 0,
+            memo: RefCell::default(),
             topo,
         }
     }
@@ -233,15 +241,15 @@ impl Scheduler {
     }
 
     fn ctx<'a>(&'a self, req: &'a Request, now: i64) -> Ctx<'a> {
-        Ctx {
-            topo: &self.topo,
-            index: &self.index,
-            team_used: &self.team_used,
-            contract_spend: &self.contract_spend,
-            costs: &self.costs,
+        Ctx::new(
+            &self.topo,
+            &self.index,
+            &self.team_used,
+            &self.contract_spend,
+            &self.costs,
             req,
             now,
-        }
+        )
     }
 
     /// Decides where `req` goes, without changing anything.
@@ -250,7 +258,7 @@ impl Scheduler {
     /// without, only the counts by cause (the hot path allocates nothing
     /// but the placement itself).
     pub fn decide(&self, now: i64, req: &Request, explain: bool) -> Decision {
-        self.decide_with(now, req, explain, &|_| Some(0.0))
+        self.decide_inner(now, req, explain, &|_| Some(0.0), None)
     }
 
     /// [`Self::decide`] with one more rule from the caller: `extra(c)` is
@@ -270,10 +278,9 @@ impl Scheduler {
     /// shaped like `req` at `now` (see [`Prepared`]), for a batch of
     /// decisions through [`Self::decide_prepared`].
     pub fn prepare(&self, now: i64, req: &Request) -> Prepared {
-        Prepared {
-            epoch: self.static_epoch,
-            ..self.pipeline.prepare(&self.ctx(req, now))
-        }
+        let mut p = self.pipeline.prepare(&self.ctx(req, now));
+        p.epoch = self.static_epoch;
+        p
     }
 
     /// [`Self::decide_with`], reading the static rules from `prep` instead
@@ -294,14 +301,47 @@ impl Scheduler {
         self.decide_inner(now, req, explain, extra, fresh.then_some(prep))
     }
 
-    fn decide_inner(
+    /// A decision without `explain` and without a fresh `prep` of its own
+    /// reads its shape's static answers from the memo (bit for bit what the
+    /// rules answer, see [`Prepared`]), and leaves them there for the next
+    /// decision of its shape.
+    ///
+    /// Generic over the caller's rule and over `explain`, so that each
+    /// kind of decision gets a loop of its own without the branches (and
+    /// the call through a pointer) it does not need.
+    fn decide_inner<E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
         &self,
         now: i64,
         req: &Request,
         explain: bool,
-        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        extra: &E,
         prep: Option<&Prepared>,
     ) -> Decision {
+        if explain {
+            return self.decide_core::<true, E>(now, req, extra, prep);
+        }
+        if prep.is_some() {
+            return self.decide_core::<false, E>(now, req, extra, prep);
+        }
+        // Taken out of the cell for the decision, so a caller's rule that
+        // decides again meanwhile finds the cell free.
+        let p = self
+            .memo
+            .borrow_mut()
+            .take(&self.pipeline, &self.ctx(req, now), self.static_epoch);
+        let d = self.decide_core::<false, E>(now, req, extra, Some(&p));
+        self.memo.borrow_mut().put(p);
+        d
+    }
+
+    fn decide_core<const EXPLAIN: bool, E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
+        &self,
+        now: i64,
+        req: &Request,
+        extra: &E,
+        prep: Option<&Prepared>,
+    ) -> Decision {
+        let explain = EXPLAIN;
         let cx = self.ctx(req, now);
         let n = self.topo.clusters.len() as u32;
         let mut ex = Explanation::default();
@@ -339,8 +379,14 @@ impl Scheduler {
                     .fold(0, |m, (i, _)| m | 1 << i),
             ),
         };
+        let filters = &self.pipeline.filters;
         for i in 0..n {
-            let c = (start + i) % n;
+            // The rotation from `start`, without a division per cluster.
+            let c = if start + i < n {
+                start + i
+            } else {
+                start + i - n
+            };
             if ex.feasible >= cap {
                 // The cap is reached: every cluster left is not scored. They
                 // are counted at once unless each verdict is kept.
@@ -358,14 +404,27 @@ impl Scheduler {
             // The first rule in pipeline order that rejects the cluster: a
             // prepared static verdict names the first static one, and the
             // static ones before it passed.
-            let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail[c as usize]);
-            let rejected = self.pipeline.filters.iter().enumerate().find(|(i, f)| {
-                *i as u8 == static_fail || (live & (1 << i) != 0 && !f.pass(&cx, c))
-            });
-            if let Some((_, f)) = rejected {
-                ex.rejected[f.cause() as usize] += 1;
+            let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail(&self.pipeline, &cx, c));
+            // Only the live rules before that one are asked, in order (the
+            // set bits of a mask, lowest first).
+            let mut ask = match static_fail {
+                NO_FAIL => live,
+                f => live & ((1u64 << f) - 1),
+            };
+            let mut rejected = None;
+            while ask != 0 {
+                let k = ask.trailing_zeros() as usize;
+                ask &= ask - 1;
+                if !filters[k].pass(&cx, c) {
+                    rejected = Some(k);
+                    break;
+                }
+            }
+            if let Some(k) = rejected.or((static_fail != NO_FAIL).then_some(static_fail as usize)) {
+                let cause = filters[k].cause();
+                ex.rejected[cause as usize] += 1;
                 if explain {
-                    ex.clusters.push((c, Verdict::Rejected(f.cause())));
+                    ex.clusters.push((c, Verdict::Rejected(cause)));
                 }
                 continue;
             }
@@ -385,7 +444,7 @@ impl Scheduler {
                 Some(p) => {
                     let key = (
                         self.index.cluster_version(c),
-                        self.index.site_drawn_w(self.topo.clusters[c as usize].site),
+                        self.index.site_drawn_w(self.costs.facts[c as usize].site),
                     );
                     let (v, w, cached) = p.sums[c as usize].get();
                     if (v, w) == key {
@@ -454,14 +513,12 @@ impl Scheduler {
         mut terms: Option<&mut Vec<(std::borrow::Cow<'static, str>, f64)>>,
     ) -> f64 {
         let mut sum = 0.0;
-        let mut statics = prep.map_or(&[][..], |p| {
-            &p.static_terms[c as usize * p.n_static..(c as usize + 1) * p.n_static]
-        });
+        let mut statics = prep.map_or(&[][..], |p| p.static_terms(c));
         for (k, (w, s)) in self.pipeline.scorers.iter().enumerate() {
             if static_scorers & (1 << k) != 0
-                && let Some((&t, rest)) = statics.split_first()
+                && let Some((t, rest)) = statics.split_first()
             {
-                sum += t;
+                sum += t.get();
                 statics = rest;
                 continue;
             }

@@ -310,6 +310,67 @@ proptest! {
         }
     }
 
+    /// A decision without an explanation reads the static rules of its
+    /// shape from the scheduler's memo and reuses the scores of clusters
+    /// that did not change since the last decision of that shape: each must
+    /// be the decision asked with every rule afresh (with an explanation,
+    /// which bypasses the memo), whatever the mix of shapes, the time moving
+    /// on, placements and releases in between and capacity going offline.
+    #[test]
+    fn remembered_decisions_are_the_decisions(
+        gb in 2u32..8, h in 2u32..12, tight in 0.1f64..2.0,
+        steps in prop::collection::vec(
+            (prop_oneof![Just(8u32), Just(16), Just(72), Just(144)], 0u8..3, 0u32..100,
+             any::<bool>(), 0u8..4, any::<usize>()),
+            1..60),
+        cap in 0u32..4, seed in 0u64..4,
+    ) {
+        let doc = small_fleet(gb, h, tight);
+        let topo = Arc::new(Topology::from_document(&doc));
+        let policy = Policy {
+            candidates: match cap {
+                0 => Candidates::Auto,
+                1 => Candidates::All,
+                k => Candidates::AtMost(k - 1),
+            },
+            ..Policy::default()
+        };
+        let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
+        let mut now = 1_780_000_000;
+        let mut live: Vec<AllocId> = Vec::new();
+        for (i, (gpus, accel, prio, spot, then, k)) in steps.into_iter().enumerate() {
+            let req = request(&topo, i as u64, gpus, accel, prio, spot);
+            let fresh = s.decide(now, &req, true);
+            let remembered = s.decide(now, &req, false);
+            prop_assert_eq!(&remembered.outcome, &fresh.outcome);
+            let (a, b) = (&remembered.explanation, &fresh.explanation);
+            prop_assert_eq!(
+                (a.considered, a.feasible, a.rejected),
+                (b.considered, b.feasible, b.rejected)
+            );
+            if let Some((id, _)) = s.apply(now, &req, &remembered).unwrap() {
+                live.retain(|&x| s.alloc(x).is_some() && x != id);
+                live.push(id);
+            }
+            match then {
+                0 if !live.is_empty() => {
+                    let id = live.swap_remove(k % live.len());
+                    s.release(id).unwrap();
+                }
+                1 => now += 600,
+                2 => {
+                    let d = (k % topo.n_domains()) as u32;
+                    for id in s.allocs_on_domain(d) {
+                        s.release(id).unwrap();
+                        live.retain(|&x| x != id);
+                    }
+                    s.set_domain_online(d, k % 2 == 0);
+                }
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn same_seed_same_decisions_and_replanning_moves_nothing(
         gb in 2u32..8, h in 2u32..12,

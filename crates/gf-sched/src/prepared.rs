@@ -1,0 +1,224 @@
+//! What the static rules of one request shape say, kept across decisions:
+//! the verdicts and scores that placing work cannot change are asked once
+//! per cluster for every decision of that shape at one instant, and each
+//! cluster's score sum is kept until the cluster (or its site's power)
+//! changes. A service plan prepares its shape explicitly
+//! ([`crate::Scheduler::prepare`]); every other decision finds its shape in
+//! the scheduler's [`ShapeMemo`], which a scheduling pass fills, since a
+//! pass decides many jobs of few shapes at one instant.
+
+use std::cell::Cell;
+
+use crate::pipeline::{Ctx, Filter, Pipeline, Scorer};
+use crate::request::{Request, WorkKind};
+use crate::topology::ClusterOrd;
+
+/// No static filter rejects the cluster.
+pub(crate) const NO_FAIL: u8 = u8::MAX;
+
+/// The cluster's static rules are not asked yet.
+const UNASKED: u8 = u8::MAX - 1;
+
+/// What a request's static rules say about every cluster, for a batch of
+/// decisions of one shape at one instant (the replicas of one service
+/// plan, the jobs of one scheduling pass): the decisions then ask only the
+/// rules that placing work can change. Every value is the one the rule
+/// itself returns, and a decision adds the terms in the pipeline's order
+/// either way, so a prepared decision is bit for bit the unprepared one.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The shape and instant it was computed for.
+    pub(crate) shape: Shape,
+    /// The scheduler's count of changes static rules can see when it was
+    /// computed (set by `Scheduler::prepare`).
+    pub(crate) epoch: u64,
+    /// Per cluster: the pipeline position of the first static filter that
+    /// rejects it ([`NO_FAIL`] when none does, `UNASKED` before the first
+    /// decision that reaches the cluster asks).
+    static_fail: Vec<Cell<u8>>,
+    /// Per cluster, `n_static` weighted terms in the order of the static
+    /// scorers in the pipeline (filled with the cluster's verdict).
+    static_terms: Vec<Cell<f64>>,
+    n_static: usize,
+    /// Per cluster, the last sum of its scorers' terms and what it was
+    /// computed under: the cluster's version and its site's watts drawn
+    /// (`u64::MAX`: never computed). A scorer that is not static reads only
+    /// the request's shape, the index's state of the cluster and the power
+    /// drawn at its site, so while both are unchanged the sum is the one it
+    /// would compute again; placing work changes them for one cluster and
+    /// its site, and only those are scored afresh.
+    pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
+}
+
+impl Prepared {
+    /// Nothing asked yet for requests shaped like `cx.req` at `cx.now`:
+    /// each cluster's static rules are asked when a decision first reaches it.
+    pub(crate) fn lazy(pipeline: &Pipeline, cx: &Ctx<'_>, epoch: u64) -> Self {
+        let n = cx.topo.clusters.len();
+        let n_static = pipeline
+            .scorers
+            .iter()
+            .filter(|(_, s)| s.is_static())
+            .count();
+        Prepared {
+            shape: Shape::of(cx.req, cx.now),
+            epoch,
+            static_fail: vec![Cell::new(UNASKED); n],
+            static_terms: vec![Cell::new(0.0); n * n_static],
+            n_static,
+            sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
+        }
+    }
+
+    /// The pipeline position of the first static filter that rejects
+    /// cluster `c` ([`NO_FAIL`]: none), asking its static rules (and
+    /// keeping its static terms) on first use. `cx` must be of this shape.
+    #[inline]
+    pub(crate) fn static_fail(&self, pipeline: &Pipeline, cx: &Ctx<'_>, c: ClusterOrd) -> u8 {
+        let known = self.static_fail[c as usize].get();
+        if known != UNASKED {
+            return known;
+        }
+        self.ask_static(pipeline, cx, c)
+    }
+
+    /// Asks cluster `c`'s static rules and keeps their answers: once per
+    /// cluster and shape, so kept out of line of the common path.
+    #[cold]
+    #[inline(never)]
+    fn ask_static(&self, pipeline: &Pipeline, cx: &Ctx<'_>, c: ClusterOrd) -> u8 {
+        let fail = pipeline
+            .filters
+            .iter()
+            .position(|f| f.is_static() && f.applies(cx.req) && !f.pass(cx, c))
+            .map_or(NO_FAIL, |i| i as u8);
+        let terms = self.static_terms(c).iter();
+        let statics = pipeline.scorers.iter().filter(|(_, s)| s.is_static());
+        for (t, (w, s)) in terms.zip(statics) {
+            t.set(w * s.score(cx, c));
+        }
+        self.static_fail[c as usize].set(fail);
+        fail
+    }
+
+    /// Cluster `c`'s static terms, in pipeline order (asked once
+    /// [`Self::static_fail`] was).
+    pub(crate) fn static_terms(&self, c: ClusterOrd) -> &[Cell<f64>] {
+        let c = c as usize;
+        &self.static_terms[c * self.n_static..(c + 1) * self.n_static]
+    }
+}
+
+/// What static rules may read of a request, and the instant: two requests of
+/// one shape get the same static verdicts and scores. The id and the
+/// allowed sites are not part of it (the scope rule is not static, since a
+/// service plan narrows the sites from one replica to the next).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    kind: WorkKind,
+    team: Option<u32>,
+    gpus: u32,
+    accels: Vec<u16>,
+    spot_ok: bool,
+    gpu_milli: u32,
+    cpu_milli_per_gpu: u64,
+    memory_mib_per_gpu: u64,
+    now: i64,
+}
+
+impl Shape {
+    /// The shape of `req` at `now`.
+    pub fn of(req: &Request, now: i64) -> Self {
+        Shape {
+            kind: req.kind,
+            team: req.team,
+            gpus: req.gpus,
+            accels: req.accels.clone(),
+            spot_ok: req.spot_ok,
+            gpu_milli: req.gpu_milli,
+            cpu_milli_per_gpu: req.cpu_milli_per_gpu,
+            memory_mib_per_gpu: req.memory_mib_per_gpu,
+            now,
+        }
+    }
+
+    /// True when `req` at `now` has this shape.
+    pub fn matches(&self, req: &Request, now: i64) -> bool {
+        self.kind == req.kind
+            && self.team == req.team
+            && self.gpus == req.gpus
+            && self.accels == req.accels
+            && self.spot_ok == req.spot_ok
+            && self.gpu_milli == req.gpu_milli
+            && self.cpu_milli_per_gpu == req.cpu_milli_per_gpu
+            && self.memory_mib_per_gpu == req.memory_mib_per_gpu
+            && self.now == now
+    }
+}
+
+impl Pipeline {
+    /// Asks every static rule about every cluster for requests shaped like
+    /// `cx.req` at `cx.now`.
+    pub fn prepare(&self, cx: &Ctx<'_>) -> Prepared {
+        let p = Prepared::lazy(self, cx, 0);
+        for c in 0..cx.topo.clusters.len() as ClusterOrd {
+            p.static_fail(self, cx, c);
+        }
+        p
+    }
+}
+
+/// How many shapes the memo keeps: a pass decides jobs of a handful of
+/// shapes (team, accelerators, gang size); beyond this many the oldest is
+/// dropped.
+const MEMO_SHAPES: usize = 16;
+
+/// The prepared shapes of the decisions at one instant under one count of
+/// static changes (the scheduler's `static_epoch`): a decision that finds
+/// its shape here asks only the rules placing work can change, and scores
+/// afresh only the clusters that changed since the last decision of its
+/// shape. Another instant or count empties it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShapeMemo {
+    shapes: Vec<Prepared>,
+}
+
+impl ShapeMemo {
+    /// Takes out the prepared shape of `cx.req` at `cx.now` under `epoch`,
+    /// or a new one with nothing asked; give it back with [`Self::put`].
+    pub(crate) fn take(&mut self, pipeline: &Pipeline, cx: &Ctx<'_>, epoch: u64) -> Prepared {
+        if self
+            .shapes
+            .first()
+            .is_some_and(|p| p.epoch != epoch || p.shape.now != cx.now)
+        {
+            self.shapes.clear();
+        }
+        match self
+            .shapes
+            .iter()
+            .position(|p| p.shape.matches(cx.req, cx.now))
+        {
+            Some(i) => self.shapes.remove(i),
+            None => Prepared::lazy(pipeline, cx, epoch),
+        }
+    }
+
+    /// Keeps a prepared shape taken with [`Self::take`] for the next
+    /// decision of its shape.
+    pub(crate) fn put(&mut self, p: Prepared) {
+        // A shape from another instant or count than the ones kept (a
+        // decision that changed them in between) replaces them all.
+        if self
+            .shapes
+            .first()
+            .is_some_and(|q| q.epoch != p.epoch || q.shape.now != p.shape.now)
+        {
+            self.shapes.clear();
+        }
+        if self.shapes.len() >= MEMO_SHAPES {
+            self.shapes.remove(0);
+        }
+        self.shapes.push(p);
+    }
+}
