@@ -5,8 +5,7 @@
 //! server runs it against a real engine: events in, actions out, each
 //! action carried out on the backend, the backend's reports fed back.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use gf_backend::{Backend, ready};
@@ -46,8 +45,7 @@ pub struct Sim {
     sc: ScenarioSpec,
     ctl: Controller,
     world: SimWorld,
-    heap: BinaryHeap<Reverse<(i64, u64, Ev)>>,
-    seq: u64,
+    heap: crate::timed::Timed<Ev>,
     now: i64,
     start_s: i64,
     end_s: i64,
@@ -160,8 +158,7 @@ impl Sim {
         let mut sim = Sim {
             ctl,
             world,
-            heap: BinaryHeap::new(),
-            seq: 0,
+            heap: crate::timed::Timed::new(),
             now: start_s,
             start_s,
             end_s,
@@ -211,8 +208,7 @@ impl Sim {
     }
 
     fn push(&mut self, t: i64, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, ev)));
+        self.heap.push(t, ev);
     }
 
     fn push_after(&mut self, gap_s: f64, ev: Ev) {
@@ -266,7 +262,7 @@ impl Sim {
         let mut next_report = self.start_s;
         loop {
             let tw = self.world.next_at();
-            let te = self.heap.peek().map(|r| r.0.0);
+            let te = self.heap.next_at();
             let (t, world) = match (tw, te) {
                 (None, None) => break,
                 (Some(a), Some(b)) if a <= b => (a, true),
@@ -280,7 +276,7 @@ impl Sim {
             self.events += 1;
             if world {
                 self.world.step();
-            } else if let Some(Reverse((_, _, ev))) = self.heap.pop() {
+            } else if let Some((_, ev)) = self.heap.pop() {
                 self.world.advance(t);
                 self.step(ev)?;
             }

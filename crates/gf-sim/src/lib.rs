@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openb;
 pub mod queue;
 pub mod serving;
+mod timed;
 pub mod workload;
 pub mod world;
 

@@ -20,8 +20,6 @@ mod power;
 mod replicas;
 pub mod run;
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -192,8 +190,7 @@ struct Practice {
 /// The simulated world behind the [`Backend`] trait.
 pub struct SimWorld {
     pub(crate) topo: Arc<Topology>,
-    heap: BinaryHeap<Reverse<(i64, u64, WorldEv)>>,
-    seq: u64,
+    heap: crate::timed::Timed<WorldEv>,
     pub(crate) now: i64,
     pub(crate) start_s: i64,
     pub(crate) end_s: i64,
@@ -275,8 +272,7 @@ impl SimWorld {
             ],
             site_w: vec![0; topo.sites.len()],
             total_w: 0,
-            heap: BinaryHeap::new(),
-            seq: 0,
+            heap: crate::timed::Timed::new(),
             now: start_s,
             start_s,
             end_s,
@@ -326,8 +322,7 @@ impl SimWorld {
     }
 
     pub(crate) fn push(&mut self, t: i64, ev: WorldEv) {
-        self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, ev)));
+        self.heap.push(t, ev);
     }
 
     pub(crate) fn push_after(&mut self, gap_s: f64, ev: WorldEv) {
@@ -376,12 +371,12 @@ impl SimWorld {
 
     /// When the world next does something by itself.
     pub fn next_at(&self) -> Option<i64> {
-        self.heap.peek().map(|r| r.0.0)
+        self.heap.next_at()
     }
 
     /// Lets the world's next happening happen (its time becomes now).
     pub fn step(&mut self) {
-        let Some(Reverse((t, _, ev))) = self.heap.pop() else {
+        let Some((t, ev)) = self.heap.pop() else {
             return;
         };
         self.now = self.now.max(t);
