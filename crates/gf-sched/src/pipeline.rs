@@ -96,8 +96,8 @@ pub trait Filter: Send + Sync {
     /// True when the cluster may host the request.
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool;
     /// True when the verdict depends only on the fleet, the cluster's
-    /// online capacity and the request's [`Shape`], so placing or releasing
-    /// work cannot change it: a batch of decisions ([`Prepared`]) then asks
+    /// online capacity and the request's [`Shape`](crate::prepared::Shape), so placing or releasing
+    /// work cannot change it: a batch of decisions ([`Prepared`](crate::prepared::Prepared)) then asks
     /// it once per cluster instead of once per decision.
     fn is_static(&self) -> bool {
         false
@@ -110,11 +110,11 @@ pub trait Scorer: Send + Sync {
     fn name(&self) -> &'static str;
     /// The score of placing the request on cluster `c`. A scorer that is
     /// not static may read only the request's shape, the index's state of
-    /// cluster `c` and the power drawn at its site: a [`Prepared`] batch
+    /// cluster `c` and the power drawn at its site: a [`Prepared`](crate::prepared::Prepared) batch
     /// keeps its score until one of those changes.
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64;
     /// True when the score depends only on the fleet, the time, the spend
-    /// reported against contracts and the request's [`Shape`], so placing
+    /// reported against contracts and the request's [`Shape`](crate::prepared::Shape), so placing
     /// or releasing work cannot change it (see [`Filter::is_static`]).
     fn is_static(&self) -> bool {
         false

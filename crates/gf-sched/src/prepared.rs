@@ -4,7 +4,7 @@
 //! cluster's score sum is kept until the cluster (or its site's power)
 //! changes. A service plan prepares its shape explicitly
 //! ([`crate::Scheduler::prepare`]); every other decision finds its shape in
-//! the scheduler's [`ShapeMemo`], which a scheduling pass fills, since a
+//! the scheduler's `ShapeMemo`, which a scheduling pass fills, since a
 //! pass decides many jobs of few shapes at one instant.
 
 use std::cell::Cell;
