@@ -185,19 +185,8 @@ fn take_whole(
             .filter(|&(k, _)| k >= n)
             .min()
     });
-    let mut order: Vec<u32> = match single {
-        Some((_, b)) => vec![b],
-        None => {
-            let mut v: Vec<(u32, u32)> = blocks
-                .map(|b| (ix.block_whole_free(b).len() as u32, b))
-                .filter(|&(k, _)| k > 0)
-                .collect();
-            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            v.into_iter().map(|(_, b)| b).collect()
-        }
-    };
     let mut left = n;
-    for b in order.drain(..) {
+    let mut take_from = |b: u32| {
         for &d in ix.block_whole_free(b) {
             if left == 0 {
                 return;
@@ -205,6 +194,19 @@ fn take_whole(
             parts.push((d, dg));
             left -= 1;
         }
+    };
+    // One block holds them (the common case): no list of blocks is built.
+    if let Some((_, b)) = single {
+        take_from(b);
+        return;
+    }
+    let mut order: Vec<(u32, u32)> = blocks
+        .map(|b| (ix.block_whole_free(b).len() as u32, b))
+        .filter(|&(k, _)| k > 0)
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, b) in order {
+        take_from(b);
     }
 }
 

@@ -96,8 +96,8 @@ pub trait Filter: Send + Sync {
     /// True when the cluster may host the request.
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool;
     /// True when the verdict depends only on the fleet, the cluster's
-    /// online capacity and the request's [`Shape`], so placing or releasing
-    /// work cannot change it: a batch of decisions ([`Prepared`]) then asks
+    /// online capacity and the request's [`Shape`](crate::prepared::Shape), so placing or releasing
+    /// work cannot change it: a batch of decisions ([`Prepared`](crate::prepared::Prepared)) then asks
     /// it once per cluster instead of once per decision.
     fn is_static(&self) -> bool {
         false
@@ -110,11 +110,11 @@ pub trait Scorer: Send + Sync {
     fn name(&self) -> &'static str;
     /// The score of placing the request on cluster `c`. A scorer that is
     /// not static may read only the request's shape, the index's state of
-    /// cluster `c` and the power drawn at its site: a [`Prepared`] batch
+    /// cluster `c` and the power drawn at its site: a [`Prepared`](crate::prepared::Prepared) batch
     /// keeps its score until one of those changes.
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64;
     /// True when the score depends only on the fleet, the time, the spend
-    /// reported against contracts and the request's [`Shape`], so placing
+    /// reported against contracts and the request's [`Shape`](crate::prepared::Shape), so placing
     /// or releasing work cannot change it (see [`Filter::is_static`]).
     fn is_static(&self) -> bool {
         false
@@ -641,10 +641,42 @@ impl Scorer for AnyScorer {
     }
 }
 
+/// The filters, in the order they run; every policy has the same.
+pub const FILTERS: [AnyFilter; 8] = [
+    AnyFilter::Accelerator(AcceleratorAccepted),
+    AnyFilter::Scope(ScopeAllowed),
+    AnyFilter::Spot(SpotEligible),
+    AnyFilter::Quota(TeamQuota),
+    AnyFilter::Host(HostResources),
+    AnyFilter::Online(OnlineCapacity),
+    AnyFilter::Gang(GangFits),
+    AnyFilter::Power(PowerHeadroom),
+];
+
+/// The position in [`FILTERS`] of the first filter among `ask` (a bit per
+/// position) that rejects cluster `c`, asked in order. Written out filter
+/// by filter, so each is a direct, inlined call and each branch goes the
+/// same way for every cluster of one decision (a loop over the list would
+/// jump through one table to a different rule each time).
+#[inline(always)]
+pub fn first_reject(ask: u64, cx: &Ctx<'_>, c: ClusterOrd) -> Option<usize> {
+    macro_rules! in_order {
+        ($($k:literal),+) => {
+            $(
+                if ask & (1 << $k) != 0 && !FILTERS[$k].pass(cx, c) {
+                    return Some($k);
+                }
+            )+
+        };
+    }
+    in_order!(0, 1, 2, 3, 4, 5, 6, 7);
+    None
+}
+
 /// The filters and weighted scorers of one policy.
 pub struct Pipeline {
-    /// Hard rules, cheapest and most selective first.
-    pub filters: Vec<AnyFilter>,
+    /// Hard rules, cheapest and most selective first: [`FILTERS`].
+    pub filters: &'static [AnyFilter],
     /// Soft rules with their weights.
     pub scorers: Vec<(f64, AnyScorer)>,
 }
@@ -657,16 +689,7 @@ impl Pipeline {
     /// fleet; spot, quota and host resources per domain are O(1) lookups;
     /// online capacity, free capacity and power read the live index last. The first rule that rejects a cluster is its cause.
     pub fn new(policy: &Policy) -> Self {
-        let filters = vec![
-            AnyFilter::Accelerator(AcceleratorAccepted),
-            AnyFilter::Scope(ScopeAllowed),
-            AnyFilter::Spot(SpotEligible),
-            AnyFilter::Quota(TeamQuota),
-            AnyFilter::Host(HostResources),
-            AnyFilter::Online(OnlineCapacity),
-            AnyFilter::Gang(GangFits),
-            AnyFilter::Power(PowerHeadroom),
-        ];
+        let filters = &FILTERS;
         let scorers = match policy.strategy {
             Strategy::FirstFit => vec![(1.0, AnyScorer::FileOrder(FileOrder))],
             Strategy::BestFit => vec![(1.0, AnyScorer::LeastLeftover(LeastLeftover))],

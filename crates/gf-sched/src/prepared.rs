@@ -4,7 +4,7 @@
 //! cluster's score sum is kept until the cluster (or its site's power)
 //! changes. A service plan prepares its shape explicitly
 //! ([`crate::Scheduler::prepare`]); every other decision finds its shape in
-//! the scheduler's [`ShapeMemo`], which a scheduling pass fills, since a
+//! the scheduler's `ShapeMemo`, which a scheduling pass fills, since a
 //! pass decides many jobs of few shapes at one instant.
 
 use std::cell::Cell;
@@ -68,6 +68,17 @@ impl Prepared {
             n_static,
             sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
         }
+    }
+
+    /// Makes `self` a [`Self::lazy`] one for `cx`'s shape, keeping its
+    /// allocations (the memo recycles the shapes of a past instant).
+    fn reset(&mut self, cx: &Ctx<'_>, epoch: u64) {
+        self.shape = Shape::of(cx.req, cx.now);
+        self.epoch = epoch;
+        self.static_fail.iter().for_each(|f| f.set(UNASKED));
+        self.sums
+            .iter()
+            .for_each(|s| s.set((u64::MAX, u64::MAX, 0.0)));
     }
 
     /// The pipeline position of the first static filter that rejects
@@ -144,9 +155,10 @@ impl Shape {
 
     /// True when `req` at `now` has this shape.
     pub fn matches(&self, req: &Request, now: i64) -> bool {
-        self.kind == req.kind
+        // The gang size first: it tells most shapes of one instant apart.
+        self.gpus == req.gpus
+            && self.kind == req.kind
             && self.team == req.team
-            && self.gpus == req.gpus
             && self.accels == req.accels
             && self.spot_ok == req.spot_ok
             && self.gpu_milli == req.gpu_milli
@@ -168,10 +180,10 @@ impl Pipeline {
     }
 }
 
-/// How many shapes the memo keeps: a pass decides jobs of a handful of
-/// shapes (team, accelerators, gang size); beyond this many the oldest is
-/// dropped.
-const MEMO_SHAPES: usize = 16;
+/// How many shapes the memo keeps: a pass decides jobs of tens of shapes
+/// (team, accelerators, gang size); beyond this many the least recently
+/// used is dropped.
+const MEMO_SHAPES: usize = 64;
 
 /// The prepared shapes of the decisions at one instant under one count of
 /// static changes (the scheduler's `static_epoch`): a decision that finds
@@ -180,7 +192,10 @@ const MEMO_SHAPES: usize = 16;
 /// shape. Another instant or count empties it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ShapeMemo {
+    /// Least recently used first.
     shapes: Vec<Prepared>,
+    /// Shapes of a past instant, kept for their allocations.
+    spare: Vec<Prepared>,
 }
 
 impl ShapeMemo {
@@ -192,14 +207,23 @@ impl ShapeMemo {
             .first()
             .is_some_and(|p| p.epoch != epoch || p.shape.now != cx.now)
         {
-            self.shapes.clear();
+            self.spare.append(&mut self.shapes);
         }
-        match self
+        if let Some(i) = self
             .shapes
             .iter()
             .position(|p| p.shape.matches(cx.req, cx.now))
         {
-            Some(i) => self.shapes.remove(i),
+            return self.shapes.remove(i);
+        }
+        if self.spare.is_empty() && self.shapes.len() >= MEMO_SHAPES {
+            self.spare.push(self.shapes.remove(0));
+        }
+        match self.spare.pop() {
+            Some(mut p) => {
+                p.reset(cx, epoch);
+                p
+            }
             None => Prepared::lazy(pipeline, cx, epoch),
         }
     }
@@ -214,10 +238,10 @@ impl ShapeMemo {
             .first()
             .is_some_and(|q| q.epoch != p.epoch || q.shape.now != p.shape.now)
         {
-            self.shapes.clear();
+            self.spare.append(&mut self.shapes);
         }
         if self.shapes.len() >= MEMO_SHAPES {
-            self.shapes.remove(0);
+            self.spare.push(self.shapes.remove(0));
         }
         self.shapes.push(p);
     }

@@ -14,7 +14,7 @@ use crate::decision::{
 };
 use crate::index::CapacityIndex;
 use crate::pack::pick;
-use crate::pipeline::{CostTable, Ctx, Filter, Pipeline, Scorer};
+use crate::pipeline::{CostTable, Ctx, Filter, Pipeline, Scorer, first_reject};
 use crate::policy::Policy;
 use crate::prepared::{NO_FAIL, Prepared, ShapeMemo};
 use crate::request::{Request, WorkId};
@@ -407,19 +407,11 @@ impl Scheduler {
             let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail(&self.pipeline, &cx, c));
             // Only the live rules before that one are asked, in order (the
             // set bits of a mask, lowest first).
-            let mut ask = match static_fail {
+            let ask = match static_fail {
                 NO_FAIL => live,
                 f => live & ((1u64 << f) - 1),
             };
-            let mut rejected = None;
-            while ask != 0 {
-                let k = ask.trailing_zeros() as usize;
-                ask &= ask - 1;
-                if !filters[k].pass(&cx, c) {
-                    rejected = Some(k);
-                    break;
-                }
-            }
+            let rejected = first_reject(ask, &cx, c);
             if let Some(k) = rejected.or((static_fail != NO_FAIL).then_some(static_fail as usize)) {
                 let cause = filters[k].cause();
                 ex.rejected[cause as usize] += 1;
