@@ -70,6 +70,18 @@ impl<E> Timed<E> {
             .map(|e| ((e.key >> 64) as u64 ^ (1 << 63)) as i64)
     }
 
+    /// Events scheduled.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Keeps only the events `keep(time, event)` says: how stale events are
+    /// swept out. The order of those kept is unchanged.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(i64, &E) -> bool) {
+        self.heap
+            .retain(|e| keep(((e.key >> 64) as u64 ^ (1 << 63)) as i64, &e.ev));
+    }
+
     /// The next event and its time.
     pub(crate) fn pop(&mut self) -> Option<(i64, E)> {
         self.heap

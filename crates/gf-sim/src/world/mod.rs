@@ -191,6 +191,10 @@ struct Practice {
 pub struct SimWorld {
     pub(crate) topo: Arc<Topology>,
     heap: crate::timed::Timed<WorldEv>,
+    /// Finish events of runs that ended before them, still in the heap:
+    /// swept once they are half of it (a 65,536-GPU gang interrupted
+    /// thirty times a day left thousands, and the heap grew to millions).
+    stale_finish: usize,
     pub(crate) now: i64,
     pub(crate) start_s: i64,
     pub(crate) end_s: i64,
@@ -273,6 +277,7 @@ impl SimWorld {
             site_w: vec![0; topo.sites.len()],
             total_w: 0,
             heap: crate::timed::Timed::new(),
+            stale_finish: 0,
             now: start_s,
             start_s,
             end_s,
@@ -380,6 +385,9 @@ impl SimWorld {
             return;
         };
         self.now = self.now.max(t);
+        if self.stale_finish > 4096 && self.stale_finish * 2 > self.heap.len() {
+            self.sweep_finishes();
+        }
         match ev {
             WorldEv::Finish(run) => self.finish(run),
             WorldEv::Ready(run) => {
@@ -404,6 +412,19 @@ impl SimWorld {
     /// engine's own events move time too).
     pub fn advance(&mut self, t: i64) {
         self.now = self.now.max(t);
+    }
+
+    /// Drops the Finish events [`Self::finish`] would ignore (their run
+    /// ended, or is stopping, or finishes at another time).
+    fn sweep_finishes(&mut self) {
+        let runs = &self.runs;
+        self.heap.retain(|t, ev| match ev {
+            WorldEv::Finish(run) => runs
+                .get(run)
+                .is_some_and(|r| !r.stopping && r.plan.is_some_and(|p| p.finish_at() == t)),
+            _ => true,
+        });
+        self.stale_finish = 0;
     }
 
     fn finish(&mut self, run: RunId) {
@@ -481,6 +502,9 @@ impl SimWorld {
         }
         let plan = r.plan?;
         let done = plan.finish_at() <= self.now;
+        if !done && plan.finish_at() < self.end_s {
+            self.stale_finish += 1;
+        }
         let o = match r.saving_since {
             _ if done => plan.completed(),
             Some(asked) => plan.stopped_with_checkpoint(asked, self.now),
