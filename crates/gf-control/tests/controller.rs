@@ -697,23 +697,7 @@ fn an_unknown_run_is_stopped_and_a_known_one_is_left_alone() {
 #[test]
 fn a_service_scales_with_its_demand_across_providers() {
     let mut c = controller(cfg());
-    h(
-        &mut c,
-        T0,
-        Event::ServiceSubmitted {
-            service: 0,
-            spec: Box::new(chat_service()),
-            headroom: 1.0,
-        },
-    );
-    h(
-        &mut c,
-        T0,
-        Event::DemandObserved {
-            service: 0,
-            rps_by_zone: vec![("us-east".into(), 30.0), ("eu-west".into(), 10.0)],
-        },
-    );
+    chat_with_demand(&mut c, 30.0, 10.0);
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
     // The replicas one plan places on one cluster are one set, one run.
@@ -1017,23 +1001,7 @@ fn two_spares_cover_two_domains_failing_together() {
 #[test]
 fn a_replica_on_a_failed_domain_is_stopped_and_replaced() {
     let mut c = controller(cfg());
-    h(
-        &mut c,
-        T0,
-        Event::ServiceSubmitted {
-            service: 0,
-            spec: Box::new(chat_service()),
-            headroom: 1.0,
-        },
-    );
-    h(
-        &mut c,
-        T0,
-        Event::DemandObserved {
-            service: 0,
-            rps_by_zone: vec![("us-east".into(), 10.0), ("eu-west".into(), 10.0)],
-        },
-    );
+    chat_with_demand(&mut c, 10.0, 10.0);
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
     let on_c1 = d.iter().find(|s| s.placement.cluster == C1).unwrap();
@@ -1068,23 +1036,7 @@ fn a_replica_on_a_failed_domain_is_stopped_and_replaced() {
 #[test]
 fn a_replica_set_loses_only_the_replicas_of_a_failed_domain() {
     let mut c = controller(cfg());
-    h(
-        &mut c,
-        T0,
-        Event::ServiceSubmitted {
-            service: 0,
-            spec: Box::new(chat_service()),
-            headroom: 1.0,
-        },
-    );
-    h(
-        &mut c,
-        T0,
-        Event::DemandObserved {
-            service: 0,
-            rps_by_zone: vec![("us-east".into(), 30.0), ("eu-west".into(), 10.0)],
-        },
-    );
+    chat_with_demand(&mut c, 30.0, 10.0);
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
     let set = d.iter().find(|s| s.placement.cluster == C1).unwrap();
@@ -1277,4 +1229,26 @@ fn without_a_holdoff_a_cluster_back_from_an_outage_is_used_at_once() {
     );
     let acts = h(&mut c, T0 + 202, Event::ScheduleTick);
     assert_eq!(dispatches(&acts)[0].placement.cluster, failed);
+}
+
+/// Submits the chat service at headroom 1 with `us_east` and `eu_west`
+/// requests per second of demand.
+fn chat_with_demand(c: &mut Controller, us_east: f64, eu_west: f64) {
+    h(
+        c,
+        T0,
+        Event::ServiceSubmitted {
+            service: 0,
+            spec: Box::new(chat_service()),
+            headroom: 1.0,
+        },
+    );
+    h(
+        c,
+        T0,
+        Event::DemandObserved {
+            service: 0,
+            rps_by_zone: vec![("us-east".into(), us_east), ("eu-west".into(), eu_west)],
+        },
+    );
 }

@@ -265,14 +265,7 @@ proptest! {
     ) {
         let doc = small_fleet(gb, h, tight);
         let topo = Arc::new(Topology::from_document(&doc));
-        let policy = Policy {
-            candidates: match cap {
-                0 => Candidates::Auto,
-                1 => Candidates::All,
-                k => Candidates::AtMost(k - 1),
-            },
-            ..Policy::default()
-        };
+        let policy = capped(cap);
         let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
         let now = 1_780_000_000;
         let (gpus, accel, spot, cpu) = shape;
@@ -327,14 +320,7 @@ proptest! {
     ) {
         let doc = small_fleet(gb, h, tight);
         let topo = Arc::new(Topology::from_document(&doc));
-        let policy = Policy {
-            candidates: match cap {
-                0 => Candidates::Auto,
-                1 => Candidates::All,
-                k => Candidates::AtMost(k - 1),
-            },
-            ..Policy::default()
-        };
+        let policy = capped(cap);
         let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
         let mut now = 1_780_000_000;
         let mut live: Vec<AllocId> = Vec::new();
@@ -635,4 +621,17 @@ fn a_spare_domain_added_to_a_gang_is_released_exactly() {
     s.check_bookkeeping().unwrap();
     s.release(a).unwrap();
     assert_eq!((s.index().total_free(), s.index().site_drawn_w(0)), before);
+}
+
+/// The default policy under candidate cap `cap`: 0 automatic, 1 none, `k`
+/// at most `k - 1` clusters.
+fn capped(cap: u32) -> Policy {
+    Policy {
+        candidates: match cap {
+            0 => Candidates::Auto,
+            1 => Candidates::All,
+            k => Candidates::AtMost(k - 1),
+        },
+        ..Policy::default()
+    }
 }
