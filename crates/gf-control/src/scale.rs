@@ -77,6 +77,11 @@ pub(crate) struct Service {
 }
 
 impl Service {
+    /// GPUs of one replica (at least 1, so that dividing by it is safe).
+    fn replica_gpus(&self) -> u32 {
+        self.req.replica.gpus.max(1)
+    }
+
     /// Counts `k` replicas fewer in set `r` (which stays).
     fn uncount(&mut self, r: &Replica, k: u32) {
         self.counts.remove_n(r.group, k);
@@ -340,7 +345,7 @@ impl Controller {
             out.push(replica_stop(r.work));
             return Ok(());
         }
-        let per = self.services[s].req.replica.gpus.max(1);
+        let per = self.services[s].replica_gpus();
         self.shrink_set(s, work, &[(d, g / per)], out)
     }
 
@@ -356,7 +361,7 @@ impl Controller {
         let Some(r) = self.services[s].alive.get(&work).copied() else {
             return Ok(());
         };
-        let per = self.services[s].req.replica.gpus.max(1);
+        let per = self.services[s].replica_gpus();
         let first = self
             .sched
             .alloc(r.alloc)
@@ -418,7 +423,7 @@ impl Controller {
                 k -= r.n;
                 continue;
             }
-            let per = self.services[s].req.replica.gpus.max(1);
+            let per = self.services[s].replica_gpus();
             let mut take = Vec::new();
             if let Some(x) = self.sched.alloc(r.alloc) {
                 for &(d, gpus) in x.parts.iter().rev() {

@@ -47,6 +47,11 @@ fn biased(t: i64) -> u64 {
     (t as u64) ^ (1 << 63)
 }
 
+/// The time a key was made from.
+fn time_of(key: u128) -> i64 {
+    ((key >> 64) as u64 ^ (1 << 63)) as i64
+}
+
 impl<E> Timed<E> {
     /// No events.
     pub(crate) fn new() -> Self {
@@ -65,9 +70,7 @@ impl<E> Timed<E> {
 
     /// When the next event is due.
     pub(crate) fn next_at(&self) -> Option<i64> {
-        self.heap
-            .peek()
-            .map(|e| ((e.key >> 64) as u64 ^ (1 << 63)) as i64)
+        self.heap.peek().map(|e| time_of(e.key))
     }
 
     /// Events scheduled.
@@ -78,15 +81,12 @@ impl<E> Timed<E> {
     /// Keeps only the events `keep(time, event)` says: how stale events are
     /// swept out. The order of those kept is unchanged.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(i64, &E) -> bool) {
-        self.heap
-            .retain(|e| keep(((e.key >> 64) as u64 ^ (1 << 63)) as i64, &e.ev));
+        self.heap.retain(|e| keep(time_of(e.key), &e.ev));
     }
 
     /// The next event and its time.
     pub(crate) fn pop(&mut self) -> Option<(i64, E)> {
-        self.heap
-            .pop()
-            .map(|e| (((e.key >> 64) as u64 ^ (1 << 63)) as i64, e.ev))
+        self.heap.pop().map(|e| (time_of(e.key), e.ev))
     }
 }
 

@@ -76,6 +76,15 @@ pub(crate) struct Dom {
     pub built: bool,
 }
 
+impl Dom {
+    /// Takes `run` off this domain's list of runs.
+    pub(crate) fn unlist(&mut self, run: RunId) {
+        if let Some(i) = self.runs.iter().position(|&x| x == run) {
+            self.runs.remove(i);
+        }
+    }
+}
+
 /// Per-cluster integrals, advanced lazily when the cluster changes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ClusterAcc {
@@ -484,10 +493,7 @@ impl SimWorld {
     pub(crate) fn end_run(&mut self, run: RunId) -> Option<Progress> {
         let r = self.runs.remove(&run)?;
         for &(d, g) in &r.parts {
-            let list = &mut self.doms[d as usize].runs;
-            if let Some(i) = list.iter().position(|&x| x == run) {
-                list.remove(i);
-            }
+            self.doms[d as usize].unlist(run);
             self.doms[d as usize].used -= g;
         }
         self.alloc_change(r.cluster, -(r.gpus as i64));
@@ -629,10 +635,7 @@ impl SimWorld {
         let t = self.truth.entry(run.job).or_default();
         t.alloc_gpu_s += held;
         t.spare_gpu_s += held;
-        let list = &mut self.doms[d as usize].runs;
-        if let Some(i) = list.iter().position(|&x| x == run) {
-            list.remove(i);
-        }
+        self.doms[d as usize].unlist(run);
         self.doms[d as usize].used -= g;
         self.alloc_change(cluster, -(g as i64));
         self.counters.spares_lost += 1;

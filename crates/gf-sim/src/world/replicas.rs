@@ -124,10 +124,7 @@ impl SimWorld {
         r.replicas -= g / per;
         let (c, sid, since) = (r.cluster, r.service.filter(|_| r.serving), r.since);
         if emptied {
-            let list = &mut self.doms[d as usize].runs;
-            if let Some(i) = list.iter().position(|&x| x == run) {
-                list.remove(i);
-            }
+            self.doms[d as usize].unlist(run);
         }
         self.doms[d as usize].used -= g;
         self.alloc_change(c, -(g as i64));
