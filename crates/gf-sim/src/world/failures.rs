@@ -311,8 +311,7 @@ impl SimWorld {
     /// GPUs in the order they arrived.
     fn run_on_gpu(&self, d: DomainOrd, slot: u32) -> Option<RunId> {
         let mut k = 0u32;
-        for &run in self.runs_on(d) {
-            let g = self.gpus_of(run, d);
+        for (run, g) in self.runs_on(d) {
             if slot < k + g {
                 return Some(run);
             }

@@ -15,10 +15,12 @@
 mod carry;
 mod counters;
 pub(crate) mod failures;
+mod ghosts;
 mod meters;
 mod power;
 mod replicas;
 pub mod run;
+mod start;
 
 use std::sync::Arc;
 
@@ -28,8 +30,8 @@ use smallvec::SmallVec;
 use gf_backend::{Backend, BackendError, ClusterCapacity};
 use gf_model::PartialRestart;
 use gf_model::protocol::{
-    CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunKind, RunSpec, ServiceId,
-    ShrinkSpec, StopReason, StopSpec,
+    CapacityCause, FailureCategory, JobId, Progress, Report, RunId, RunSpec, ServiceId, ShrinkSpec,
+    StopReason, StopSpec,
 };
 use gf_model::scenario::{CheckpointSpec, FailureSpec};
 use gf_sched::{ClusterOrd, DomainOrd, Topology};
@@ -40,6 +42,9 @@ pub use counters::{FailureCounts, InterruptionCounts, WorldCounters};
 use run::RunPlan;
 
 const HOUR: f64 = 3600.0;
+
+/// A domain's mark once a restart has taken its ghost's share over.
+const TAKEN: u32 = u32::MAX;
 
 /// One timed happening of the world. The heap orders by time, then by the
 /// sequence number of scheduling, so equal times keep their order.
@@ -66,8 +71,11 @@ pub(crate) enum WorldEv {
 /// 911 of them).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Dom {
-    /// Runs with GPUs on it, in the order they arrived.
-    pub runs: SmallVec<[RunId; 2]>,
+    /// Jobs with a run on it, in the order they arrived. A job (or replica
+    /// set) has one run at a time here, so the job names it; naming the job
+    /// rather than the attempt lets a gang restarted in place keep its
+    /// domains without touching them (see [`SimWorld::start`]).
+    pub runs: SmallVec<[JobId; 2]>,
     /// GPUs in use.
     pub used: u32,
     /// Reasons it is down (failures, outages, reclaims).
@@ -77,9 +85,9 @@ pub(crate) struct Dom {
 }
 
 impl Dom {
-    /// Takes `run` off this domain's list of runs.
-    pub(crate) fn unlist(&mut self, run: RunId) {
-        if let Some(i) = self.runs.iter().position(|&x| x == run) {
+    /// Takes `job`'s run off this domain's list of runs.
+    pub(crate) fn unlist(&mut self, job: JobId) {
+        if let Some(i) = self.runs.iter().position(|&x| x == job) {
             self.runs.remove(i);
         }
     }
@@ -133,6 +141,13 @@ impl JobTruth {
 /// A run the world is running.
 #[derive(Debug, Clone)]
 struct SimRun {
+    /// Which attempt of its job it is.
+    attempt: u32,
+    /// It ended in an interruption this instant and still holds its domains
+    /// for the restart the controller may dispatch in its place (see
+    /// [`SimWorld::start`]); nothing else sees it, and the world's next step
+    /// frees what was not taken over.
+    ghost: bool,
     cluster: ClusterOrd,
     /// When it started.
     since: i64,
@@ -223,9 +238,14 @@ pub struct SimWorld {
     pub(crate) gpu_prefix: Vec<u64>,
     pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
     pub(crate) max_spot_rate: f64,
-    runs: FxHashMap<RunId, SimRun>,
-    /// The current run of each job.
-    live: FxHashMap<JobId, RunId>,
+    /// The run of each job (or replica set) on the world, by job.
+    runs: FxHashMap<JobId, SimRun>,
+    /// Jobs whose interrupted run is a ghost, to free at the next step.
+    ghosts: Vec<JobId>,
+    /// Per domain, scratch marks for matching a restart's placement with
+    /// its ghost's domains: (stamp, GPUs).
+    marks: Vec<(u32, u32)>,
+    stamp: u32,
     pending: Vec<Report>,
     pub(crate) acc: Vec<ClusterAcc>,
     pub(crate) site_w: Vec<u64>,
@@ -301,7 +321,9 @@ impl SimWorld {
             spot_prefix,
             max_spot_rate,
             runs: FxHashMap::default(),
-            live: FxHashMap::default(),
+            ghosts: Vec::new(),
+            marks: Vec::new(),
+            stamp: 0,
             pending: Vec::new(),
             truth: FxHashMap::default(),
             replica_gpu_s: 0.0,
@@ -393,6 +415,7 @@ impl SimWorld {
         let Some((t, ev)) = self.heap.pop() else {
             return;
         };
+        self.sweep_ghosts();
         self.now = self.now.max(t);
         if self.stale_finish > 4096 && self.stale_finish * 2 > self.heap.len() {
             self.sweep_finishes();
@@ -400,7 +423,7 @@ impl SimWorld {
         match ev {
             WorldEv::Finish(run) => self.finish(run),
             WorldEv::Ready(run) => {
-                if self.runs.contains_key(&run) {
+                if self.run(run).is_some() {
                     self.serve(run);
                     self.pending.push(Report::Started { run });
                 }
@@ -420,6 +443,9 @@ impl SimWorld {
     /// Advances the world's clock to `t` without anything happening (the
     /// engine's own events move time too).
     pub fn advance(&mut self, t: i64) {
+        if t > self.now {
+            self.sweep_ghosts();
+        }
         self.now = self.now.max(t);
     }
 
@@ -428,16 +454,19 @@ impl SimWorld {
     fn sweep_finishes(&mut self) {
         let runs = &self.runs;
         self.heap.retain(|t, ev| match ev {
-            WorldEv::Finish(run) => runs
-                .get(run)
-                .is_some_and(|r| !r.stopping && r.plan.is_some_and(|p| p.finish_at() == t)),
+            WorldEv::Finish(run) => runs.get(&run.job).is_some_and(|r| {
+                r.attempt == run.attempt
+                    && !r.ghost
+                    && !r.stopping
+                    && r.plan.is_some_and(|p| p.finish_at() == t)
+            }),
             _ => true,
         });
         self.stale_finish = 0;
     }
 
     fn finish(&mut self, run: RunId) {
-        let Some(r) = self.runs.get(&run) else {
+        let Some(r) = self.run(run) else {
             return;
         };
         if r.stopping || r.plan.is_none_or(|p| p.finish_at() != self.now) {
@@ -491,18 +520,36 @@ impl SimWorld {
     /// Ends a run now: its GPUs are free, its truth accounted. Returns the
     /// progress it kept (`None` for a replica or an unknown run).
     pub(crate) fn end_run(&mut self, run: RunId) -> Option<Progress> {
-        let r = self.runs.remove(&run)?;
-        for &(d, g) in &r.parts {
-            self.doms[d as usize].unlist(run);
-            self.doms[d as usize].used -= g;
+        self.end_run_as(run, false)
+    }
+
+    /// Ends a run now, as [`Self::end_run`]; an interrupted training run
+    /// (`ghost`) keeps its domains listed until the world's next step, for
+    /// the restart in its place that usually follows at once: a gang of
+    /// hundreds of domains restarted after losing one then moves only that
+    /// one.
+    fn end_run_as(&mut self, run: RunId, ghost: bool) -> Option<Progress> {
+        self.run(run)?;
+        let mut r = self.runs.remove(&run.job)?;
+        let ghost = ghost && r.plan.is_some();
+        if !ghost {
+            self.unlist_all(run.job, &r.parts);
         }
         self.alloc_change(r.cluster, -(r.gpus as i64));
         if let Some(sid) = r.service.filter(|_| r.serving) {
             self.count_serving(sid, r.cluster, -(r.replicas as i32));
         }
-        if self.live.get(&run.job) == Some(&run) {
-            self.live.remove(&run.job);
+        let progress = self.account_end(run, &r);
+        if ghost {
+            r.ghost = true;
+            self.runs.insert(run.job, r);
+            self.ghosts.push(run.job);
         }
+        progress
+    }
+
+    /// Accounts the truth of run `r` ending now.
+    fn account_end(&mut self, run: RunId, r: &SimRun) -> Option<Progress> {
         if r.plan.is_none() {
             self.replica_gpu_s += (self.now - r.since) as f64 * r.gpus as f64;
         }
@@ -519,47 +566,51 @@ impl SimWorld {
         self.truth
             .entry(run.job)
             .or_default()
-            .add(&r, &o, self.now - plan.start_s);
+            .add(r, &o, self.now - plan.start_s);
         Some(Progress {
             done_gpu_h: r.resume_gpu_h + o.saved_s as f64 * r.rate_h_per_s,
             at_s: o.last_ckpt_s,
         })
     }
 
-    /// Runs with GPUs on domain `d`.
-    pub(crate) fn runs_on(&self, d: DomainOrd) -> &[RunId] {
-        &self.doms[d as usize].runs
-    }
-
-    /// GPUs run `run` holds on domain `d`.
-    pub(crate) fn gpus_of(&self, run: RunId, d: DomainOrd) -> u32 {
-        self.runs.get(&run).map_or(0, |r| {
-            r.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum()
+    /// The live runs with GPUs on domain `d`, in the order they arrived,
+    /// with the GPUs each holds there.
+    pub(crate) fn runs_on(&self, d: DomainOrd) -> impl Iterator<Item = (RunId, u32)> + '_ {
+        self.doms[d as usize].runs.iter().filter_map(move |&job| {
+            let r = self.runs.get(&job).filter(|r| !r.ghost)?;
+            let g = r.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum();
+            Some((
+                RunId {
+                    job,
+                    attempt: r.attempt,
+                },
+                g,
+            ))
         })
     }
 
     /// Whether run `run` holds domain `d` as an idle hot spare.
     pub(crate) fn holds_as_spare(&self, run: RunId, d: DomainOrd) -> bool {
-        self.runs.get(&run).is_some_and(|r| r.spares.contains(&d))
+        self.run(run).is_some_and(|r| r.spares.contains(&d))
     }
 
     /// Whether a run is a training run.
     pub(crate) fn is_training(&self, run: RunId) -> bool {
-        self.runs.get(&run).is_some_and(|r| r.plan.is_some())
+        self.run(run).is_some_and(|r| r.plan.is_some())
     }
 
     /// Reports the latest checkpoint of a run the controller has not heard
     /// of yet: a real controller learns of checkpoints as they complete, and
     /// the world tells it lazily, just before anything it would matter for.
     pub(crate) fn report_checkpoint(&mut self, run: RunId) {
-        let Some(r) = self.runs.get(&run) else {
+        let Some(r) = self.run(run) else {
             return;
         };
         let Some(p) = self.progress_now(r) else {
             return;
         };
         if p.done_gpu_h > r.reported_h {
-            if let Some(r) = self.runs.get_mut(&run) {
+            if let Some(r) = self.run_mut(run) {
                 r.reported_h = p.done_gpu_h;
             }
             self.pending.push(Report::Checkpointed { run, progress: p });
@@ -568,7 +619,7 @@ impl SimWorld {
 
     /// A run dies mid-save: the checkpoint it was writing is not kept.
     fn abort_save(&mut self, run: RunId) {
-        if let Some(r) = self.runs.get_mut(&run) {
+        if let Some(r) = self.run_mut(run) {
             r.saving_since = None;
         }
     }
@@ -583,10 +634,17 @@ impl SimWorld {
             CapacityCause::ClusterOutage | CapacityCause::RegionOutage
         );
         for &d in domains {
-            while let Some(&run) = self.doms[d as usize].runs.first() {
+            while let Some(&job) = self.doms[d as usize].runs.first() {
+                // A run interrupted on an earlier domain of this report, or
+                // this instant, is a ghost holding this one: it is gone.
+                let Some(run) = self.listed(job) else {
+                    if !self.evict_ghost(job, d) {
+                        self.doms[d as usize].runs.remove(0);
+                    }
+                    continue;
+                };
                 if self
-                    .runs
-                    .get(&run)
+                    .run(run)
                     .is_some_and(|r| r.plan.is_some() && r.spares.contains(&d))
                 {
                     self.drop_spare(run, d);
@@ -594,25 +652,27 @@ impl SimWorld {
                 }
                 // A replica set with replicas elsewhere loses only these.
                 if self
-                    .runs
-                    .get(&run)
+                    .run(run)
                     .is_some_and(|r| r.replicas > 0 && r.parts.len() > 1)
                 {
                     self.drop_replicas(run, d);
                     continue;
                 }
                 self.abort_save(run);
-                if let Some(r) = self.runs.get_mut(&run) {
+                if let Some(r) = self.run_mut(run) {
                     r.memory_lost |= memory_lost;
                     r.peer_recovery = r.group_gpus > 0 && !memory_lost;
                 }
                 if self.is_training(run) {
-                    let partial = self.runs.get(&run).is_some_and(|r| r.peer_recovery);
+                    let partial = self.run(run).is_some_and(|r| r.peer_recovery);
                     self.interrupted.insert(run.job, (partial, self.now));
                     self.report_checkpoint(run);
                     *self.counters.interruptions.of_cause(cause) += 1;
                 }
-                self.end_run(run);
+                // Its other domains stay up: a ghost holds them for a
+                // restart in place; this one is gone.
+                self.end_run_as(run, true);
+                self.evict_ghost(job, d);
             }
         }
     }
@@ -621,7 +681,7 @@ impl SimWorld {
     /// Its GPU-seconds until now were spare time.
     fn drop_spare(&mut self, run: RunId, d: DomainOrd) {
         let now = self.now;
-        let Some(r) = self.runs.get_mut(&run) else {
+        let Some(r) = self.run_mut(run) else {
             return;
         };
         let Some(k) = r.parts.iter().position(|p| p.0 == d) else {
@@ -635,7 +695,7 @@ impl SimWorld {
         let t = self.truth.entry(run.job).or_default();
         t.alloc_gpu_s += held;
         t.spare_gpu_s += held;
-        self.doms[d as usize].unlist(run);
+        self.doms[d as usize].unlist(run.job);
         self.doms[d as usize].used -= g;
         self.alloc_change(cluster, -(g as i64));
         self.counters.spares_lost += 1;
@@ -652,7 +712,7 @@ impl SimWorld {
             FailureCategory::Hardware => self.counters.interruptions.gpu_failure += 1,
             _ => self.counters.interruptions.software += 1,
         }
-        let partial = match self.runs.get_mut(&run) {
+        let partial = match self.run_mut(run) {
             Some(r) => {
                 r.peer_recovery = r.group_gpus > 0;
                 r.peer_recovery
@@ -661,7 +721,8 @@ impl SimWorld {
         };
         self.interrupted.insert(run.job, (partial, self.now));
         self.abort_save(run);
-        let p = self.end_run(run);
+        // Its hardware is intact: a ghost holds it for the restart in place.
+        let p = self.end_run_as(run, true);
         self.pending.push(Report::Failed {
             run,
             category,
@@ -696,180 +757,13 @@ impl SimWorld {
         }
     }
 
-    fn start(&mut self, spec: &RunSpec) -> Result<(), BackendError> {
-        if self.runs.contains_key(&spec.run) {
-            return Ok(());
-        }
-        let c = self
-            .topo
-            .cluster_by_name(&spec.placement.cluster)
-            .ok_or_else(|| BackendError::UnknownCluster(spec.placement.cluster.clone()))?;
-        let cl = &self.topo.clusters[c as usize];
-        let shared = spec.placement.gpu_milli.is_some();
-        let mut parts = Vec::with_capacity(spec.placement.domains.len());
-        let mut spares = Vec::new();
-        for s in &spec.placement.domains {
-            let d = self.topo.domain_of(c, s.index).ok_or_else(|| {
-                BackendError::Refused(format!("{} has no domain {}", cl.name, s.index))
-            })?;
-            if !self.doms[d as usize].built || self.doms[d as usize].down > 0 {
-                return Err(BackendError::Refused(format!(
-                    "domain {} of {} is offline",
-                    s.index, cl.name
-                )));
-            }
-            let whole = if shared { 0 } else { s.gpus };
-            if s.spare {
-                spares.push(d);
-            }
-            if self.doms[d as usize].used + whole > cl.domain_gpus {
-                return Err(BackendError::Refused(format!(
-                    "domain {} of {} has {} GPUs free, {} asked",
-                    s.index,
-                    cl.name,
-                    cl.domain_gpus - self.doms[d as usize].used,
-                    s.gpus
-                )));
-            }
-            parts.push((d, whole));
-        }
-        let gpus: u32 = parts.iter().map(|p| p.1).sum();
-        if let RunKind::Replica { replicas, .. } = spec.kind {
-            replicas::check_set(&cl.name, replicas, gpus, &parts)?;
-        }
-        let train = self.topo.accels[cl.accel as usize].train;
-        let load_s = match &spec.kind {
-            RunKind::Replica { service, .. } => {
-                self.model_load_s.get(service).copied().unwrap_or(0)
-            }
-            RunKind::Training { .. } => 0,
-        };
-        let (plan, working, rate, resume, in_memory, group_gpus) = match &spec.kind {
-            RunKind::Training {
-                spec: job,
-                resume_gpu_h,
-                checkpoint_interval_s,
-            } => {
-                let working = job.gpus;
-                let rate = working as f64 * train / HOUR;
-                let ckpt_cost_s = (job.checkpoint_cost_min * 60.0) as i64;
-                let persist_s = job
-                    .checkpoint_persist_min
-                    .map_or(self.practice.persist_s, |m| m * 60.0)
-                    .max(0.0)
-                    .round() as i64;
-                // Restart: detection (after a failure), start-up,
-                // initialisation growing with the gang, and reading the
-                // checkpoint (as long as its stall: from storage's cache or
-                // a peer's memory). Re-placement is the time between the
-                // failure and this dispatch, the controller's doing.
-                // A partial restart initialises the failed replica group
-                // only, and copies a peer group's state (as long as a stall)
-                // where a whole restart reads the checkpoint.
-                let group = job.replica_group_gpus.unwrap_or(self.practice.group_gpus);
-                let group_gpus = if group > 0 && working >= 2 * group {
-                    group
-                } else {
-                    0
-                };
-                let failed = self.interrupted.remove(&spec.run.job);
-                let partial = matches!(failed, Some((true, _))) && group_gpus > 0;
-                let (detect_s, init_gpus) = match failed {
-                    Some(_) if partial => (self.practice.detect_s, group_gpus),
-                    Some(_) => (self.practice.detect_s, working),
-                    None => (0.0, working),
-                };
-                let init_s = self.practice.init_s_per_gpu * init_gpus as f64;
-                let mut restart_s = self.restart_overhead_s as i64
-                    + (detect_s + init_s).round() as i64
-                    + if spec.run.attempt > 1 { ckpt_cost_s } else { 0 };
-                let mode = job.partial_restart.unwrap_or(self.practice.partial);
-                let mut resume = *resume_gpu_h;
-                if let (true, PartialRestart::Continue, Some((_, at))) = (partial, mode, failed) {
-                    // The surviving groups trained on since the failure at
-                    // (N − g)/N of the gang's rate, through the re-placement
-                    // wait and the failed group's restart. Work is linear in
-                    // time: the wait's share is credited as progress (and as
-                    // useful GPU time the survivors held), and the restart
-                    // costs the gang g/N of its length.
-                    let (n, g) = (working as f64, group_gpus as f64);
-                    let wait = (self.now - at).max(0) as f64;
-                    let survivors_s = (n - g) / n * wait;
-                    resume = (resume + survivors_s * rate).min(job.work_gpu_hours);
-                    let t = self.truth.entry(spec.run.job).or_default();
-                    t.alloc_gpu_s += survivors_s * n;
-                    t.useful_gpu_s += survivors_s * n;
-                    restart_s = (restart_s as f64 * g / n).round() as i64;
-                }
-                let left_h = (job.work_gpu_hours - resume).max(0.0);
-                let compute_left_s = (left_h / rate.max(1e-12)).ceil().max(1.0) as i64;
-                let plan = RunPlan {
-                    start_s: self.now,
-                    restart_s,
-                    interval_s: *checkpoint_interval_s,
-                    ckpt_cost_s,
-                    persist_s,
-                    compute_left_s,
-                };
-                let in_memory = job.checkpoint_in_memory.unwrap_or(self.practice.in_memory);
-                (Some(plan), working, rate, resume, in_memory, group_gpus)
-            }
-            RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
-        };
-        for &(d, g) in &parts {
-            self.doms[d as usize].runs.push(spec.run);
-            self.doms[d as usize].used += g;
-        }
-        self.alloc_change(c, gpus as i64);
-        if let Some(p) = plan {
-            self.live.insert(spec.run.job, spec.run);
-            let t = p.finish_at();
-            if t < self.end_s {
-                self.push(t, WorldEv::Finish(spec.run));
-            }
-        }
-        self.runs.insert(
-            spec.run,
-            SimRun {
-                cluster: c,
-                since: self.now,
-                parts,
-                gpus,
-                working,
-                plan,
-                rate_h_per_s: rate,
-                resume_gpu_h: resume,
-                reported_h: resume,
-                stopping: false,
-                saving_since: None,
-                in_memory,
-                spares,
-                group_gpus,
-                peer_recovery: false,
-                memory_lost: false,
-                service: match &spec.kind {
-                    RunKind::Replica { service, .. } => Some(*service),
-                    RunKind::Training { .. } => None,
-                },
-                replicas: match spec.kind {
-                    RunKind::Replica { replicas, .. } => replicas,
-                    RunKind::Training { .. } => 0,
-                },
-                serving: false,
-            },
-        );
-        if load_s > 0 {
-            // A replica is started (and reported so) once its model is in.
-            self.push(self.now + load_s, WorldEv::Ready(spec.run));
-        } else {
-            self.serve(spec.run);
-            self.pending.push(Report::Started { run: spec.run });
-        }
-        Ok(())
-    }
-
     fn request_stop(&mut self, stop: &StopSpec) {
-        let Some(r) = self.runs.get_mut(&stop.run) else {
+        let run = stop.run;
+        let Some(r) = self
+            .runs
+            .get_mut(&run.job)
+            .filter(|r| r.attempt == run.attempt && !r.ghost)
+        else {
             return;
         };
         if r.stopping {
@@ -915,8 +809,7 @@ impl SimWorld {
     /// counted as stopped there.
     pub fn job_truth(&self, job: JobId, end_s: i64) -> JobTruth {
         let mut t = self.truth.get(&job).copied().unwrap_or_default();
-        if let Some(run) = self.live.get(&job)
-            && let Some(r) = self.runs.get(run)
+        if let Some(r) = self.runs.get(&job).filter(|r| !r.ghost)
             && let Some(p) = r.plan
         {
             // The horizon ends the run between checkpoints: that compute is
@@ -932,7 +825,7 @@ impl SimWorld {
             + self
                 .runs
                 .values()
-                .filter(|r| r.plan.is_none())
+                .filter(|r| r.plan.is_none() && !r.ghost)
                 // Integer products: the sum is the same in any iteration order.
                 .map(|r| (end_s - r.since) * r.gpus as i64)
                 .sum::<i64>() as f64
@@ -984,7 +877,15 @@ impl Backend for SimWorld {
     async fn runs(&mut self, now: i64) -> Result<Vec<RunId>, BackendError> {
         self.advance(now);
         // A run that ended is still had until its end is observed.
-        let mut runs: Vec<RunId> = self.runs.keys().copied().collect();
+        let mut runs: Vec<RunId> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| !r.ghost)
+            .map(|(&job, r)| RunId {
+                job,
+                attempt: r.attempt,
+            })
+            .collect();
         runs.extend(
             self.pending
                 .iter()

@@ -44,7 +44,7 @@ impl SimWorld {
         // Busy watts are summed as integers: the runs are held in a hash
         // map, and an integer sum is the same in any iteration order.
         let mut busy_w = vec![0u64; self.topo.sites.len()];
-        for r in self.runs.values() {
+        for r in self.runs.values().filter(|r| !r.ghost) {
             let busy = match r.plan {
                 Some(p) if p.computing_at(self.now) => r.working,
                 Some(_) => 0,

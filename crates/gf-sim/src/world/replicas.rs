@@ -33,7 +33,7 @@ pub(super) fn check_set(
 impl SimWorld {
     /// Replica set `run` starts serving requests (its model is loaded).
     pub(super) fn serve(&mut self, run: RunId) {
-        let Some(r) = self.runs.get_mut(&run) else {
+        let Some(r) = self.run_mut(run) else {
             return;
         };
         let Some(sid) = r.service.filter(|_| !r.serving) else {
@@ -72,7 +72,7 @@ impl SimWorld {
     /// to nothing, so this only tidies after a domain failure it has not
     /// heard of yet).
     pub(super) fn shrink_set(&mut self, s: &ShrinkSpec) -> Result<(), BackendError> {
-        let Some(r) = self.runs.get(&s.run) else {
+        let Some(r) = self.run(s.run) else {
             return Ok(());
         };
         if r.replicas == 0 {
@@ -90,7 +90,7 @@ impl SimWorld {
             let g = self.shrink_part(s.run, d, slot.gpus);
             self.counters.replica_stops += (g / per.max(1)) as u64;
         }
-        if self.runs.get(&s.run).is_some_and(|r| r.replicas == 0) {
+        if self.run(s.run).is_some_and(|r| r.replicas == 0) {
             self.end_run(s.run);
         }
         Ok(())
@@ -101,7 +101,7 @@ impl SimWorld {
     /// accounted, and the replicas on them no longer serve.
     fn shrink_part(&mut self, run: RunId, d: DomainOrd, gpus: u32) -> u32 {
         let now = self.now;
-        let Some(r) = self.runs.get_mut(&run) else {
+        let Some(r) = self.run_mut(run) else {
             return 0;
         };
         if r.replicas == 0 || r.gpus < r.replicas {
@@ -124,7 +124,7 @@ impl SimWorld {
         r.replicas -= g / per;
         let (c, sid, since) = (r.cluster, r.service.filter(|_| r.serving), r.since);
         if emptied {
-            self.doms[d as usize].unlist(run);
+            self.doms[d as usize].unlist(run.job);
         }
         self.doms[d as usize].used -= g;
         self.alloc_change(c, -(g as i64));
