@@ -40,7 +40,7 @@ pub struct Controller {
     pub(crate) sched: Scheduler,
     pub(crate) cfg: ControlConfig,
     pub(crate) jobs: Vec<JobInfo>,
-    pub(crate) by_id: crate::ids::JobIndex,
+    pub(crate) by_id: gf_model::ids::JobIndex,
     /// Pending and interrupted jobs.
     pub(crate) queue: BTreeSet<QueueKey>,
     pub(crate) services: Vec<Service>,
@@ -90,7 +90,7 @@ impl Controller {
             sched,
             cfg,
             jobs: Vec::new(),
-            by_id: crate::ids::JobIndex::default(),
+            by_id: gf_model::ids::JobIndex::default(),
             queue: BTreeSet::new(),
             services: Vec::new(),
             svc_by_id: FxHashMap::default(),

@@ -28,7 +28,6 @@ mod error;
 mod estimate;
 mod fair;
 mod holdoff;
-mod ids;
 mod job;
 mod lifecycle;
 mod pass;

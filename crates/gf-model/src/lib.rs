@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod catalog;
 pub mod diag;
+pub mod ids;
 pub mod latency;
 mod locs;
 pub mod parse;

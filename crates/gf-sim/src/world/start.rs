@@ -166,7 +166,7 @@ impl SimWorld {
                     let wait = (self.now - at).max(0) as f64;
                     let survivors_s = (n - g) / n * wait;
                     resume = (resume + survivors_s * rate).min(job.work_gpu_hours);
-                    let t = self.truth.entry(spec.run.job).or_default();
+                    let t = self.truth.entry(spec.run.job);
                     t.alloc_gpu_s += survivors_s * n;
                     t.useful_gpu_s += survivors_s * n;
                     restart_s = (restart_s as f64 * g / n).round() as i64;

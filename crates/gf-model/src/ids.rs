@@ -1,12 +1,14 @@
-//! Job ids to the controller's job records. Every report names its job, so
-//! this is looked up on every event; the ids the store and the twin give are
-//! consecutive from 1, so they index a vector (one memory access) rather
-//! than a hash table (two, in a table of millions of jobs a year). Ids far
-//! from the dense range (a caller's own numbering) go to a hash map, so any
-//! id works.
+//! Job ids to the index of a job's record, for whoever keeps one per job
+//! (the controller's job table, the twin's truth of each job). Every report
+//! names its job, so this is looked up on every event; the ids the store and
+//! the twin give are consecutive from 1, so they index a vector (one memory
+//! access) rather than a hash table (two, in a table of millions of jobs a
+//! year, which also grows by rehashing all of it). Ids far from the dense
+//! range (a caller's own numbering) go to a hash map, so any id works.
 
-use gf_model::protocol::JobId;
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+
+use crate::protocol::JobId;
 
 /// No job at this id.
 const NONE: u32 = u32::MAX;
@@ -17,14 +19,14 @@ const SLACK: u64 = 1 << 16;
 
 /// Job ids to record indices.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct JobIndex {
+pub struct JobIndex {
     dense: Vec<u32>,
-    sparse: FxHashMap<JobId, u32>,
+    sparse: HashMap<JobId, u32>,
 }
 
 impl JobIndex {
     /// The record index of job `id`.
-    pub(crate) fn get(&self, id: &JobId) -> Option<&u32> {
+    pub fn get(&self, id: &JobId) -> Option<&u32> {
         match self.dense.get(*id as usize) {
             Some(i) if *i != NONE => Some(i),
             // An id the dense range grew past after it went to the map.
@@ -34,12 +36,12 @@ impl JobIndex {
     }
 
     /// Whether job `id` has a record.
-    pub(crate) fn contains_key(&self, id: &JobId) -> bool {
+    pub fn contains_key(&self, id: &JobId) -> bool {
         self.get(id).is_some()
     }
 
     /// Records job `id` at index `i` (below `u32::MAX`).
-    pub(crate) fn insert(&mut self, id: JobId, i: u32) {
+    pub fn insert(&mut self, id: JobId, i: u32) {
         let len = self.dense.len() as u64;
         let dense = !self.sparse.contains_key(&id) && id < len + SLACK && id < NONE as u64;
         if !dense {
