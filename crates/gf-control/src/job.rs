@@ -112,14 +112,16 @@ pub struct JobInfo {
     /// Its key while queued.
     pub(crate) qkey: Option<(u64, u64, u32)>,
     pub(crate) alloc: Option<AllocId>,
-    pub(crate) req: Option<Request>,
+    /// The scheduler's request, while the job may still be placed (boxed:
+    /// most of a year's millions of records are of ended jobs, which drop it).
+    pub(crate) req: Option<Box<Request>>,
     pub(crate) seq: u64,
     /// When the current dispatch or stop times out.
     pub(crate) deadline: Option<i64>,
     /// The stop asked of its run, while `Stopping`.
     pub(crate) stop: Option<Stop>,
     /// While `Reserved`: the placement waiting and what it waits for.
-    pub(crate) reservation: Option<Reservation>,
+    pub(crate) reservation: Option<Box<Reservation>>,
 }
 
 impl JobInfo {

@@ -92,7 +92,7 @@ impl Controller {
                 // domains of the cluster the gang lands on, topped up from
                 // free capacity at every dispatch (`top_up_spares`).
                 req.checkpoint_interval_s = interval_s;
-                job.req = Some(req);
+                job.req = Some(Box::new(req));
                 self.by_id.insert(id, idx);
                 self.jobs.push(job);
                 self.enqueue(idx as usize);
@@ -301,6 +301,8 @@ impl Controller {
         j.state = state;
         j.end_s = Some(now);
         j.reason = reason.clone();
+        // Only a job that may still be placed needs its request.
+        j.req = None;
         out.push(Action::Ended {
             job: j.id,
             state,
@@ -700,11 +702,11 @@ impl Controller {
         }
         self.jobs[p].state = JobState::Reserved;
         self.jobs[p].reason = "waiting for preempted work to stop".into();
-        self.jobs[p].reservation = Some(Reservation {
+        self.jobs[p].reservation = Some(Box::new(Reservation {
             placement,
             waiting: jobs.len() as u32,
             held,
-        });
+        }));
         for a in replicas {
             self.preempt_replica(a, p as u32, out);
         }
