@@ -114,7 +114,6 @@ mod tests {
     use std::sync::Arc;
 
     use gf_backend::{Backend, ready};
-    use gf_model::JobSpec;
     use gf_model::protocol::{
         DomainSlot, FailureCategory, Report, RunId, RunKind, RunPlacement, RunSpec,
     };
@@ -140,29 +139,10 @@ mod tests {
 
     /// Attempt `attempt` of job `job`: a gang on `domains` (whole domains).
     fn gang(job: u64, attempt: u32, domains: &[u32]) -> RunSpec {
-        let spec = JobSpec {
-            name: format!("j{job}"),
-            team: String::new(),
-            priority: 100,
-            gpus: 8 * domains.len() as u32,
-            accelerators: vec!["h100".into()],
-            work_gpu_hours: 1e6,
-            checkpoint_interval_min: None,
-            checkpoint_cost_min: 1.0,
-            checkpoint_persist_min: None,
-            checkpoint_in_memory: None,
-            replica_group_gpus: None,
-            partial_restart: None,
-            providers: Vec::new(),
-            regions: Vec::new(),
-            preemptible: true,
-            spot: false,
-            gpu_milli: None,
-            cpu_milli_per_gpu: 0,
-            memory_mib_per_gpu: 0,
-            exec: Default::default(),
-            locs: Default::default(),
-        };
+        let spec = gf_testkit::job(&format!("j{job}"))
+            .gpus(8 * domains.len() as u32)
+            .accels(&["h100"])
+            .build();
         RunSpec {
             run: RunId { job, attempt },
             placement: RunPlacement {
