@@ -173,7 +173,7 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
         let mut per_provider = std::collections::BTreeMap::<&str, u32>::new();
         let mut reps = Vec::new();
         for r in &out.added {
-            if let Some(p) = r.decision.placement() {
+            if let Some(p) = out.decision_of(r).placement() {
                 let c = &topo.clusters[p.cluster as usize];
                 *per_provider
                     .entry(topo.providers[c.provider as usize].as_str())
@@ -200,7 +200,7 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
         ));
         let mut by_cluster = std::collections::BTreeMap::<&str, u32>::new();
         for r in &out.added {
-            if let Some(p) = r.decision.placement() {
+            if let Some(p) = out.decision_of(r).placement() {
                 *by_cluster
                     .entry(topo.clusters[p.cluster as usize].name.as_str())
                     .or_default() += 1;

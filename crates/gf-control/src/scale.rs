@@ -533,6 +533,14 @@ impl Controller {
         let mut sets: Vec<(AllocId, WorkId, ReplicaGroup, u32)> = Vec::new();
         let mut set_of: FxHashMap<AllocId, usize> = FxHashMap::default();
         for a in &plan.added {
+            // A decision's domain-filling replicas come in a row: the set
+            // of the one before is checked first, without hashing.
+            if let Some(last) = sets.last_mut()
+                && last.0 == a.alloc
+            {
+                last.3 += 1;
+                continue;
+            }
             match set_of.get(&a.alloc) {
                 Some(&k) => sets[k].3 += 1,
                 None => {
@@ -571,6 +579,8 @@ impl Controller {
         if !plan.victims.is_empty() {
             self.preempt_for_service(now, s, &plan.victims, out);
         }
+        // Its buffers serve the next plan.
+        self.sched.recycle_plan(plan);
         Ok(())
     }
 }

@@ -103,6 +103,9 @@ pub struct Scheduler {
     /// It holds only what the rules would answer again, so a clone of the
     /// scheduler may carry it.
     memo: RefCell<ShapeMemo>,
+    /// The service planner's buffers, kept from one plan to the next (see
+    /// [`crate::service::PlanScratch`]); a clone starts with empty ones.
+    pub(crate) plan_scratch: crate::service::PlanScratch,
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -162,6 +165,7 @@ impl Scheduler {
             seed,
             static_epoch: 0,
             memo: RefCell::default(),
+            plan_scratch: Default::default(),
             topo,
         }
     }
@@ -281,6 +285,23 @@ impl Scheduler {
         let mut p = self.pipeline.prepare(&self.ctx(req, now));
         p.epoch = self.static_epoch;
         p
+    }
+
+    /// The memo's prepared shape of `req` at `now` (see [`ShapeMemo`]),
+    /// taken out for a batch of [`Self::decide_prepared`]: its static
+    /// answers and cached sums carry over from the decisions of its shape
+    /// at this instant, and are asked lazily rather than for every cluster
+    /// up front. Give it back with [`Self::put_prepared`].
+    pub(crate) fn take_prepared(&self, now: i64, req: &Request) -> Prepared {
+        self.memo
+            .borrow_mut()
+            .take(&self.pipeline, &self.ctx(req, now), self.static_epoch)
+    }
+
+    /// Keeps a shape taken with [`Self::take_prepared`] for the next
+    /// decisions of its shape.
+    pub(crate) fn put_prepared(&self, p: Prepared) {
+        self.memo.borrow_mut().put(p);
     }
 
     /// [`Self::decide_with`], reading the static rules from `prep` instead

@@ -207,7 +207,7 @@ pub struct ReplicaGroup {
 /// The controller keeps one per service in step with its replicas (it knows
 /// when one starts or is lost); the planner reads it and works on a copy.
 /// Every query costs O(zones × accelerators × providers), never O(replicas).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReplicaCounts {
     tputs: usize,
     providers: usize,
@@ -229,6 +229,16 @@ impl ReplicaCounts {
             per_provider: vec![0; providers],
             total: 0,
         }
+    }
+
+    /// Makes `self` equal to `other`, keeping its allocations (the planner
+    /// works on a copy of the controller's counts on every tick).
+    pub fn copy_from(&mut self, other: &ReplicaCounts) {
+        self.tputs = other.tputs;
+        self.providers = other.providers;
+        self.n.clone_from(&other.n);
+        self.per_provider.clone_from(&other.per_provider);
+        self.total = other.total;
     }
 
     /// Number of groups, for callers that keep something per group.
@@ -371,12 +381,16 @@ pub struct PlanInput<'a> {
 }
 
 /// A replica the plan placed and committed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AddedReplica {
     /// Its work id.
     pub work: WorkId,
-    /// The decision that placed it.
-    pub decision: Decision,
+    /// The decision that placed it, as an index into
+    /// [`ReplicaPlan::decisions`] ([`ReplicaPlan::decision_of`]): the
+    /// replicas one decision placed in its NVLink domain share it, so a
+    /// plan of thousands of replicas keeps tens of decisions, not a copy
+    /// per replica.
+    pub decision: u32,
     /// The allocation holding it: the replicas one plan placed on one
     /// cluster share one allocation (a replica set, run as one), whose
     /// work id is its first replica's.
@@ -390,6 +404,9 @@ pub struct AddedReplica {
 pub struct ReplicaPlan {
     /// Replicas placed, in order; their allocations are committed.
     pub added: Vec<AddedReplica>,
+    /// The decisions that placed them, each once, in the order they were
+    /// taken.
+    pub decisions: Vec<Decision>,
     /// One entry per replica to remove, by group: the caller chooses which
     /// of its runs in the group to stop and releases its allocation.
     pub removed: Vec<ReplicaGroup>,
@@ -406,6 +423,25 @@ pub struct ReplicaPlan {
     pub replicas: u32,
     /// Distinct providers after the plan.
     pub providers: u32,
+}
+
+impl ReplicaPlan {
+    /// The decision that placed replica `r` of this plan.
+    pub fn decision_of(&self, r: &AddedReplica) -> &Decision {
+        &self.decisions[r.decision as usize]
+    }
+
+    /// Empties the plan, keeping its allocations.
+    fn clear(&mut self) {
+        self.added.clear();
+        self.decisions.clear();
+        self.removed.clear();
+        self.victims.clear();
+        self.stopped = None;
+        self.unserved_rps = 0.0;
+        self.replicas = 0;
+        self.providers = 0;
+    }
 }
 
 impl Scheduler {
@@ -434,20 +470,79 @@ impl Scheduler {
     }
 }
 
-/// Capacity still needed once spare capacity served the zones it may reach.
-fn uncovered(svc: &ServiceRequest, need: &[f64]) -> f64 {
-    svc.residual(need).iter().sum()
-}
-
 /// Scratch for [`ServiceRequest::residual_into`], kept across a plan.
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     short: Vec<f64>,
     spare: Vec<f64>,
 }
 
+/// How many clusters-to-slot maps the planner keeps (one per distinct
+/// throughput list, i.e. per kind of service): a fleet runs a few kinds.
+const SLOT_MAPS: usize = 8;
+
+/// The planner's buffers, held by the scheduler from one plan to the next:
+/// the controller plans every service on every autoscale tick, and
+/// allocating these afresh each time (some of them one entry per cluster)
+/// was a visible part of a 20M-GPU year. Nothing in it carries a decision
+/// from one plan to the next: each is cleared or overwritten before use.
+#[derive(Default)]
+pub(crate) struct PlanScratch {
+    /// The plan's copy of the service's counts.
+    counts: ReplicaCounts,
+    /// Capacity still needed per zone.
+    need: Vec<f64>,
+    res: Scratch,
+    /// Shrink: whether a replica of (zone, accelerator) may go.
+    idle_of: Vec<Option<bool>>,
+    /// Grow: the zones a replica may go to now.
+    short_now: Vec<bool>,
+    /// Grow: the spread rule's bonus per group slot.
+    by_slot: Vec<Option<f64>>,
+    /// Grow: the replica set this plan started on each cluster (`None`
+    /// again for every entry in `touched` once the plan is done).
+    sets: Vec<Option<AllocId>>,
+    touched: Vec<ClusterOrd>,
+    /// Per throughput list (its accelerator ordinals), each cluster's group
+    /// slot: it depends only on the topology and that list.
+    slot_maps: Vec<(Vec<u16>, Vec<Option<usize>>)>,
+    /// A plan given back by its caller, reused for the next.
+    spare: ReplicaPlan,
+}
+
+impl Clone for PlanScratch {
+    /// Buffers only: a clone of the scheduler starts with empty ones.
+    fn clone(&self) -> Self {
+        PlanScratch::default()
+    }
+}
+
+impl PlanScratch {
+    /// The position in `slot_maps` of the cluster-to-slot map of `svc`,
+    /// built on first use.
+    fn slot_map(&mut self, topo: &Topology, svc: &ServiceRequest, counts: &ReplicaCounts) -> usize {
+        let key = svc.throughput.iter().map(|t| t.0);
+        if let Some(i) = self
+            .slot_maps
+            .iter()
+            .position(|(k, _)| k.iter().copied().eq(key.clone()))
+        {
+            return i;
+        }
+        if self.slot_maps.len() >= SLOT_MAPS {
+            self.slot_maps.remove(0);
+        }
+        let map = (0..topo.clusters.len() as ClusterOrd)
+            .map(|c| svc.group_of(topo, c).map(|g| counts.slot(g)))
+            .collect();
+        self.slot_maps.push((key.collect(), map));
+        self.slot_maps.len() - 1
+    }
+}
+
 impl Scratch {
-    /// [`uncovered`] without allocating.
+    /// Capacity still needed once spare capacity served the zones it may
+    /// reach: the sum of [`ServiceRequest::residual`], without allocating.
     fn uncovered(&mut self, svc: &ServiceRequest, need: &[f64]) -> f64 {
         svc.residual_into(need, &mut self.short, &mut self.spare);
         self.short.iter().sum()
@@ -468,11 +563,17 @@ impl Scheduler {
         input: &PlanInput<'_>,
     ) -> Result<ReplicaPlan, SchedError> {
         let svc = input.svc;
-        let topo = Arc::clone(self.topology());
+        let zones = self.topology().zones.len();
         let max = svc.max_replicas.max(svc.min_replicas);
-        let mut counts = input.current.clone();
+        // The buffers are taken out for the plan (the decisions borrow the
+        // scheduler) and put back after it; an error drops them.
+        let mut sc = std::mem::take(&mut self.plan_scratch);
+        let mut counts = std::mem::take(&mut sc.counts);
+        counts.copy_from(input.current);
         // Capacity still needed per zone ordinal (negative: surplus).
-        let mut need = vec![0.0f64; topo.zones.len()];
+        let mut need = std::mem::take(&mut sc.need);
+        need.clear();
+        need.resize(zones, 0.0);
         for &(z, r) in input.demand {
             if let Some(x) = need.get_mut(z as usize) {
                 *x += r * input.headroom;
@@ -481,13 +582,24 @@ impl Scheduler {
         for (z, x) in need.iter_mut().enumerate() {
             *x -= counts.zone_rps(svc, z as u32);
         }
-        let mut plan = ReplicaPlan::default();
-        self.shrink(svc, &mut counts, &mut need, max, &mut plan);
-        self.grow(now, input, &mut counts, &mut need, max, &mut plan)?;
-        plan.unserved_rps = uncovered(svc, &need);
+        let mut plan = std::mem::take(&mut sc.spare);
+        plan.clear();
+        Self::shrink(svc, &mut counts, &mut need, max, &mut plan, &mut sc);
+        self.grow(now, input, &mut counts, &mut need, max, &mut plan, &mut sc)?;
+        plan.unserved_rps = sc.res.uncovered(svc, &need);
         plan.replicas = counts.total();
         plan.providers = counts.providers();
+        sc.counts = counts;
+        sc.need = need;
+        self.plan_scratch = sc;
         Ok(plan)
+    }
+
+    /// Gives back a plan its caller is done with: the next plan reuses its
+    /// buffers (a controller planning every service on every tick would
+    /// otherwise grow a fresh list of replicas each time).
+    pub fn recycle_plan(&mut self, plan: ReplicaPlan) {
+        self.plan_scratch.spare = plan;
     }
 
     /// Removes replicas that serve nobody: one at a time, from the zone with
@@ -496,17 +608,17 @@ impl Scheduler {
     /// going, never below `min_replicas` or `min_providers`. Above
     /// `max_replicas` it removes regardless of demand.
     fn shrink(
-        &self,
         svc: &ServiceRequest,
         counts: &mut ReplicaCounts,
         need: &mut [f64],
         max: u32,
         plan: &mut ReplicaPlan,
+        sc: &mut PlanScratch,
     ) {
-        let mut scratch = Scratch::default();
+        let scratch = &mut sc.res;
         // Whether a replica of (zone, accelerator) may go, asked once per
         // pair and step (it does not depend on the provider).
-        let mut idle_of: Vec<Option<bool>> = Vec::new();
+        let idle_of = &mut sc.idle_of;
         loop {
             let over = counts.total() > max;
             if !over && counts.total() <= svc.min_replicas {
@@ -571,6 +683,7 @@ impl Scheduler {
     /// Adds replicas while demand × headroom is uncovered (or fewer than
     /// `min_replicas` run), each placed under the spread rules and counted
     /// for the throughput of the accelerator it got.
+    #[allow(clippy::too_many_arguments)]
     fn grow(
         &mut self,
         now: i64,
@@ -579,28 +692,41 @@ impl Scheduler {
         need: &mut [f64],
         max: u32,
         plan: &mut ReplicaPlan,
+        sc: &mut PlanScratch,
     ) -> Result<(), SchedError> {
         let svc = input.svc;
+        // Most plans add nothing (the service is sized already): they stop
+        // here, before anything below is set up for placing replicas.
+        {
+            let n = counts.total();
+            let left = sc.res.uncovered(svc, need);
+            if n >= max || (n >= svc.min_replicas && left <= EPS) {
+                return Ok(());
+            }
+        }
         let topo = Arc::clone(self.topology());
         let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
         let mut seq = 0u64;
         let mut req = svc.replica.clone();
         // Every replica has one shape and the plan one instant: the static
-        // rules are asked once for the whole plan, each cluster's score is
-        // kept until its cluster or site changes, and each cluster's group
-        // is looked up once (the decisions stay exactly those of
+        // rules are asked once per cluster for the plan (and for the other
+        // plans and decisions of that shape at this instant: the
+        // scheduler's memo keeps them), each cluster's score is kept until
+        // its cluster or site changes, and each cluster's group is looked up
+        // once per kind of service (the decisions stay exactly those of
         // `decide_with`, see `Scheduler::decide_prepared`).
-        let prep = self.prepare(now, &req);
+        let prep = self.take_prepared(now, &req);
         // The zones short of capacity the request's sites were last built for.
         let mut sites_for: Option<(bool, Vec<bool>)> = None;
-        let mut short_now: Vec<bool> = Vec::with_capacity(need.len());
-        let slot_of: Vec<Option<usize>> = (0..topo.clusters.len() as ClusterOrd)
-            .map(|c| svc.group_of(&topo, c).map(|g| counts.slot(g)))
-            .collect();
-        let mut by_slot: Vec<Option<f64>> = Vec::with_capacity(counts.slots());
+        let map = sc.slot_map(&topo, svc, counts);
+        let slot_of = &sc.slot_maps[map].1;
+        let short_now = &mut sc.short_now;
+        let by_slot = &mut sc.by_slot;
         // The replica set this plan started on each cluster.
-        let mut sets: Vec<Option<AllocId>> = vec![None; topo.clusters.len()];
-        let mut scratch = Scratch::default();
+        let sets = &mut sc.sets;
+        sets.resize(topo.clusters.len(), None);
+        let touched = &mut sc.touched;
+        let scratch = &mut sc.res;
         loop {
             let n = counts.total();
             svc.residual_into(need, &mut scratch.short, &mut scratch.spare);
@@ -640,7 +766,7 @@ impl Scheduler {
             }));
             if !sites_for
                 .as_ref()
-                .is_some_and(|(m, v)| *m == narrowed && *v == short_now)
+                .is_some_and(|(m, v)| *m == narrowed && *v == *short_now)
             {
                 req.sites = if narrowed {
                     let allowed = topo
@@ -718,6 +844,7 @@ impl Scheduler {
                     };
                     if let Outcome::Placed(p) = &d.outcome {
                         sets[p.cluster as usize] = Some(alloc);
+                        touched.push(p.cluster);
                     }
                     alloc
                 }
@@ -741,16 +868,17 @@ impl Scheduler {
                 }
                 _ => None,
             };
-            // Each replica of the chunk carries the decision that placed it.
-            let placed_by = chunk.map(|_| d.clone());
+            // Each replica of the chunk refers to the decision that placed it.
+            let decision = plan.decisions.len() as u32;
+            plan.decisions.push(d);
             plan.added.push(AddedReplica {
                 work: req.id,
-                decision: d,
+                decision,
                 alloc,
                 group,
             });
             seq += 1;
-            if let (Some((dom, g, room)), Some(decision)) = (chunk, placed_by) {
+            if let Some((dom, g, room)) = chunk {
                 for _ in 0..room {
                     let zone_short = need[group.zone as usize] > EPS;
                     if counts.total() >= max
@@ -764,7 +892,7 @@ impl Scheduler {
                     need[group.zone as usize] -= svc.rps_of(group);
                     plan.added.push(AddedReplica {
                         work: input.first_id + seq,
-                        decision: decision.clone(),
+                        decision,
                         alloc,
                         group,
                     });
@@ -772,6 +900,10 @@ impl Scheduler {
                 }
             }
         }
+        for c in touched.drain(..) {
+            sets[c as usize] = None;
+        }
+        self.put_prepared(prep);
         Ok(())
     }
 }

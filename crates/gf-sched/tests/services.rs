@@ -108,7 +108,7 @@ fn by_zone_accel(sched: &Scheduler, plan: &ReplicaPlan) -> Vec<(String, String, 
     let topo = sched.topology();
     let mut v: Vec<(String, String, u32)> = Vec::new();
     for r in &plan.added {
-        let c = &topo.clusters[r.decision.placement().unwrap().cluster as usize];
+        let c = &topo.clusters[plan.decision_of(r).placement().unwrap().cluster as usize];
         let zone = topo.zones[topo.sites[c.site as usize].zone as usize].clone();
         let accel = topo.accels[c.accel as usize].name.clone();
         match v.iter_mut().find(|x| x.0 == zone && x.1 == accel) {
