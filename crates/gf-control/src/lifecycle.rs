@@ -855,12 +855,22 @@ impl Controller {
             return;
         }
         // Lowest domains first: next to the gang when it was packed low.
-        let mut candidates: Vec<DomainOrd> = self.sched.index().bucket(c, dg).to_vec();
-        candidates.sort_unstable();
-        for d in candidates {
-            if need == 0 {
-                break;
-            }
+        // Each pick is the lowest free whole domain above the last one
+        // tried: the order of a sorted copy of the bucket without copying
+        // or sorting a cluster's free domains for one or two spares (taking
+        // a domain changes the bucket only at that domain).
+        let mut after: Option<DomainOrd> = None;
+        while need > 0 {
+            let next = self
+                .sched
+                .index()
+                .bucket(c, dg)
+                .iter()
+                .copied()
+                .filter(|&d| after.is_none_or(|x| d > x))
+                .min();
+            let Some(d) = next else { break };
+            after = Some(d);
             if matches!(self.sched.add_part(a, d, dg), Ok(true)) {
                 self.by_domain[d as usize].push(a);
                 self.jobs[i].alloc_gpus += dg;
