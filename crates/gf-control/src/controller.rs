@@ -242,12 +242,40 @@ impl Controller {
     /// cancel of a job never submitted, a report naming a cluster the fleet
     /// lacks) and changes nothing; or a fault of the scheduler's bookkeeping.
     pub fn handle(&mut self, now: i64, ev: Event) -> Result<Vec<Action>, ControlError> {
+        let mut out = Vec::new();
+        self.handle_into(now, ev, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::handle`], appending the actions to `out` instead of returning
+    /// a new list: a shell handling millions of events (the twin) reuses one
+    /// buffer rather than allocating a list per event. On `Err` nothing is
+    /// appended.
+    pub fn handle_into(
+        &mut self,
+        now: i64,
+        ev: Event,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
+        let len = out.len();
+        let r = self.handle_inner(now, ev, out);
+        if r.is_err() {
+            out.truncate(len);
+        }
+        r
+    }
+
+    fn handle_inner(
+        &mut self,
+        now: i64,
+        ev: Event,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ControlError> {
         // Refuse a caller's fault before anything changes: `expire` below
         // changes state and emits actions, and an `Err` returned after it
         // would keep the change but drop the actions (an overdue dispatch
         // requeued without the Stop that releases it on the backend).
         self.check(&ev)?;
-        let mut out = Vec::new();
         // A backend's report that comes exactly at a deadline came within
         // it (so a grace of zero still lets the confirmation of the same
         // instant through); any other event at the deadline expires it.
@@ -256,21 +284,21 @@ impl Controller {
         } else {
             now
         };
-        self.expire(past, &mut out)?;
+        self.expire(past, out)?;
         match ev {
-            Event::JobSubmitted { job, spec } => self.submit(now, job, *spec, &mut out),
-            Event::JobCancelled { job } => self.cancel(now, job, &mut out)?,
+            Event::JobSubmitted { job, spec } => self.submit(now, job, *spec, out),
+            Event::JobCancelled { job } => self.cancel(now, job, out)?,
             Event::ServiceSubmitted {
                 service,
                 spec,
                 headroom,
             } => self.submit_service(service, *spec, headroom),
-            Event::ServiceRemoved { service } => self.remove_service(service, &mut out)?,
+            Event::ServiceRemoved { service } => self.remove_service(service, out)?,
             Event::DemandObserved {
                 service,
                 rps_by_zone,
             } => self.observe_demand(service, &rps_by_zone),
-            Event::Backend(r) => self.report(now, r, &mut out)?,
+            Event::Backend(r) => self.report(now, r, out)?,
             Event::SpendReported { contract, usd } => {
                 if let Some(k) = self.topo.contracts.iter().position(|c| c.name == contract) {
                     self.sched.set_contract_spend(k as u32, usd);
@@ -284,23 +312,23 @@ impl Controller {
                 }
                 for s in 0..self.services.len() {
                     if self.services[s].dirty {
-                        self.scale(now, s, &mut out)?;
+                        self.scale(now, s, out)?;
                     }
                 }
                 if self.dirty {
-                    self.pass(now, &mut out)?;
+                    self.pass(now, out)?;
                 }
             }
             Event::AutoscaleTick => {
                 for s in 0..self.services.len() {
-                    self.scale(now, s, &mut out)?;
+                    self.scale(now, s, out)?;
                 }
                 if self.dirty {
-                    self.pass(now, &mut out)?;
+                    self.pass(now, out)?;
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The caller's faults `handle` refuses: a cancel of a job never

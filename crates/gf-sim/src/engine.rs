@@ -68,6 +68,9 @@ pub struct Sim {
     /// Each training generator's gang-size mix, built once.
     size_mix: Vec<Option<rand_distr::weighted::WeightedIndex<f64>>>,
     inbox: VecDeque<Event>,
+    /// The controller's actions for the event being fed (kept between
+    /// events for its capacity).
+    actions: Vec<Action>,
     /// Engine events handled.
     pub events: u64,
     m: metrics::Recorder,
@@ -197,6 +200,7 @@ impl Sim {
                 .map(|g| workload::weighted_index(g.sizes.iter().map(|s| s.share)))
                 .collect(),
             inbox: VecDeque::new(),
+            actions: Vec::new(),
             events: 0,
             m,
             doc: doc.clone(),
@@ -536,11 +540,16 @@ impl Sim {
     /// world; a refusal goes back to the controller as a report.
     fn feed(&mut self, ev: Event) -> Result<(), SimError> {
         self.inbox.push_back(ev);
+        // One buffer of actions for every event (taken out while the
+        // actions are carried out, which needs the engine).
+        let mut actions = std::mem::take(&mut self.actions);
         while let Some(e) = self.inbox.pop_front() {
-            for a in self.ctl.handle(self.now, e)? {
+            self.ctl.handle_into(self.now, e, &mut actions)?;
+            for a in actions.drain(..) {
                 self.act(a)?;
             }
         }
+        self.actions = actions;
         Ok(())
     }
 
