@@ -72,6 +72,9 @@ impl Entry {
 struct Test {
     zone: usize,
     t: f64,
+    /// Where in `snaps` the need it saw starts (`usize::MAX`: the step's
+    /// need, no add and take back having moved it before the test).
+    snap: usize,
     answer: Option<bool>,
 }
 
@@ -81,10 +84,13 @@ pub(crate) struct ShrinkScratch {
     active: Vec<Active>,
     entries: Vec<Entry>,
     tests: Vec<Test>,
-    /// The need vector each test sees, `zones` values per test.
+    /// The need vector each test sees once an add and take back has moved
+    /// the need this step, `zones` values per such test.
     snaps: Vec<f64>,
-    /// Per pair, the index of this step's test (`usize::MAX`: none yet).
-    test_of: Vec<usize>,
+    /// The step's need, kept once an add and take back moves it.
+    start: Vec<f64>,
+    /// Per pair, the step that last asked its test and the test's index.
+    test_of: Vec<(u32, usize)>,
     probe: Vec<f64>,
     /// The last shortfall worked out and the need it was worked out for
     /// (see [`ShrinkScratch::uncovered`]).
@@ -150,11 +156,17 @@ pub(super) fn shrink(
             });
         }
     }
+    // Per pair, the step that last asked its test and the test's index:
+    // stamped rather than cleared on every step.
+    sc.test_of.clear();
+    sc.test_of.resize(zones * counts.tputs, (0, 0));
+    let mut step = 0u32;
     loop {
         let over = counts.total() > max;
         if !over && counts.total() <= svc.min_replicas {
             break;
         }
+        step += 1;
         // When no zone is short, none leans on another's spare: a replica
         // whose zone has surplus for it serves nobody (the same answer the
         // residual gives, without working it out).
@@ -163,8 +175,11 @@ pub(super) fn shrink(
         sc.entries.clear();
         sc.tests.clear();
         sc.snaps.clear();
-        sc.test_of.clear();
-        sc.test_of.resize(zones * counts.tputs, usize::MAX);
+        // Whether a test's add and take back has moved the need yet this
+        // step: until one does, every test sees the step's need, which is
+        // then kept in `start` (and `need` itself until then).
+        let mut moved = false;
+        let mut best: Option<Entry> = None;
         for a in &sc.active {
             if counts.n[a.slot] == 0 {
                 continue;
@@ -174,22 +189,36 @@ pub(super) fn shrink(
             let may = if a.t <= surplus + EPS {
                 if self_sufficient {
                     May::Yes
-                } else if sc.test_of[a.pair] != usize::MAX {
-                    May::Test(sc.test_of[a.pair])
+                } else if sc.test_of[a.pair].0 == step {
+                    May::Test(sc.test_of[a.pair].1)
                 } else {
                     // The rule's test, asked here for the first time this
-                    // step: the need it sees is kept, and its add and take
+                    // step: the need it sees is noted, and its add and take
                     // back are made now, as the rule makes them.
                     let k = sc.tests.len();
-                    sc.test_of[a.pair] = k;
-                    sc.snaps.extend_from_slice(need);
+                    sc.test_of[a.pair] = (step, k);
+                    let snap = if moved {
+                        let at = sc.snaps.len();
+                        sc.snaps.extend_from_slice(need);
+                        at
+                    } else {
+                        usize::MAX
+                    };
                     sc.tests.push(Test {
                         zone: z,
                         t: a.t,
+                        snap,
                         answer: None,
                     });
+                    let before = need[z];
                     need[z] += a.t;
                     need[z] -= a.t;
+                    if !moved && need[z].to_bits() != before.to_bits() {
+                        moved = true;
+                        sc.start.clear();
+                        sc.start.extend_from_slice(need);
+                        sc.start[z] = before;
+                    }
                     May::Test(k)
                 }
             } else {
@@ -204,30 +233,29 @@ pub(super) fn shrink(
             } else {
                 may
             };
-            sc.entries.push(Entry {
+            let e = Entry {
                 surplus,
                 neg_t: -a.t,
                 on_provider,
                 g: a.g,
                 may,
-            });
-        }
-        // The best replica known to be free to go, then any whose test is
-        // pending with a higher key, highest first, until one passes.
-        let mut best: Option<usize> = None;
-        for (i, e) in sc.entries.iter().enumerate() {
-            if e.may == May::Yes && best.is_none_or(|b| e.cmp_key(&sc.entries[b]).is_gt()) {
-                best = Some(i);
+            };
+            if may == May::Yes {
+                if best.is_none_or(|b| e.cmp_key(&b).is_gt()) {
+                    best = Some(e);
+                }
+            } else {
+                sc.entries.push(e);
             }
         }
-        // The shortfall before any test of this step, worked out once
-        // asked (the first test's need is the step's need).
+        // Then any replica whose test is pending with a higher key than
+        // the best known free to go, highest first, until one passes.
         let mut short_now: Option<f64> = None;
         loop {
             let mut top: Option<usize> = None;
             for (i, e) in sc.entries.iter().enumerate() {
                 if matches!(e.may, May::Test(_))
-                    && best.is_none_or(|b| e.cmp_key(&sc.entries[b]).is_gt())
+                    && best.is_none_or(|b| e.cmp_key(&b).is_gt())
                     && top.is_none_or(|t| e.cmp_key(&sc.entries[t]).is_gt())
                 {
                     top = Some(i);
@@ -240,19 +268,25 @@ pub(super) fn shrink(
             let answer = match sc.tests[k].answer {
                 Some(a) => a,
                 None => {
+                    // The step's need, as the first test saw it.
+                    let start: &[f64] = if moved { &sc.start } else { need };
                     let now = *short_now.get_or_insert_with(|| {
                         ShrinkScratch::uncovered(
                             &mut sc.last_need,
                             &mut sc.last_short,
                             res,
                             svc,
-                            &sc.snaps[..zones],
+                            start,
                         )
                     });
-                    let Test { zone, t, .. } = sc.tests[k];
+                    let Test { zone, t, snap, .. } = sc.tests[k];
+                    let seen = if snap == usize::MAX {
+                        start
+                    } else {
+                        &sc.snaps[snap..snap + zones]
+                    };
                     sc.probe.clear();
-                    sc.probe
-                        .extend_from_slice(&sc.snaps[k * zones..(k + 1) * zones]);
+                    sc.probe.extend_from_slice(seen);
                     sc.probe[zone] += t;
                     let short = ShrinkScratch::uncovered(
                         &mut sc.last_need,
@@ -267,13 +301,13 @@ pub(super) fn shrink(
                 }
             };
             if answer {
-                best = Some(i);
+                best = Some(sc.entries[i]);
                 break;
             }
             sc.entries[i].may = May::No;
         }
         let Some(b) = best else { break };
-        let g = sc.entries[b].g;
+        let g = b.g;
         counts.remove(g);
         need[g.zone as usize] += svc.rps_of(g);
         removed.push(g);
