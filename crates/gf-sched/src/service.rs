@@ -29,6 +29,8 @@
 //! least the replica's throughput, so a plan never removes what it would add
 //! back on the next tick.
 
+mod shrink;
+
 use std::sync::Arc;
 
 use gf_model::ServiceSpec;
@@ -493,12 +495,14 @@ pub(crate) struct PlanScratch {
     /// Capacity still needed per zone.
     need: Vec<f64>,
     res: Scratch,
-    /// Shrink: whether a replica of (zone, accelerator) may go.
-    idle_of: Vec<Option<bool>>,
+    /// Shrink's buffers.
+    shrink: shrink::ShrinkScratch,
     /// Grow: the zones a replica may go to now.
     short_now: Vec<bool>,
     /// Grow: the spread rule's bonus per group slot.
     by_slot: Vec<Option<f64>>,
+    /// Grow: the spread rule's provider part (`None`: barred).
+    per_provider: Vec<Option<f64>>,
     /// Grow: the replica set this plan started on each cluster (`None`
     /// again for every entry in `touched` once the plan is done).
     sets: Vec<Option<AllocId>>,
@@ -584,7 +588,15 @@ impl Scheduler {
         }
         let mut plan = std::mem::take(&mut sc.spare);
         plan.clear();
-        Self::shrink(svc, &mut counts, &mut need, max, &mut plan, &mut sc);
+        shrink::shrink(
+            svc,
+            &mut counts,
+            &mut need,
+            max,
+            &mut plan.removed,
+            &mut sc.res,
+            &mut sc.shrink,
+        );
         self.grow(now, input, &mut counts, &mut need, max, &mut plan, &mut sc)?;
         plan.unserved_rps = sc.res.uncovered(svc, &need);
         plan.replicas = counts.total();
@@ -600,84 +612,6 @@ impl Scheduler {
     /// otherwise grow a fresh list of replicas each time).
     pub fn recycle_plan(&mut self, plan: ReplicaPlan) {
         self.plan_scratch.spare = plan;
-    }
-
-    /// Removes replicas that serve nobody: one at a time, from the zone with
-    /// the most surplus, the slowest accelerator first, while the surplus
-    /// covers the replica and no zone it may serve is left short by its
-    /// going, never below `min_replicas` or `min_providers`. Above
-    /// `max_replicas` it removes regardless of demand.
-    fn shrink(
-        svc: &ServiceRequest,
-        counts: &mut ReplicaCounts,
-        need: &mut [f64],
-        max: u32,
-        plan: &mut ReplicaPlan,
-        sc: &mut PlanScratch,
-    ) {
-        let scratch = &mut sc.res;
-        // Whether a replica of (zone, accelerator) may go, asked once per
-        // pair and step (it does not depend on the provider).
-        let idle_of = &mut sc.idle_of;
-        loop {
-            let over = counts.total() > max;
-            if !over && counts.total() <= svc.min_replicas {
-                break;
-            }
-            // When no zone is short, none leans on another's spare: a
-            // replica whose zone has surplus for it serves nobody (the
-            // same answer the residual gives, without working it out).
-            let self_sufficient = need.iter().all(|&x| x <= 0.0);
-            let short_now = if self_sufficient {
-                0.0
-            } else {
-                scratch.uncovered(svc, need)
-            };
-            idle_of.clear();
-            idle_of.resize(need.len() * counts.tputs, None);
-            let mut best: Option<(f64, f64, u32, ReplicaGroup)> = None;
-            for (i, &n) in counts.n.iter().enumerate() {
-                if n == 0 {
-                    continue;
-                }
-                let g = counts.group_at(i);
-                let t = svc.rps_of(g);
-                let surplus = -need[g.zone as usize];
-                let pair = g.zone as usize * counts.tputs + g.tk as usize;
-                let idle = t <= surplus + EPS
-                    && (self_sufficient
-                        || *idle_of[pair].get_or_insert_with(|| {
-                            // Without it, would a zone it serves fall short?
-                            need[g.zone as usize] += t;
-                            let short = scratch.uncovered(svc, need);
-                            need[g.zone as usize] -= t;
-                            short <= short_now + EPS
-                        }));
-                let last_of_needed_provider =
-                    counts.on_provider(g.provider) == 1 && counts.providers() <= svc.min_providers;
-                if !over && (!idle || last_of_needed_provider) {
-                    continue;
-                }
-                // Most surplus first, then the slowest replica, then the
-                // provider holding the most replicas.
-                let key = (surplus, -t, counts.on_provider(g.provider), g);
-                let better = best.as_ref().is_none_or(|b| {
-                    key.0
-                        .total_cmp(&b.0)
-                        .then(key.1.total_cmp(&b.1))
-                        .then(key.2.cmp(&b.2))
-                        .then(b.3.cmp(&key.3))
-                        .is_gt()
-                });
-                if better {
-                    best = Some(key);
-                }
-            }
-            let Some((_, _, _, g)) = best else { break };
-            counts.remove(g);
-            need[g.zone as usize] += svc.rps_of(g);
-            plan.removed.push(g);
-        }
     }
 
     /// Adds replicas while demand × headroom is uncovered (or fewer than
@@ -722,6 +656,7 @@ impl Scheduler {
         let slot_of = &sc.slot_maps[map].1;
         let short_now = &mut sc.short_now;
         let by_slot = &mut sc.by_slot;
+        let per_provider = &mut sc.per_provider;
         // The replica set this plan started on each cluster.
         let sets = &mut sc.sets;
         sets.resize(topo.clusters.len(), None);
@@ -785,30 +720,42 @@ impl Scheduler {
                 sites_for = Some((narrowed, short_now.clone()));
             }
             // The spread rule depends on a cluster's group only: it is
-            // worked out once per group (tens) rather than per cluster.
-            let spread = |g: ReplicaGroup| -> Option<f64> {
-                if svc.rps_of(g) <= 0.0 {
-                    return None;
-                }
-                let on_p = counts.on_provider(g.provider);
+            // worked out once per group (tens) rather than per cluster, and
+            // its parts once per zone and per provider.
+            per_provider.clear();
+            per_provider.extend((0..counts.providers as u32).map(|p| {
+                let on_p = counts.on_provider(p);
                 if on_p >= cap || (must_be_new && on_p > 0) {
                     return None;
                 }
-                let near = need[g.zone as usize].max(0.0);
+                Some(if on_p == 0 && used < svc.min_providers {
+                    3.0
+                } else {
+                    0.0
+                })
+            }));
+            by_slot.clear();
+            let zones_here = counts.n.len() / (counts.tputs * counts.providers).max(1);
+            for x in need.iter().take(zones_here) {
+                let near = x.max(0.0);
                 let near_bonus = if near > EPS {
                     4.0 * (near / left.max(EPS)).min(1.0) + 2.0
                 } else {
                     0.0
                 };
-                let new_provider = if on_p == 0 && used < svc.min_providers {
-                    3.0
-                } else {
-                    0.0
-                };
-                Some(near_bonus + new_provider)
-            };
-            by_slot.clear();
-            by_slot.extend((0..counts.slots()).map(|k| spread(counts.group_at(k))));
+                for tk in 0..counts.tputs {
+                    // A group without throughput is barred, as `rps_of`
+                    // at or below zero says.
+                    let barred = svc.throughput.get(tk).is_none_or(|t| t.1 <= 0.0);
+                    by_slot.extend(per_provider.iter().map(|np| {
+                        if barred {
+                            None
+                        } else {
+                            np.map(|np| near_bonus + np)
+                        }
+                    }));
+                }
+            }
             let extra = |c: ClusterOrd| -> Option<f64> { by_slot[slot_of[c as usize]?] };
             let d = self.decide_prepared(now, &req, input.explain, &extra, &prep);
             let group = match &d.outcome {
@@ -879,6 +826,39 @@ impl Scheduler {
             });
             seq += 1;
             if let Some((dom, g, room)) = chunk {
+                // The replicas the loop below would add as far as the
+                // counts go (the plan's size, the zone's need and the
+                // provider's share, in the loop's order and arithmetic):
+                // when the domain takes all of their GPUs at once, each
+                // would have fitted one at a time, and the allocation ends
+                // the same (its parts, the domain's free GPUs, the site's
+                // draw and the host's room are sums), so they are taken in
+                // one step; otherwise the loop finds where it stops.
+                let rps = svc.rps_of(group);
+                let (mut k, mut left_z) = (0u32, need[group.zone as usize]);
+                let (mut total, mut on_p) = (counts.total(), counts.on_provider(group.provider));
+                while k < room && total < max && left_z > EPS && on_p < cap {
+                    left_z -= rps;
+                    total += 1;
+                    on_p += 1;
+                    k += 1;
+                }
+                let room = if k > 1 && self.add_part(alloc, dom, k * g)? {
+                    counts.add_n(group, k);
+                    for _ in 0..k {
+                        need[group.zone as usize] -= rps;
+                        plan.added.push(AddedReplica {
+                            work: input.first_id + seq,
+                            decision,
+                            alloc,
+                            group,
+                        });
+                        seq += 1;
+                    }
+                    0
+                } else {
+                    room
+                };
                 for _ in 0..room {
                     let zone_short = need[group.zone as usize] > EPS;
                     if counts.total() >= max
