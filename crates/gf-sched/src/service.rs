@@ -428,6 +428,17 @@ pub struct ReplicaPlan {
 }
 
 impl ReplicaPlan {
+    /// Records one more replica placed by decision `decision` (an index
+    /// into `decisions`) in replica set `alloc`.
+    fn add_replica(&mut self, work: WorkId, decision: u32, alloc: AllocId, group: ReplicaGroup) {
+        self.added.push(AddedReplica {
+            work,
+            decision,
+            alloc,
+            group,
+        });
+    }
+
     /// The decision that placed replica `r` of this plan.
     pub fn decision_of(&self, r: &AddedReplica) -> &Decision {
         &self.decisions[r.decision as usize]
@@ -818,12 +829,7 @@ impl Scheduler {
             // Each replica of the chunk refers to the decision that placed it.
             let decision = plan.decisions.len() as u32;
             plan.decisions.push(d);
-            plan.added.push(AddedReplica {
-                work: req.id,
-                decision,
-                alloc,
-                group,
-            });
+            plan.add_replica(req.id, decision, alloc, group);
             seq += 1;
             if let Some((dom, g, room)) = chunk {
                 // The replicas the loop below would add as far as the
@@ -847,12 +853,7 @@ impl Scheduler {
                     counts.add_n(group, k);
                     for _ in 0..k {
                         need[group.zone as usize] -= rps;
-                        plan.added.push(AddedReplica {
-                            work: input.first_id + seq,
-                            decision,
-                            alloc,
-                            group,
-                        });
+                        plan.add_replica(input.first_id + seq, decision, alloc, group);
                         seq += 1;
                     }
                     0
@@ -870,12 +871,7 @@ impl Scheduler {
                     }
                     counts.add(group);
                     need[group.zone as usize] -= svc.rps_of(group);
-                    plan.added.push(AddedReplica {
-                        work: input.first_id + seq,
-                        decision,
-                        alloc,
-                        group,
-                    });
+                    plan.add_replica(input.first_id + seq, decision, alloc, group);
                     seq += 1;
                 }
             }
