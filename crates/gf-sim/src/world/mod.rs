@@ -257,6 +257,8 @@ pub struct SimWorld {
     pub(crate) spill: Spill,
     /// Jobs whose interrupted run is a ghost, to free at the next step.
     ghosts: Vec<JobId>,
+    /// The cluster the last run started on (see [`SimWorld::start`]).
+    last_cluster: ClusterOrd,
     /// Per domain, scratch marks for matching a restart's placement with
     /// its ghost's domains: (stamp, GPUs).
     marks: Vec<(u32, u32)>,
@@ -337,6 +339,7 @@ impl SimWorld {
             max_spot_rate,
             runs: Runs::default(),
             spill: Spill::default(),
+            last_cluster: ClusterOrd::MAX,
             ghosts: Vec::new(),
             marks: Vec::new(),
             stamp: 0,
@@ -873,11 +876,7 @@ impl Backend for SimWorld {
 
     async fn observe(&mut self, now: i64) -> Result<Vec<Report>, BackendError> {
         self.advance(now);
-        // The next reports go to a buffer the size of these: grown from
-        // nothing by doubling, it was reallocated several times an
-        // observation.
-        let n = self.pending.len();
-        Ok(std::mem::replace(&mut self.pending, Vec::with_capacity(n)))
+        Ok(std::mem::take(&mut self.pending))
     }
 
     async fn capacity(&mut self, now: i64) -> Result<Vec<ClusterCapacity>, BackendError> {

@@ -34,9 +34,17 @@ impl SimWorld {
             )));
         }
         let topo = Arc::clone(&self.topo);
-        let c = topo
-            .cluster_by_name(&spec.placement.cluster)
-            .ok_or_else(|| BackendError::UnknownCluster(spec.placement.cluster.clone()))?;
+        // The cluster of the last start, when it is this one again (a string
+        // compare rather than hashing the name): it came from the same
+        // lookup, so it is the cluster that lookup would give.
+        let name = &spec.placement.cluster;
+        let c = match topo.clusters.get(self.last_cluster as usize) {
+            Some(cl) if cl.name == *name => self.last_cluster,
+            _ => topo
+                .cluster_by_name(name)
+                .ok_or_else(|| BackendError::UnknownCluster(name.clone()))?,
+        };
+        self.last_cluster = c;
         let cl = &topo.clusters[c as usize];
         // The slot of its ghost, when its restart takes the ghost's place.
         let ghost = match held.map(|s| (s, self.runs.at(s))) {

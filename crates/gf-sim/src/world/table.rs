@@ -24,25 +24,42 @@ const NONE: u32 = u32::MAX;
 const SLACK: u64 = 1 << 16;
 
 /// Job ids to the slots of their runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Index {
     dense: Vec<u32>,
     sparse: FxHashMap<JobId, u32>,
+    /// No id below this was ever put in `sparse`: a training job's id,
+    /// new or not, is not looked up in the map of replica sets'.
+    sparse_min: JobId,
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index {
+            dense: Vec::new(),
+            sparse: FxHashMap::default(),
+            sparse_min: JobId::MAX,
+        }
+    }
 }
 
 impl Index {
     fn get(&self, job: JobId) -> Option<Slot> {
         match self.dense.get(job as usize) {
             Some(&s) if s != NONE => Some(s),
-            _ if self.sparse.is_empty() => None,
+            _ if job < self.sparse_min => None,
             _ => self.sparse.get(&job).copied(),
         }
     }
 
     fn insert(&mut self, job: JobId, s: Slot) {
         let len = self.dense.len() as u64;
-        if self.sparse.contains_key(&job) || job >= len + SLACK || job >= NONE as u64 {
+        if (job >= self.sparse_min && self.sparse.contains_key(&job))
+            || job >= len + SLACK
+            || job >= NONE as u64
+        {
             self.sparse.insert(job, s);
+            self.sparse_min = self.sparse_min.min(job);
             return;
         }
         if job >= len {
@@ -54,6 +71,7 @@ impl Index {
     fn remove(&mut self, job: JobId) {
         match self.dense.get_mut(job as usize) {
             Some(s) if *s != NONE => *s = NONE,
+            _ if job < self.sparse_min => {}
             _ => {
                 self.sparse.remove(&job);
             }
