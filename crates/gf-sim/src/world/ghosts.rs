@@ -13,27 +13,36 @@
 use gf_model::protocol::{JobId, RunId};
 use gf_sched::DomainOrd;
 
-use super::{SimRun, SimWorld};
+use super::{SimRun, SimWorld, Slot};
 
 impl SimWorld {
+    /// The slot of the live run `run`, if the world has it.
+    pub(super) fn live_slot(&self, run: RunId) -> Option<Slot> {
+        let s = self.runs.slot(run.job)?;
+        self.runs
+            .at(s)
+            .filter(|r| r.attempt == run.attempt && !r.ghost)
+            .map(|_| s)
+    }
+
     /// The live run `run`, if the world has it.
     pub(super) fn run(&self, run: RunId) -> Option<&SimRun> {
         self.runs
-            .get(&run.job)
+            .get(run.job)
             .filter(|r| r.attempt == run.attempt && !r.ghost)
     }
 
     /// The live run `run`, to change.
     pub(super) fn run_mut(&mut self, run: RunId) -> Option<&mut SimRun> {
         self.runs
-            .get_mut(&run.job)
+            .get_mut(run.job)
             .filter(|r| r.attempt == run.attempt && !r.ghost)
     }
 
-    /// The live run of the job listed on a domain.
-    pub(super) fn listed(&self, job: JobId) -> Option<RunId> {
-        self.runs.get(&job).filter(|r| !r.ghost).map(|r| RunId {
-            job,
+    /// The live run in slot `s` (one a domain lists).
+    pub(super) fn listed(&self, s: Slot) -> Option<RunId> {
+        self.runs.at(s).filter(|r| !r.ghost).map(|r| RunId {
+            job: r.job,
             attempt: r.attempt,
         })
     }
@@ -41,27 +50,31 @@ impl SimWorld {
     /// Frees the domains of every ghost no restart took over.
     pub(super) fn sweep_ghosts(&mut self) {
         while let Some(job) = self.ghosts.pop() {
-            if !self.runs.get(&job).is_some_and(|r| r.ghost) {
+            let Some(s) = self.runs.slot(job) else {
+                continue;
+            };
+            if !self.runs.at(s).is_some_and(|r| r.ghost) {
                 continue;
             }
-            if let Some(r) = self.runs.remove(&job) {
-                self.unlist_all(job, &r.parts);
+            if let Some(r) = self.runs.remove(s) {
+                self.unlist_all(s, &r.parts);
             }
         }
     }
 
-    /// Takes `job` off each of `parts`' domains.
-    pub(super) fn unlist_all(&mut self, job: JobId, parts: &[(DomainOrd, u32)]) {
+    /// Takes run `s` off each of `parts`' domains.
+    pub(super) fn unlist_all(&mut self, s: Slot, parts: &[(DomainOrd, u32)]) {
         for &(d, g) in parts {
-            self.doms[d as usize].unlist(job);
-            self.doms[d as usize].used -= g;
+            let dom = &mut self.doms[d as usize];
+            dom.unlist(&mut self.spill, s);
+            dom.used -= g;
         }
     }
 
-    /// Takes ghost `job` off domain `d` (another run needs the GPUs, or the
-    /// domain went down); false when `job` is not a ghost.
-    pub(super) fn evict_ghost(&mut self, job: JobId, d: DomainOrd) -> bool {
-        let Some(r) = self.runs.get_mut(&job).filter(|r| r.ghost) else {
+    /// Takes the ghost in slot `s` off domain `d` (another run needs the
+    /// GPUs, or the domain went down); false when it is not a ghost.
+    pub(super) fn evict_ghost(&mut self, s: Slot, d: DomainOrd) -> bool {
+        let Some(r) = self.runs.at_mut(s).filter(|r| r.ghost) else {
             return false;
         };
         let g = match r.parts.iter().position(|p| p.0 == d) {
@@ -69,14 +82,15 @@ impl SimWorld {
             None => 0,
         };
         r.spares.retain(|&x| x != d);
-        self.doms[d as usize].unlist(job);
-        self.doms[d as usize].used -= g;
+        let dom = &mut self.doms[d as usize];
+        dom.unlist(&mut self.spill, s);
+        dom.used -= g;
         true
     }
 
-    /// Marks ghost `job`'s domains with a fresh stamp (and its GPUs on
-    /// each), for its restart to recognise the ones it keeps.
-    pub(super) fn mark_ghost(&mut self, job: JobId) -> u32 {
+    /// Marks the domains of the ghost in slot `s` with a fresh stamp (and
+    /// its GPUs on each), for its restart to recognise the ones it keeps.
+    pub(super) fn mark_ghost(&mut self, s: Slot) -> u32 {
         if self.marks.is_empty() {
             self.marks = vec![(0, 0); self.doms.len()];
         }
@@ -85,7 +99,7 @@ impl SimWorld {
             self.marks.fill((0, 0));
             self.stamp = 1;
         }
-        if let Some(r) = self.runs.get(&job) {
+        if let Some(r) = self.runs.at(s) {
             for &(d, g) in &r.parts {
                 self.marks[d as usize] = (self.stamp, g);
             }
@@ -99,9 +113,9 @@ impl SimWorld {
             return;
         }
         let mut k = 0;
-        while let Some(&job) = self.doms[d as usize].runs.get(k) {
-            if job != keep && self.runs.get(&job).is_some_and(|r| r.ghost) {
-                self.evict_ghost(job, d);
+        while let Some(s) = self.doms[d as usize].run_at(&self.spill, k) {
+            if self.runs.at(s).is_some_and(|r| r.ghost && r.job != keep) {
+                self.evict_ghost(s, d);
             } else {
                 k += 1;
             }
@@ -172,7 +186,13 @@ mod tests {
 
     /// GPUs used and jobs listed on each domain.
     fn occupancy(w: &SimWorld) -> Vec<(u32, Vec<u64>)> {
-        w.doms.iter().map(|d| (d.used, d.runs.to_vec())).collect()
+        w.doms
+            .iter()
+            .map(|d| {
+                let jobs = d.runs(&w.spill).iter();
+                (d.used, jobs.map(|&s| w.runs.at(s).unwrap().job).collect())
+            })
+            .collect()
     }
 
     #[test]
@@ -187,7 +207,7 @@ mod tests {
             occupancy(&w),
             vec![(0, vec![]), (8, vec![1]), (8, vec![1]), (8, vec![1])]
         );
-        assert!(w.runs.get(&1).is_some_and(|r| !r.ghost && r.attempt == 2));
+        assert!(w.runs.get(1).is_some_and(|r| !r.ghost && r.attempt == 2));
         // Nothing is left for the next step to free.
         w.advance(T0 + 1);
         assert_eq!(

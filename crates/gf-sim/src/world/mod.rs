@@ -14,6 +14,7 @@
 
 mod carry;
 mod counters;
+mod doms;
 pub(crate) mod failures;
 mod ghosts;
 mod meters;
@@ -21,6 +22,7 @@ mod power;
 mod replicas;
 pub mod run;
 mod start;
+mod table;
 
 use std::sync::Arc;
 
@@ -39,7 +41,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use counters::{FailureCounts, InterruptionCounts, WorldCounters};
+pub(crate) use doms::{Dom, Spill};
 use run::RunPlan;
+use table::{Runs, Slot};
+
+/// A run's GPUs on each of its domains.
+type Parts = SmallVec<[(DomainOrd, u32); 2]>;
 
 const HOUR: f64 = 3600.0;
 
@@ -63,34 +70,6 @@ pub(crate) enum WorldEv {
     StopDone(RunId),
     /// A replica finished loading its model: it serves.
     Ready(RunId),
-}
-
-/// What the world knows of one NVLink domain, kept together so that a run
-/// starting or ending touches one cache line per domain rather than one per
-/// table (a 20M-GPU fleet has 277,800 domains; a gang of 65,536 GPUs spans
-/// 911 of them).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Dom {
-    /// Jobs with a run on it, in the order they arrived. A job (or replica
-    /// set) has one run at a time here, so the job names it; naming the job
-    /// rather than the attempt lets a gang restarted in place keep its
-    /// domains without touching them (see [`SimWorld::start`]).
-    pub runs: SmallVec<[JobId; 2]>,
-    /// GPUs in use.
-    pub used: u32,
-    /// Reasons it is down (failures, outages, reclaims).
-    pub down: u16,
-    /// Brought online by the ramp.
-    pub built: bool,
-}
-
-impl Dom {
-    /// Takes `job`'s run off this domain's list of runs.
-    pub(crate) fn unlist(&mut self, job: JobId) {
-        if let Some(i) = self.runs.iter().position(|&x| x == job) {
-            self.runs.remove(i);
-        }
-    }
 }
 
 /// The truth of each job that ran, by job id: records appended in the
@@ -171,6 +150,8 @@ impl JobTruth {
 /// A run the world is running.
 #[derive(Debug, Clone)]
 struct SimRun {
+    /// Its job (or replica set).
+    job: JobId,
     /// Which attempt of its job it is.
     attempt: u32,
     /// It ended in an interruption this instant and still holds its domains
@@ -181,7 +162,9 @@ struct SimRun {
     cluster: ClusterOrd,
     /// When it started.
     since: i64,
-    parts: Vec<(DomainOrd, u32)>,
+    /// Its GPUs on each domain: inline for a run of one or two domains
+    /// (most of them), which then starts and ends without the allocator.
+    parts: Parts,
     gpus: u32,
     /// The gang's GPUs (the rest are spares); 0 for a replica.
     working: u32,
@@ -268,10 +251,14 @@ pub struct SimWorld {
     pub(crate) gpu_prefix: Vec<u64>,
     pub(crate) spot_prefix: Vec<(u64, ClusterOrd)>,
     pub(crate) max_spot_rate: f64,
-    /// The run of each job (or replica set) on the world, by job.
-    runs: FxHashMap<JobId, SimRun>,
+    /// The run of each job (or replica set) on the world, by slot.
+    runs: Runs,
+    /// The lists of runs of domains shared by more than a few.
+    pub(crate) spill: Spill,
     /// Jobs whose interrupted run is a ghost, to free at the next step.
     ghosts: Vec<JobId>,
+    /// The cluster the last run started on (see [`SimWorld::start`]).
+    last_cluster: ClusterOrd,
     /// Per domain, scratch marks for matching a restart's placement with
     /// its ghost's domains: (stamp, GPUs).
     marks: Vec<(u32, u32)>,
@@ -350,7 +337,9 @@ impl SimWorld {
             gpu_prefix,
             spot_prefix,
             max_spot_rate,
-            runs: FxHashMap::default(),
+            runs: Runs::default(),
+            spill: Spill::default(),
+            last_cluster: ClusterOrd::MAX,
             ghosts: Vec::new(),
             marks: Vec::new(),
             stamp: 0,
@@ -484,7 +473,7 @@ impl SimWorld {
     fn sweep_finishes(&mut self) {
         let runs = &self.runs;
         self.heap.retain(|t, ev| match ev {
-            WorldEv::Finish(run) => runs.get(&run.job).is_some_and(|r| {
+            WorldEv::Finish(run) => runs.get(run.job).is_some_and(|r| {
                 r.attempt == run.attempt
                     && !r.ghost
                     && !r.stopping
@@ -559,11 +548,11 @@ impl SimWorld {
     /// hundreds of domains restarted after losing one then moves only that
     /// one.
     fn end_run_as(&mut self, run: RunId, ghost: bool) -> Option<Progress> {
-        self.run(run)?;
-        let mut r = self.runs.remove(&run.job)?;
+        let s = self.live_slot(run)?;
+        let mut r = self.runs.take(s)?;
         let ghost = ghost && r.plan.is_some();
         if !ghost {
-            self.unlist_all(run.job, &r.parts);
+            self.unlist_all(s, &r.parts);
         }
         self.alloc_change(r.cluster, -(r.gpus as i64));
         if let Some(sid) = r.service.filter(|_| r.serving) {
@@ -572,8 +561,10 @@ impl SimWorld {
         let progress = self.account_end(run, &r);
         if ghost {
             r.ghost = true;
-            self.runs.insert(run.job, r);
+            self.runs.restore(s, r);
             self.ghosts.push(run.job);
+        } else {
+            self.runs.release(s, run.job);
         }
         progress
     }
@@ -605,17 +596,20 @@ impl SimWorld {
     /// The live runs with GPUs on domain `d`, in the order they arrived,
     /// with the GPUs each holds there.
     pub(crate) fn runs_on(&self, d: DomainOrd) -> impl Iterator<Item = (RunId, u32)> + '_ {
-        self.doms[d as usize].runs.iter().filter_map(move |&job| {
-            let r = self.runs.get(&job).filter(|r| !r.ghost)?;
-            let g = r.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum();
-            Some((
-                RunId {
-                    job,
-                    attempt: r.attempt,
-                },
-                g,
-            ))
-        })
+        self.doms[d as usize]
+            .runs(&self.spill)
+            .iter()
+            .filter_map(move |&s| {
+                let r = self.runs.at(s).filter(|r| !r.ghost)?;
+                let g = r.parts.iter().filter(|p| p.0 == d).map(|p| p.1).sum();
+                Some((
+                    RunId {
+                        job: r.job,
+                        attempt: r.attempt,
+                    },
+                    g,
+                ))
+            })
     }
 
     /// Whether run `run` holds domain `d` as an idle hot spare.
@@ -663,12 +657,12 @@ impl SimWorld {
             CapacityCause::ClusterOutage | CapacityCause::RegionOutage
         );
         for &d in domains {
-            while let Some(&job) = self.doms[d as usize].runs.first() {
+            while let Some(s) = self.doms[d as usize].run_at(&self.spill, 0) {
                 // A run interrupted on an earlier domain of this report, or
                 // this instant, is a ghost holding this one: it is gone.
-                let Some(run) = self.listed(job) else {
-                    if !self.evict_ghost(job, d) {
-                        self.doms[d as usize].runs.remove(0);
+                let Some(run) = self.listed(s) else {
+                    if !self.evict_ghost(s, d) {
+                        self.doms[d as usize].remove_at(&mut self.spill, 0);
                     }
                     continue;
                 };
@@ -701,7 +695,7 @@ impl SimWorld {
                 // Its other domains stay up: a ghost holds them for a
                 // restart in place; this one is gone.
                 self.end_run_as(run, true);
-                self.evict_ghost(job, d);
+                self.evict_ghost(s, d);
             }
         }
     }
@@ -724,7 +718,9 @@ impl SimWorld {
         let t = self.truth.entry(run.job);
         t.alloc_gpu_s += held;
         t.spare_gpu_s += held;
-        self.doms[d as usize].unlist(run.job);
+        if let Some(s) = self.runs.slot(run.job) {
+            self.doms[d as usize].unlist(&mut self.spill, s);
+        }
         self.doms[d as usize].used -= g;
         self.alloc_change(cluster, -(g as i64));
         self.counters.spares_lost += 1;
@@ -790,7 +786,7 @@ impl SimWorld {
         let run = stop.run;
         let Some(r) = self
             .runs
-            .get_mut(&run.job)
+            .get_mut(run.job)
             .filter(|r| r.attempt == run.attempt && !r.ghost)
         else {
             return;
@@ -838,7 +834,7 @@ impl SimWorld {
     /// counted as stopped there.
     pub fn job_truth(&self, job: JobId, end_s: i64) -> JobTruth {
         let mut t = self.truth.get(job).copied().unwrap_or_default();
-        if let Some(r) = self.runs.get(&job).filter(|r| !r.ghost)
+        if let Some(r) = self.runs.get(job).filter(|r| !r.ghost)
             && let Some(p) = r.plan
         {
             // The horizon ends the run between checkpoints: that compute is
@@ -908,10 +904,10 @@ impl Backend for SimWorld {
         // A run that ended is still had until its end is observed.
         let mut runs: Vec<RunId> = self
             .runs
-            .iter()
-            .filter(|(_, r)| !r.ghost)
-            .map(|(&job, r)| RunId {
-                job,
+            .values()
+            .filter(|r| !r.ghost)
+            .map(|r| RunId {
+                job: r.job,
                 attempt: r.attempt,
             })
             .collect();

@@ -101,7 +101,10 @@ impl SimWorld {
     /// accounted, and the replicas on them no longer serve.
     fn shrink_part(&mut self, run: RunId, d: DomainOrd, gpus: u32) -> u32 {
         let now = self.now;
-        let Some(r) = self.run_mut(run) else {
+        let Some(s) = self.live_slot(run) else {
+            return 0;
+        };
+        let Some(r) = self.runs.at_mut(s) else {
             return 0;
         };
         if r.replicas == 0 || r.gpus < r.replicas {
@@ -124,7 +127,7 @@ impl SimWorld {
         r.replicas -= g / per;
         let (c, sid, since) = (r.cluster, r.service.filter(|_| r.serving), r.since);
         if emptied {
-            self.doms[d as usize].unlist(run.job);
+            self.doms[d as usize].unlist(&mut self.spill, s);
         }
         self.doms[d as usize].used -= g;
         self.alloc_change(c, -(g as i64));

@@ -23,7 +23,8 @@ impl SimWorld {
     /// 911 domains that lost one restarts by touching two, not 1,822.
     pub(super) fn start(&mut self, spec: &RunSpec) -> Result<(), BackendError> {
         let job = spec.run.job;
-        if let Some(r) = self.runs.get(&job).filter(|r| !r.ghost) {
+        let held = self.runs.slot(job);
+        if let Some(r) = held.and_then(|s| self.runs.at(s)).filter(|r| !r.ghost) {
             if r.attempt == spec.run.attempt {
                 return Ok(());
             }
@@ -33,23 +34,32 @@ impl SimWorld {
             )));
         }
         let topo = Arc::clone(&self.topo);
-        let c = topo
-            .cluster_by_name(&spec.placement.cluster)
-            .ok_or_else(|| BackendError::UnknownCluster(spec.placement.cluster.clone()))?;
-        let cl = &topo.clusters[c as usize];
-        let ghost = match self.runs.get(&job) {
-            Some(r) if r.ghost && r.cluster == c => true,
-            Some(r) if r.ghost => {
-                if let Some(r) = self.runs.remove(&job) {
-                    self.unlist_all(job, &r.parts);
-                }
-                false
-            }
-            _ => false,
+        // The cluster of the last start, when it is this one again (a string
+        // compare rather than hashing the name): it came from the same
+        // lookup, so it is the cluster that lookup would give.
+        let name = &spec.placement.cluster;
+        let c = match topo.clusters.get(self.last_cluster as usize) {
+            Some(cl) if cl.name == *name => self.last_cluster,
+            _ => topo
+                .cluster_by_name(name)
+                .ok_or_else(|| BackendError::UnknownCluster(name.clone()))?,
         };
-        let stamp = if ghost { self.mark_ghost(job) } else { 0 };
+        self.last_cluster = c;
+        let cl = &topo.clusters[c as usize];
+        // The slot of its ghost, when its restart takes the ghost's place.
+        let ghost = match held.map(|s| (s, self.runs.at(s))) {
+            Some((s, Some(r))) if r.ghost && r.cluster == c => Some(s),
+            Some((s, Some(r))) if r.ghost => {
+                if let Some(r) = self.runs.remove(s) {
+                    self.unlist_all(s, &r.parts);
+                }
+                None
+            }
+            _ => None,
+        };
+        let stamp = ghost.map_or(0, |s| self.mark_ghost(s));
         let shared = spec.placement.gpu_milli.is_some();
-        let mut parts = Vec::with_capacity(spec.placement.domains.len());
+        let mut parts = super::Parts::with_capacity(spec.placement.domains.len());
         let mut spares = Vec::new();
         for s in &spec.placement.domains {
             let d = topo.domain_of(c, s.index).ok_or_else(|| {
@@ -59,7 +69,7 @@ impl SimWorld {
             if s.spare {
                 spares.push(d);
             }
-            if ghost {
+            if let Some(gs) = ghost {
                 let m = &mut self.marks[d as usize];
                 if *m == (stamp, whole) {
                     // The ghost's share of it, taken over as it is: a
@@ -72,17 +82,13 @@ impl SimWorld {
                     m.1 = TAKEN;
                     parts.push((d, whole));
                     if whole < cl.domain_gpus {
-                        let v = &mut self.doms[d as usize].runs;
-                        if let Some(i) = v.iter().position(|&x| x == job) {
-                            v.remove(i);
-                            v.push(job);
-                        }
+                        self.doms[d as usize].relist_last(&mut self.spill, gs);
                     }
                     continue;
                 }
                 if m.0 == stamp && m.1 != TAKEN {
                     m.0 = 0;
-                    self.evict_ghost(job, d);
+                    self.evict_ghost(gs, d);
                 }
             }
             self.evict_ghosts_on(d, job);
@@ -186,20 +192,31 @@ impl SimWorld {
             }
             RunKind::Replica { .. } => (None, 0, 0.0, 0.0, false, 0),
         };
-        if ghost && let Some(old) = self.runs.remove(&job) {
-            for &(d, g) in &old.parts {
-                if self.marks[d as usize] != (stamp, TAKEN) {
-                    self.doms[d as usize].unlist(job);
-                    self.doms[d as usize].used -= g;
+        // The new run's slot: its ghost's, or a free one. A ghost's slot
+        // stays listed on the domains the restart took over.
+        let s = match ghost {
+            Some(s) => {
+                if let Some(old) = self.runs.at(s) {
+                    for &(d, g) in &old.parts {
+                        if self.marks[d as usize] != (stamp, TAKEN) {
+                            let dom = &mut self.doms[d as usize];
+                            dom.unlist(&mut self.spill, s);
+                            dom.used -= g;
+                        }
+                    }
                 }
+                Some(s)
             }
-        }
+            None => None,
+        };
+        let s = s.unwrap_or_else(|| self.runs.vacant());
         for &(d, g) in &parts {
-            if ghost && self.marks[d as usize] == (stamp, TAKEN) {
+            if ghost.is_some() && self.marks[d as usize] == (stamp, TAKEN) {
                 continue;
             }
-            self.doms[d as usize].runs.push(job);
-            self.doms[d as usize].used += g;
+            let dom = &mut self.doms[d as usize];
+            dom.push(&mut self.spill, s);
+            dom.used += g;
         }
         self.alloc_change(c, gpus as i64);
         if let Some(p) = plan {
@@ -208,9 +225,10 @@ impl SimWorld {
                 self.push(t, WorldEv::Finish(spec.run));
             }
         }
-        self.runs.insert(
-            job,
+        self.runs.put(
+            s,
             SimRun {
+                job,
                 attempt: spec.run.attempt,
                 ghost: false,
                 cluster: c,
@@ -244,7 +262,10 @@ impl SimWorld {
             // A replica is started (and reported so) once its model is in.
             self.push(self.now + load_s, WorldEv::Ready(spec.run));
         } else {
-            self.serve(spec.run);
+            // Only a replica set serves: a training run has nothing to tally.
+            if matches!(spec.kind, RunKind::Replica { .. }) {
+                self.serve(spec.run);
+            }
             self.pending.push(Report::Started { run: spec.run });
         }
         Ok(())
