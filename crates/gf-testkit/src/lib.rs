@@ -347,3 +347,37 @@ pub fn check_placements(doc: &Document, jobs: &[JobSpec], policy: &str) -> Strin
 pub fn day(s: &str) -> i64 {
     s.parse::<Date>().expect("a valid date").epoch_seconds()
 }
+
+/// The dispatch of a training run of `spec` on whole domains (`index`, each
+/// with `gpus_per_domain` GPUs, none a spare) of cluster `cluster`, from the
+/// start of its work, checkpointing every 10 minutes: what a backend's
+/// tests dispatch.
+pub fn training_run(
+    run: gf_model::protocol::RunId,
+    cluster: &str,
+    domains: &[u32],
+    gpus_per_domain: u32,
+    spec: JobSpec,
+) -> gf_model::protocol::RunSpec {
+    use gf_model::protocol::{DomainSlot, RunKind, RunPlacement, RunSpec};
+    RunSpec {
+        run,
+        placement: RunPlacement {
+            cluster: cluster.into(),
+            domains: domains
+                .iter()
+                .map(|&index| DomainSlot {
+                    index,
+                    gpus: gpus_per_domain,
+                    spare: false,
+                })
+                .collect(),
+            gpu_milli: None,
+        },
+        kind: RunKind::Training {
+            spec: Arc::new(spec),
+            resume_gpu_h: 0.0,
+            checkpoint_interval_s: 600,
+        },
+    }
+}

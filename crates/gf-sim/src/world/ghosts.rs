@@ -128,9 +128,7 @@ mod tests {
     use std::sync::Arc;
 
     use gf_backend::{Backend, ready};
-    use gf_model::protocol::{
-        DomainSlot, FailureCategory, Report, RunId, RunKind, RunPlacement, RunSpec,
-    };
+    use gf_model::protocol::{FailureCategory, Report, RunId, RunSpec};
     use gf_sched::Topology;
 
     use super::SimWorld;
@@ -157,26 +155,7 @@ mod tests {
             .gpus(8 * domains.len() as u32)
             .accels(&["h100"])
             .build();
-        RunSpec {
-            run: RunId { job, attempt },
-            placement: RunPlacement {
-                cluster: "p/r/c".into(),
-                domains: domains
-                    .iter()
-                    .map(|&index| DomainSlot {
-                        index,
-                        gpus: 8,
-                        spare: false,
-                    })
-                    .collect(),
-                gpu_milli: None,
-            },
-            kind: RunKind::Training {
-                spec: Arc::new(spec),
-                resume_gpu_h: 0.0,
-                checkpoint_interval_s: 600,
-            },
-        }
+        gf_testkit::training_run(RunId { job, attempt }, "p/r/c", domains, 8, spec)
     }
 
     fn dispatch(w: &mut SimWorld, spec: &RunSpec) -> Result<(), gf_backend::BackendError> {

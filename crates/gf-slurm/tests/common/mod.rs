@@ -127,26 +127,13 @@ pub fn run_on(id: Id, job: u64, domains: &[u32], exec: ExecSpec) -> RunSpec {
         exec,
         locs: Default::default(),
     };
-    RunSpec {
-        run: RunId { job, attempt: 1 },
-        placement: RunPlacement {
-            cluster: cluster(id),
-            domains: domains
-                .iter()
-                .map(|&index| DomainSlot {
-                    index,
-                    gpus: id.domain_gpus(),
-                    spare: false,
-                })
-                .collect(),
-            gpu_milli: None,
-        },
-        kind: RunKind::Training {
-            spec: Arc::new(spec),
-            resume_gpu_h: 0.0,
-            checkpoint_interval_s: 600,
-        },
-    }
+    gf_testkit::training_run(
+        RunId { job, attempt: 1 },
+        &cluster(id),
+        domains,
+        id.domain_gpus(),
+        spec,
+    )
 }
 
 pub fn command(c: &str) -> ExecSpec {
