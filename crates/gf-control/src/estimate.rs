@@ -11,9 +11,8 @@
 //! Llama 3 rate, so a handful of reports moves the estimate and a season of
 //! them decides it.
 
-use std::collections::HashMap;
-
 use gf_sched::{ClusterOrd, DomainOrd, Topology};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// Weight of the prior, GPU-seconds: 16,384 GPU-days.
@@ -54,7 +53,7 @@ pub(crate) struct RateEstimator {
     accel_of: Vec<u16>,
     repairs: Vec<Repairs>,
     /// Domains out for repair, since when.
-    failed_since: HashMap<DomainOrd, i64>,
+    failed_since: FxHashMap<DomainOrd, i64>,
 }
 
 impl RateEstimator {
@@ -65,7 +64,7 @@ impl RateEstimator {
             by_accel: vec![Observed::default(); topo.accels.len()],
             accel_of: topo.clusters.iter().map(|c| c.accel).collect(),
             repairs: vec![Repairs::default(); topo.clusters.len()],
-            failed_since: HashMap::new(),
+            failed_since: FxHashMap::default(),
         }
     }
 

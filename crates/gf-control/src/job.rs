@@ -1,6 +1,7 @@
 //! A training job as the controller knows it: its state, what its backend
 //! last reported of its progress, and the bookkeeping of the run it holds.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use gf_model::JobSpec;
@@ -91,8 +92,10 @@ pub struct JobInfo {
     pub interval_s: i64,
     /// What its backend last reported as kept by a checkpoint.
     pub progress: Progress,
-    /// Why it is not running (pending) or why it ended (failed).
-    pub reason: String,
+    /// Why it is not running (pending) or why it ended (failed). Most
+    /// reasons are fixed phrases, borrowed rather than copied into each of a
+    /// year's millions of records.
+    pub reason: Cow<'static, str>,
     /// Its cluster while it holds an allocation.
     pub cluster: Option<ClusterOrd>,
     /// Where its current run is, as the backend was told.

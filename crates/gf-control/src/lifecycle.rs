@@ -8,6 +8,7 @@
 //! last reported checkpoint holds. The controller decides what follows:
 //! restart in place, on a hot spare, elsewhere, or not at all.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use gf_model::JobSpec;
@@ -17,6 +18,7 @@ use gf_model::protocol::{
 };
 use gf_model::scenario::CheckpointPolicy;
 use gf_sched::{Alloc, AllocId, DomainOrd, Request, SchedError};
+use smallvec::SmallVec;
 
 use crate::controller::{Controller, Owner};
 use crate::error::ControlError;
@@ -285,7 +287,7 @@ impl Controller {
         } else {
             JobState::Interrupted
         };
-        j.reason = why;
+        j.reason = why.into();
         self.enqueue(i);
     }
 
@@ -300,7 +302,7 @@ impl Controller {
         let j = &mut self.jobs[i];
         j.state = state;
         j.end_s = Some(now);
-        j.reason = reason.clone();
+        j.reason = reason.clone().into();
         // Only a job that may still be placed needs its request.
         j.req = None;
         out.push(Action::Ended {
@@ -386,7 +388,7 @@ impl Controller {
             JobState::Restarting
         };
         j.first_start_s.get_or_insert(now);
-        j.reason.clear();
+        j.reason = Cow::Borrowed("");
         j.placement = Some(placement.clone());
         let spec = RunSpec {
             run: j.run(),
@@ -793,7 +795,13 @@ impl Controller {
             self.sched.set_domain_online(d, false);
         }
         for &d in domains {
-            for a in self.allocs_on_domain(d) {
+            // A copy, since handling an allocation changes the list: inline
+            // for the few a domain holds.
+            let on: SmallVec<[AllocId; 4]> = self
+                .by_domain
+                .get(d as usize)
+                .map_or_else(SmallVec::new, |v| SmallVec::from_slice(v));
+            for a in on {
                 // Handling one allocation can release a later one of this
                 // list (a victim's end commits the reservation that held the
                 // other's GPUs): releasing it again would be a scheduler
@@ -910,7 +918,7 @@ impl Controller {
         // Every offline domain under the gang counts, not only `d`: one
         // report can take several, and the spares must cover them all.
         let ix = self.sched.index();
-        let gone: Vec<(DomainOrd, u32)> = self
+        let gone: SmallVec<[(DomainOrd, u32); 4]> = self
             .sched
             .alloc(a)
             .map(|x| {

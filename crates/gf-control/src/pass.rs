@@ -118,7 +118,7 @@ impl Controller {
                     }
                 }
                 self.jobs[i].reason = match d.explanation.causes().first() {
-                    Some((c, n)) => format!("no fit: {c} ({n} clusters)"),
+                    Some((c, n)) => format!("no fit: {c} ({n} clusters)").into(),
                     None => "no fit: no cluster accepts it".into(),
                 };
                 if self.cfg.easy_backfill && self.shadow.is_none() {

@@ -643,7 +643,7 @@ impl<S: Store> Reconciler<S> {
         let mut updates = Vec::new();
         for id in ids {
             let Some(j) = self.ctl.job(id) else { continue };
-            let key = (j.state, j.attempt, j.reason.clone());
+            let key = (j.state, j.attempt, j.reason.to_string());
             if self.projected.get(&id) == Some(&key) {
                 continue;
             }
@@ -655,7 +655,7 @@ impl<S: Store> Reconciler<S> {
                 cluster: j
                     .cluster
                     .map(|c| self.ctl.topology().clusters[c as usize].name.clone()),
-                reason: j.reason.clone(),
+                reason: j.reason.to_string(),
                 detail_json: views::job_detail(j).to_string(),
                 at_s: self.now,
             });

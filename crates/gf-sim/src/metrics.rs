@@ -669,7 +669,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
                 let why = if j.reason.is_empty() {
                     "waiting".to_string()
                 } else {
-                    j.reason.clone()
+                    j.reason.to_string()
                 };
                 *s.jobs_pending.entry(why).or_default() += 1;
             }

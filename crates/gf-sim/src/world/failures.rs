@@ -10,6 +10,7 @@
 use gf_model::protocol::{CapacityCause, FailureCategory, Report, RunId};
 use gf_sched::DomainOrd;
 use rand::Rng;
+use smallvec::SmallVec;
 
 use super::{SimWorld, WorldEv};
 use crate::workload;
@@ -160,13 +161,15 @@ impl SimWorld {
         self.doms[d as usize].built && self.doms[d as usize].down == 0
     }
 
-    fn domains_of(&self, d: Down) -> Vec<DomainOrd> {
+    /// The domains `d` takes down. Most are one domain's failure or repair,
+    /// hundreds of thousands a year on a 20M-GPU fleet: kept inline.
+    fn domains_of(&self, d: Down) -> SmallVec<[DomainOrd; 4]> {
         let cl = |c: usize| {
             let c = &self.topo.clusters[c];
             c.first_domain..c.first_domain + c.n_domains
         };
         match d {
-            Down::Domain(x, _) => vec![x],
+            Down::Domain(x, _) => smallvec::smallvec![x],
             Down::Cluster(c) => cl(c as usize).collect(),
             Down::Site(s) => self
                 .topo
@@ -189,7 +192,7 @@ impl SimWorld {
     /// Adds `delta` to the down count of `doms` and reports every domain
     /// whose online state flipped.
     fn change_down(&mut self, doms: &[DomainOrd], delta: i32, cause: CapacityCause) {
-        let mut flipped = Vec::new();
+        let mut flipped: SmallVec<[DomainOrd; 4]> = SmallVec::new();
         for &d in doms {
             let before = self.is_online(d);
             let i = d as usize;
@@ -198,20 +201,22 @@ impl SimWorld {
                 flipped.push(d);
             }
         }
-        self.flip(flipped, delta < 0, cause);
+        self.flip(&flipped, delta < 0, cause);
     }
 
     /// Domains flipped online or offline: runs on lost ones die, the
     /// online GPU counts move, and one report per cluster says so.
-    fn flip(&mut self, flipped: Vec<DomainOrd>, online: bool, cause: CapacityCause) {
+    fn flip(&mut self, flipped: &[DomainOrd], online: bool, cause: CapacityCause) {
         if flipped.is_empty() {
             return;
         }
         if !online {
-            self.kill_on(&flipped, cause);
+            self.kill_on(flipped, cause);
         }
-        let mut by_cluster: Vec<(u32, Vec<u32>)> = Vec::new();
-        for &d in &flipped {
+        // One report per run of domains of one cluster, each built in
+        // place (no list of lists per failure).
+        let mut current: Option<(u32, Vec<u32>)> = None;
+        for &d in flipped {
             let c = self.topo.domain_cluster[d as usize];
             let ci = c as usize;
             self.touch(ci);
@@ -223,19 +228,29 @@ impl SimWorld {
             } else {
                 self.acc[ci].up -= g;
             }
-            match by_cluster.last_mut() {
+            match &mut current {
                 Some((k, v)) if *k == c => v.push(index),
-                _ => by_cluster.push((c, vec![index])),
+                _ => {
+                    if let Some((k, domains)) = current.take() {
+                        self.report_capacity(k, domains, online, cause);
+                    }
+                    current = Some((c, vec![index]));
+                }
             }
         }
-        for (c, domains) in by_cluster {
-            self.pending.push(Report::CapacityChanged {
-                cluster: self.topo.clusters[c as usize].name.clone(),
-                domains,
-                online,
-                cause,
-            });
+        if let Some((k, domains)) = current {
+            self.report_capacity(k, domains, online, cause);
         }
+    }
+
+    /// Reports domains of cluster `c` that went online or offline.
+    fn report_capacity(&mut self, c: u32, domains: Vec<u32>, online: bool, cause: CapacityCause) {
+        self.pending.push(Report::CapacityChanged {
+            cluster: self.topo.clusters[c as usize].name.clone(),
+            domains,
+            online,
+            cause,
+        });
     }
 
     fn ramp(&mut self, c: u32, n: u32) {
@@ -259,8 +274,8 @@ impl SimWorld {
         }
         self.touch(c as usize);
         self.acc[c as usize].paid = n as u64 * dg as u64;
-        self.flip(off, false, CapacityCause::Ramp);
-        self.flip(on, true, CapacityCause::Ramp);
+        self.flip(&off, false, CapacityCause::Ramp);
+        self.flip(&on, true, CapacityCause::Ramp);
     }
 
     /// A GPU drawn uniformly from every GPU built; a draw on capacity that
