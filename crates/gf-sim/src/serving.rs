@@ -29,6 +29,10 @@
 //! sheds it (deadline-aware admission), so it counts as missed.
 
 use gf_sched::Topology;
+use smallvec::SmallVec;
+
+/// A number per zone.
+type Small = SmallVec<[f64; 16]>;
 
 /// Utilization up to which a load balancer keeps a zone's requests at home
 /// before it spills them to another zone (an assumption: autoscalers and
@@ -71,7 +75,17 @@ pub fn p_within(c: u32, mu: f64, lambda: f64, t_s: f64) -> f64 {
     if theta <= 0.0 {
         return 0.0;
     }
-    let wait = erlang_c(c, lambda / mu);
+    p_within_given(mu, theta, erlang_c(c, lambda / mu), t_s)
+}
+
+/// [`p_within`] with its Erlang C probability `wait` and `theta = cμ − λ`
+/// (> 0) worked out by the caller: both depend on the zone and accelerator
+/// only, the time budget on the users' zone too, so `attain` works them out
+/// once per zone and accelerator rather than once per pair of zones.
+fn p_within_given(mu: f64, theta: f64, wait: f64, t_s: f64) -> f64 {
+    if t_s <= 0.0 {
+        return 0.0;
+    }
     let served_after = (-mu * t_s).exp();
     // P(Exp(θ) + Exp(μ) > t).
     let both_after = if ((theta - mu) / mu).abs() < 1e-9 {
@@ -90,6 +104,48 @@ pub fn mean_sojourn_s(c: u32, mu: f64, lambda: f64) -> f64 {
         return f64::INFINITY;
     }
     erlang_c(c, lambda / mu) / theta + 1.0 / mu
+}
+
+/// What the steady-state latency of one accelerator's replicas in one zone
+/// depends on, whichever zone the requests come from.
+#[derive(Debug, Clone, Copy)]
+struct Queue {
+    mu: f64,
+    /// `cμ − λ`; at or below zero the queue is unstable.
+    theta: f64,
+    /// The Erlang C probability of waiting for a slot.
+    wait: f64,
+    /// [`mean_sojourn_s`].
+    mean_s: f64,
+}
+
+impl Queue {
+    fn new(c: u32, mu: f64, lambda: f64) -> Queue {
+        let theta = c as f64 * mu - lambda;
+        if theta <= 0.0 {
+            return Queue {
+                mu,
+                theta,
+                wait: 1.0,
+                mean_s: f64::INFINITY,
+            };
+        }
+        let wait = erlang_c(c, lambda / mu);
+        Queue {
+            mu,
+            theta,
+            wait,
+            mean_s: wait / theta + 1.0 / mu,
+        }
+    }
+
+    /// [`p_within`] of this queue.
+    fn p_within(&self, t_s: f64) -> f64 {
+        if t_s <= 0.0 || self.theta <= 0.0 {
+            return 0.0;
+        }
+        p_within_given(self.mu, self.theta, self.wait, t_s)
+    }
 }
 
 /// Serving slots of a replica of `throughput` requests per second whose
@@ -162,22 +218,26 @@ pub fn attain(
 ) -> Attained {
     let nz = topo.zones.len();
     let na = m.throughput.len();
-    let cap: Vec<f64> = (0..nz)
+    // Called every simulated minute for every service: the few numbers per
+    // zone live on the stack for fleets of up to 16 zones.
+    let cap: Small = (0..nz)
         .map(|y| {
             (0..na)
                 .map(|a| serving.get(y * na + a).copied().unwrap_or(0) as f64 * m.throughput[a])
                 .sum()
         })
         .collect();
-    // flows[z][y]: requests per second of zone z's users served in zone y.
-    let mut flows = vec![vec![0.0f64; nz]; nz];
-    let mut load = vec![0.0f64; nz];
-    let mut rest: Vec<f64> = (0..nz)
+    // flows[z × nz + y]: requests per second of zone z's users served in
+    // zone y.
+    let mut flows: SmallVec<[f64; 64]> = smallvec::smallvec![0.0f64; nz * nz];
+    let mut load: Small = smallvec::smallvec![0.0f64; nz];
+    let mut rest: Small = (0..nz)
         .map(|z| demand.get(z).copied().unwrap_or(0.0).max(0.0))
         .collect();
+    let mut queues: SmallVec<[Option<(f64, f64, Queue)>; 4]> = SmallVec::new();
     for z in 0..nz {
         let x = rest[z].min(cap[z] * ROUTE_UTILIZATION);
-        flows[z][z] += x;
+        flows[z * nz + z] += x;
         load[z] += x;
         rest[z] -= x;
     }
@@ -186,7 +246,7 @@ pub fn attain(
         if rest[z] <= 0.0 {
             continue;
         }
-        let mut ys: Vec<usize> = (0..nz)
+        let mut ys: SmallVec<[usize; 16]> = (0..nz)
             .filter(|&y| y != z && topo.rtt_ms(z as u32, y as u32) < slo_ms)
             .collect();
         ys.sort_by(|&a, &b| {
@@ -197,7 +257,7 @@ pub fn attain(
         for y in ys {
             let room = (cap[y] * ROUTE_UTILIZATION - load[y]).max(0.0);
             let x = rest[z].min(room);
-            flows[z][y] += x;
+            flows[z * nz + y] += x;
             load[y] += x;
             rest[z] -= x;
             if rest[z] <= 0.0 {
@@ -221,7 +281,7 @@ pub fn attain(
             })
         };
         if let Some(y) = home {
-            flows[z][y] += rest[z];
+            flows[z * nz + y] += rest[z];
             load[y] += rest[z];
         }
     }
@@ -258,24 +318,30 @@ pub fn attain(
             None
         };
         let rho = (load[y] / cap[y]).min(SATURATED);
-        for (z, row) in flows.iter().enumerate() {
+        // Each accelerator's queue in zone y is the same for requests from
+        // every zone: worked out once (a `None` has no replica serving).
+        queues.clear();
+        queues.extend((0..na).map(|a| {
+            let n = serving.get(y * na + a).copied().unwrap_or(0);
+            if n == 0 || m.throughput[a] <= 0.0 {
+                return None;
+            }
+            let c = slots(m.throughput[a], m.service_s[a]);
+            let mu = m.throughput[a] / c as f64;
+            let lambda = rho * m.throughput[a];
+            // Replicas of a zone share its load by capacity, so every one
+            // runs at the zone's utilization.
+            let share = n as f64 * m.throughput[a] / cap[y];
+            Some((share, mu, Queue::new(c, mu, lambda)))
+        }));
+        for (z, row) in flows.chunks_exact(nz).enumerate() {
             let x = row[y];
             if x <= 0.0 {
                 continue;
             }
             let budget_s = m.slo_s - topo.rtt_ms(z as u32, y as u32) / 1000.0;
             let rtt_s = topo.rtt_ms(z as u32, y as u32) / 1000.0;
-            for a in 0..na {
-                let n = serving.get(y * na + a).copied().unwrap_or(0);
-                if n == 0 || m.throughput[a] <= 0.0 {
-                    continue;
-                }
-                // Replicas of a zone share its load by capacity, so every
-                // one runs at the zone's utilization.
-                let share = n as f64 * m.throughput[a] / cap[y];
-                let c = slots(m.throughput[a], m.service_s[a]);
-                let mu = m.throughput[a] / c as f64;
-                let lambda = rho * m.throughput[a];
+            for &(share, mu, q) in queues.iter().flatten() {
                 let xs = x * share * kept;
                 let (p, mean_s) = match ahead_s {
                     Some(w) => (
@@ -286,10 +352,7 @@ pub fn attain(
                         },
                         w + 1.0 / mu,
                     ),
-                    None => (
-                        p_within(c, mu, lambda, budget_s),
-                        mean_sojourn_s(c, mu, lambda),
-                    ),
+                    None => (q.p_within(budget_s), q.mean_s),
                 };
                 out.within_rps += xs * p;
                 out.latency_rps_s += xs * (rtt_s + mean_s);
