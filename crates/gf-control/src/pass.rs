@@ -154,7 +154,7 @@ impl Controller {
 /// What makes two gangs compete for the same room in a scheduling pass.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MissKey {
-    accels: Vec<u16>,
+    accels: gf_sched::Accels,
     sites: Option<Vec<bool>>,
     spot_ok: bool,
     team: Option<u32>,

@@ -102,7 +102,7 @@ impl Stream {
             team: None,
             priority: 0,
             gpus,
-            accels: self.accel_sets[set].clone(),
+            accels: self.accel_sets[set].iter().copied().collect(),
             sites: None,
             spot_ok: self.rng.random_bool(0.2),
             preemptible: true,

@@ -30,7 +30,7 @@ pub use decision::{Cause, Decision, Explanation, Outcome, Placement, SharedGpu, 
 pub use index::CapacityIndex;
 pub use policy::{Candidates, Policy, Strategy, Weights};
 pub use prepared::Prepared;
-pub use request::{Request, RequestError, WorkId, WorkKind};
+pub use request::{Accels, Request, RequestError, WorkId, WorkKind};
 pub use scheduler::{Alloc, AllocId, SchedError, Scheduler};
 pub use service::{
     AddedReplica, OnPreempt, PlanInput, ReplicaCounts, ReplicaGroup, ReplicaPlan, ServiceRequest,

@@ -129,7 +129,7 @@ pub struct Shape {
     kind: WorkKind,
     team: Option<u32>,
     gpus: u32,
-    accels: Vec<u16>,
+    accels: crate::request::Accels,
     spot_ok: bool,
     gpu_milli: u32,
     cpu_milli_per_gpu: u64,

@@ -2,6 +2,7 @@
 //! training gang or one inference replica, with names turned into ordinals.
 
 use gf_model::{JobSpec, ServiceSpec};
+use smallvec::SmallVec;
 
 use crate::topology::Topology;
 
@@ -17,6 +18,11 @@ pub enum WorkKind {
     Inference,
 }
 
+/// Accelerator ordinals a request accepts, in its order of preference:
+/// one or two for nearly every job, kept inline rather than as one more
+/// allocation for each of millions of requests.
+pub type Accels = SmallVec<[u16; 4]>;
+
 /// One gang to place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -31,7 +37,7 @@ pub struct Request {
     /// Gang size.
     pub gpus: u32,
     /// Accepted accelerator ordinals, most preferred first.
-    pub accels: Vec<u16>,
+    pub accels: Accels,
     /// Allowed sites (`None`: any).
     pub sites: Option<Vec<bool>>,
     /// May use spot capacity.
@@ -66,7 +72,7 @@ pub enum RequestError {
 impl Request {
     /// The request for a training job.
     pub fn from_job(topo: &Topology, id: WorkId, j: &JobSpec) -> Result<Self, RequestError> {
-        let accels: Vec<u16> = j
+        let accels: Accels = j
             .accelerators
             .iter()
             .filter_map(|a| topo.accel(a))
@@ -98,7 +104,7 @@ impl Request {
         id: WorkId,
         s: &ServiceSpec,
     ) -> Result<Self, RequestError> {
-        let accels: Vec<u16> = s
+        let accels: Accels = s
             .accelerators()
             .iter()
             .filter_map(|a| topo.accel(a))

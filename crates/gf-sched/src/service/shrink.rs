@@ -404,7 +404,7 @@ mod tests {
                 team: None,
                 priority: 0,
                 gpus: 8,
-                accels: Vec::new(),
+                accels: Default::default(),
                 sites: None,
                 spot_ok: false,
                 preemptible: false,
