@@ -32,6 +32,12 @@ pub struct Ctx<'a> {
     /// the accelerator rule asks it once per cluster, so the list is read
     /// once per decision instead.
     accepted: u64,
+    /// Bit `a` is set when the request's team has room under its quota on
+    /// accelerator ordinal `a` for the request's GPUs (`None`: no team, a
+    /// team or an accelerator the tables lack, or more than 64
+    /// accelerators). The quota rule asks it of every cluster a decision
+    /// visits; the usage it reads does not change during one decision.
+    quota_room: Option<u64>,
     /// The commitment score of each of the first [`COMMIT_MEMO`] contracts,
     /// once a cluster of it was scored in this decision (NaN: not yet). It
     /// depends on the contract, the time and the spend only, which one
@@ -60,6 +66,18 @@ impl<'a> Ctx<'a> {
             .iter()
             .filter(|&&a| a < 64)
             .fold(0u64, |m, &a| m | 1 << a);
+        let quota_room = req.team.and_then(|t| {
+            let n = topo.accels.len();
+            let quota = &topo.teams.get(t as usize)?.quota;
+            if n > 64 {
+                return None;
+            }
+            (0..n).try_fold(0u64, |m, a| {
+                let used = *team_used.get(t as usize * n + a)?;
+                let ok = used.saturating_add(req.gpus as u64) <= *quota.get(a)?;
+                Some(m | u64::from(ok) << a)
+            })
+        });
         Ctx {
             topo,
             index,
@@ -69,6 +87,7 @@ impl<'a> Ctx<'a> {
             req,
             now,
             accepted,
+            quota_room,
             commit_memo: std::array::from_fn(|_| Cell::new(f64::NAN)),
         }
     }
@@ -185,6 +204,11 @@ impl Filter for TeamQuota {
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         let Some(t) = cx.req.team else { return true };
         let a = cx.costs.facts[c as usize].accel as usize;
+        if let Some(room) = cx.quota_room
+            && a < 64
+        {
+            return room >> a & 1 != 0;
+        }
         let n = cx.topo.accels.len();
         let quota = cx.topo.teams[t as usize].quota[a];
         cx.team_used[t as usize * n + a].saturating_add(cx.req.gpus as u64) <= quota
