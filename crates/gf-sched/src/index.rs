@@ -298,6 +298,18 @@ impl CapacityIndex {
         self.site_drawn_w[s as usize]
     }
 
+    /// Watts drawn per site, by site ordinal.
+    pub(crate) fn sites_drawn_w(&self) -> &[u64] {
+        &self.site_drawn_w
+    }
+
+    /// Every cluster's change count ([`Self::cluster_version`]), read
+    /// through the returned closure without going through `self` again.
+    pub(crate) fn versions(&self) -> impl Fn(ClusterOrd) -> u64 + '_ {
+        let caps = &self.clusters[..];
+        move |c| caps[c as usize].version
+    }
+
     /// A site's envelope, watts.
     pub fn site_envelope_w(&self, s: u32) -> u64 {
         self.site_envelope_w[s as usize]

@@ -159,6 +159,13 @@ impl Scheduler {
             ),
         };
         let filters = &self.pipeline.filters;
+        // What the loop reads of the scheduler, taken out once: read through
+        // `&self` each time, every vector's pointer and length would be
+        // loaded again after any write to a memo's cell (a cell may alias
+        // anything `self` holds, as far as the compiler knows).
+        let facts = &self.costs.facts[..];
+        let drawn = self.index.sites_drawn_w();
+        let version = self.index.versions();
         for i in 0..n {
             // The rotation from `start`, without a division per cluster.
             let c = if start + i < n {
@@ -213,10 +220,7 @@ impl Scheduler {
             // (or cached) sum is the same float as one computed afresh.
             let sum = match prep {
                 Some(p) => {
-                    let key = (
-                        self.index.cluster_version(c),
-                        self.index.site_drawn_w(self.costs.facts[c as usize].site),
-                    );
+                    let key = (version(c), drawn[facts[c as usize].site as usize]);
                     let (v, w, cached) = p.sums[c as usize].get();
                     if (v, w) == key {
                         cached
