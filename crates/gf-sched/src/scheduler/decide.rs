@@ -68,12 +68,16 @@ impl Scheduler {
     /// instant. A `prep` of another shape or instant, or from before online
     /// capacity or contract spend changed, is ignored (every rule is asked);
     /// so is any `prep` when `explain` wants each term.
-    pub fn decide_prepared(
+    ///
+    /// Generic over the caller's rule, so that a plan's rule is inlined into
+    /// the loop over clusters (called through a pointer at every feasible
+    /// cluster, it also made the loop load everything again after it).
+    pub fn decide_prepared<E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
         &self,
         now: i64,
         req: &Request,
         explain: bool,
-        extra: &dyn Fn(ClusterOrd) -> Option<f64>,
+        extra: &E,
         prep: &Prepared,
     ) -> Decision {
         let fresh = !explain && prep.epoch == self.static_epoch && prep.shape.matches(req, now);
