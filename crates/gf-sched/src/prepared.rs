@@ -39,6 +39,10 @@ pub struct Prepared {
     /// Per cluster, `n_static` weighted terms in the order of the static
     /// scorers in the pipeline (filled with the cluster's verdict).
     static_terms: Vec<Cell<f64>>,
+    /// Per cluster: its static terms are known (asked, or copied from
+    /// another shape of this instant with the same kind and accelerators,
+    /// which is all the static scorers read of a request).
+    terms_known: Vec<Cell<bool>>,
     n_static: usize,
     /// Per cluster, the last sum of its scorers' terms and what it was
     /// computed under: the cluster's version and its site's watts drawn
@@ -65,6 +69,7 @@ impl Prepared {
             epoch,
             static_fail: vec![Cell::new(UNASKED); n],
             static_terms: vec![Cell::new(0.0); n * n_static],
+            terms_known: vec![Cell::new(false); n],
             n_static,
             sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
         }
@@ -76,6 +81,7 @@ impl Prepared {
         self.shape = Shape::of(cx.req, cx.now);
         self.epoch = epoch;
         self.static_fail.iter().for_each(|f| f.set(UNASKED));
+        self.terms_known.iter().for_each(|k| k.set(false));
         self.sums
             .iter()
             .for_each(|s| s.set((u64::MAX, u64::MAX, 0.0)));
@@ -103,13 +109,44 @@ impl Prepared {
             .iter()
             .position(|f| f.is_static() && f.applies(cx.req) && !f.pass(cx, c))
             .map_or(NO_FAIL, |i| i as u8);
-        let terms = self.static_terms(c).iter();
-        let statics = pipeline.scorers.iter().filter(|(_, s)| s.is_static());
-        for (t, (w, s)) in terms.zip(statics) {
-            t.set(w * s.score(cx, c));
+        if !self.terms_known[c as usize].get() {
+            let terms = self.static_terms(c).iter();
+            let statics = pipeline.scorers.iter().filter(|(_, s)| s.is_static());
+            for (t, (w, s)) in terms.zip(statics) {
+                t.set(w * s.score(cx, c));
+            }
+            self.terms_known[c as usize].set(true);
         }
         self.static_fail[c as usize].set(fail);
         fail
+    }
+
+    /// Takes the static terms `other` knows, when they are this shape's
+    /// too: the static scorers read of a request only its kind and
+    /// accelerators (cost by kind, preference by accelerator order; the
+    /// others read the cluster, the time and the spend), so two shapes of
+    /// one instant and count that differ only in gang size, team or host
+    /// needs have the same terms, bit for bit. A pass decides gangs of many
+    /// sizes: each new size then asks only the static filters.
+    fn share_terms(&mut self, other: &Prepared) {
+        let same = other.epoch == self.epoch
+            && other.shape.now == self.shape.now
+            && other.shape.kind == self.shape.kind
+            && other.shape.accels == self.shape.accels
+            && other.n_static == self.n_static
+            && other.terms_known.len() == self.terms_known.len();
+        if !same {
+            return;
+        }
+        for (c, known) in other.terms_known.iter().enumerate() {
+            if known.get() && !self.terms_known[c].get() {
+                let k = c * self.n_static;
+                for i in k..k + self.n_static {
+                    self.static_terms[i].set(other.static_terms[i].get());
+                }
+                self.terms_known[c].set(true);
+            }
+        }
     }
 
     /// Cluster `c`'s static terms, in pipeline order (asked once
@@ -219,13 +256,24 @@ impl ShapeMemo {
         if self.spare.is_empty() && self.shapes.len() >= MEMO_SHAPES {
             self.spare.push(self.shapes.remove(0));
         }
-        match self.spare.pop() {
+        let mut p = match self.spare.pop() {
             Some(mut p) => {
                 p.reset(cx, epoch);
                 p
             }
             None => Prepared::lazy(pipeline, cx, epoch),
+        };
+        // The most recent shape of the same kind and accelerators lends its
+        // static terms.
+        if let Some(q) = self
+            .shapes
+            .iter()
+            .rev()
+            .find(|q| q.shape.kind == p.shape.kind && q.shape.accels == p.shape.accels)
+        {
+            p.share_terms(q);
         }
+        p
     }
 
     /// Keeps a prepared shape taken with [`Self::take`] for the next
