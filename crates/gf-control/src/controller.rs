@@ -187,10 +187,11 @@ impl Controller {
     }
 
     /// Allocations holding GPUs on domain `d`, oldest first.
-    pub fn allocs_on_domain(&self, d: DomainOrd) -> Vec<AllocId> {
+    /// A copy, inline for the few a domain holds.
+    pub fn allocs_on_domain(&self, d: DomainOrd) -> SmallVec<[AllocId; 4]> {
         self.by_domain
             .get(d as usize)
-            .map_or_else(Vec::new, |v| v.to_vec())
+            .map_or_else(SmallVec::new, |v| SmallVec::from_slice(v))
     }
 
     pub(crate) fn untrack_domain(&mut self, a: AllocId, d: DomainOrd) {

@@ -795,13 +795,8 @@ impl Controller {
             self.sched.set_domain_online(d, false);
         }
         for &d in domains {
-            // A copy, since handling an allocation changes the list: inline
-            // for the few a domain holds.
-            let on: SmallVec<[AllocId; 4]> = self
-                .by_domain
-                .get(d as usize)
-                .map_or_else(SmallVec::new, |v| SmallVec::from_slice(v));
-            for a in on {
+            // A copy, since handling an allocation changes the list.
+            for a in self.allocs_on_domain(d) {
                 // Handling one allocation can release a later one of this
                 // list (a victim's end commits the reservation that held the
                 // other's GPUs): releasing it again would be a scheduler

@@ -71,39 +71,12 @@ pub fn p_within(c: u32, mu: f64, lambda: f64, t_s: f64) -> f64 {
     if t_s <= 0.0 {
         return 0.0;
     }
-    let theta = c as f64 * mu - lambda;
-    if theta <= 0.0 {
-        return 0.0;
-    }
-    p_within_given(mu, theta, erlang_c(c, lambda / mu), t_s)
-}
-
-/// [`p_within`] with its Erlang C probability `wait` and `theta = cμ − λ`
-/// (> 0) worked out by the caller: both depend on the zone and accelerator
-/// only, the time budget on the users' zone too, so `attain` works them out
-/// once per zone and accelerator rather than once per pair of zones.
-fn p_within_given(mu: f64, theta: f64, wait: f64, t_s: f64) -> f64 {
-    if t_s <= 0.0 {
-        return 0.0;
-    }
-    let served_after = (-mu * t_s).exp();
-    // P(Exp(θ) + Exp(μ) > t).
-    let both_after = if ((theta - mu) / mu).abs() < 1e-9 {
-        (1.0 + mu * t_s) * served_after
-    } else {
-        (theta * served_after - mu * (-theta * t_s).exp()) / (theta - mu)
-    };
-    let over = (1.0 - wait) * served_after + wait * both_after;
-    (1.0 - over).clamp(0.0, 1.0)
+    Queue::new(c, mu, lambda).p_within(t_s)
 }
 
 /// Mean time in an M/M/c queue, seconds: the Erlang C wait plus the service.
 pub fn mean_sojourn_s(c: u32, mu: f64, lambda: f64) -> f64 {
-    let theta = c as f64 * mu - lambda;
-    if theta <= 0.0 {
-        return f64::INFINITY;
-    }
-    erlang_c(c, lambda / mu) / theta + 1.0 / mu
+    Queue::new(c, mu, lambda).mean_s
 }
 
 /// What the steady-state latency of one accelerator's replicas in one zone
@@ -139,12 +112,24 @@ impl Queue {
         }
     }
 
-    /// [`p_within`] of this queue.
+    /// [`p_within`] of this queue: its wait and `theta` depend on the zone
+    /// and accelerator only, the time budget on the users' zone too, so
+    /// `attain` works a queue out once per zone and accelerator rather than
+    /// once per pair of zones.
     fn p_within(&self, t_s: f64) -> f64 {
         if t_s <= 0.0 || self.theta <= 0.0 {
             return 0.0;
         }
-        p_within_given(self.mu, self.theta, self.wait, t_s)
+        let (mu, theta, wait) = (self.mu, self.theta, self.wait);
+        let served_after = (-mu * t_s).exp();
+        // P(Exp(θ) + Exp(μ) > t).
+        let both_after = if ((theta - mu) / mu).abs() < 1e-9 {
+            (1.0 + mu * t_s) * served_after
+        } else {
+            (theta * served_after - mu * (-theta * t_s).exp()) / (theta - mu)
+        };
+        let over = (1.0 - wait) * served_after + wait * both_after;
+        (1.0 - over).clamp(0.0, 1.0)
     }
 }
 
