@@ -253,14 +253,15 @@ impl Drive<'_> {
     fn drain(&mut self, now: i64) -> Result<usize, SimError> {
         let mut n = 0;
         loop {
-            let reports = self.world.reports(now)?;
+            let mut reports = self.world.reports(now)?;
             if reports.is_empty() {
                 return Ok(n);
             }
             n += reports.len();
-            for r in reports {
+            for r in reports.drain(..) {
                 self.feed(now, Event::Backend(r))?;
             }
+            self.world.recycle_reports(reports);
         }
     }
 }

@@ -264,6 +264,10 @@ pub struct SimWorld {
     marks: Vec<(u32, u32)>,
     stamp: u32,
     pending: Vec<Report>,
+    /// An empty buffer for the next reports, given back by the engine once
+    /// it has fed the last ones to the controller: most events end in a
+    /// report or two, and a fresh list per batch was a malloc per event.
+    spare_reports: Vec<Report>,
     pub(crate) acc: Vec<ClusterAcc>,
     pub(crate) site_w: Vec<u64>,
     total_w: u64,
@@ -344,6 +348,7 @@ impl SimWorld {
             marks: Vec::new(),
             stamp: 0,
             pending: Vec::new(),
+            spare_reports: Vec::new(),
             truth: Truths::default(),
             replica_gpu_s: 0.0,
             counters: WorldCounters {
@@ -844,6 +849,15 @@ impl SimWorld {
         t
     }
 
+    /// Takes back a list of reports [`Backend::observe`] returned, once
+    /// its reports are handled, to hold the next ones.
+    pub fn recycle_reports(&mut self, mut reports: Vec<Report>) {
+        reports.clear();
+        if reports.capacity() > self.spare_reports.capacity() {
+            self.spare_reports = reports;
+        }
+    }
+
     /// Replica GPU-seconds up to `end_s`.
     pub fn replica_gpu_s(&self, end_s: i64) -> f64 {
         self.replica_gpu_s
@@ -876,7 +890,8 @@ impl Backend for SimWorld {
 
     async fn observe(&mut self, now: i64) -> Result<Vec<Report>, BackendError> {
         self.advance(now);
-        Ok(std::mem::take(&mut self.pending))
+        let next = std::mem::take(&mut self.spare_reports);
+        Ok(std::mem::replace(&mut self.pending, next))
     }
 
     async fn capacity(&mut self, now: i64) -> Result<Vec<ClusterCapacity>, BackendError> {
