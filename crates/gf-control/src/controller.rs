@@ -60,6 +60,8 @@ pub struct Controller {
     pub(crate) shadow: Option<crate::backfill::Shadow>,
     /// Domains back from an outage, held out of placement for a while.
     pub(crate) holdoff: crate::holdoff::Holdoff,
+    /// The spec ended jobs hold when ended specs are not kept.
+    pub(crate) released_spec: Arc<gf_model::JobSpec>,
 }
 
 impl Controller {
@@ -86,6 +88,7 @@ impl Controller {
             rates,
             shadow: None,
             holdoff: Default::default(),
+            released_spec: Arc::new(crate::job::released_spec()),
             topo,
             sched,
             cfg,

@@ -76,8 +76,15 @@ impl JobState {
 pub struct JobInfo {
     /// Its identity.
     pub id: JobId,
-    /// What was submitted.
+    /// What was submitted. Once the job ended, under a controller that
+    /// does not keep ended specs (`ControlConfig::keep_ended_specs` off),
+    /// an empty spec shared by every such job: read [`Self::gpus`] and
+    /// [`Self::work_gpu_hours`], which stay.
     pub spec: Arc<JobSpec>,
+    /// GPUs of its gang (the spec's, kept when the spec is released).
+    pub gpus: u32,
+    /// GPU-hours of work it needs (the spec's, kept when the spec is released).
+    pub work_gpu_hours: f64,
     /// Where it is.
     pub state: JobState,
     /// Runs dispatched so far.
@@ -134,6 +141,35 @@ impl JobInfo {
             job: self.id,
             attempt: self.attempt,
         }
+    }
+}
+
+/// The spec an ended job's record holds when the controller does not keep
+/// ended specs: empty, and shared by all of them, so a year of millions of
+/// ended jobs holds no copy of their names, teams and accelerators.
+pub(crate) fn released_spec() -> JobSpec {
+    JobSpec {
+        name: String::new(),
+        team: String::new(),
+        priority: 0,
+        gpus: 0,
+        accelerators: Vec::new(),
+        work_gpu_hours: 0.0,
+        checkpoint_interval_min: None,
+        checkpoint_cost_min: 0.0,
+        checkpoint_persist_min: None,
+        checkpoint_in_memory: None,
+        replica_group_gpus: None,
+        partial_restart: None,
+        providers: Vec::new(),
+        regions: Vec::new(),
+        preemptible: false,
+        spot: false,
+        gpu_milli: None,
+        cpu_milli_per_gpu: 0,
+        memory_mib_per_gpu: 0,
+        exec: Default::default(),
+        locs: Default::default(),
     }
 }
 

@@ -86,6 +86,8 @@ impl Controller {
             deadline: None,
             stop: None,
             reservation: None,
+            gpus: spec.gpus,
+            work_gpu_hours: spec.work_gpu_hours,
             spec: Arc::new(spec),
         };
         match Request::from_job(&self.topo, id, &job.spec) {
@@ -305,6 +307,9 @@ impl Controller {
         j.reason = reason.clone().into();
         // Only a job that may still be placed needs its request.
         j.req = None;
+        if !self.cfg.keep_ended_specs {
+            j.spec = Arc::clone(&self.released_spec);
+        }
         out.push(Action::Ended {
             job: j.id,
             state,
@@ -444,7 +449,7 @@ impl Controller {
         let Some(i) = self.current(run.job, run.attempt) else {
             return Ok(());
         };
-        let work = self.jobs[i].spec.work_gpu_hours;
+        let work = self.jobs[i].work_gpu_hours;
         self.keep(
             i,
             Some(Progress {

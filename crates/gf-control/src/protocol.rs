@@ -145,6 +145,14 @@ pub struct ControlConfig {
     /// 0 uses them at once. See `holdoff.rs`.
     #[serde(default)]
     pub outage_holdoff_s: i64,
+    /// Keep an ended job's whole spec in its record (for status and
+    /// explain). A shell that keeps the history elsewhere turns it off —
+    /// the twin, whose simulated year ends millions of jobs and reads only
+    /// their summary fields — and an ended job's spec is then released: its
+    /// record keeps `gpus` and `work_gpu_hours`, and `spec` becomes an empty
+    /// one shared by every such job ([`crate::JobInfo::spec`]).
+    #[serde(default = "yes")]
+    pub keep_ended_specs: bool,
 }
 
 fn yes() -> bool {
@@ -169,6 +177,7 @@ impl Default for ControlConfig {
             preempt_grace_s: 120,
             cancel_grace_s: 60,
             outage_holdoff_s: 0,
+            keep_ended_specs: true,
         }
     }
 }

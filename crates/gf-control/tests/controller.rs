@@ -73,6 +73,41 @@ fn started(c: &mut Controller, id: u64, j: Job) -> RunSpec {
 }
 
 #[test]
+fn an_ended_job_releases_its_spec_only_when_asked_and_keeps_its_size_and_work() {
+    for keep in [true, false] {
+        let mut c = controller(ControlConfig {
+            keep_ended_specs: keep,
+            ..cfg()
+        });
+        for id in 1..=3 {
+            started(&mut c, id, job(&format!("j{id}")).gpus(8).work(40.0));
+        }
+        for id in 1..=2 {
+            h(
+                &mut c,
+                T0 + 3600,
+                backend(Report::Finished { run: run(id, 1) }),
+            );
+        }
+        let (a, b, live) = (c.job(1).unwrap(), c.job(2).unwrap(), c.job(3).unwrap());
+        for j in [a, b] {
+            assert_eq!(j.state, JobState::Completed);
+            assert_eq!((j.gpus, j.work_gpu_hours), (8, 40.0));
+        }
+        // A job still running keeps its whole spec either way.
+        assert_eq!((live.spec.name.as_str(), live.spec.gpus), ("j3", 8));
+        if keep {
+            assert_eq!((a.spec.name.as_str(), a.spec.gpus), ("j1", 8));
+            assert_eq!(b.spec.work_gpu_hours, 40.0);
+        } else {
+            // Released: one empty spec shared by every ended job.
+            assert!(Arc::ptr_eq(&a.spec, &b.spec));
+            assert_eq!((a.spec.name.as_str(), a.spec.gpus), ("", 0));
+        }
+    }
+}
+
+#[test]
 fn a_job_is_placed_runs_checkpoints_and_completes_when_reported_finished() {
     let mut c = controller(cfg());
     let spec = job("a").gpus(16).build_spec();

@@ -126,7 +126,13 @@ impl Sim {
         };
         let topo = Arc::new(Topology::from_document(doc));
         let f = sc.failures.clone();
-        let cfg = control_config(&sc);
+        let cfg = ControlConfig {
+            // The summary reads an ended job's record, never its spec: a
+            // year of millions of jobs holds none of theirs (half the
+            // twin's memory at 20M GPUs).
+            keep_ended_specs: false,
+            ..control_config(&sc)
+        };
         let ctl = Controller::new(
             Arc::clone(&topo),
             CapacityIndex::new(&topo),
@@ -338,6 +344,9 @@ impl Sim {
         let id = self.next_job;
         self.next_job += 1;
         self.m.submitted += 1;
+        if spec.gpus >= metrics::LARGE_JOB_GPUS {
+            self.m.large_names.insert(id, spec.name.clone());
+        }
         self.feed(Event::JobSubmitted {
             job: id,
             spec: Box::new(spec),
@@ -525,14 +534,15 @@ impl Sim {
     /// to say at this instant (a dispatch is reported started at once).
     fn drain(&mut self) -> Result<(), SimError> {
         loop {
-            let reports =
+            let mut reports =
                 ready(self.world.observe(self.now)).expect("the simulated world never waits")?;
             if reports.is_empty() {
                 return Ok(());
             }
-            for r in reports {
+            for r in reports.drain(..) {
                 self.feed(Event::Backend(r))?;
             }
+            self.world.recycle_reports(reports);
         }
     }
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use gf_control::{CapacityCause, Controller, JobState, ServiceInfo};
 use gf_model::{Date, Document};
 use gf_sched::Topology;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::world::SimWorld;
@@ -42,6 +43,10 @@ pub(crate) struct SitePower<'a> {
 pub(crate) struct Recorder {
     pub submitted: u64,
     pub completed: u64,
+    /// The names of the jobs of at least [`LARGE_JOB_GPUS`], noted at
+    /// submission: the controller releases an ended job's spec (see
+    /// `ControlConfig::keep_ended_specs`), and the summary lists these by name.
+    pub large_names: FxHashMap<gf_model::protocol::JobId, String>,
     pub svc_started: Vec<bool>,
     svc: Vec<SvcAcc>,
     pub agentic_core_h: f64,
@@ -109,6 +114,9 @@ fn r4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
+/// Jobs of at least this many GPUs are listed one by one in the summary.
+pub(crate) const LARGE_JOB_GPUS: u32 = 4096;
+
 fn r2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -118,6 +126,7 @@ impl Recorder {
         Recorder {
             submitted: 0,
             completed: 0,
+            large_names: FxHashMap::default(),
             svc_started: Vec::new(),
             svc: vec![SvcAcc::default(); doc.services.len()],
             agentic_core_h: 0.0,
@@ -690,7 +699,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         tr.restart_gpu_hours += st.restart_gpu_s / 3600.0;
         tr.spare_gpu_hours += st.spare_gpu_s / 3600.0;
         let ettr = match (j.first_start_s, j.end_s.or(Some(x.end_s))) {
-            (Some(a), Some(b)) if b > a => st.useful_gpu_s / j.spec.gpus as f64 / (b - a) as f64,
+            (Some(a), Some(b)) if b > a => st.useful_gpu_s / j.gpus as f64 / (b - a) as f64,
             _ => 0.0,
         };
         if j.state == JobState::Completed {
@@ -699,15 +708,15 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
             }
             ettrs.push(ettr);
         }
-        if j.spec.gpus >= 4096 {
+        if j.gpus >= LARGE_JOB_GPUS {
             tr.large_jobs.push(LargeJob {
-                name: j.spec.name.clone(),
-                gpus: j.spec.gpus,
+                name: rec.large_names.get(&j.id).cloned().unwrap_or_default(),
+                gpus: j.gpus,
                 state: j.state.as_str().to_string(),
                 progress: r4(if j.state == JobState::Completed {
                     1.0
                 } else {
-                    (j.progress.done_gpu_h / j.spec.work_gpu_hours).min(1.0)
+                    (j.progress.done_gpu_h / j.work_gpu_hours).min(1.0)
                 }),
                 goodput: r4(st.useful_gpu_s / st.alloc_gpu_s.max(1e-9)),
                 ettr: r4(ettr),
