@@ -148,29 +148,7 @@ impl JobInfo {
 /// ended specs: empty, and shared by all of them, so a year of millions of
 /// ended jobs holds no copy of their names, teams and accelerators.
 pub(crate) fn released_spec() -> JobSpec {
-    JobSpec {
-        name: String::new(),
-        team: String::new(),
-        priority: 0,
-        gpus: 0,
-        accelerators: Vec::new(),
-        work_gpu_hours: 0.0,
-        checkpoint_interval_min: None,
-        checkpoint_cost_min: 0.0,
-        checkpoint_persist_min: None,
-        checkpoint_in_memory: None,
-        replica_group_gpus: None,
-        partial_restart: None,
-        providers: Vec::new(),
-        regions: Vec::new(),
-        preemptible: false,
-        spot: false,
-        gpu_milli: None,
-        cpu_milli_per_gpu: 0,
-        memory_mib_per_gpu: 0,
-        exec: Default::default(),
-        locs: Default::default(),
-    }
+    JobSpec::default()
 }
 
 /// A stop the controller asked for and waits on.

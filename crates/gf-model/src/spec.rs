@@ -289,7 +289,9 @@ fn max_priority() -> u32 {
 }
 
 /// A training job: a gang of GPUs that starts all together or not at all.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Its `Default` is the empty spec (no name, no GPUs, no work), not the
+/// defaults a job file or API request gets for fields it leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// Unique name.
