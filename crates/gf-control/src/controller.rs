@@ -60,7 +60,9 @@ pub struct Controller {
     pub(crate) shadow: Option<crate::backfill::Shadow>,
     /// Domains back from an outage, held out of placement for a while.
     pub(crate) holdoff: crate::holdoff::Holdoff,
-    /// The spec ended jobs hold when ended specs are not kept.
+    /// The spec ended jobs hold when ended specs are not kept: empty, and
+    /// shared by all of them, so a year of millions of ended jobs holds no
+    /// copy of their names, teams and accelerators.
     pub(crate) released_spec: Arc<gf_model::JobSpec>,
 }
 
@@ -88,7 +90,7 @@ impl Controller {
             rates,
             shadow: None,
             holdoff: Default::default(),
-            released_spec: Arc::new(crate::job::released_spec()),
+            released_spec: Arc::default(),
             topo,
             sched,
             cfg,

@@ -144,13 +144,6 @@ impl JobInfo {
     }
 }
 
-/// The spec an ended job's record holds when the controller does not keep
-/// ended specs: empty, and shared by all of them, so a year of millions of
-/// ended jobs holds no copy of their names, teams and accelerators.
-pub(crate) fn released_spec() -> JobSpec {
-    JobSpec::default()
-}
-
 /// A stop the controller asked for and waits on.
 #[derive(Debug, Clone)]
 pub(crate) struct Stop {
