@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
+use gf_model::chunked::ChunkedVec;
 use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, ServiceId};
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
 
@@ -39,7 +40,9 @@ pub struct Controller {
     pub(crate) topo: Arc<Topology>,
     pub(crate) sched: Scheduler,
     pub(crate) cfg: ControlConfig,
-    pub(crate) jobs: Vec<JobInfo>,
+    /// Every job's record, in submission order; chunked, so that a table
+    /// of millions never moves as it grows.
+    pub(crate) jobs: ChunkedVec<JobInfo>,
     pub(crate) by_id: gf_model::ids::JobIndex,
     /// Pending and interrupted jobs.
     pub(crate) queue: BTreeSet<QueueKey>,
@@ -94,7 +97,7 @@ impl Controller {
             topo,
             sched,
             cfg,
-            jobs: Vec::new(),
+            jobs: ChunkedVec::new(),
             by_id: gf_model::ids::JobIndex::default(),
             queue: BTreeSet::new(),
             services: Vec::new(),
@@ -157,7 +160,7 @@ impl Controller {
     }
 
     /// Every job, in submission order.
-    pub fn jobs(&self) -> &[JobInfo] {
+    pub fn jobs(&self) -> &ChunkedVec<JobInfo> {
         &self.jobs
     }
 

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod catalog;
+pub mod chunked;
 pub mod diag;
 pub mod ids;
 pub mod latency;

@@ -79,7 +79,7 @@ pub(crate) enum WorldEv {
 #[derive(Debug, Clone, Default)]
 struct Truths {
     ix: gf_model::ids::JobIndex,
-    of: Vec<JobTruth>,
+    of: gf_model::chunked::ChunkedVec<JobTruth>,
 }
 
 impl Truths {
