@@ -121,6 +121,14 @@ pub trait Filter: Send + Sync {
     fn is_static(&self) -> bool {
         false
     }
+    /// True when, for this decision, the verdict on a cluster depends only
+    /// on the request's shape, the index's state of that cluster and the
+    /// power drawn at its site: what a prepared batch keeps a cluster's
+    /// score under ([`Prepared`](crate::prepared::Prepared)), so the batch
+    /// may keep the verdict with it. Static rules are.
+    fn keyed(&self, _cx: &Ctx<'_>) -> bool {
+        self.is_static()
+    }
 }
 
 /// A soft rule: a score in [0, 1], higher is better.
@@ -164,6 +172,11 @@ impl Filter for ScopeAllowed {
     fn cause(&self) -> Cause {
         Cause::Scope
     }
+    // The sites are not part of a prepared shape (a service plan narrows
+    // them from one replica to the next).
+    fn keyed(&self, cx: &Ctx<'_>) -> bool {
+        cx.req.sites.is_none()
+    }
     #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         match &cx.req.sites {
@@ -199,6 +212,15 @@ impl Filter for TeamQuota {
     }
     fn cause(&self) -> Cause {
         Cause::Quota
+    }
+    // The team's use moves with every placement anywhere; only when it has
+    // room on every accelerator the request accepts does the rule pass
+    // whatever the cluster.
+    fn keyed(&self, cx: &Ctx<'_>) -> bool {
+        cx.req.team.is_none()
+            || cx
+                .quota_room
+                .is_some_and(|r| r & cx.accepted == cx.accepted)
     }
     #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
@@ -259,6 +281,10 @@ impl Filter for OnlineCapacity {
 /// Enough free GPUs online in the cluster; a gang never spans clusters.
 pub struct GangFits;
 impl Filter for GangFits {
+    // It reads the cluster's free GPUs and shared room: its index state.
+    fn keyed(&self, _cx: &Ctx<'_>) -> bool {
+        true
+    }
     fn cause(&self) -> Cause {
         Cause::Capacity
     }
@@ -274,6 +300,10 @@ impl Filter for GangFits {
 /// The site's power envelope holds with the new GPUs drawing.
 pub struct PowerHeadroom;
 impl Filter for PowerHeadroom {
+    // It reads the site's draw; the envelope never changes.
+    fn keyed(&self, _cx: &Ctx<'_>) -> bool {
+        true
+    }
     fn cause(&self) -> Cause {
         Cause::Power
     }
@@ -627,6 +657,10 @@ impl Filter for AnyFilter {
     #[inline]
     fn is_static(&self) -> bool {
         each_rule!(self, r => r.is_static(), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    }
+    #[inline]
+    fn keyed(&self, cx: &Ctx<'_>) -> bool {
+        each_rule!(self, r => r.keyed(cx), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
     }
 }
 

@@ -1,8 +1,9 @@
 //! What the static rules of one request shape say, kept across decisions:
 //! the verdicts and scores that placing work cannot change are asked once
 //! per cluster for every decision of that shape at one instant, and each
-//! cluster's score sum is kept until the cluster (or its site's power)
-//! changes. A service plan prepares its shape explicitly
+//! cluster's score sum (and, when no rule of the decision reads more than
+//! the cluster and its site, its verdict) is kept until the cluster (or its
+//! site's power) changes. A service plan prepares its shape explicitly
 //! ([`crate::Scheduler::prepare`]); every other decision finds its shape in
 //! the scheduler's `ShapeMemo`, which a scheduling pass fills, since a
 //! pass decides many jobs of few shapes at one instant.
@@ -52,6 +53,13 @@ pub struct Prepared {
     /// would compute again; placing work changes them for one cluster and
     /// its site, and only those are scored afresh.
     pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
+    /// Per cluster, the position of the first filter that rejects it
+    /// ([`NO_FAIL`]: none) under the same key as `sums`: for a decision
+    /// whose every rule is [`Filter::keyed`], the live filters read nothing
+    /// else, so while the key holds the verdict is the one they would give
+    /// again. A pass decides a hundred gangs of a shape at an instant, and
+    /// between two of them one cluster and its site change.
+    pub(crate) verdicts: Vec<Cell<(u64, u64, u8)>>,
 }
 
 impl Prepared {
@@ -72,6 +80,7 @@ impl Prepared {
             terms_known: vec![Cell::new(false); n],
             n_static,
             sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
+            verdicts: vec![Cell::new((u64::MAX, u64::MAX, NO_FAIL)); n],
         }
     }
 
@@ -85,6 +94,9 @@ impl Prepared {
         self.sums
             .iter()
             .for_each(|s| s.set((u64::MAX, u64::MAX, 0.0)));
+        self.verdicts
+            .iter()
+            .for_each(|v| v.set((u64::MAX, u64::MAX, NO_FAIL)));
     }
 
     /// The pipeline position of the first static filter that rejects

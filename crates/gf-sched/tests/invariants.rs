@@ -40,6 +40,9 @@ fn small_fleet(gb_domains: u32, h_domains: u32, tight_mw: f64) -> gf_model::Docu
             5.0,
             Some(2),
         )
+        // A second H100 cluster: the team's quota then moves with
+        // placements on a cluster other than the one a decision looks at.
+        .cluster_with("hgx2", "h100", 3, PriceModel::OnDemand, 2.0, None)
         .build()
 }
 
@@ -304,17 +307,19 @@ proptest! {
     }
 
     /// A decision without an explanation reads the static rules of its
-    /// shape from the scheduler's memo and reuses the scores of clusters
-    /// that did not change since the last decision of that shape: each must
-    /// be the decision asked with every rule afresh (with an explanation,
-    /// which bypasses the memo), whatever the mix of shapes, the time moving
-    /// on, placements and releases in between and capacity going offline.
+    /// shape from the scheduler's memo and reuses the scores (and, when
+    /// every rule reads only the cluster and its site, the verdicts) of
+    /// clusters that did not change since the last decision of that shape:
+    /// each must be the decision asked with every rule afresh (with an
+    /// explanation, which bypasses the memo), whatever the mix of shapes,
+    /// a team whose quota binds or not, a scope, the time moving on,
+    /// placements and releases in between and capacity going offline.
     #[test]
     fn remembered_decisions_are_the_decisions(
         gb in 2u32..8, h in 2u32..12, tight in 0.1f64..2.0,
         steps in prop::collection::vec(
-            (prop_oneof![Just(8u32), Just(16), Just(72), Just(144)], 0u8..3, 0u32..100,
-             any::<bool>(), 0u8..4, any::<usize>()),
+            ((prop_oneof![Just(8u32), Just(16), Just(72), Just(144)], 0u8..3, 0u32..100,
+             any::<bool>(), 0u8..4, any::<usize>()), 0u8..4),
             1..60),
         cap in 0u32..4, seed in 0u64..4,
     ) {
@@ -324,8 +329,25 @@ proptest! {
         let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
         let mut now = 1_780_000_000;
         let mut live: Vec<AllocId> = Vec::new();
-        for (i, (gpus, accel, prio, spot, then, k)) in steps.into_iter().enumerate() {
-            let req = request(&topo, i as u64, gpus, accel, prio, spot);
+        for (i, ((gpus, accel, prio, spot, then, k), who)) in steps.into_iter().enumerate() {
+            // The team's quota of 96 H100s binds for some gangs and not
+            // others as its placements come and go; one provider is a scope.
+            let req = match who {
+                0 | 1 => request(&topo, i as u64, gpus, accel, prio, spot),
+                w => {
+                    let accels: &[&str] = match accel {
+                        0 => &["gb200"],
+                        1 => &["h100"],
+                        _ => &["gb200", "h100"],
+                    };
+                    let mut j = job(&format!("j{i}")).gpus(gpus).accels(accels).priority(prio);
+                    j = if w == 2 { j.team("default") } else { j.providers(&["aws"]) };
+                    if spot {
+                        j = j.spot();
+                    }
+                    Request::from_job(&topo, i as u64, &j.build()).unwrap()
+                }
+            };
             let fresh = s.decide(now, &req, true);
             let remembered = s.decide(now, &req, false);
             prop_assert_eq!(&remembered.outcome, &fresh.outcome);

@@ -100,41 +100,7 @@ impl Scheduler {
         extra: &E,
         prep: Option<&Prepared>,
     ) -> Decision {
-        if explain {
-            return self.decide_core::<true, E>(now, req, extra, prep);
-        }
-        if prep.is_some() {
-            return self.decide_core::<false, E>(now, req, extra, prep);
-        }
-        // Taken out of the cell for the decision, so a caller's rule that
-        // decides again meanwhile finds the cell free.
-        let p = self
-            .memo
-            .borrow_mut()
-            .take(&self.pipeline, &self.ctx(req, now), self.static_epoch);
-        let d = self.decide_core::<false, E>(now, req, extra, Some(&p));
-        self.memo.borrow_mut().put(p);
-        d
-    }
-
-    fn decide_core<const EXPLAIN: bool, E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
-        &self,
-        now: i64,
-        req: &Request,
-        extra: &E,
-        prep: Option<&Prepared>,
-    ) -> Decision {
-        let explain = EXPLAIN;
         let cx = self.ctx(req, now);
-        let n = self.topo.clusters.len() as u32;
-        let mut ex = Explanation::default();
-        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
-        let cap = self.policy.candidates.cap(n);
-        let start = if cap < n {
-            (mix(self.seed ^ req.id) % n as u64) as u32
-        } else {
-            0
-        };
         // The rules that can reject anything for this request, in pipeline
         // order, as a bit set (no allocation on the hot path).
         let active: u64 = self
@@ -144,6 +110,64 @@ impl Scheduler {
             .enumerate()
             .filter(|(_, f)| f.applies(req))
             .fold(0, |m, (i, _)| m | 1 << i);
+        if explain {
+            return self.decide_core::<true, false, E>(now, req, &cx, active, extra, prep);
+        }
+        // A prepared decision whose every rule reads only the cluster's
+        // index state and its site's draw keeps each cluster's verdict with
+        // its score sum, under the same key: a loop of its own, so that the
+        // other decisions (a service's replicas, narrowed to some sites)
+        // keep theirs as it was.
+        let keyed = self
+            .pipeline
+            .filters
+            .iter()
+            .enumerate()
+            .all(|(i, f)| active & (1 << i) == 0 || f.keyed(&cx));
+        let decide = |p: &Prepared| {
+            if keyed {
+                self.decide_core::<false, true, E>(now, req, &cx, active, extra, Some(p))
+            } else {
+                self.decide_core::<false, false, E>(now, req, &cx, active, extra, Some(p))
+            }
+        };
+        if let Some(p) = prep {
+            return decide(p);
+        }
+        // Taken out of the cell for the decision, so a caller's rule that
+        // decides again meanwhile finds the cell free.
+        let p = self
+            .memo
+            .borrow_mut()
+            .take(&self.pipeline, &cx, self.static_epoch);
+        let d = decide(&p);
+        self.memo.borrow_mut().put(p);
+        d
+    }
+
+    fn decide_core<
+        const EXPLAIN: bool,
+        const KEYED: bool,
+        E: Fn(ClusterOrd) -> Option<f64> + ?Sized,
+    >(
+        &self,
+        now: i64,
+        req: &Request,
+        cx: &Ctx<'_>,
+        active: u64,
+        extra: &E,
+        prep: Option<&Prepared>,
+    ) -> Decision {
+        let explain = EXPLAIN;
+        let n = self.topo.clusters.len() as u32;
+        let mut ex = Explanation::default();
+        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
+        let cap = self.policy.candidates.cap(n);
+        let start = if cap < n {
+            (mix(self.seed ^ req.id) % n as u64) as u32
+        } else {
+            0
+        };
         // With the static verdicts prepared, only the other rules are asked.
         let (live, static_scorers): (u64, u64) = match prep {
             None => (active, 0),
@@ -193,17 +217,34 @@ impl Scheduler {
             ex.considered += 1;
             // The first rule in pipeline order that rejects the cluster: a
             // prepared static verdict names the first static one, and the
-            // static ones before it passed.
-            let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail(&self.pipeline, &cx, c));
-            // Only the live rules before that one are asked, in order (the
-            // set bits of a mask, lowest first).
-            let ask = match static_fail {
-                NO_FAIL => live,
-                f => live & ((1u64 << f) - 1),
+            // static ones before it passed. Only the live rules before that
+            // one are asked, in order (the set bits of a mask, lowest first).
+            let verdict = || {
+                let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail(&self.pipeline, cx, c));
+                let ask = match static_fail {
+                    NO_FAIL => live,
+                    f => live & ((1u64 << f) - 1),
+                };
+                first_reject(ask, cx, c).map_or(static_fail, |k| k as u8)
             };
-            let rejected = first_reject(ask, &cx, c);
-            if let Some(k) = rejected.or((static_fail != NO_FAIL).then_some(static_fail as usize)) {
-                let cause = filters[k].cause();
+            let mut key = None;
+            let fail = match prep {
+                Some(p) if KEYED => {
+                    let k = (version(c), drawn[facts[c as usize].site as usize]);
+                    key = Some(k);
+                    let (v, w, known) = p.verdicts[c as usize].get();
+                    if (v, w) == k {
+                        known
+                    } else {
+                        let f = verdict();
+                        p.verdicts[c as usize].set((k.0, k.1, f));
+                        f
+                    }
+                }
+                _ => verdict(),
+            };
+            if fail != NO_FAIL {
+                let cause = filters[fail as usize].cause();
                 ex.rejected[cause as usize] += 1;
                 if explain {
                     ex.clusters.push((c, Verdict::Rejected(cause)));
@@ -224,17 +265,18 @@ impl Scheduler {
             // (or cached) sum is the same float as one computed afresh.
             let sum = match prep {
                 Some(p) => {
-                    let key = (version(c), drawn[facts[c as usize].site as usize]);
+                    let key =
+                        key.unwrap_or_else(|| (version(c), drawn[facts[c as usize].site as usize]));
                     let (v, w, cached) = p.sums[c as usize].get();
                     if (v, w) == key {
                         cached
                     } else {
-                        let s = self.sum_terms(&cx, c, Some(p), static_scorers, None);
+                        let s = self.sum_terms(cx, c, Some(p), static_scorers, None);
                         p.sums[c as usize].set((key.0, key.1, s));
                         s
                     }
                 }
-                None => self.sum_terms(&cx, c, None, 0, explain.then_some(&mut terms)),
+                None => self.sum_terms(cx, c, None, 0, explain.then_some(&mut terms)),
             };
             let total = sum + bonus;
             if explain {
