@@ -21,7 +21,7 @@ const CHUNK: usize = 1 << SHIFT;
 const MASK: usize = CHUNK - 1;
 
 /// Records indexed from 0 in the order pushed; a record never moves.
-#[derive(Clone, PartialEq)]
+#[derive(PartialEq)]
 pub struct ChunkedVec<T> {
     /// Each chunk is allocated with room for `CHUNK` records, so pushing
     /// into it never reallocates.
@@ -83,6 +83,14 @@ impl<T> ChunkedVec<T> {
     /// The records in index order, to change.
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> + '_ {
         self.chunks.iter_mut().flatten()
+    }
+}
+
+/// A copy pushed record by record: a derived clone would give the last
+/// chunk only the room it uses, and the copy's next push would move it.
+impl<T: Clone> Clone for ChunkedVec<T> {
+    fn clone(&self) -> Self {
+        self.iter().cloned().collect()
     }
 }
 
@@ -174,5 +182,9 @@ mod tests {
         // A `Vec` would have reallocated a dozen times by now, moving it.
         assert!(std::ptr::eq(&v[0], at));
         assert_eq!(v.chunks[0].capacity(), CHUNK);
+        // A copy's last chunk has the whole chunk's room too.
+        let w = v.clone();
+        assert_eq!(w, v);
+        assert!(w.chunks.iter().all(|c| c.capacity() == CHUNK));
     }
 }
