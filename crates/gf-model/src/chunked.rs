@@ -7,7 +7,8 @@
 //! in fixed chunks: growing adds a chunk and copies nothing, and an index is
 //! two array reads, the first of them into a table small enough to stay in
 //! cache. No crate we know of keeps a plain indexable vector this way
-//! without `unsafe` (forbidden in this workspace), and it is twenty lines.
+//! without `unsafe` (forbidden in this workspace), and it is a few dozen
+//! lines.
 
 use std::fmt;
 use std::ops::{Index, IndexMut};

@@ -76,6 +76,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The accelerators a test request accepts, by a drawn number.
+fn accels_of(accel: u8) -> &'static [&'static str] {
+    match accel {
+        0 => &["gb200"],
+        1 => &["h100"],
+        _ => &["gb200", "h100"],
+    }
+}
+
 fn request(topo: &Topology, id: u64, gpus: u32, accel: u8, prio: u32, spot: bool) -> Request {
     shared_request(topo, id, gpus, accel, prio, spot, 1000, 0)
 }
@@ -91,14 +100,9 @@ fn shared_request(
     milli: u32,
     cpu: u64,
 ) -> Request {
-    let accels: &[&str] = match accel {
-        0 => &["gb200"],
-        1 => &["h100"],
-        _ => &["gb200", "h100"],
-    };
     let mut j = job(&format!("j{id}"))
         .gpus(gpus)
-        .accels(accels)
+        .accels(accels_of(accel))
         .priority(prio);
     if spot {
         j = j.spot();
@@ -335,12 +339,10 @@ proptest! {
             let req = match who {
                 0 | 1 => request(&topo, i as u64, gpus, accel, prio, spot),
                 w => {
-                    let accels: &[&str] = match accel {
-                        0 => &["gb200"],
-                        1 => &["h100"],
-                        _ => &["gb200", "h100"],
-                    };
-                    let mut j = job(&format!("j{i}")).gpus(gpus).accels(accels).priority(prio);
+                    let mut j = job(&format!("j{i}"))
+                        .gpus(gpus)
+                        .accels(accels_of(accel))
+                        .priority(prio);
                     j = if w == 2 { j.team("default") } else { j.providers(&["aws"]) };
                     if spot {
                         j = j.spot();

@@ -116,8 +116,8 @@ impl Scheduler {
         // A prepared decision whose every rule reads only the cluster's
         // index state and its site's draw keeps each cluster's verdict with
         // its score sum, under the same key: a loop of its own, so that the
-        // other decisions (a service's replicas, narrowed to some sites)
-        // keep theirs as it was.
+        // other decisions (a service's replicas, narrowed to some sites) do
+        // not test for a kept verdict at every cluster.
         let keyed = self
             .pipeline
             .filters
