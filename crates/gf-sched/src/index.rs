@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::changes::ChangeLog;
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
 
 /// Thousandths in one GPU.
@@ -78,6 +79,12 @@ pub struct CapacityIndex {
     shared: HashMap<DomainOrd, Vec<u16>>,
     /// Per cluster, carved GPUs with room left: `(room, domain, slot)`.
     shared_room: Vec<BTreeSet<(u16, DomainOrd, u16)>>,
+    /// The clusters of each site, for a reader of `log` told that a
+    /// site's draw changed.
+    site_clusters: Vec<Vec<ClusterOrd>>,
+    /// Every cluster whose state changed and every site whose draw changed,
+    /// in order (see [`ChangeLog`]).
+    log: ChangeLog,
 }
 
 impl CapacityIndex {
@@ -120,7 +127,32 @@ impl CapacityIndex {
             mem_used: vec![0; n],
             shared: HashMap::new(),
             shared_room: vec![BTreeSet::new(); topo.clusters.len()],
+            site_clusters: (0..topo.sites.len() as u32)
+                .map(|s| {
+                    (0..topo.clusters.len() as ClusterOrd)
+                        .filter(|&c| topo.clusters[c as usize].site == s)
+                        .collect()
+                })
+                .collect(),
+            log: ChangeLog::new(topo.clusters.len(), topo.sites.len()),
         }
+    }
+
+    /// The log of the clusters and sites changed, in order.
+    pub(crate) fn changes(&self) -> &ChangeLog {
+        &self.log
+    }
+
+    /// The clusters at site `s`.
+    pub(crate) fn clusters_at(&self, s: u32) -> &[ClusterOrd] {
+        &self.site_clusters[s as usize]
+    }
+
+    /// Counts a change to cluster `c`'s domains.
+    #[inline]
+    fn bump(&mut self, c: usize) {
+        self.clusters[c].version += 1;
+        self.log.cluster(c);
     }
 
     /// True when domain `d` has `cpu` millicores and `mem` MiB of host memory free.
@@ -193,7 +225,7 @@ impl CapacityIndex {
         watts_per_gpu: u64,
     ) -> u16 {
         let c = topo.domain_cluster[d as usize] as usize;
-        self.clusters[c].version += 1;
+        self.bump(c);
         let slot = match slot {
             Some(s) => s,
             None => {
@@ -233,7 +265,7 @@ impl CapacityIndex {
         watts_per_gpu: u64,
     ) {
         let c = topo.domain_cluster[d as usize] as usize;
-        self.clusters[c].version += 1;
+        self.bump(c);
         let Some(slots) = self.shared.get_mut(&d) else {
             return;
         };
@@ -296,18 +328,6 @@ impl CapacityIndex {
     /// Watts drawn at a site by allocated GPUs.
     pub fn site_drawn_w(&self, s: u32) -> u64 {
         self.site_drawn_w[s as usize]
-    }
-
-    /// Watts drawn per site, by site ordinal.
-    pub(crate) fn sites_drawn_w(&self) -> &[u64] {
-        &self.site_drawn_w
-    }
-
-    /// Every cluster's change count ([`Self::cluster_version`]), read
-    /// through the returned closure without going through `self` again.
-    pub(crate) fn versions(&self) -> impl Fn(ClusterOrd) -> u64 + '_ {
-        let caps = &self.clusters[..];
-        move |c| caps[c as usize].version
     }
 
     /// A site's envelope, watts.
@@ -400,7 +420,7 @@ impl CapacityIndex {
     fn set_free(&mut self, d: DomainOrd, old: u32, new: u32) {
         let dom = self.doms[d as usize];
         let (c, blk, dg) = (dom.cluster as usize, dom.block as usize, dom.gpus);
-        self.clusters[c].version += 1;
+        self.bump(c);
         self.bucket_remove(c, d, old);
         self.bucket_insert(c, d, new);
         if old == dg {
@@ -425,6 +445,7 @@ impl CapacityIndex {
         self.set_free(d, dom.free, dom.free - n);
         let site = self.clusters[dom.cluster as usize].site as usize;
         self.site_drawn_w[site] += n as u64 * watts_per_gpu;
+        self.log.site(site);
     }
 
     /// Gives back `n` GPUs of domain `d`.
@@ -432,6 +453,7 @@ impl CapacityIndex {
         let dom = self.doms[d as usize];
         let site = self.clusters[dom.cluster as usize].site as usize;
         self.site_drawn_w[site] -= n as u64 * watts_per_gpu;
+        self.log.site(site);
         if !dom.online {
             // The domain went offline while allocated; its GPUs come back with it.
             return;
@@ -455,7 +477,7 @@ impl CapacityIndex {
             return;
         }
         let (c, blk, dg) = (dom.cluster as usize, dom.block as usize, dom.gpus);
-        self.clusters[c].version += 1;
+        self.bump(c);
         if on {
             self.doms[i].online = true;
             self.doms[i].free = 0;

@@ -11,6 +11,7 @@
 //! preemption; [`service`] spreads inference replicas; [`schedule`] is the
 //! batch form used to re-plan.
 
+mod changes;
 pub mod decision;
 pub mod explain;
 pub mod index;

@@ -121,13 +121,18 @@ pub trait Filter: Send + Sync {
     fn is_static(&self) -> bool {
         false
     }
-    /// True when, for this decision, the verdict on a cluster depends only
-    /// on the request's shape, the index's state of that cluster and the
-    /// power drawn at its site: what a prepared batch keeps a cluster's
-    /// score under ([`Prepared`](crate::prepared::Prepared)), so the batch
-    /// may keep the verdict with it. Static rules are.
-    fn keyed(&self, _cx: &Ctx<'_>) -> bool {
+    /// True when the verdict on a cluster depends only on the request's
+    /// shape, the index's state of that cluster and the power drawn at its
+    /// site: a prepared shape ([`Prepared`](crate::prepared::Prepared))
+    /// keeps it with the cluster's score until one of those changes. Static
+    /// rules are.
+    fn kept(&self) -> bool {
         self.is_static()
+    }
+    /// True when, for this decision, the rule rejects no cluster the rules
+    /// before it pass: a decision then does not ask it.
+    fn moot(&self, _cx: &Ctx<'_>) -> bool {
+        false
     }
 }
 
@@ -173,10 +178,7 @@ impl Filter for ScopeAllowed {
         Cause::Scope
     }
     // The sites are not part of a prepared shape (a service plan narrows
-    // them from one replica to the next).
-    fn keyed(&self, cx: &Ctx<'_>) -> bool {
-        cx.req.sites.is_none()
-    }
+    // them from one replica to the next): the rule is not kept.
     #[inline]
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         match &cx.req.sites {
@@ -213,10 +215,11 @@ impl Filter for TeamQuota {
     fn cause(&self) -> Cause {
         Cause::Quota
     }
-    // The team's use moves with every placement anywhere; only when it has
-    // room on every accelerator the request accepts does the rule pass
-    // whatever the cluster.
-    fn keyed(&self, cx: &Ctx<'_>) -> bool {
+    // The team's use moves with every placement anywhere, so the rule is
+    // not kept; when the team has room on every accelerator the request
+    // accepts, it passes every cluster the accelerator rule (before it)
+    // passes.
+    fn moot(&self, cx: &Ctx<'_>) -> bool {
         cx.req.team.is_none()
             || cx
                 .quota_room
@@ -282,7 +285,7 @@ impl Filter for OnlineCapacity {
 pub struct GangFits;
 impl Filter for GangFits {
     // It reads the cluster's free GPUs and shared room: its index state.
-    fn keyed(&self, _cx: &Ctx<'_>) -> bool {
+    fn kept(&self) -> bool {
         true
     }
     fn cause(&self) -> Cause {
@@ -301,7 +304,7 @@ impl Filter for GangFits {
 pub struct PowerHeadroom;
 impl Filter for PowerHeadroom {
     // It reads the site's draw; the envelope never changes.
-    fn keyed(&self, _cx: &Ctx<'_>) -> bool {
+    fn kept(&self) -> bool {
         true
     }
     fn cause(&self) -> Cause {
@@ -659,8 +662,12 @@ impl Filter for AnyFilter {
         each_rule!(self, r => r.is_static(), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
     }
     #[inline]
-    fn keyed(&self, cx: &Ctx<'_>) -> bool {
-        each_rule!(self, r => r.keyed(cx), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    fn kept(&self) -> bool {
+        each_rule!(self, r => r.kept(), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
+    }
+    #[inline]
+    fn moot(&self, cx: &Ctx<'_>) -> bool {
+        each_rule!(self, r => r.moot(cx), Accelerator, Scope, Spot, Quota, Host, Online, Gang, Power)
     }
 }
 

@@ -10,6 +10,8 @@
 
 use std::cell::Cell;
 
+use crate::changes::{Change, ReadTo, Since, change};
+use crate::index::CapacityIndex;
 use crate::pipeline::{Ctx, Filter, Pipeline, Scorer};
 use crate::request::{Request, WorkKind};
 use crate::topology::ClusterOrd;
@@ -45,22 +47,42 @@ pub struct Prepared {
     /// which is all the static scorers read of a request).
     terms_known: Vec<Cell<bool>>,
     n_static: usize,
-    /// Per cluster, the last sum of its scorers' terms and what it was
-    /// computed under: the cluster's version and its site's watts drawn
-    /// (`u64::MAX`: never computed). A scorer that is not static reads only
-    /// the request's shape, the index's state of the cluster and the power
-    /// drawn at its site, so while both are unchanged the sum is the one it
-    /// would compute again; placing work changes them for one cluster and
-    /// its site, and only those are scored afresh.
-    pub(crate) sums: Vec<Cell<(u64, u64, f64)>>,
-    /// Per cluster, the position of the first filter that rejects it
-    /// ([`NO_FAIL`]: none) under the same key as `sums`: for a decision
-    /// whose every rule is [`Filter::keyed`], the live filters read nothing
-    /// else, so while the key holds the verdict is the one they would give
-    /// again. A pass decides a hundred gangs of a shape at an instant, and
-    /// between two of them one cluster and its site change.
-    pub(crate) verdicts: Vec<Cell<(u64, u64, u8)>>,
+    /// Per cluster, what its kept rules said and its score sum, while the
+    /// cluster's state and its site's draw are unchanged since (see
+    /// [`Kept`]): the rules kept read nothing else, so the answer is the one
+    /// they would give again. Placing work changes one cluster and its site
+    /// between two decisions of a shape; the capacity index's log of changes
+    /// says which, and only those are asked again.
+    pub(crate) kept: Vec<Cell<Kept>>,
+    /// How far this shape has read the index's log of changes.
+    read: Cell<ReadTo>,
 }
+
+/// What a prepared shape keeps of one cluster: the pipeline position of the
+/// first filter that rejects it among those whose verdict reads only the
+/// request's shape, the cluster's state and its site's draw (every filter
+/// but the scope and the team quota; [`NO_FAIL`]: none), and the sum of its
+/// scorers' terms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kept {
+    pub(crate) sum: f64,
+    pub(crate) fail: u8,
+    /// [`UNKNOWN`], [`FAIL_KNOWN`] or [`SUM_KNOWN`] (the verdict and the sum).
+    pub(crate) state: u8,
+}
+
+/// Nothing kept of the cluster.
+pub(crate) const UNKNOWN: u8 = 0;
+/// The cluster's verdict is kept, not its sum.
+pub(crate) const FAIL_KNOWN: u8 = 1;
+/// The cluster's verdict and its sum are kept.
+pub(crate) const SUM_KNOWN: u8 = 2;
+
+const NOTHING_KEPT: Kept = Kept {
+    sum: 0.0,
+    fail: NO_FAIL,
+    state: UNKNOWN,
+};
 
 impl Prepared {
     /// Nothing asked yet for requests shaped like `cx.req` at `cx.now`:
@@ -79,8 +101,8 @@ impl Prepared {
             static_terms: vec![Cell::new(0.0); n * n_static],
             terms_known: vec![Cell::new(false); n],
             n_static,
-            sums: vec![Cell::new((u64::MAX, u64::MAX, 0.0)); n],
-            verdicts: vec![Cell::new((u64::MAX, u64::MAX, NO_FAIL)); n],
+            kept: vec![Cell::new(NOTHING_KEPT); n],
+            read: Cell::new(ReadTo::default()),
         }
     }
 
@@ -91,12 +113,31 @@ impl Prepared {
         self.epoch = epoch;
         self.static_fail.iter().for_each(|f| f.set(UNASKED));
         self.terms_known.iter().for_each(|k| k.set(false));
-        self.sums
-            .iter()
-            .for_each(|s| s.set((u64::MAX, u64::MAX, 0.0)));
-        self.verdicts
-            .iter()
-            .for_each(|v| v.set((u64::MAX, u64::MAX, NO_FAIL)));
+        self.kept.iter().for_each(|k| k.set(NOTHING_KEPT));
+        self.read.set(ReadTo::default());
+    }
+
+    /// Forgets what is kept of every cluster that changed since the last
+    /// call (every cluster, the first time): the clusters the index logged,
+    /// and those of each site whose draw it logged.
+    pub(crate) fn refresh(&self, index: &CapacityIndex) {
+        let (since, to) = index.changes().read(self.read.get());
+        self.read.set(to);
+        match since {
+            Since::All => self.kept.iter().for_each(|k| k.set(NOTHING_KEPT)),
+            Since::Some(es) => {
+                for &e in es {
+                    match change(e) {
+                        Change::Cluster(c) => self.kept[c as usize].set(NOTHING_KEPT),
+                        Change::Site(s) => {
+                            for &c in index.clusters_at(s) {
+                                self.kept[c as usize].set(NOTHING_KEPT);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The pipeline position of the first static filter that rejects

@@ -6,8 +6,8 @@
 
 use crate::decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict};
 use crate::pack::pick;
-use crate::pipeline::{Ctx, Filter, Scorer, first_reject};
-use crate::prepared::{NO_FAIL, Prepared};
+use crate::pipeline::{AnyFilter, Ctx, Filter, Scorer, first_reject};
+use crate::prepared::{FAIL_KNOWN, NO_FAIL, Prepared, SUM_KNOWN, UNKNOWN};
 use crate::request::Request;
 use crate::topology::ClusterOrd;
 
@@ -89,9 +89,9 @@ impl Scheduler {
     /// rules answer, see [`Prepared`]), and leaves them there for the next
     /// decision of its shape.
     ///
-    /// Generic over the caller's rule and over `explain`, so that each
-    /// kind of decision gets a loop of its own without the branches (and
-    /// the call through a pointer) it does not need.
+    /// Generic over the caller's rule, so that it is inlined into the loop
+    /// over clusters (called through a pointer at every feasible cluster,
+    /// it also made the loop load everything again after it).
     fn decide_inner<E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
         &self,
         now: i64,
@@ -111,28 +111,10 @@ impl Scheduler {
             .filter(|(_, f)| f.applies(req))
             .fold(0, |m, (i, _)| m | 1 << i);
         if explain {
-            return self.decide_core::<true, false, E>(now, req, &cx, active, extra, prep);
+            return self.decide_explained(now, req, &cx, active, extra);
         }
-        // A prepared decision whose every rule reads only the cluster's
-        // index state and its site's draw keeps each cluster's verdict with
-        // its score sum, under the same key: a loop of its own, so that the
-        // other decisions (a service's replicas, narrowed to some sites) do
-        // not test for a kept verdict at every cluster.
-        let keyed = self
-            .pipeline
-            .filters
-            .iter()
-            .enumerate()
-            .all(|(i, f)| active & (1 << i) == 0 || f.keyed(&cx));
-        let decide = |p: &Prepared| {
-            if keyed {
-                self.decide_core::<false, true, E>(now, req, &cx, active, extra, Some(p))
-            } else {
-                self.decide_core::<false, false, E>(now, req, &cx, active, extra, Some(p))
-            }
-        };
         if let Some(p) = prep {
-            return decide(p);
+            return self.decide_kept(now, req, &cx, active, extra, p);
         }
         // Taken out of the cell for the decision, so a caller's rule that
         // decides again meanwhile finds the cell free.
@@ -140,168 +122,56 @@ impl Scheduler {
             .memo
             .borrow_mut()
             .take(&self.pipeline, &cx, self.static_epoch);
-        let d = decide(&p);
+        let d = self.decide_kept(now, req, &cx, active, extra, &p);
         self.memo.borrow_mut().put(p);
         d
     }
 
-    fn decide_core<
-        const EXPLAIN: bool,
-        const KEYED: bool,
-        E: Fn(ClusterOrd) -> Option<f64> + ?Sized,
-    >(
-        &self,
-        now: i64,
-        req: &Request,
-        cx: &Ctx<'_>,
-        active: u64,
-        extra: &E,
-        prep: Option<&Prepared>,
-    ) -> Decision {
-        let explain = EXPLAIN;
-        let n = self.topo.clusters.len() as u32;
-        let mut ex = Explanation::default();
-        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
-        let cap = self.policy.candidates.cap(n);
-        let start = if cap < n {
+    /// Where the rotation over `n` clusters starts for `req`: clusters are
+    /// asked from a seeded position when the policy scores only some of
+    /// them, so that equal requests spread over the fleet.
+    fn rotation_start(&self, req: &Request, n: u32, cap: u32) -> u32 {
+        if cap < n {
             (mix(self.seed ^ req.id) % n as u64) as u32
         } else {
             0
-        };
-        // With the static verdicts prepared, only the other rules are asked.
-        let (live, static_scorers): (u64, u64) = match prep {
-            None => (active, 0),
-            Some(_) => (
-                self.pipeline
-                    .filters
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.is_static())
-                    .fold(active, |m, (i, _)| m & !(1 << i)),
-                self.pipeline
-                    .scorers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (_, s))| s.is_static())
-                    .fold(0, |m, (i, _)| m | 1 << i),
-            ),
-        };
-        let filters = &self.pipeline.filters;
-        // What the loop reads of the scheduler, taken out once: read through
-        // `&self` each time, every vector's pointer and length would be
-        // loaded again after any write to a memo's cell (a cell may alias
-        // anything `self` holds, as far as the compiler knows).
-        let facts = &self.costs.facts[..];
-        let drawn = self.index.sites_drawn_w();
-        let version = self.index.versions();
-        for i in 0..n {
-            // The rotation from `start`, without a division per cluster.
-            let c = if start + i < n {
-                start + i
-            } else {
-                start + i - n
-            };
-            if ex.feasible >= cap {
-                // The cap is reached: every cluster left is not scored. They
-                // are counted at once unless each verdict is kept.
-                if !explain {
-                    ex.considered += n - i;
-                    ex.rejected[Cause::NotScored as usize] += n - i;
-                    break;
-                }
-                ex.considered += 1;
-                ex.rejected[Cause::NotScored as usize] += 1;
-                ex.clusters.push((c, Verdict::Rejected(Cause::NotScored)));
-                continue;
-            }
-            ex.considered += 1;
-            // The first rule in pipeline order that rejects the cluster: a
-            // prepared static verdict names the first static one, and the
-            // static ones before it passed. Only the live rules before that
-            // one are asked, in order (the set bits of a mask, lowest first).
-            let verdict = || {
-                let static_fail = prep.map_or(NO_FAIL, |p| p.static_fail(&self.pipeline, cx, c));
-                let ask = match static_fail {
-                    NO_FAIL => live,
-                    f => live & ((1u64 << f) - 1),
-                };
-                first_reject(ask, cx, c).map_or(static_fail, |k| k as u8)
-            };
-            let mut key = None;
-            let fail = match prep {
-                Some(p) if KEYED => {
-                    let k = (version(c), drawn[facts[c as usize].site as usize]);
-                    key = Some(k);
-                    let (v, w, known) = p.verdicts[c as usize].get();
-                    if (v, w) == k {
-                        known
-                    } else {
-                        let f = verdict();
-                        p.verdicts[c as usize].set((k.0, k.1, f));
-                        f
-                    }
-                }
-                _ => verdict(),
-            };
-            if fail != NO_FAIL {
-                let cause = filters[fail as usize].cause();
-                ex.rejected[cause as usize] += 1;
-                if explain {
-                    ex.clusters.push((c, Verdict::Rejected(cause)));
-                }
-                continue;
-            }
-            let Some(bonus) = extra(c) else {
-                ex.rejected[Cause::Spread as usize] += 1;
-                if explain {
-                    ex.clusters.push((c, Verdict::Rejected(Cause::Spread)));
-                }
-                continue;
-            };
-            ex.feasible += 1;
-            let mut terms = Vec::new();
-            // The scorers' terms are summed from zero in pipeline order and
-            // the caller's bonus added last, on every path, so a prepared
-            // (or cached) sum is the same float as one computed afresh.
-            let sum = match prep {
-                Some(p) => {
-                    let key =
-                        key.unwrap_or_else(|| (version(c), drawn[facts[c as usize].site as usize]));
-                    let (v, w, cached) = p.sums[c as usize].get();
-                    if (v, w) == key {
-                        cached
-                    } else {
-                        let s = self.sum_terms(cx, c, Some(p), static_scorers, None);
-                        p.sums[c as usize].set((key.0, key.1, s));
-                        s
-                    }
-                }
-                None => self.sum_terms(cx, c, None, 0, explain.then_some(&mut terms)),
-            };
-            let total = sum + bonus;
-            if explain {
-                ex.clusters.push((c, Verdict::Scored(total, terms)));
-            }
-            // Ties go to a seeded order, so equal clusters share the load
-            // across seeds but one seed always decides the same way. The
-            // order is hashed only for a tie (and kept for the best).
-            let tie = |c: ClusterOrd| mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
-            let better = match best {
-                None => true,
-                Some((bs, ref mut bt, bc)) => {
-                    total > bs + 1e-12
-                        || ((total - bs).abs() <= 1e-12
-                            && tie(c) < *bt.get_or_insert_with(|| tie(bc)))
-                }
-            };
-            if better {
-                best = Some((total, None, c));
+        }
+    }
+
+    /// Whether a cluster scoring `total` replaces the best so far: a higher
+    /// score beyond rounding, or one within rounding that comes first in a
+    /// seeded order, so equal clusters share the load across seeds but one
+    /// seed always decides the same way. The order is hashed only for a tie
+    /// (and kept for the best).
+    #[inline(always)]
+    fn better(
+        &self,
+        req: &Request,
+        best: &mut Option<(f64, Option<u64>, ClusterOrd)>,
+        total: f64,
+        c: ClusterOrd,
+    ) -> bool {
+        let tie = |c: ClusterOrd| mix(self.seed ^ mix(req.id ^ ((c as u64) << 40)));
+        match best {
+            None => true,
+            Some((bs, bt, bc)) => {
+                total > *bs + 1e-12
+                    || ((total - *bs).abs() <= 1e-12
+                        && tie(c) < *bt.get_or_insert_with(|| tie(*bc)))
             }
         }
-        if explain {
-            ex.clusters.sort_by_key(|(c, _)| *c);
-        }
-        let outcome = match best.and_then(|(score, _, c)| {
+    }
+
+    /// The decision's outcome once the best cluster is known: its domains,
+    /// or preemption, or no fit.
+    fn outcome(
+        &self,
+        now: i64,
+        req: &Request,
+        best: Option<(f64, Option<u64>, ClusterOrd)>,
+        ex: &Explanation,
+    ) -> Outcome {
+        match best.and_then(|(score, _, c)| {
             pick(&self.topo, &self.index, c, req).map(|(parts, share)| Placement {
                 cluster: c,
                 parts,
@@ -314,7 +184,163 @@ impl Scheduler {
                 self.preemption(now, req)
             }
             None => Outcome::NoFit,
+        }
+    }
+
+    /// A decision with every rule asked afresh and every cluster's verdict
+    /// and terms kept in the explanation.
+    fn decide_explained<E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
+        &self,
+        now: i64,
+        req: &Request,
+        cx: &Ctx<'_>,
+        active: u64,
+        extra: &E,
+    ) -> Decision {
+        let n = self.topo.clusters.len() as u32;
+        let mut ex = Explanation::default();
+        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
+        let cap = self.policy.candidates.cap(n);
+        let start = self.rotation_start(req, n, cap);
+        let filters = &self.pipeline.filters;
+        for i in 0..n {
+            let c = (start + i) % n;
+            ex.considered += 1;
+            if ex.feasible >= cap {
+                // The cap is reached: every cluster left is not scored.
+                ex.rejected[Cause::NotScored as usize] += 1;
+                ex.clusters.push((c, Verdict::Rejected(Cause::NotScored)));
+                continue;
+            }
+            if let Some(fail) = first_reject(active, cx, c) {
+                let cause = filters[fail].cause();
+                ex.rejected[cause as usize] += 1;
+                ex.clusters.push((c, Verdict::Rejected(cause)));
+                continue;
+            }
+            let Some(bonus) = extra(c) else {
+                ex.rejected[Cause::Spread as usize] += 1;
+                ex.clusters.push((c, Verdict::Rejected(Cause::Spread)));
+                continue;
+            };
+            ex.feasible += 1;
+            let mut terms = Vec::new();
+            // The scorers' terms are summed from zero in pipeline order and
+            // the caller's bonus added last, on every path, so a kept sum is
+            // the same float as one computed afresh.
+            let total = self.sum_terms(cx, c, None, 0, Some(&mut terms)) + bonus;
+            ex.clusters.push((c, Verdict::Scored(total, terms)));
+            if self.better(req, &mut best, total, c) {
+                best = Some((total, None, c));
+            }
+        }
+        ex.clusters.sort_by_key(|(c, _)| *c);
+        let outcome = self.outcome(now, req, best, &ex);
+        Decision {
+            work: req.id,
+            outcome,
+            explanation: ex,
+        }
+    }
+
+    /// A decision that reads what `p` keeps of each cluster (see
+    /// [`Kept`](crate::prepared::Kept)):
+    /// only the clusters that changed since the last decision of its shape,
+    /// and the rules that read the request's sites or its team's use, are
+    /// asked. The same decision and counts as [`Self::decide_explained`].
+    fn decide_kept<E: Fn(ClusterOrd) -> Option<f64> + ?Sized>(
+        &self,
+        now: i64,
+        req: &Request,
+        cx: &Ctx<'_>,
+        active: u64,
+        extra: &E,
+        p: &Prepared,
+    ) -> Decision {
+        p.refresh(&self.index);
+        let n = self.topo.clusters.len() as u32;
+        let mut ex = Explanation::default();
+        let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
+        let cap = self.policy.candidates.cap(n);
+        let start = self.rotation_start(req, n, cap);
+        let filters = &self.pipeline.filters;
+        let mask = |keep: &dyn Fn(&AnyFilter) -> bool| {
+            filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| keep(f))
+                .fold(0u64, |m, (i, _)| m | 1 << i)
         };
+        // Kept per cluster: the rules that read no more than what a
+        // cluster's verdict is kept under, the static ones among them read
+        // from the shape's static answers. Asked at every decision: the
+        // others, unless moot for this one.
+        let kept_live = active & mask(&|f| f.kept() && !f.is_static());
+        let asked = active & mask(&|f| !f.kept() && !f.moot(cx));
+        let static_scorers = self
+            .pipeline
+            .scorers
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.is_static())
+            .fold(0, |m, (i, _)| m | 1 << i);
+        // The rules before pipeline position `f` ([`NO_FAIL`]: all).
+        let before = |f: u8| match f {
+            NO_FAIL => u64::MAX,
+            f => (1u64 << f) - 1,
+        };
+        for i in 0..n {
+            // The rotation from `start`, without a division per cluster.
+            let c = if start + i < n {
+                start + i
+            } else {
+                start + i - n
+            };
+            if ex.feasible >= cap {
+                // The cap is reached: every cluster left is not scored.
+                ex.considered += n - i;
+                ex.rejected[Cause::NotScored as usize] += n - i;
+                break;
+            }
+            ex.considered += 1;
+            let cell = &p.kept[c as usize];
+            let mut k = cell.get();
+            if k.state == UNKNOWN {
+                // The first kept rule that rejects the cluster: a static
+                // verdict names the first static one, and the static ones
+                // before it passed, so only the live ones before it are asked.
+                let static_fail = p.static_fail(&self.pipeline, cx, c);
+                k.fail = first_reject(kept_live & before(static_fail), cx, c)
+                    .map_or(static_fail, |f| f as u8);
+                k.state = FAIL_KNOWN;
+                cell.set(k);
+            }
+            // A rule asked at every decision rejects first when it comes
+            // before the first kept one that does.
+            let fail = match asked & before(k.fail) {
+                0 => k.fail,
+                ask => first_reject(ask, cx, c).map_or(k.fail, |f| f as u8),
+            };
+            if fail != NO_FAIL {
+                ex.rejected[filters[fail as usize].cause() as usize] += 1;
+                continue;
+            }
+            let Some(bonus) = extra(c) else {
+                ex.rejected[Cause::Spread as usize] += 1;
+                continue;
+            };
+            ex.feasible += 1;
+            if k.state != SUM_KNOWN {
+                k.sum = self.sum_terms(cx, c, Some(p), static_scorers, None);
+                k.state = SUM_KNOWN;
+                cell.set(k);
+            }
+            let total = k.sum + bonus;
+            if self.better(req, &mut best, total, c) {
+                best = Some((total, None, c));
+            }
+        }
+        let outcome = self.outcome(now, req, best, &ex);
         Decision {
             work: req.id,
             outcome,
