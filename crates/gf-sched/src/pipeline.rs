@@ -114,10 +114,10 @@ pub trait Filter: Send + Sync {
     }
     /// True when the cluster may host the request.
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool;
-    /// True when the verdict depends only on the fleet, the cluster's
-    /// online capacity and the request's [`Shape`](crate::prepared::Shape), so placing or releasing
-    /// work cannot change it: a batch of decisions ([`Prepared`](crate::prepared::Prepared)) then asks
-    /// it once per cluster instead of once per decision.
+    /// True when the verdict depends only on the fleet and the request's
+    /// [`Shape`](crate::prepared::Shape), so nothing but the shape can
+    /// change it: a prepared shape ([`Prepared`](crate::prepared::Prepared))
+    /// asks it once per cluster.
     fn is_static(&self) -> bool {
         false
     }
@@ -141,14 +141,20 @@ pub trait Scorer: Send + Sync {
     /// Name shown in explanations.
     fn name(&self) -> &'static str;
     /// The score of placing the request on cluster `c`. A scorer that is
-    /// not static may read only the request's shape, the index's state of
-    /// cluster `c` and the power drawn at its site: a [`Prepared`](crate::prepared::Prepared) batch
-    /// keeps its score until one of those changes.
+    /// neither static nor [`Self::varies`] may read only the request's
+    /// shape, the index's state of cluster `c` and the power drawn at its
+    /// site: a [`Prepared`](crate::prepared::Prepared) shape keeps its
+    /// score until one of those changes.
     fn score(&self, cx: &Ctx<'_>, c: ClusterOrd) -> f64;
-    /// True when the score depends only on the fleet, the time, the spend
-    /// reported against contracts and the request's [`Shape`](crate::prepared::Shape), so placing
-    /// or releasing work cannot change it (see [`Filter::is_static`]).
+    /// True when the score depends only on the fleet and the request's
+    /// [`Shape`](crate::prepared::Shape), so nothing but the shape can
+    /// change it (see [`Filter::is_static`]).
     fn is_static(&self) -> bool {
+        false
+    }
+    /// True when the score reads the time or the spend reported against
+    /// contracts: it is asked afresh at every decision, never kept.
+    fn varies(&self) -> bool {
         false
     }
 }
@@ -274,9 +280,9 @@ impl Filter for OnlineCapacity {
     fn pass(&self, cx: &Ctx<'_>, c: ClusterOrd) -> bool {
         cx.index.cluster_online(c) >= cx.req.gpus as u64
     }
-    // Online capacity changes only when the backend reports it, never by
-    // placing or releasing work.
-    fn is_static(&self) -> bool {
+    // It reads the cluster's online GPUs: its index state, which the
+    // backend's capacity reports change (logged as any other change).
+    fn kept(&self) -> bool {
         true
     }
 }
@@ -501,7 +507,8 @@ impl Scorer for CommitmentBehind {
         memo.set(v);
         v
     }
-    fn is_static(&self) -> bool {
+    // It reads the time and the contracts' spend.
+    fn varies(&self) -> bool {
         true
     }
 }
@@ -703,6 +710,10 @@ impl Scorer for AnyScorer {
     #[inline]
     fn is_static(&self) -> bool {
         each_rule!(self, r => r.is_static(), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
+    }
+    #[inline]
+    fn varies(&self) -> bool {
+        each_rule!(self, r => r.varies(), Cost, Paid, Commitment, Power, Packing, Preference, FileOrder, LeastLeftover)
     }
 }
 

@@ -1,12 +1,14 @@
-//! What the static rules of one request shape say, kept across decisions:
-//! the verdicts and scores that placing work cannot change are asked once
-//! per cluster for every decision of that shape at one instant, and each
-//! cluster's score sum (and, when no rule of the decision reads more than
-//! the cluster and its site, its verdict) is kept until the cluster (or its
-//! site's power) changes. A service plan prepares its shape explicitly
-//! ([`crate::Scheduler::prepare`]); every other decision finds its shape in
-//! the scheduler's `ShapeMemo`, which a scheduling pass fills, since a
-//! pass decides many jobs of few shapes at one instant.
+//! What the rules say of each cluster for one request shape, kept across
+//! decisions: the static rules (which read only the fleet and the shape)
+//! are asked once per cluster, and each cluster's verdict and score terms
+//! under the other rules are kept until the capacity index logs a change of
+//! the cluster or of its site's power. Only the rules that read the
+//! request's sites or its team's use, and the scores that read the time or
+//! the contracts' spend, are asked at every decision. A service plan
+//! prepares its shape explicitly ([`crate::Scheduler::prepare`]); every
+//! other decision finds its shape in the scheduler's `ShapeMemo`, since a
+//! scheduling pass decides many jobs of few shapes, and the next pass
+//! decides the same shapes again.
 
 use std::cell::Cell;
 
@@ -16,25 +18,22 @@ use crate::pipeline::{Ctx, Filter, Pipeline, Scorer};
 use crate::request::{Request, WorkKind};
 use crate::topology::ClusterOrd;
 
-/// No static filter rejects the cluster.
+/// No filter rejects the cluster.
 pub(crate) const NO_FAIL: u8 = u8::MAX;
 
 /// The cluster's static rules are not asked yet.
 const UNASKED: u8 = u8::MAX - 1;
 
-/// What a request's static rules say about every cluster, for a batch of
-/// decisions of one shape at one instant (the replicas of one service
-/// plan, the jobs of one scheduling pass): the decisions then ask only the
-/// rules that placing work can change. Every value is the one the rule
-/// itself returns, and a decision adds the terms in the pipeline's order
-/// either way, so a prepared decision is bit for bit the unprepared one.
+/// What a request's rules say about every cluster, for the decisions of
+/// one shape (the replicas of a service, the jobs of a size in scheduling
+/// passes): the decisions then ask only what changed. Every value is the
+/// one the rule itself returns, and a decision adds the terms in the
+/// pipeline's order either way, so a prepared decision is bit for bit the
+/// unprepared one.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// The shape and instant it was computed for.
+    /// The shape it was computed for.
     pub(crate) shape: Shape,
-    /// The scheduler's count of changes static rules can see when it was
-    /// computed (set by `Scheduler::prepare`).
-    pub(crate) epoch: u64,
     /// Per cluster: the pipeline position of the first static filter that
     /// rejects it ([`NO_FAIL`] when none does, `UNASKED` before the first
     /// decision that reaches the cluster asks).
@@ -43,17 +42,27 @@ pub struct Prepared {
     /// scorers in the pipeline (filled with the cluster's verdict).
     static_terms: Vec<Cell<f64>>,
     /// Per cluster: its static terms are known (asked, or copied from
-    /// another shape of this instant with the same kind and accelerators,
-    /// which is all the static scorers read of a request).
+    /// another shape with the same kind and accelerators, which is all the
+    /// static scorers read of a request).
     terms_known: Vec<Cell<bool>>,
     n_static: usize,
-    /// Per cluster, what its kept rules said and its score sum, while the
-    /// cluster's state and its site's draw are unchanged since (see
-    /// [`Kept`]): the rules kept read nothing else, so the answer is the one
-    /// they would give again. Placing work changes one cluster and its site
-    /// between two decisions of a shape; the capacity index's log of changes
-    /// says which, and only those are asked again.
+    /// Per cluster, what its kept rules said, its kept terms and its score
+    /// sum (see [`Kept`]), while the cluster's state and its site's draw
+    /// are unchanged since: the rules kept read nothing else, so the answer
+    /// is the one they would give again. Placing work changes one cluster
+    /// and its site between two decisions of a shape; the capacity index's
+    /// log of changes says which, and only those are asked again.
     pub(crate) kept: Vec<Cell<Kept>>,
+    /// Per cluster, `n_live` weighted terms in the order of the scorers
+    /// that are neither static nor vary (valid from [`TERMS_KNOWN`]).
+    live_terms: Vec<Cell<f64>>,
+    n_live: usize,
+    /// Whether a scorer of the pipeline varies with the time or the spend:
+    /// a kept sum is then the sum of one instant.
+    varies: bool,
+    /// The instant the kept sums were worked out at, and the count of the
+    /// scheduler's spend reports then.
+    at: Cell<(i64, u64)>,
     /// How far this shape has read the index's log of changes.
     read: Cell<ReadTo>,
 }
@@ -67,16 +76,19 @@ pub struct Prepared {
 pub(crate) struct Kept {
     pub(crate) sum: f64,
     pub(crate) fail: u8,
-    /// [`UNKNOWN`], [`FAIL_KNOWN`] or [`SUM_KNOWN`] (the verdict and the sum).
+    /// [`UNKNOWN`], [`FAIL_KNOWN`], [`TERMS_KNOWN`] or [`SUM_KNOWN`]: how
+    /// much is kept, each including the ones before it.
     pub(crate) state: u8,
 }
 
 /// Nothing kept of the cluster.
 pub(crate) const UNKNOWN: u8 = 0;
-/// The cluster's verdict is kept, not its sum.
+/// The cluster's verdict is kept.
 pub(crate) const FAIL_KNOWN: u8 = 1;
-/// The cluster's verdict and its sum are kept.
-pub(crate) const SUM_KNOWN: u8 = 2;
+/// Its terms under the scorers that read its state are kept too.
+pub(crate) const TERMS_KNOWN: u8 = 2;
+/// Its score sum at the instant `at` is kept too.
+pub(crate) const SUM_KNOWN: u8 = 3;
 
 const NOTHING_KEPT: Kept = Kept {
     sum: 0.0,
@@ -85,42 +97,60 @@ const NOTHING_KEPT: Kept = Kept {
 };
 
 impl Prepared {
-    /// Nothing asked yet for requests shaped like `cx.req` at `cx.now`:
-    /// each cluster's static rules are asked when a decision first reaches it.
-    pub(crate) fn lazy(pipeline: &Pipeline, cx: &Ctx<'_>, epoch: u64) -> Self {
+    /// Nothing asked yet for requests shaped like `cx.req`: each cluster's
+    /// rules are asked when a decision first reaches it.
+    pub(crate) fn lazy(pipeline: &Pipeline, cx: &Ctx<'_>) -> Self {
         let n = cx.topo.clusters.len();
-        let n_static = pipeline
-            .scorers
-            .iter()
-            .filter(|(_, s)| s.is_static())
-            .count();
+        let count = |f: &dyn Fn(&crate::pipeline::AnyScorer) -> bool| {
+            pipeline.scorers.iter().filter(|(_, s)| f(s)).count()
+        };
+        let n_static = count(&|s| s.is_static());
+        let n_live = count(&|s| !s.is_static() && !s.varies());
         Prepared {
-            shape: Shape::of(cx.req, cx.now),
-            epoch,
+            shape: Shape::of(cx.req),
             static_fail: vec![Cell::new(UNASKED); n],
             static_terms: vec![Cell::new(0.0); n * n_static],
             terms_known: vec![Cell::new(false); n],
             n_static,
             kept: vec![Cell::new(NOTHING_KEPT); n],
+            live_terms: vec![Cell::new(0.0); n * n_live],
+            n_live,
+            varies: count(&|s| s.varies()) > 0,
+            at: Cell::new((cx.now, u64::MAX)),
             read: Cell::new(ReadTo::default()),
         }
     }
 
     /// Makes `self` a [`Self::lazy`] one for `cx`'s shape, keeping its
-    /// allocations (the memo recycles the shapes of a past instant).
-    fn reset(&mut self, cx: &Ctx<'_>, epoch: u64) {
-        self.shape = Shape::of(cx.req, cx.now);
-        self.epoch = epoch;
+    /// allocations (the memo recycles the shapes it drops).
+    fn reset(&mut self, cx: &Ctx<'_>) {
+        self.shape = Shape::of(cx.req);
         self.static_fail.iter().for_each(|f| f.set(UNASKED));
         self.terms_known.iter().for_each(|k| k.set(false));
         self.kept.iter().for_each(|k| k.set(NOTHING_KEPT));
+        self.at.set((cx.now, u64::MAX));
         self.read.set(ReadTo::default());
     }
 
-    /// Forgets what is kept of every cluster that changed since the last
-    /// call (every cluster, the first time): the clusters the index logged,
-    /// and those of each site whose draw it logged.
-    pub(crate) fn refresh(&self, index: &CapacityIndex) {
+    /// Brings what is kept up to date for a decision at `at` (the instant
+    /// and the scheduler's count of spend reports): the sums of another
+    /// instant or spend are dropped when a score varies with them, and
+    /// everything kept of a cluster that changed since the last call (every
+    /// cluster, the first time) is forgotten: the clusters the index
+    /// logged, and those of each site whose draw it logged.
+    pub(crate) fn refresh(&self, index: &CapacityIndex, at: (i64, u64)) {
+        if self.at.get() != at {
+            self.at.set(at);
+            if self.varies {
+                for k in &self.kept {
+                    let mut x = k.get();
+                    if x.state == SUM_KNOWN {
+                        x.state = TERMS_KNOWN;
+                        k.set(x);
+                    }
+                }
+            }
+        }
         let (since, to) = index.changes().read(self.read.get());
         self.read.set(to);
         match since {
@@ -177,14 +207,12 @@ impl Prepared {
     /// Takes the static terms `other` knows, when they are this shape's
     /// too: the static scorers read of a request only its kind and
     /// accelerators (cost by kind, preference by accelerator order; the
-    /// others read the cluster, the time and the spend), so two shapes of
-    /// one instant and count that differ only in gang size, team or host
-    /// needs have the same terms, bit for bit. A pass decides gangs of many
-    /// sizes: each new size then asks only the static filters.
+    /// others read the cluster), so two shapes that differ only in gang
+    /// size, team or host needs have the same terms, bit for bit. A pass
+    /// decides gangs of many sizes: each new size then asks only the static
+    /// filters.
     fn share_terms(&mut self, other: &Prepared) {
-        let same = other.epoch == self.epoch
-            && other.shape.now == self.shape.now
-            && other.shape.kind == self.shape.kind
+        let same = other.shape.kind == self.shape.kind
             && other.shape.accels == self.shape.accels
             && other.n_static == self.n_static
             && other.terms_known.len() == self.terms_known.len();
@@ -208,10 +236,17 @@ impl Prepared {
         let c = c as usize;
         &self.static_terms[c * self.n_static..(c + 1) * self.n_static]
     }
+
+    /// Cluster `c`'s kept terms under the scorers that read its state, in
+    /// pipeline order (valid from [`TERMS_KNOWN`]).
+    pub(crate) fn live_terms(&self, c: ClusterOrd) -> &[Cell<f64>] {
+        let c = c as usize;
+        &self.live_terms[c * self.n_live..(c + 1) * self.n_live]
+    }
 }
 
-/// What static rules may read of a request, and the instant: two requests of
-/// one shape get the same static verdicts and scores. The id and the
+/// What the rules kept may read of a request: two requests of one shape
+/// get the same kept verdicts and scores. The id and the
 /// allowed sites are not part of it (the scope rule is not static, since a
 /// service plan narrows the sites from one replica to the next).
 #[derive(Debug, Clone, PartialEq)]
@@ -224,12 +259,11 @@ pub struct Shape {
     gpu_milli: u32,
     cpu_milli_per_gpu: u64,
     memory_mib_per_gpu: u64,
-    now: i64,
 }
 
 impl Shape {
-    /// The shape of `req` at `now`.
-    pub fn of(req: &Request, now: i64) -> Self {
+    /// The shape of `req`.
+    pub fn of(req: &Request) -> Self {
         Shape {
             kind: req.kind,
             team: req.team,
@@ -239,13 +273,12 @@ impl Shape {
             gpu_milli: req.gpu_milli,
             cpu_milli_per_gpu: req.cpu_milli_per_gpu,
             memory_mib_per_gpu: req.memory_mib_per_gpu,
-            now,
         }
     }
 
-    /// True when `req` at `now` has this shape.
-    pub fn matches(&self, req: &Request, now: i64) -> bool {
-        // The gang size first: it tells most shapes of one instant apart.
+    /// True when `req` has this shape.
+    pub fn matches(&self, req: &Request) -> bool {
+        // The gang size first: it tells most shapes apart.
         self.gpus == req.gpus
             && self.kind == req.kind
             && self.team == req.team
@@ -254,15 +287,14 @@ impl Shape {
             && self.gpu_milli == req.gpu_milli
             && self.cpu_milli_per_gpu == req.cpu_milli_per_gpu
             && self.memory_mib_per_gpu == req.memory_mib_per_gpu
-            && self.now == now
     }
 }
 
 impl Pipeline {
     /// Asks every static rule about every cluster for requests shaped like
-    /// `cx.req` at `cx.now`.
+    /// `cx.req`.
     pub fn prepare(&self, cx: &Ctx<'_>) -> Prepared {
-        let p = Prepared::lazy(self, cx, 0);
+        let p = Prepared::lazy(self, cx);
         for c in 0..cx.topo.clusters.len() as ClusterOrd {
             p.static_fail(self, cx, c);
         }
@@ -270,40 +302,28 @@ impl Pipeline {
     }
 }
 
-/// How many shapes the memo keeps: a pass decides jobs of tens of shapes
+/// How many shapes the memo keeps: passes decide jobs of tens of shapes
 /// (team, accelerators, gang size); beyond this many the least recently
 /// used is dropped.
 const MEMO_SHAPES: usize = 64;
 
-/// The prepared shapes of the decisions at one instant under one count of
-/// static changes (the scheduler's `static_epoch`): a decision that finds
-/// its shape here asks only the rules placing work can change, and scores
-/// afresh only the clusters that changed since the last decision of its
-/// shape. Another instant or count empties it.
+/// The prepared shapes of the latest decisions: a decision that finds its
+/// shape here asks only the rules that read the request's sites or its
+/// team's use, and asks the others only of the clusters that changed since
+/// the last decision of its shape.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ShapeMemo {
     /// Least recently used first.
     shapes: Vec<Prepared>,
-    /// Shapes of a past instant, kept for their allocations.
+    /// Shapes dropped, kept for their allocations.
     spare: Vec<Prepared>,
 }
 
 impl ShapeMemo {
-    /// Takes out the prepared shape of `cx.req` at `cx.now` under `epoch`,
-    /// or a new one with nothing asked; give it back with [`Self::put`].
-    pub(crate) fn take(&mut self, pipeline: &Pipeline, cx: &Ctx<'_>, epoch: u64) -> Prepared {
-        if self
-            .shapes
-            .first()
-            .is_some_and(|p| p.epoch != epoch || p.shape.now != cx.now)
-        {
-            self.spare.append(&mut self.shapes);
-        }
-        if let Some(i) = self
-            .shapes
-            .iter()
-            .position(|p| p.shape.matches(cx.req, cx.now))
-        {
+    /// Takes out the prepared shape of `cx.req`, or a new one with nothing
+    /// asked; give it back with [`Self::put`].
+    pub(crate) fn take(&mut self, pipeline: &Pipeline, cx: &Ctx<'_>) -> Prepared {
+        if let Some(i) = self.shapes.iter().position(|p| p.shape.matches(cx.req)) {
             return self.shapes.remove(i);
         }
         if self.spare.is_empty() && self.shapes.len() >= MEMO_SHAPES {
@@ -311,10 +331,10 @@ impl ShapeMemo {
         }
         let mut p = match self.spare.pop() {
             Some(mut p) => {
-                p.reset(cx, epoch);
+                p.reset(cx);
                 p
             }
-            None => Prepared::lazy(pipeline, cx, epoch),
+            None => Prepared::lazy(pipeline, cx),
         };
         // The most recent shape of the same kind and accelerators lends its
         // static terms.
@@ -332,15 +352,6 @@ impl ShapeMemo {
     /// Keeps a prepared shape taken with [`Self::take`] for the next
     /// decision of its shape.
     pub(crate) fn put(&mut self, p: Prepared) {
-        // A shape from another instant or count than the ones kept (a
-        // decision that changed them in between) replaces them all.
-        if self
-            .shapes
-            .first()
-            .is_some_and(|q| q.epoch != p.epoch || q.shape.now != p.shape.now)
-        {
-            self.spare.append(&mut self.shapes);
-        }
         if self.shapes.len() >= MEMO_SHAPES {
             self.spare.push(self.shapes.remove(0));
         }

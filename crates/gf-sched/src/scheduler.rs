@@ -95,11 +95,12 @@ pub struct Scheduler {
     pipeline: Arc<Pipeline>,
     policy: Policy,
     seed: u64,
-    /// Counts the changes static rules can see (online capacity, contract
-    /// spend): a [`Prepared`] from another count is stale and not used.
-    static_epoch: u64,
-    /// The static rules' answers for the shapes decided at the current
-    /// instant (see [`ShapeMemo`]): `decide` reads, so it is kept in a cell.
+    /// Counts the spend reports: a score that varies with the spend kept
+    /// from before the last one is worked out again.
+    spend_reports: u64,
+    /// The static rules' answers and what is kept of each cluster for the
+    /// shapes decided lately (see [`ShapeMemo`]): `decide` reads, so it is
+    /// kept in a cell.
     /// It holds only what the rules would answer again, so a clone of the
     /// scheduler may carry it.
     memo: RefCell<ShapeMemo>,
@@ -163,7 +164,7 @@ impl Scheduler {
             pipeline: Arc::new(Pipeline::new(&policy)),
             policy,
             seed,
-            static_epoch: 0,
+            spend_reports: 0,
             memo: RefCell::default(),
             plan_scratch: Default::default(),
             topo,
@@ -213,7 +214,7 @@ impl Scheduler {
     pub fn set_contract_spend(&mut self, contract: u32, usd: f64) {
         if let Some(s) = self.contract_spend.get_mut(contract as usize) {
             *s = usd;
-            self.static_epoch += 1;
+            self.spend_reports += 1;
         }
     }
 
@@ -228,7 +229,6 @@ impl Scheduler {
     pub fn set_domain_online(&mut self, d: DomainOrd, on: bool) {
         let topo = Arc::clone(&self.topo);
         self.index.set_online(&topo, d, on);
-        self.static_epoch += 1;
     }
 
     /// Allocations that hold GPUs on domain `d`.

@@ -653,11 +653,10 @@ impl Scheduler {
         let best = svc.throughput.iter().map(|t| t.1).fold(0.0, f64::max);
         let mut seq = 0u64;
         let mut req = svc.replica.clone();
-        // Every replica has one shape and the plan one instant: the static
-        // rules are asked once per cluster for the plan (and for the other
-        // plans and decisions of that shape at this instant: the
-        // scheduler's memo keeps them), each cluster's score is kept until
-        // its cluster or site changes, and each cluster's group is looked up
+        // Every replica has one shape: the static rules are asked once per
+        // cluster (the scheduler's memo keeps them for the service's next
+        // plans), each cluster's verdict and score are kept until its
+        // cluster or site changes, and each cluster's group is looked up
         // once per kind of service (the decisions stay exactly those of
         // `decide_with`, see `Scheduler::decide_prepared`).
         let prep = self.take_prepared(now, &req);

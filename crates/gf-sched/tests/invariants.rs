@@ -43,6 +43,9 @@ fn small_fleet(gb_domains: u32, h_domains: u32, tight_mw: f64) -> gf_model::Docu
         // A second H100 cluster: the team's quota then moves with
         // placements on a cluster other than the one a decision looks at.
         .cluster_with("hgx2", "h100", 3, PriceModel::OnDemand, 2.0, None)
+        // A commitment on one provider: its urgency moves with the time
+        // and the spend reported, and no other score does.
+        .contract("aws-commit", "aws", 1e7, "2026-01-01", 12)
         .build()
 }
 
@@ -316,8 +319,9 @@ proptest! {
     /// clusters that did not change since the last decision of that shape:
     /// each must be the decision asked with every rule afresh (with an
     /// explanation, which bypasses the memo), whatever the mix of shapes,
-    /// a team whose quota binds or not, a scope, the time moving on,
-    /// placements and releases in between and capacity going offline.
+    /// a team whose quota binds or not, a scope, the time moving on, the
+    /// spend against a commitment reported, placements and releases in
+    /// between and capacity going offline.
     #[test]
     fn remembered_decisions_are_the_decisions(
         gb in 2u32..8, h in 2u32..12, tight in 0.1f64..2.0,
@@ -358,7 +362,11 @@ proptest! {
                 (a.considered, a.feasible, a.rejected),
                 (b.considered, b.feasible, b.rejected)
             );
-            if let Some((id, _)) = s.apply(now, &req, &remembered).unwrap() {
+            // A third of the decisions are not acted on, so that a shape is
+            // decided again with nothing changed but the time or the spend.
+            if !k.is_multiple_of(3)
+                && let Some((id, _)) = s.apply(now, &req, &remembered).unwrap()
+            {
                 live.retain(|&x| s.alloc(x).is_some() && x != id);
                 live.push(id);
             }
@@ -376,6 +384,7 @@ proptest! {
                     }
                     s.set_domain_online(d, k % 2 == 0);
                 }
+                3 => s.set_contract_spend(0, (k % 1000) as f64 * 1e4),
                 _ => {}
             }
         }

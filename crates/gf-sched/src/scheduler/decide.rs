@@ -4,10 +4,12 @@
 //! reads the scheduler and changes nothing; `commit` (in the parent module)
 //! is what acts on a decision.
 
+use std::cell::Cell;
+
 use crate::decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict};
 use crate::pack::pick;
 use crate::pipeline::{AnyFilter, Ctx, Filter, Scorer, first_reject};
-use crate::prepared::{FAIL_KNOWN, NO_FAIL, Prepared, SUM_KNOWN, UNKNOWN};
+use crate::prepared::{FAIL_KNOWN, Kept, NO_FAIL, Prepared, SUM_KNOWN, TERMS_KNOWN, UNKNOWN};
 use crate::request::Request;
 use crate::topology::ClusterOrd;
 
@@ -37,23 +39,21 @@ impl Scheduler {
     }
 
     /// The static rules' verdicts and scores on every cluster for requests
-    /// shaped like `req` at `now` (see [`Prepared`]), for a batch of
-    /// decisions through [`Self::decide_prepared`].
+    /// shaped like `req` (see [`Prepared`]), for a batch of decisions
+    /// through [`Self::decide_prepared`].
     pub fn prepare(&self, now: i64, req: &Request) -> Prepared {
-        let mut p = self.pipeline.prepare(&self.ctx(req, now));
-        p.epoch = self.static_epoch;
-        p
+        self.pipeline.prepare(&self.ctx(req, now))
     }
 
-    /// The memo's prepared shape of `req` at `now` (see [`ShapeMemo`]),
-    /// taken out for a batch of [`Self::decide_prepared`]: its static
-    /// answers and cached sums carry over from the decisions of its shape
-    /// at this instant, and are asked lazily rather than for every cluster
-    /// up front. Give it back with [`Self::put_prepared`].
+    /// The memo's prepared shape of `req` (see [`ShapeMemo`]), taken out
+    /// for a batch of [`Self::decide_prepared`]: its static answers and
+    /// what it keeps of each cluster carry over from the decisions of its
+    /// shape before, and are asked lazily rather than for every cluster up
+    /// front. Give it back with [`Self::put_prepared`].
     pub(crate) fn take_prepared(&self, now: i64, req: &Request) -> Prepared {
         self.memo
             .borrow_mut()
-            .take(&self.pipeline, &self.ctx(req, now), self.static_epoch)
+            .take(&self.pipeline, &self.ctx(req, now))
     }
 
     /// Keeps a shape taken with [`Self::take_prepared`] for the next
@@ -64,10 +64,9 @@ impl Scheduler {
 
     /// [`Self::decide_with`], reading the static rules from `prep` instead
     /// of asking them again: the same decision, bit for bit, at a fraction
-    /// of the cost when many requests of one shape are placed at one
-    /// instant. A `prep` of another shape or instant, or from before online
-    /// capacity or contract spend changed, is ignored (every rule is asked);
-    /// so is any `prep` when `explain` wants each term.
+    /// of the cost when many requests of one shape are placed. A `prep` of
+    /// another shape is ignored (every rule is asked); so is any `prep`
+    /// when `explain` wants each term.
     ///
     /// Generic over the caller's rule, so that a plan's rule is inlined into
     /// the loop over clusters (called through a pointer at every feasible
@@ -80,7 +79,7 @@ impl Scheduler {
         extra: &E,
         prep: &Prepared,
     ) -> Decision {
-        let fresh = !explain && prep.epoch == self.static_epoch && prep.shape.matches(req, now);
+        let fresh = !explain && prep.shape.matches(req);
         self.decide_inner(now, req, explain, extra, fresh.then_some(prep))
     }
 
@@ -118,10 +117,7 @@ impl Scheduler {
         }
         // Taken out of the cell for the decision, so a caller's rule that
         // decides again meanwhile finds the cell free.
-        let p = self
-            .memo
-            .borrow_mut()
-            .take(&self.pipeline, &cx, self.static_epoch);
+        let p = self.memo.borrow_mut().take(&self.pipeline, &cx);
         let d = self.decide_kept(now, req, &cx, active, extra, &p);
         self.memo.borrow_mut().put(p);
         d
@@ -228,7 +224,7 @@ impl Scheduler {
             // The scorers' terms are summed from zero in pipeline order and
             // the caller's bonus added last, on every path, so a kept sum is
             // the same float as one computed afresh.
-            let total = self.sum_terms(cx, c, None, 0, Some(&mut terms)) + bonus;
+            let total = self.sum_terms(cx, c, &mut terms) + bonus;
             ex.clusters.push((c, Verdict::Scored(total, terms)));
             if self.better(req, &mut best, total, c) {
                 best = Some((total, None, c));
@@ -243,8 +239,7 @@ impl Scheduler {
         }
     }
 
-    /// A decision that reads what `p` keeps of each cluster (see
-    /// [`Kept`](crate::prepared::Kept)):
+    /// A decision that reads what `p` keeps of each cluster (see [`Kept`]):
     /// only the clusters that changed since the last decision of its shape,
     /// and the rules that read the request's sites or its team's use, are
     /// asked. The same decision and counts as [`Self::decide_explained`].
@@ -257,7 +252,7 @@ impl Scheduler {
         extra: &E,
         p: &Prepared,
     ) -> Decision {
-        p.refresh(&self.index);
+        p.refresh(&self.index, (now, self.spend_reports));
         let n = self.topo.clusters.len() as u32;
         let mut ex = Explanation::default();
         let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
@@ -277,13 +272,6 @@ impl Scheduler {
         // others, unless moot for this one.
         let kept_live = active & mask(&|f| f.kept() && !f.is_static());
         let asked = active & mask(&|f| !f.kept() && !f.moot(cx));
-        let static_scorers = self
-            .pipeline
-            .scorers
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, s))| s.is_static())
-            .fold(0, |m, (i, _)| m | 1 << i);
         // The rules before pipeline position `f` ([`NO_FAIL`]: all).
         let before = |f: u8| match f {
             NO_FAIL => u64::MAX,
@@ -306,14 +294,7 @@ impl Scheduler {
             let cell = &p.kept[c as usize];
             let mut k = cell.get();
             if k.state == UNKNOWN {
-                // The first kept rule that rejects the cluster: a static
-                // verdict names the first static one, and the static ones
-                // before it passed, so only the live ones before it are asked.
-                let static_fail = p.static_fail(&self.pipeline, cx, c);
-                k.fail = first_reject(kept_live & before(static_fail), cx, c)
-                    .map_or(static_fail, |f| f as u8);
-                k.state = FAIL_KNOWN;
-                cell.set(k);
+                k = self.keep_verdict(cx, p, c, kept_live);
             }
             // A rule asked at every decision rejects first when it comes
             // before the first kept one that does.
@@ -331,9 +312,7 @@ impl Scheduler {
             };
             ex.feasible += 1;
             if k.state != SUM_KNOWN {
-                k.sum = self.sum_terms(cx, c, Some(p), static_scorers, None);
-                k.state = SUM_KNOWN;
-                cell.set(k);
+                k = self.keep_sum(cx, p, c, k);
             }
             let total = k.sum + bonus;
             if self.better(req, &mut best, total, c) {
@@ -348,32 +327,69 @@ impl Scheduler {
         }
     }
 
+    /// Asks cluster `c`'s kept rules for `p`'s shape and keeps the first
+    /// that rejects it: a static verdict names the first static one, and
+    /// the static ones before it passed, so only the live ones before it
+    /// (among `kept_live`) are asked. Out of line, so that the loop over
+    /// clusters, which mostly reads what is kept, stays small.
+    #[inline(never)]
+    fn keep_verdict(&self, cx: &Ctx<'_>, p: &Prepared, c: ClusterOrd, kept_live: u64) -> Kept {
+        let static_fail = p.static_fail(&self.pipeline, cx, c);
+        let ask = match static_fail {
+            NO_FAIL => kept_live,
+            f => kept_live & ((1u64 << f) - 1),
+        };
+        let k = Kept {
+            sum: 0.0,
+            fail: first_reject(ask, cx, c).map_or(static_fail, |f| f as u8),
+            state: FAIL_KNOWN,
+        };
+        p.kept[c as usize].set(k);
+        k
+    }
+
+    /// Works out cluster `c`'s score sum for `p`'s shape and keeps it with
+    /// its verdict `k`: the scorers' terms in pipeline order from zero, the
+    /// static ones read from `p`, the ones that read the cluster's state
+    /// read from `p` too once kept, the ones that vary asked (out of line
+    /// for the reason [`Self::keep_verdict`] is).
+    #[inline(never)]
+    fn keep_sum(&self, cx: &Ctx<'_>, p: &Prepared, c: ClusterOrd, mut k: Kept) -> Kept {
+        let mut sum = 0.0;
+        let mut statics = p.static_terms(c).iter();
+        let mut lives = p.live_terms(c).iter();
+        let ask_live = k.state < TERMS_KNOWN;
+        for (w, s) in &self.pipeline.scorers {
+            if s.is_static() {
+                sum += statics.next().map_or(0.0, Cell::get);
+            } else if s.varies() {
+                sum += w * s.score(cx, c);
+            } else if let Some(t) = lives.next() {
+                if ask_live {
+                    t.set(w * s.score(cx, c));
+                }
+                sum += t.get();
+            }
+        }
+        k.sum = sum;
+        k.state = SUM_KNOWN;
+        p.kept[c as usize].set(k);
+        k
+    }
+
     /// The weighted sum of the scorers' terms for cluster `c`, from zero in
-    /// pipeline order; the static ones read from `prep` when given (their
-    /// positions in `static_scorers`), each term kept in `terms` when asked.
+    /// pipeline order, each term kept in `terms`.
     fn sum_terms(
         &self,
         cx: &Ctx<'_>,
         c: ClusterOrd,
-        prep: Option<&Prepared>,
-        static_scorers: u64,
-        mut terms: Option<&mut Vec<(std::borrow::Cow<'static, str>, f64)>>,
+        terms: &mut Vec<(std::borrow::Cow<'static, str>, f64)>,
     ) -> f64 {
         let mut sum = 0.0;
-        let mut statics = prep.map_or(&[][..], |p| p.static_terms(c));
-        for (k, (w, s)) in self.pipeline.scorers.iter().enumerate() {
-            if static_scorers & (1 << k) != 0
-                && let Some((t, rest)) = statics.split_first()
-            {
-                sum += t.get();
-                statics = rest;
-                continue;
-            }
+        for (w, s) in &self.pipeline.scorers {
             let v = s.score(cx, c);
             sum += w * v;
-            if let Some(t) = terms.as_mut() {
-                t.push((std::borrow::Cow::Borrowed(s.name()), v));
-            }
+            terms.push((std::borrow::Cow::Borrowed(s.name()), v));
         }
         sum
     }
