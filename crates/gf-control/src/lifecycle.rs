@@ -896,10 +896,14 @@ impl Controller {
             return false;
         };
         let first = self.topo.clusters[c as usize].first_domain;
+        // The spares are the placement's last domains (`run_placement` marks
+        // them from the end): only those are looked at, not a gang's
+        // hundreds of domains per domain gone.
+        let spares = || p.domains.iter().rev().take_while(|s| s.spare);
         !gone.is_empty()
             && gone
                 .iter()
-                .all(|&(d, _)| p.domains.iter().any(|s| s.spare && s.index == d - first))
+                .all(|&(d, _)| spares().any(|s| s.index == d - first))
     }
 
     /// A domain under job `i` failed, and the run with it: a hot spare takes
