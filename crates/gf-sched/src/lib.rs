@@ -5,7 +5,8 @@
 //! The layers, bottom up: [`topology`] compiles the fleet into dense
 //! ordinals; [`index`] keeps free capacity per NVLink domain, fabric block,
 //! cluster and site; [`pipeline`] holds the rules (filters, then scorers);
-//! [`prepared`] keeps their static answers per request shape and instant;
+//! [`prepared`] keeps their answers per request shape, refreshed from the
+//! index's log of changes;
 //! [`pack`] chooses the domains of a gang inside the winning cluster;
 //! [`scheduler`] ties them into `decide` / `commit` / `release`, with
 //! preemption; [`service`] spreads inference replicas; [`schedule`] is the

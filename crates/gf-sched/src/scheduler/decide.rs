@@ -272,11 +272,6 @@ impl Scheduler {
         // others, unless moot for this one.
         let kept_live = active & mask(&|f| f.kept() && !f.is_static());
         let asked = active & mask(&|f| !f.kept() && !f.moot(cx));
-        // The rules before pipeline position `f` ([`NO_FAIL`]: all).
-        let before = |f: u8| match f {
-            NO_FAIL => u64::MAX,
-            f => (1u64 << f) - 1,
-        };
         for i in 0..n {
             // The rotation from `start`, without a division per cluster.
             let c = if start + i < n {
@@ -335,13 +330,10 @@ impl Scheduler {
     #[inline(never)]
     fn keep_verdict(&self, cx: &Ctx<'_>, p: &Prepared, c: ClusterOrd, kept_live: u64) -> Kept {
         let static_fail = p.static_fail(&self.pipeline, cx, c);
-        let ask = match static_fail {
-            NO_FAIL => kept_live,
-            f => kept_live & ((1u64 << f) - 1),
-        };
         let k = Kept {
             sum: 0.0,
-            fail: first_reject(ask, cx, c).map_or(static_fail, |f| f as u8),
+            fail: first_reject(kept_live & before(static_fail), cx, c)
+                .map_or(static_fail, |f| f as u8),
             state: FAIL_KNOWN,
         };
         p.kept[c as usize].set(k);
@@ -392,5 +384,14 @@ impl Scheduler {
             terms.push((std::borrow::Cow::Borrowed(s.name()), v));
         }
         sum
+    }
+}
+
+/// The rules before pipeline position `f`, as a bit set ([`NO_FAIL`]: all).
+#[inline(always)]
+fn before(f: u8) -> u64 {
+    match f {
+        NO_FAIL => u64::MAX,
+        f => (1u64 << f) - 1,
     }
 }
