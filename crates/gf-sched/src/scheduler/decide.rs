@@ -123,15 +123,19 @@ impl Scheduler {
         d
     }
 
-    /// Where the rotation over `n` clusters starts for `req`: clusters are
-    /// asked from a seeded position when the policy scores only some of
-    /// them, so that equal requests spread over the fleet.
-    fn rotation_start(&self, req: &Request, n: u32, cap: u32) -> u32 {
-        if cap < n {
+    /// The rotation a decision walks for `req`: the number of clusters,
+    /// the policy's cap of feasible ones to score, and where it starts.
+    /// Clusters are asked from a seeded position when the policy scores
+    /// only some of them, so that equal requests spread over the fleet.
+    fn rotation(&self, req: &Request) -> (u32, u32, u32) {
+        let n = self.topo.clusters.len() as u32;
+        let cap = self.policy.candidates.cap(n);
+        let start = if cap < n {
             (mix(self.seed ^ req.id) % n as u64) as u32
         } else {
             0
-        }
+        };
+        (n, cap, start)
     }
 
     /// Whether a cluster scoring `total` replaces the best so far: a higher
@@ -158,16 +162,16 @@ impl Scheduler {
         }
     }
 
-    /// The decision's outcome once the best cluster is known: its domains,
-    /// or preemption, or no fit.
-    fn outcome(
+    /// The decision once the best cluster is known: its domains, or
+    /// preemption, or no fit, with the explanation of the walk.
+    fn conclude(
         &self,
         now: i64,
         req: &Request,
         best: Option<(f64, Option<u64>, ClusterOrd)>,
-        ex: &Explanation,
-    ) -> Outcome {
-        match best.and_then(|(score, _, c)| {
+        ex: Explanation,
+    ) -> Decision {
+        let outcome = match best.and_then(|(score, _, c)| {
             pick(&self.topo, &self.index, c, req).map(|(parts, share)| Placement {
                 cluster: c,
                 parts,
@@ -180,6 +184,11 @@ impl Scheduler {
                 self.preemption(now, req)
             }
             None => Outcome::NoFit,
+        };
+        Decision {
+            work: req.id,
+            outcome,
+            explanation: ex,
         }
     }
 
@@ -193,11 +202,9 @@ impl Scheduler {
         active: u64,
         extra: &E,
     ) -> Decision {
-        let n = self.topo.clusters.len() as u32;
+        let (n, cap, start) = self.rotation(req);
         let mut ex = Explanation::default();
         let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
-        let cap = self.policy.candidates.cap(n);
-        let start = self.rotation_start(req, n, cap);
         let filters = &self.pipeline.filters;
         for i in 0..n {
             let c = (start + i) % n;
@@ -231,12 +238,7 @@ impl Scheduler {
             }
         }
         ex.clusters.sort_by_key(|(c, _)| *c);
-        let outcome = self.outcome(now, req, best, &ex);
-        Decision {
-            work: req.id,
-            outcome,
-            explanation: ex,
-        }
+        self.conclude(now, req, best, ex)
     }
 
     /// A decision that reads what `p` keeps of each cluster (see [`Kept`]):
@@ -253,11 +255,9 @@ impl Scheduler {
         p: &Prepared,
     ) -> Decision {
         p.refresh(&self.index, (now, self.spend_reports));
-        let n = self.topo.clusters.len() as u32;
+        let (n, cap, start) = self.rotation(req);
         let mut ex = Explanation::default();
         let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
-        let cap = self.policy.candidates.cap(n);
-        let start = self.rotation_start(req, n, cap);
         let filters = &self.pipeline.filters;
         let mask = |keep: &dyn Fn(&AnyFilter) -> bool| {
             filters
@@ -314,12 +314,7 @@ impl Scheduler {
                 best = Some((total, None, c));
             }
         }
-        let outcome = self.outcome(now, req, best, &ex);
-        Decision {
-            work: req.id,
-            outcome,
-            explanation: ex,
-        }
+        self.conclude(now, req, best, ex)
     }
 
     /// Asks cluster `c`'s kept rules for `p`'s shape and keeps the first
