@@ -49,9 +49,6 @@ pub struct Controller {
     pub(crate) services: Vec<Service>,
     pub(crate) svc_by_id: FxHashMap<ServiceId, u32>,
     pub(crate) owners: Vec<Option<Owner>>,
-    /// Allocations per domain: the scheduler keeps them per cluster, and a
-    /// failure must find a domain's work without scanning its cluster.
-    pub(crate) by_domain: Vec<SmallVec<[AllocId; 4]>>,
     /// Dispatch timeouts and stop grace periods: (deadline, job, attempt).
     pub(crate) deadlines: BTreeSet<(i64, u32, u32)>,
     pub(crate) dirty: bool,
@@ -80,7 +77,6 @@ impl Controller {
         cfg: ControlConfig,
     ) -> Self {
         let sched = Scheduler::with_index(Arc::clone(&topo), index, policy, seed);
-        let n_domains = topo.n_domains();
         let mut rates = RateEstimator::new(&topo, cfg.interruptions_per_gpu_s);
         for (c, cl) in topo.clusters.iter().enumerate() {
             let c = c as gf_sched::ClusterOrd;
@@ -103,7 +99,6 @@ impl Controller {
             services: Vec::new(),
             svc_by_id: FxHashMap::default(),
             owners: Vec::new(),
-            by_domain: vec![SmallVec::new(); n_domains],
             deadlines: BTreeSet::new(),
             dirty: false,
             seq: 0,
@@ -197,25 +192,17 @@ impl Controller {
     /// Allocations holding GPUs on domain `d`, oldest first.
     /// A copy, inline for the few a domain holds.
     pub fn allocs_on_domain(&self, d: DomainOrd) -> SmallVec<[AllocId; 4]> {
-        self.by_domain
-            .get(d as usize)
-            .map_or_else(SmallVec::new, |v| SmallVec::from_slice(v))
-    }
-
-    pub(crate) fn untrack_domain(&mut self, a: AllocId, d: DomainOrd) {
-        if let Some(v) = self.by_domain.get_mut(d as usize)
-            && let Some(i) = v.iter().position(|&x| x == a)
-        {
-            v.remove(i);
+        if (d as usize) < self.topo.n_domains() {
+            SmallVec::from_slice(self.sched.holders(d))
+        } else {
+            SmallVec::new()
         }
     }
 
+    /// Allocation `a` is owned by `o` from now on, and listed on its domains
+    /// (in the scheduler's domain records, which its release unlists).
     pub(crate) fn track(&mut self, a: AllocId, o: Owner) {
-        if let Some(al) = self.sched.alloc(a) {
-            for &(d, _) in &al.parts {
-                self.by_domain[d as usize].push(a);
-            }
-        }
+        self.sched.track(a);
         self.set_owner(a, Some(o));
     }
 
@@ -229,17 +216,6 @@ impl Controller {
 
     /// Releases an allocation, keeping the per-domain lists and owners in step.
     pub(crate) fn release(&mut self, a: AllocId) -> Result<Alloc, ControlError> {
-        // The per-domain lists and the scheduler are separate fields, so the
-        // allocation's parts are read in place (no copy per release).
-        if let Some(x) = self.sched.alloc(a) {
-            for &(d, _) in &x.parts {
-                if let Some(v) = self.by_domain.get_mut(d as usize)
-                    && let Some(i) = v.iter().position(|&y| y == a)
-                {
-                    v.remove(i);
-                }
-            }
-        }
         self.set_owner(a, None);
         Ok(self.sched.release(a)?)
     }

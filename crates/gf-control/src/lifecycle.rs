@@ -806,7 +806,7 @@ impl Controller {
                 // list (a victim's end commits the reservation that held the
                 // other's GPUs): releasing it again would be a scheduler
                 // fault in the middle of the outage, so skip what is gone.
-                if !self.by_domain[d as usize].contains(&a) {
+                if !self.sched.holders(d).contains(&a) {
                     continue;
                 }
                 match self.owners.get(a as usize).copied().flatten() {
@@ -880,7 +880,7 @@ impl Controller {
             let Some(d) = next else { break };
             after = Some(d);
             if matches!(self.sched.add_part(a, d, dg), Ok(true)) {
-                self.by_domain[d as usize].push(a);
+                self.sched.track_part(a, d);
                 self.jobs[i].alloc_gpus += dg;
                 need -= 1;
             }
@@ -940,7 +940,6 @@ impl Controller {
                 .cluster
                 .map_or(0, |c| self.topo.clusters[c as usize].first_domain);
             for &(g, n) in &gone {
-                self.untrack_domain(a, g);
                 self.sched.release_part(a, g)?;
                 let j = &mut self.jobs[i];
                 j.alloc_gpus -= n;
@@ -970,7 +969,6 @@ impl Controller {
         let lost: u32 = gone.iter().map(|p| p.1).sum();
         if lost > 0 && self.jobs[i].alloc_gpus.saturating_sub(lost) >= need {
             for (g, _) in gone {
-                self.untrack_domain(a, g);
                 self.sched.release_part(a, g)?;
             }
             self.jobs[i].alloc_gpus -= lost;

@@ -369,16 +369,10 @@ impl Controller {
         let mut domains = Vec::with_capacity(take.len());
         let mut gone = 0;
         for &(d, k) in take {
+            // Dropping the set's last GPUs of a domain unlists it there.
             let g = self.sched.shrink_part(r.alloc, d, k * per)?;
             if g == 0 {
                 continue;
-            }
-            if !self
-                .sched
-                .alloc(r.alloc)
-                .is_some_and(|x| x.parts.iter().any(|p| p.0 == d))
-            {
-                self.untrack_domain(r.alloc, d);
             }
             gone += g / per;
             domains.push(DomainSlot {

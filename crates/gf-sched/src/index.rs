@@ -18,7 +18,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use smallvec::SmallVec;
+
 use crate::changes::ChangeLog;
+use crate::scheduler::AllocId;
 use crate::topology::{ClusterOrd, DomainOrd, Topology};
 
 /// Thousandths in one GPU.
@@ -45,8 +48,10 @@ struct ClusterCap {
 
 /// What the index keeps of one domain, in one record: placing or releasing
 /// a gang touches every field of each of its domains, and one record is one
-/// cache line where separate arrays (and the topology's) were several.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// cache line where separate arrays (and the topology's, and the
+/// controller's list of who holds the domain) were several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[repr(align(64))]
 struct DomainCap {
     /// Free GPUs (0 when offline).
     free: u32,
@@ -61,7 +66,13 @@ struct DomainCap {
     /// Its fabric block.
     block: u32,
     online: bool,
+    /// The allocations listed as holding it, in the order they were listed
+    /// (see [`CapacityIndex::holders`]); five inline fill the cache line.
+    holders: SmallVec<[AllocId; 5]>,
 }
+
+// One domain, one cache line: the point of the record.
+const _: () = assert!(std::mem::size_of::<DomainCap>() == 64);
 
 /// Free capacity and power of the whole fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +115,7 @@ impl CapacityIndex {
                     cluster: c,
                     block,
                     online: false,
+                    holders: SmallVec::new(),
                 })
                 .collect(),
             clusters: topo
@@ -304,6 +316,32 @@ impl CapacityIndex {
         self.doms[d as usize].online
     }
 
+    /// The allocations listed as holding domain `d`, oldest listing first.
+    /// The scheduler lists an allocation when its owner says it holds the
+    /// domain ([`crate::Scheduler::track`]) and unlists it when it gives the
+    /// domain back; the list sits in the domain's record, so keeping it
+    /// costs a release no memory access the release does not make anyway.
+    pub fn holders(&self, d: DomainOrd) -> &[AllocId] {
+        &self.doms[d as usize].holders
+    }
+
+    /// Lists allocation `a` as holding domain `d`, after those listed
+    /// before; once, however often it is said.
+    pub(crate) fn hold(&mut self, d: DomainOrd, a: AllocId) {
+        let h = &mut self.doms[d as usize].holders;
+        if !h.contains(&a) {
+            h.push(a);
+        }
+    }
+
+    /// Unlists allocation `a` from domain `d`, keeping the order of the rest.
+    pub(crate) fn unhold(&mut self, d: DomainOrd, a: AllocId) {
+        let h = &mut self.doms[d as usize].holders;
+        if let Some(i) = h.iter().position(|&x| x == a) {
+            h.remove(i);
+        }
+    }
+
     /// Free GPUs of a cluster.
     pub fn cluster_free(&self, c: ClusterOrd) -> u64 {
         self.clusters[c as usize].free_gpus
@@ -418,7 +456,7 @@ impl CapacityIndex {
 
     /// Moves domain `d` from `old` to `new` free GPUs, keeping every counter true.
     fn set_free(&mut self, d: DomainOrd, old: u32, new: u32) {
-        let dom = self.doms[d as usize];
+        let dom = &self.doms[d as usize];
         let (c, blk, dg) = (dom.cluster as usize, dom.block as usize, dom.gpus);
         self.bump(c);
         self.bucket_remove(c, d, old);
@@ -440,29 +478,28 @@ impl CapacityIndex {
     /// Takes `n` GPUs of domain `d`, drawing `watts_per_gpu` each at its site.
     /// The caller has checked that they are free.
     pub fn take(&mut self, _topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
-        let dom = self.doms[d as usize];
+        let dom = &self.doms[d as usize];
         debug_assert!(dom.online && dom.free >= n, "taking GPUs that are not free");
-        self.set_free(d, dom.free, dom.free - n);
-        let site = self.clusters[dom.cluster as usize].site as usize;
+        let (free, c) = (dom.free, dom.cluster);
+        self.set_free(d, free, free - n);
+        let site = self.clusters[c as usize].site as usize;
         self.site_drawn_w[site] += n as u64 * watts_per_gpu;
         self.log.site(site);
     }
 
     /// Gives back `n` GPUs of domain `d`.
     pub fn give(&mut self, _topo: &Topology, d: DomainOrd, n: u32, watts_per_gpu: u64) {
-        let dom = self.doms[d as usize];
+        let dom = &self.doms[d as usize];
+        let (free, gpus, online) = (dom.free, dom.gpus, dom.online);
         let site = self.clusters[dom.cluster as usize].site as usize;
         self.site_drawn_w[site] -= n as u64 * watts_per_gpu;
         self.log.site(site);
-        if !dom.online {
+        if !online {
             // The domain went offline while allocated; its GPUs come back with it.
             return;
         }
-        debug_assert!(
-            dom.free + n <= dom.gpus,
-            "giving back more than a domain has"
-        );
-        self.set_free(d, dom.free, dom.free + n);
+        debug_assert!(free + n <= gpus, "giving back more than a domain has");
+        self.set_free(d, free, free + n);
     }
 
     /// Brings a domain online (all its GPUs free) or takes it offline.
@@ -472,11 +509,11 @@ impl CapacityIndex {
     /// controller) releases the work that ran there.
     pub fn set_online(&mut self, _topo: &Topology, d: DomainOrd, on: bool) {
         let i = d as usize;
-        let dom = self.doms[i];
+        let dom = &self.doms[i];
         if dom.online == on {
             return;
         }
-        let (c, blk, dg) = (dom.cluster as usize, dom.block as usize, dom.gpus);
+        let (c, blk, dg, old) = (dom.cluster as usize, dom.block as usize, dom.gpus, dom.free);
         self.bump(c);
         if on {
             self.doms[i].online = true;
@@ -485,7 +522,6 @@ impl CapacityIndex {
             self.clusters[c].online_gpus += dg as u64;
             self.set_free(d, 0, dg);
         } else {
-            let old = dom.free;
             if old == dg {
                 self.whole_remove(blk, d);
                 self.clusters[c].whole_free -= 1;

@@ -501,6 +501,9 @@ impl Scheduler {
             .ok_or(SchedError::UnknownAlloc(id))?;
         let topo = Arc::clone(&self.topo);
         let cl = &topo.clusters[a.cluster as usize];
+        for &(d, _) in &a.parts {
+            self.index.unhold(d, id);
+        }
         give_back(&mut self.index, &topo, &a);
         if let Some(t) = a.team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= a.gpus as u64;
@@ -560,7 +563,8 @@ impl Scheduler {
         };
         let g = gpus.min(a.parts[i].1);
         a.parts[i].1 -= g;
-        if a.parts[i].1 == 0 {
+        let dropped = a.parts[i].1 == 0;
+        if dropped {
             a.parts.remove(i);
         }
         a.gpus -= g;
@@ -572,6 +576,9 @@ impl Scheduler {
         }
         let cl = &topo.clusters[cluster as usize];
         let watts = topo.watts_per_gpu(cluster);
+        if dropped {
+            self.index.unhold(d, id);
+        }
         self.index.give(&topo, d, g, watts);
         self.index.give_host(d, g as u64 * cpu, g as u64 * mem);
         if let Some(t) = team {
@@ -633,6 +640,30 @@ impl Scheduler {
         Ok(true)
     }
 
+    /// Lists allocation `id` as holding each domain it has a part on,
+    /// after the allocations listed there before: its owner calls it once it
+    /// takes the allocation on, so that a domain's loss finds who to tell
+    /// ([`Self::holders`]). Releasing the allocation, or dropping its part on
+    /// a domain, unlists it there.
+    pub fn track(&mut self, id: AllocId) {
+        if let Some(a) = self.allocs.get(id as usize).and_then(Option::as_ref) {
+            for &(d, _) in &a.parts {
+                self.index.hold(d, id);
+            }
+        }
+    }
+
+    /// Lists allocation `id` as holding domain `d` too: a part added to a
+    /// tracked allocation ([`Self::add_part`]).
+    pub fn track_part(&mut self, id: AllocId, d: DomainOrd) {
+        self.index.hold(d, id);
+    }
+
+    /// The tracked allocations holding domain `d`, oldest listing first.
+    pub fn holders(&self, d: DomainOrd) -> &[AllocId] {
+        self.index.holders(d)
+    }
+
     /// The allocations of cluster `c`.
     pub fn allocs_in_cluster(&self, c: ClusterOrd) -> impl Iterator<Item = (AllocId, &Alloc)> {
         self.cluster_allocs[c as usize]
@@ -655,6 +686,18 @@ impl Scheduler {
             }
             if a.preemptible && a.gpus > 0 {
                 *prio[a.cluster as usize].entry(a.priority).or_default() += a.gpus as u64;
+            }
+        }
+        for d in 0..self.topo.n_domains() as DomainOrd {
+            for &id in self.index.holders(d) {
+                if !self
+                    .alloc(id)
+                    .is_some_and(|a| a.parts.iter().any(|p| p.0 == d))
+                {
+                    return Err(format!(
+                        "domain {d} lists allocation {id}, which does not hold it"
+                    ));
+                }
             }
         }
         let live = self.allocs().count();

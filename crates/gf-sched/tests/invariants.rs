@@ -220,6 +220,7 @@ proptest! {
                         // Alloc ids are reused: the new gang may take a victim's id.
                         live.retain(|&x| s.alloc(x).is_some() && x != id);
                         live.push(id);
+                        s.track(id);
                     }
                 }
                 Op::Release(k) if !live.is_empty() => {
@@ -228,6 +229,13 @@ proptest! {
                 }
                 Op::Fail(k) => {
                     let d = (k % topo.n_domains()) as u32;
+                    // Every allocation is tracked here, so the domain's list
+                    // names exactly the allocations with a part on it.
+                    let mut listed = s.holders(d).to_vec();
+                    listed.sort_unstable();
+                    let mut held = s.allocs_on_domain(d);
+                    held.sort_unstable();
+                    prop_assert_eq!(listed, held, "domain {} lists other allocations than hold it", d);
                     for id in s.allocs_on_domain(d) {
                         s.release(id).unwrap();
                         live.retain(|&x| x != id);
@@ -652,7 +660,19 @@ fn a_spare_domain_added_to_a_gang_is_released_exactly() {
     assert!(!s.add_part(a, free[2], 72).unwrap());
     s.index().check_consistent(&topo).unwrap();
     s.check_bookkeeping().unwrap();
+    // Listed on its domains as its owner tracks them (once, however often
+    // it says so); unlisted part by part, and wholly on release.
+    assert!(s.holders(free[0]).is_empty());
+    s.track(a);
+    s.track_part(a, free[0]);
+    assert_eq!(s.holders(free[0]), &[a]);
+    s.check_bookkeeping().unwrap();
+    assert_eq!(s.release_part(a, free[0]).unwrap(), 72);
+    assert!(s.holders(free[0]).is_empty());
+    assert_eq!(s.holders(used), &[a]);
+    assert_eq!(s.holders(free[1]), &[a]);
     s.release(a).unwrap();
+    assert!((0..4).all(|d| s.holders(d).is_empty()));
     assert_eq!((s.index().total_free(), s.index().site_drawn_w(0)), before);
 }
 
