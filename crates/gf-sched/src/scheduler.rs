@@ -117,6 +117,18 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Takes `gpus` off a cluster's preemptible GPUs at `priority`, dropping
+/// the priority once none are left (a free function: a caller holding a
+/// borrow of the topology reaches the one field).
+fn unpreemptible(m: &mut BTreeMap<u32, u64>, priority: u32, gpus: u32) {
+    if let Some(g) = m.get_mut(&priority) {
+        *g -= gpus as u64;
+        if *g == 0 {
+            m.remove(&priority);
+        }
+    }
+}
+
 /// Returns an allocation's GPUs, shared GPU share and host resources to an index.
 fn give_back(ix: &mut CapacityIndex, topo: &Topology, a: &Alloc) {
     let watts = topo.watts_per_gpu(a.cluster);
@@ -227,8 +239,7 @@ impl Scheduler {
 
     /// Brings a domain online or takes it offline (ramps, failures, repairs).
     pub fn set_domain_online(&mut self, d: DomainOrd, on: bool) {
-        let topo = Arc::clone(&self.topo);
-        self.index.set_online(&topo, d, on);
+        self.index.set_online(&self.topo, d, on);
     }
 
     /// Allocations that hold GPUs on domain `d`.
@@ -416,7 +427,8 @@ impl Scheduler {
                 });
             }
         }
-        let topo = Arc::clone(&self.topo);
+        // A borrow of the field, not a clone of the Arc: no atomic count per call.
+        let topo = &*self.topo;
         let cl = &topo.clusters[p.cluster as usize];
         let watts = topo.watts_per_gpu(p.cluster);
         let mut share = None;
@@ -433,13 +445,13 @@ impl Scheduler {
                         });
                     }
                 }
-                let slot = self.index.take_shared(&topo, d, sh.slot, sh.milli, watts);
+                let slot = self.index.take_shared(topo, d, sh.slot, sh.milli, watts);
                 share = Some((slot, sh.milli));
                 self.index.take_host(d, cpu, mem);
             }
             None => {
                 for &(d, g) in &p.parts {
-                    self.index.take(&topo, d, g, watts);
+                    self.index.take(topo, d, g, watts);
                 }
                 if cpu > 0 || mem > 0 {
                     for &(d, g) in &p.parts {
@@ -499,12 +511,12 @@ impl Scheduler {
             .get_mut(id as usize)
             .and_then(Option::take)
             .ok_or(SchedError::UnknownAlloc(id))?;
-        let topo = Arc::clone(&self.topo);
+        let topo = &*self.topo;
         let cl = &topo.clusters[a.cluster as usize];
         for &(d, _) in &a.parts {
             self.index.unhold(d, id);
         }
-        give_back(&mut self.index, &topo, &a);
+        give_back(&mut self.index, topo, &a);
         if let Some(t) = a.team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= a.gpus as u64;
         }
@@ -525,13 +537,7 @@ impl Scheduler {
     }
 
     fn unpreemptible(&mut self, c: ClusterOrd, priority: u32, gpus: u32) {
-        let m = &mut self.preemptible_gpus[c as usize];
-        if let Some(g) = m.get_mut(&priority) {
-            *g -= gpus as u64;
-            if *g == 0 {
-                m.remove(&priority);
-            }
-        }
+        unpreemptible(&mut self.preemptible_gpus[c as usize], priority, gpus);
     }
 
     /// Gives back the GPUs an allocation holds on domain `d` and drops that
@@ -546,7 +552,7 @@ impl Scheduler {
     /// `d`, dropping the part once it holds none: how a replica set gives up
     /// some of its replicas. Returns the GPUs released.
     pub fn shrink_part(&mut self, id: AllocId, d: DomainOrd, gpus: u32) -> Result<u32, SchedError> {
-        let topo = Arc::clone(&self.topo);
+        let topo = &*self.topo;
         let a = self
             .allocs
             .get_mut(id as usize)
@@ -572,14 +578,14 @@ impl Scheduler {
         let (cluster, priority, preemptible) = (a.cluster, a.priority, a.preemptible);
         let (cpu, mem) = (a.cpu_milli_per_gpu, a.memory_mib_per_gpu);
         if preemptible {
-            self.unpreemptible(cluster, priority, g);
+            unpreemptible(&mut self.preemptible_gpus[cluster as usize], priority, g);
         }
         let cl = &topo.clusters[cluster as usize];
         let watts = topo.watts_per_gpu(cluster);
         if dropped {
             self.index.unhold(d, id);
         }
-        self.index.give(&topo, d, g, watts);
+        self.index.give(topo, d, g, watts);
         self.index.give_host(d, g as u64 * cpu, g as u64 * mem);
         if let Some(t) = team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] -= g as u64;
@@ -592,7 +598,7 @@ impl Scheduler {
     /// when the domain is of another cluster, offline, short of `g` free
     /// GPUs, or its site's power envelope has no room for them.
     pub fn add_part(&mut self, id: AllocId, d: DomainOrd, g: u32) -> Result<bool, SchedError> {
-        let topo = Arc::clone(&self.topo);
+        let topo = &*self.topo;
         let a = self
             .allocs
             .get(id as usize)
@@ -613,11 +619,11 @@ impl Scheduler {
             g as u64 * a.cpu_milli_per_gpu,
             g as u64 * a.memory_mib_per_gpu,
         );
-        if (cpu > 0 || mem > 0) && !self.index.host_fits(&topo, d, cpu, mem) {
+        if (cpu > 0 || mem > 0) && !self.index.host_fits(topo, d, cpu, mem) {
             return Ok(false);
         }
         let (team, priority, preemptible) = (a.team, a.priority, a.preemptible);
-        self.index.take(&topo, d, g, watts);
+        self.index.take(topo, d, g, watts);
         if cpu > 0 || mem > 0 {
             self.index.take_host(d, cpu, mem);
         }
