@@ -153,7 +153,7 @@ impl SimWorld {
                 let doms = self.domains_of(d);
                 self.change_down(&doms, -1, CapacityCause::Repair);
             }
-            WorldEv::Finish(_) | WorldEv::StopDone(_) | WorldEv::Ready(_) => {}
+            WorldEv::Finish(..) | WorldEv::StopDone(_) | WorldEv::Ready(_) => {}
         }
     }
 

@@ -66,7 +66,10 @@ pub(crate) enum WorldEv {
     Up(failures::Down),
     /// A swapped compute tray of a rack-scale domain is back.
     TrayUp(DomainOrd),
-    Finish(RunId),
+    /// A training run's work is done. It carries the run's slot, where the
+    /// run stays from its start to its end: the finish reaches it without
+    /// the job-id index (a miss per finish, millions a year).
+    Finish(RunId, Slot),
     StopDone(RunId),
     /// A replica finished loading its model: it serves.
     Ready(RunId),
@@ -445,7 +448,7 @@ impl SimWorld {
             self.sweep_finishes();
         }
         match ev {
-            WorldEv::Finish(run) => self.finish(run),
+            WorldEv::Finish(run, slot) => self.finish(run, slot),
             WorldEv::Ready(run) => {
                 if self.run(run).is_some() {
                     self.serve(run);
@@ -478,25 +481,22 @@ impl SimWorld {
     fn sweep_finishes(&mut self) {
         let runs = &self.runs;
         self.heap.retain(|t, ev| match ev {
-            WorldEv::Finish(run) => runs.get(run.job).is_some_and(|r| {
-                r.attempt == run.attempt
-                    && !r.ghost
-                    && !r.stopping
-                    && r.plan.is_some_and(|p| p.finish_at() == t)
-            }),
+            WorldEv::Finish(run, slot) => runs
+                .live_at(*slot, *run)
+                .is_some_and(|r| !r.stopping && r.plan.is_some_and(|p| p.finish_at() == t)),
             _ => true,
         });
         self.stale_finish = 0;
     }
 
-    fn finish(&mut self, run: RunId) {
-        let Some(r) = self.run(run) else {
+    fn finish(&mut self, run: RunId, slot: Slot) {
+        let Some(r) = self.runs.live_at(slot, run) else {
             return;
         };
         if r.stopping || r.plan.is_none_or(|p| p.finish_at() != self.now) {
             return;
         }
-        self.end_run(run);
+        self.end_run_in(run, slot, false);
         self.pending.push(Report::Finished { run });
     }
 
@@ -554,6 +554,11 @@ impl SimWorld {
     /// one.
     fn end_run_as(&mut self, run: RunId, ghost: bool) -> Option<Progress> {
         let s = self.live_slot(run)?;
+        self.end_run_in(run, s, ghost)
+    }
+
+    /// [`Self::end_run_as`] for the live run `run` in slot `s`.
+    fn end_run_in(&mut self, run: RunId, s: Slot, ghost: bool) -> Option<Progress> {
         let mut r = self.runs.take(s)?;
         let ghost = ghost && r.plan.is_some();
         if !ghost {

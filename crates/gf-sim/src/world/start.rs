@@ -222,7 +222,7 @@ impl SimWorld {
         if let Some(p) = plan {
             let t = p.finish_at();
             if t < self.end_s {
-                self.push(t, WorldEv::Finish(spec.run));
+                self.push(t, WorldEv::Finish(spec.run, s));
             }
         }
         self.runs.put(

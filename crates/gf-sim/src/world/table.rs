@@ -8,7 +8,7 @@
 
 use rustc_hash::FxHashMap;
 
-use gf_model::protocol::JobId;
+use gf_model::protocol::{JobId, RunId};
 
 use super::SimRun;
 
@@ -107,6 +107,13 @@ impl Runs {
     /// The run in slot `s`.
     pub(crate) fn at(&self, s: Slot) -> Option<&SimRun> {
         self.slots.get(s as usize)?.as_ref()
+    }
+
+    /// The live run `run` when it is the one in slot `s` (a slot freed
+    /// since may hold another job's run, or the job's next attempt).
+    pub(crate) fn live_at(&self, s: Slot, run: RunId) -> Option<&SimRun> {
+        self.at(s)
+            .filter(|r| r.job == run.job && r.attempt == run.attempt && !r.ghost)
     }
 
     /// The run in slot `s`, to change.
