@@ -161,7 +161,7 @@ impl Controller {
 
     /// One job.
     pub fn job(&self, id: JobId) -> Option<&JobInfo> {
-        self.by_id.get(&id).map(|&i| &self.jobs[i as usize])
+        self.by_id.get(&id).map(|i| &self.jobs[i as usize])
     }
 
     /// Jobs waiting to be placed.
@@ -419,7 +419,7 @@ impl Controller {
 
     /// The job index if `attempt` is its current run and it holds one.
     pub(crate) fn current(&self, job: JobId, attempt: u32) -> Option<usize> {
-        let &i = self.by_id.get(&job)?;
+        let i = self.by_id.get(&job)?;
         let j = &self.jobs[i as usize];
         (j.attempt == attempt && j.alloc.is_some() && j.state.holds_run()).then_some(i as usize)
     }

@@ -133,7 +133,7 @@ impl Controller {
         id: JobId,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        let i = *self.by_id.get(&id).ok_or(ControlError::UnknownJob(id))? as usize;
+        let i = self.by_id.get(&id).ok_or(ControlError::UnknownJob(id))? as usize;
         let why = "cancelled by its owner".to_string();
         match self.jobs[i].state {
             s if s.is_terminal() => {}
@@ -661,7 +661,7 @@ impl Controller {
         let mut jobs = Vec::new();
         let mut replicas = Vec::new();
         for &w in victims {
-            if let Some(&v) = self.by_id.get(&w) {
+            if let Some(v) = self.by_id.get(&w) {
                 let v = v as usize;
                 if !matches!(
                     self.jobs[v].state,

@@ -464,7 +464,7 @@ impl Controller {
         out: &mut Vec<Action>,
     ) {
         for v in victims {
-            if let Some(&i) = self.by_id.get(&v.work) {
+            if let Some(i) = self.by_id.get(&v.work) {
                 let i = i as usize;
                 if matches!(
                     self.jobs[i].state,

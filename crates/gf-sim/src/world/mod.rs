@@ -89,7 +89,7 @@ impl Truths {
     /// Job `job`'s truth, a new one if it has none yet.
     fn entry(&mut self, job: JobId) -> &mut JobTruth {
         let i = match self.ix.get(&job) {
-            Some(&i) => i as usize,
+            Some(i) => i as usize,
             None => {
                 self.ix.insert(job, self.of.len() as u32);
                 self.of.push(JobTruth::default());
@@ -101,7 +101,7 @@ impl Truths {
 
     /// Job `job`'s truth so far.
     fn get(&self, job: JobId) -> Option<&JobTruth> {
-        self.ix.get(&job).map(|&i| &self.of[i as usize])
+        self.ix.get(&job).map(|i| &self.of[i as usize])
     }
 }
 
