@@ -202,7 +202,7 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
         for r in &out.added {
             if let Some(p) = out.decision_of(r).placement() {
                 *by_cluster
-                    .entry(topo.clusters[p.cluster as usize].name.as_str())
+                    .entry(topo.clusters[p.cluster as usize].name.as_ref())
                     .or_default() += 1;
             }
         }

@@ -350,7 +350,7 @@ impl Controller {
         match self.sched.alloc(a) {
             Some(al) => self.run_placement(al, al.gpus),
             None => RunPlacement {
-                cluster: String::new(),
+                cluster: "".into(),
                 domains: Vec::new(),
                 gpu_milli: None,
             },

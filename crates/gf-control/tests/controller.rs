@@ -216,7 +216,7 @@ fn an_interruption_resumes_from_the_last_reported_checkpoint() {
     assert_eq!(resume(d[0]), 16.0);
     // Domain 3 is offline: the restart goes elsewhere.
     assert_ne!(d[0].placement, first.placement);
-    assert_eq!(d[0].placement.cluster, C1);
+    assert_eq!(&*d[0].placement.cluster, C1);
     assert_eq!(c.job(1).unwrap().state, JobState::Restarting);
     assert!(h(&mut c, t + 90, backend(Report::Started { run: run(1, 2) })).is_empty());
     assert_eq!(c.job(1).unwrap().state, JobState::Running);
@@ -743,7 +743,7 @@ fn a_service_scales_with_its_demand_across_providers() {
     }
     let on = |cl: &str| -> u32 {
         d.iter()
-            .filter(|s| s.placement.cluster == cl)
+            .filter(|s| *s.placement.cluster == *cl)
             .map(|s| set_size(s))
             .sum()
     };
@@ -774,7 +774,7 @@ fn a_service_scales_with_its_demand_across_providers() {
     let Action::Shrink(sh) = &acts[0] else {
         panic!("expected a shrink, got {acts:?}");
     };
-    let east = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    let east = d.iter().find(|s| &*s.placement.cluster == C1).unwrap();
     assert_eq!(sh.run, east.run);
     assert!(runs.contains(&sh.run));
     assert_eq!(sh.domains.iter().map(|x| x.gpus).sum::<u32>(), 16);
@@ -862,7 +862,7 @@ price = { model = "on-demand", usd_per_gpu_hour = 3.0 }
     );
     let on = |cl: &str| -> u32 {
         d.iter()
-            .filter(|s| s.placement.cluster == cl)
+            .filter(|s| *s.placement.cluster == *cl)
             .map(|s| set_size(s))
             .sum()
     };
@@ -1039,7 +1039,7 @@ fn a_replica_on_a_failed_domain_is_stopped_and_replaced() {
     chat_with_demand(&mut c, 10.0, 10.0);
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
-    let on_c1 = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    let on_c1 = d.iter().find(|s| &*s.placement.cluster == C1).unwrap();
     let (lost, domain) = (on_c1.run, on_c1.placement.domains[0].index);
     // The backend finding a replica the controller placed is not unknown.
     let known = Report::Unknown {
@@ -1074,7 +1074,7 @@ fn a_replica_set_loses_only_the_replicas_of_a_failed_domain() {
     chat_with_demand(&mut c, 30.0, 10.0);
     let acts = h(&mut c, T0, Event::AutoscaleTick);
     let d = dispatches(&acts);
-    let set = d.iter().find(|s| s.placement.cluster == C1).unwrap();
+    let set = d.iter().find(|s| &*s.placement.cluster == C1).unwrap();
     assert_eq!(set_size(set), 3);
     assert_eq!(
         set.placement.domains.len(),
@@ -1196,7 +1196,7 @@ fn a_cluster_back_from_an_outage_is_held_out_of_placement_for_the_holdoff() {
     });
     let first = started(&mut c, 1, job("a").gpus(8).providers(&[]));
     let failed = first.placement.cluster.clone();
-    let other = if failed == C1 { C2 } else { C1 };
+    let other = if &*failed == C1 { C2 } else { C1 };
     // The cluster goes down: the run is killed and placed on the other.
     let acts = h(
         &mut c,
@@ -1205,7 +1205,7 @@ fn a_cluster_back_from_an_outage_is_held_out_of_placement_for_the_holdoff() {
     );
     assert_eq!(acts, vec![stop(1, 1, StopReason::Release, 0)]);
     let acts = h(&mut c, T0 + 101, Event::ScheduleTick);
-    assert_eq!(dispatches(&acts)[0].placement.cluster, other);
+    assert_eq!(&*dispatches(&acts)[0].placement.cluster, other);
     h(
         &mut c,
         T0 + 102,
@@ -1214,7 +1214,7 @@ fn a_cluster_back_from_an_outage_is_held_out_of_placement_for_the_holdoff() {
     // It answers again at T0 + 200, but is held out for 600 s: a gang that
     // only a whole empty cluster can take waits.
     let back = backend(Report::CapacityChanged {
-        cluster: failed.clone(),
+        cluster: failed.to_string(),
         domains: vec![0, 1, 2, 3],
         online: true,
         cause: CapacityCause::Repair,
@@ -1233,10 +1233,7 @@ fn a_cluster_back_from_an_outage_is_held_out_of_placement_for_the_holdoff() {
     let acts = h(&mut c, T0 + 800, Event::ScheduleTick);
     let d = dispatches(&acts);
     assert_eq!(d.len(), 1, "{acts:?}");
-    assert_eq!(
-        (d[0].run, d[0].placement.cluster.as_str()),
-        (run(2, 1), failed.as_str())
-    );
+    assert_eq!((d[0].run, &*d[0].placement.cluster), (run(2, 1), &*failed));
 }
 
 #[test]
@@ -1251,7 +1248,7 @@ fn without_a_holdoff_a_cluster_back_from_an_outage_is_used_at_once() {
     );
     h(&mut c, T0 + 101, Event::ScheduleTick);
     let back = backend(Report::CapacityChanged {
-        cluster: failed.clone(),
+        cluster: failed.to_string(),
         domains: vec![0, 1, 2, 3],
         online: true,
         cause: CapacityCause::Repair,

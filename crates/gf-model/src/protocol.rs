@@ -62,8 +62,9 @@ pub struct DomainSlot {
 /// so that a backend can turn it into hosts (a Slurm node list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunPlacement {
-    /// The cluster's full name, `provider/region/cluster`.
-    pub cluster: String,
+    /// The cluster's full name, `provider/region/cluster` (shared with the
+    /// topology's: a dispatch copies a count, not the name).
+    pub cluster: Arc<str>,
     /// The domains, in the order the scheduler packed them.
     pub domains: Vec<DomainSlot>,
     /// Thousandths of one GPU, for a share of a GPU (the one domain's GPU).

@@ -2,6 +2,8 @@
 //! block, NVLink domain, contract and team gets a dense ordinal, so that the
 //! hot path indexes arrays instead of hashing names.
 
+use std::sync::Arc;
+
 use gf_model::{Catalog, Date, Document, PriceModel, Vendor, domain_gpus, region_matches};
 
 /// Dense ordinal of a cluster.
@@ -44,8 +46,10 @@ pub struct Site {
 /// A cluster: one fabric of one accelerator type.
 #[derive(Debug, Clone)]
 pub struct Cluster {
-    /// `provider/region/cluster`.
-    pub name: String,
+    /// `provider/region/cluster`. Shared: every placement a backend is
+    /// told names its cluster, millions a year, and a count is cheaper to
+    /// copy than a string.
+    pub name: Arc<str>,
     /// Its site.
     pub site: SiteOrd,
     /// Its provider.
@@ -245,7 +249,7 @@ impl Topology {
                         t.block_cluster.push(ord);
                     }
                     t.clusters.push(Cluster {
-                        name: format!("{}/{}/{}", p.name, r.name, c.name),
+                        name: format!("{}/{}/{}", p.name, r.name, c.name).into(),
                         site,
                         provider: pi as u32,
                         accel: catalog.index_of(&c.accelerator).unwrap_or(0) as u16,
@@ -298,7 +302,7 @@ impl Topology {
             .clusters
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.clone(), i as ClusterOrd))
+            .map(|(i, c)| (c.name.to_string(), i as ClusterOrd))
             .collect();
         t.epoch = t.compute_epoch();
         t

@@ -212,7 +212,7 @@ fn a_zone_full_of_training_asks_its_victims_to_stop_and_commits_nothing() {
         let req = gf_sched::Request::from_job(&topo, id as u64, &spec).unwrap();
         let d = sched.decide(NOW - 600, &req, false);
         let p = d.placement().unwrap();
-        assert_eq!(topo.clusters[p.cluster as usize].name, *c);
+        assert_eq!(&*topo.clusters[p.cluster as usize].name, *c);
         sched.commit(NOW - 600, &req, p).unwrap();
     }
     let eu = topo.zones.iter().position(|z| z == "eu-west").unwrap() as u32;

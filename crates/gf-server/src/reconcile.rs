@@ -654,7 +654,7 @@ impl<S: Store> Reconciler<S> {
                 attempt: j.attempt,
                 cluster: j
                     .cluster
-                    .map(|c| self.ctl.topology().clusters[c as usize].name.clone()),
+                    .map(|c| self.ctl.topology().clusters[c as usize].name.to_string()),
                 reason: j.reason.to_string(),
                 detail_json: views::job_detail(j).to_string(),
                 at_s: self.now,
@@ -680,7 +680,7 @@ impl<S: Store> Reconciler<S> {
             .map(|(i, c)| {
                 let online = ix.cluster_online(i as u32);
                 ClusterView {
-                    name: c.name.clone(),
+                    name: c.name.to_string(),
                     accelerator: topo.accels[c.accel as usize].name.clone(),
                     price_model: views::price_model(c.price_model).to_string(),
                     usd_per_gpu_hour: c.usd_per_gpu_hour,
@@ -719,7 +719,7 @@ impl<S: Store> Reconciler<S> {
             .enumerate()
             .map(|(i, c)| {
                 (
-                    c.name.clone(),
+                    c.name.to_string(),
                     ix.cluster_online(i as u32),
                     ix.cluster_free(i as u32),
                 )

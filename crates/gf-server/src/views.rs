@@ -26,7 +26,7 @@ pub fn price_model(p: PriceModel) -> &'static str {
 fn placement(j: &JobInfo) -> Option<PlacementView> {
     let p = j.placement.as_ref()?;
     Some(PlacementView {
-        cluster: p.cluster.clone(),
+        cluster: p.cluster.to_string(),
         domains: p
             .domains
             .iter()

@@ -749,7 +749,7 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
             0.0
         };
         tr.interruption_rates.insert(
-            cl.name.clone(),
+            cl.name.to_string(),
             RateSummary {
                 interruptions: o.interruptions,
                 gpu_hours: r2(o.gpu_s / 3600.0),

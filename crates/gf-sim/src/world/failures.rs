@@ -246,7 +246,7 @@ impl SimWorld {
     /// Reports domains of cluster `c` that went online or offline.
     fn report_capacity(&mut self, c: u32, domains: Vec<u32>, online: bool, cause: CapacityCause) {
         self.pending.push(Report::CapacityChanged {
-            cluster: self.topo.clusters[c as usize].name.clone(),
+            cluster: self.topo.clusters[c as usize].name.to_string(),
             domains,
             online,
             cause,

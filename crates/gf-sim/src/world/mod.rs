@@ -787,7 +787,7 @@ impl SimWorld {
             self.pending.retain(|r| r.run() != Some(spec.run));
             self.pending.push(Report::Unknown {
                 run: spec.run,
-                cluster: spec.placement.cluster.clone(),
+                cluster: spec.placement.cluster.to_string(),
             });
         }
     }
@@ -906,7 +906,7 @@ impl Backend for SimWorld {
             .clusters
             .iter()
             .map(|c| ClusterCapacity {
-                cluster: c.name.clone(),
+                cluster: c.name.to_string(),
                 reachable: true,
                 online: (0..c.n_domains)
                     .filter(|&i| {

@@ -42,7 +42,7 @@ impl SimWorld {
             Some(cl) if cl.name == *name => self.last_cluster,
             _ => topo
                 .cluster_by_name(name)
-                .ok_or_else(|| BackendError::UnknownCluster(name.clone()))?,
+                .ok_or_else(|| BackendError::UnknownCluster(name.to_string()))?,
         };
         self.last_cluster = c;
         let cl = &topo.clusters[c as usize];
