@@ -136,7 +136,7 @@ impl Controller {
                 let Some(req) = self.jobs[i].req.as_ref() else {
                     return Ok(true);
                 };
-                let a = self.sched.commit(now, req, &p)?;
+                let a = self.sched.commit_owned(now, req, p)?;
                 self.dequeue(i);
                 self.place(now, i, a, out);
             }

@@ -3,6 +3,7 @@
 //! `commit` / `release` (the only writers). The controller and the batch
 //! function [`crate::schedule`] are built on these three calls.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -406,6 +407,27 @@ impl Scheduler {
         req: &Request,
         p: &Placement,
     ) -> Result<AllocId, SchedError> {
+        self.commit_cow(now, req, Cow::Borrowed(p))
+    }
+
+    /// [`Self::commit`] of a placement its caller is done with: its list of
+    /// domains becomes the allocation's, where `commit` copies it (an
+    /// allocation and a copy per placement, millions a year).
+    pub fn commit_owned(
+        &mut self,
+        now: i64,
+        req: &Request,
+        p: Placement,
+    ) -> Result<AllocId, SchedError> {
+        self.commit_cow(now, req, Cow::Owned(p))
+    }
+
+    fn commit_cow(
+        &mut self,
+        now: i64,
+        req: &Request,
+        p: Cow<'_, Placement>,
+    ) -> Result<AllocId, SchedError> {
         let (cpu, mem) = (req.cpu_milli_per_gpu, req.memory_mib_per_gpu);
         for &(d, g) in &p.parts {
             let free = self.index.free(d);
@@ -464,10 +486,15 @@ impl Scheduler {
         if let Some(t) = req.team {
             self.team_used[t as usize * topo.accels.len() + cl.accel as usize] += gpus as u64;
         }
+        let cluster = p.cluster;
+        let parts = match p {
+            Cow::Borrowed(p) => p.parts.clone(),
+            Cow::Owned(p) => p.parts,
+        };
         let a = Alloc {
             work: req.id,
-            cluster: p.cluster,
-            parts: p.parts.clone(),
+            cluster,
+            parts,
             gpus,
             team: req.team,
             priority: req.priority,
@@ -489,7 +516,7 @@ impl Scheduler {
                 (self.allocs.len() - 1) as AllocId
             }
         };
-        let list = &mut self.cluster_allocs[p.cluster as usize];
+        let list = &mut self.cluster_allocs[cluster as usize];
         if self.alloc_pos.len() <= id as usize {
             self.alloc_pos.resize(id as usize + 1, 0);
         }
@@ -497,7 +524,7 @@ impl Scheduler {
         list.push(id);
         self.work_alloc.insert(req.id, id);
         if req.preemptible {
-            *self.preemptible_gpus[p.cluster as usize]
+            *self.preemptible_gpus[cluster as usize]
                 .entry(req.priority)
                 .or_default() += gpus as u64;
         }
@@ -530,14 +557,14 @@ impl Scheduler {
             self.work_alloc.remove(&a.work);
         }
         if a.preemptible {
-            self.unpreemptible(a.cluster, a.priority, a.gpus);
+            unpreemptible(
+                &mut self.preemptible_gpus[a.cluster as usize],
+                a.priority,
+                a.gpus,
+            );
         }
         self.free_ids.push(id);
         Ok(a)
-    }
-
-    fn unpreemptible(&mut self, c: ClusterOrd, priority: u32, gpus: u32) {
-        unpreemptible(&mut self.preemptible_gpus[c as usize], priority, gpus);
     }
 
     /// Gives back the GPUs an allocation holds on domain `d` and drops that
