@@ -722,7 +722,11 @@ impl Scheduler {
             }
         }
         for d in 0..self.topo.n_domains() as DomainOrd {
-            for &id in self.index.holders(d) {
+            let listed = self.index.holders(d);
+            for (k, &id) in listed.iter().enumerate() {
+                if listed[..k].contains(&id) {
+                    return Err(format!("domain {d} lists allocation {id} twice"));
+                }
                 if !self
                     .alloc(id)
                     .is_some_and(|a| a.parts.iter().any(|p| p.0 == d))
