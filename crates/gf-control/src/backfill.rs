@@ -38,7 +38,7 @@ impl Controller {
     /// Sets the pass's reservation for job `i`, which found no room: the
     /// accepting cluster where enough GPUs free up soonest.
     pub(crate) fn reserve_for_head(&mut self, now: i64, i: usize) {
-        let Some(req) = &self.jobs[i].req else {
+        let Some(req) = &self.jobs[i].lv().req else {
             return;
         };
         let need = u64::from(req.gpus);

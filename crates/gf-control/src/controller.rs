@@ -421,6 +421,7 @@ impl Controller {
     pub(crate) fn current(&self, job: JobId, attempt: u32) -> Option<usize> {
         let i = self.by_id.get(&job)?;
         let j = &self.jobs[i as usize];
-        (j.attempt == attempt && j.alloc.is_some() && j.state.holds_run()).then_some(i as usize)
+        (j.attempt == attempt && j.lv().alloc.is_some() && j.state.holds_run())
+            .then_some(i as usize)
     }
 }

@@ -33,7 +33,11 @@ impl Controller {
         // Each team's waiting jobs, in queue order (priority, then age).
         let mut by_team: BTreeMap<Option<u32>, VecDeque<QueueKey>> = BTreeMap::new();
         for &k in &self.queue {
-            let team = self.jobs[k.2 as usize].req.as_ref().and_then(|r| r.team);
+            let team = self.jobs[k.2 as usize]
+                .lv()
+                .req
+                .as_ref()
+                .and_then(|r| r.team);
             by_team.entry(team).or_default().push_back(k);
         }
         let mut shares: BTreeMap<Option<u32>, f64> =
@@ -50,9 +54,11 @@ impl Controller {
             let Some(key) = by_team.get_mut(&team).and_then(VecDeque::pop_front) else {
                 break;
             };
-            let before = self.jobs[key.2 as usize].alloc_gpus;
+            let before = self.jobs[key.2 as usize].alloc_gpus();
             self.offer(now, key, &mut missed, out)?;
-            let got = self.jobs[key.2 as usize].alloc_gpus.saturating_sub(before);
+            let got = self.jobs[key.2 as usize]
+                .alloc_gpus()
+                .saturating_sub(before);
             if got > 0
                 && let Some(t) = team
             {

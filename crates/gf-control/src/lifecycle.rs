@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 
 use crate::controller::{Controller, Owner};
 use crate::error::ControlError;
-use crate::job::{JobInfo, JobState, Reservation, Stop};
+use crate::job::{JobInfo, JobState, Live, Reservation, Stop};
 use crate::protocol::Action;
 use crate::run::young_daly_interval_s;
 
@@ -71,21 +71,14 @@ impl Controller {
                 at_s: now,
             },
             reason: "waiting for the next scheduling pass".into(),
-            cluster: None,
-            placement: None,
-            alloc: None,
-            alloc_gpus: 0,
             interruptions: [0; 3],
             spare_swaps: 0,
             spares_lost: 0,
             attained_gpu_s: 0.0,
-            run_started_s: None,
-            qkey: None,
-            req: None,
-            seq: self.seq,
-            deadline: None,
-            stop: None,
-            reservation: None,
+            live: Some(Box::new(Live {
+                seq: self.seq,
+                ..Live::default()
+            })),
             gpus: spec.gpus,
             work_gpu_hours: spec.work_gpu_hours,
             spec: Arc::new(spec),
@@ -96,7 +89,7 @@ impl Controller {
                 // domains of the cluster the gang lands on, topped up from
                 // free capacity at every dispatch (`top_up_spares`).
                 req.checkpoint_interval_s = interval_s;
-                job.req = Some(Box::new(req));
+                job.lv_mut().req = Some(Box::new(req));
                 self.by_id.insert(id, idx);
                 self.jobs.push(job);
                 self.enqueue(idx as usize);
@@ -112,8 +105,8 @@ impl Controller {
     /// Puts job `i` in the queue under the queue order's key now.
     pub(crate) fn enqueue(&mut self, i: usize) {
         let j = &self.jobs[i];
-        let key = (self.cfg.queue.rank(j), j.seq, i as u32);
-        if let Some(old) = self.jobs[i].qkey.replace(key) {
+        let key = (self.cfg.queue.rank(j), j.lv().seq, i as u32);
+        if let Some(old) = self.jobs[i].lv_mut().qkey.replace(key) {
             self.queue.remove(&old);
         }
         self.queue.insert(key);
@@ -122,7 +115,7 @@ impl Controller {
 
     /// Takes job `i` out of the queue.
     pub(crate) fn dequeue(&mut self, i: usize) {
-        if let Some(k) = self.jobs[i].qkey.take() {
+        if let Some(k) = self.jobs[i].live_mut().and_then(|l| l.qkey.take()) {
             self.queue.remove(&k);
         }
     }
@@ -142,7 +135,7 @@ impl Controller {
                 self.end(now, i, JobState::Cancelled, why, out);
             }
             JobState::Reserved => {
-                if let Some(r) = self.jobs[i].reservation.take() {
+                if let Some(r) = self.jobs[i].live_mut().and_then(|l| l.reservation.take()) {
                     for a in r.held {
                         self.release(a)?;
                     }
@@ -152,7 +145,7 @@ impl Controller {
             }
             JobState::Stopping => {
                 // Already stopping (preempted): it ends as cancelled once stopped.
-                if let Some(s) = &mut self.jobs[i].stop {
+                if let Some(s) = &mut self.jobs[i].lv_mut().stop {
                     s.reason = StopReason::Cancel;
                 }
             }
@@ -181,7 +174,7 @@ impl Controller {
         self.clear_deadline(i);
         let j = &mut self.jobs[i];
         j.state = JobState::Stopping;
-        j.stop = Some(Stop { reason, for_job });
+        j.lv_mut().stop = Some(Stop { reason, for_job });
         j.reason = match reason {
             StopReason::Preempt => "preempted, stopping".into(),
             _ => "stopping".into(),
@@ -198,13 +191,13 @@ impl Controller {
     fn set_deadline(&mut self, i: usize, t: i64) {
         self.clear_deadline(i);
         let j = &mut self.jobs[i];
-        j.deadline = Some(t);
+        j.lv_mut().deadline = Some(t);
         self.deadlines.insert((t, i as u32, j.attempt));
     }
 
     fn clear_deadline(&mut self, i: usize) {
         let j = &mut self.jobs[i];
-        if let Some(t) = j.deadline.take() {
+        if let Some(t) = j.live_mut().and_then(|l| l.deadline.take()) {
             self.deadlines.remove(&(t, i as u32, j.attempt));
         }
     }
@@ -218,10 +211,10 @@ impl Controller {
             }
             self.deadlines.pop_first();
             let i = i as usize;
-            if self.jobs[i].attempt != attempt || self.jobs[i].deadline != Some(t) {
+            if self.jobs[i].attempt != attempt || self.jobs[i].lv().deadline != Some(t) {
                 continue;
             }
-            self.jobs[i].deadline = None;
+            self.jobs[i].lv_mut().deadline = None;
             match self.jobs[i].state {
                 JobState::Placed | JobState::Restarting => {
                     let run = self.jobs[i].run();
@@ -249,12 +242,14 @@ impl Controller {
     fn give_back(&mut self, now: i64, i: usize) -> Result<Option<Alloc>, ControlError> {
         self.stop_clock(now, i);
         self.clear_deadline(i);
-        let j = &mut self.jobs[i];
-        j.cluster = None;
-        j.placement = None;
-        j.alloc_gpus = 0;
+        let alloc = self.jobs[i].live_mut().and_then(|l| {
+            l.cluster = None;
+            l.placement = None;
+            l.alloc_gpus = 0;
+            l.alloc.take()
+        });
         self.dirty = true;
-        match j.alloc.take() {
+        match alloc {
             Some(a) => Ok(Some(self.release(a)?)),
             None => Ok(None),
         }
@@ -264,10 +259,10 @@ impl Controller {
     /// job's attained service (what Tiresias ranks by).
     fn stop_clock(&mut self, now: i64, i: usize) {
         let j = &mut self.jobs[i];
-        if let Some(t) = j.run_started_s.take() {
+        if let Some(t) = j.live_mut().and_then(|l| l.run_started_s.take()) {
             let gpu_s = (now - t).max(0) as f64 * f64::from(j.spec.gpus);
             j.attained_gpu_s += gpu_s;
-            if let Some(c) = j.cluster {
+            if let Some(c) = j.lv().cluster {
                 self.rates.ran(c, gpu_s);
             }
         }
@@ -276,7 +271,7 @@ impl Controller {
     /// Job `i`'s run was interrupted by something the controller did not ask
     /// for: the estimate of its cluster's rate learns of it.
     fn observe_interruption(&mut self, i: usize) {
-        if let Some(c) = self.jobs[i].cluster {
+        if let Some(c) = self.jobs[i].lv().cluster {
             self.rates.interrupted(c);
         }
     }
@@ -305,8 +300,12 @@ impl Controller {
         j.state = state;
         j.end_s = Some(now);
         j.reason = reason.clone().into();
-        // Only a job that may still be placed needs its request.
-        j.req = None;
+        // Only a job that may still be placed needs its request, and an
+        // ended one nothing else of its live part.
+        if let Some(l) = j.live_mut() {
+            l.req = None;
+        }
+        j.retire();
         if !self.cfg.keep_ended_specs {
             j.spec = Arc::clone(&self.released_spec);
         }
@@ -362,9 +361,10 @@ impl Controller {
         self.track(a, Owner::Job(i as u32));
         let (cluster, gpus) = self.sched.alloc(a).map_or((0, 0), |x| (x.cluster, x.gpus));
         let j = &mut self.jobs[i];
-        j.alloc = Some(a);
-        j.cluster = Some(cluster);
-        j.alloc_gpus = gpus;
+        let l = j.lv_mut();
+        l.alloc = Some(a);
+        l.cluster = Some(cluster);
+        l.alloc_gpus = gpus;
         self.dispatch(now, i, out);
     }
 
@@ -372,7 +372,9 @@ impl Controller {
     /// from its last reported checkpoint.
     fn dispatch(&mut self, now: i64, i: usize, out: &mut Vec<Action>) {
         self.stop_clock(now, i);
-        let Some(a) = self.jobs[i].alloc else { return };
+        let Some(a) = self.jobs[i].lv().alloc else {
+            return;
+        };
         self.top_up_spares(i, a);
         let Some(al) = self.sched.alloc(a) else {
             return;
@@ -394,7 +396,7 @@ impl Controller {
         };
         j.first_start_s.get_or_insert(now);
         j.reason = Cow::Borrowed("");
-        j.placement = Some(placement.clone());
+        j.lv_mut().placement = Some(placement.clone());
         let spec = RunSpec {
             run: j.run(),
             placement,
@@ -419,7 +421,7 @@ impl Controller {
         if matches!(self.jobs[i].state, JobState::Placed | JobState::Restarting) {
             self.clear_deadline(i);
             self.jobs[i].state = JobState::Running;
-            self.jobs[i].run_started_s = Some(now);
+            self.jobs[i].lv_mut().run_started_s = Some(now);
         }
     }
 
@@ -428,7 +430,7 @@ impl Controller {
         let j = &mut self.jobs[i];
         if p.done_gpu_h >= j.progress.done_gpu_h {
             j.progress = p;
-            if let Some(a) = j.alloc {
+            if let Some(a) = j.lv().alloc {
                 self.sched.checkpointed(a, p.at_s);
             }
         }
@@ -548,19 +550,19 @@ impl Controller {
         finished: bool,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        let stop = self.jobs[i].stop.take();
+        let stop = self.jobs[i].live_mut().and_then(|l| l.stop.take());
         self.clear_deadline(i);
-        let alloc = self.jobs[i].alloc;
+        let alloc = self.jobs[i].lv().alloc;
         let waiting_for = stop.as_ref().and_then(|s| s.for_job).filter(|&p| {
             self.jobs[p as usize].state == JobState::Reserved
-                && self.jobs[p as usize].reservation.is_some()
+                && self.jobs[p as usize].lv().reservation.is_some()
         });
         match (waiting_for, alloc) {
             (Some(p), Some(a)) => {
-                self.jobs[i].alloc = None;
+                self.jobs[i].lv_mut().alloc = None;
                 self.give_back(now, i)?;
                 self.set_owner(a, Some(Owner::Held(p)));
-                if let Some(r) = &mut self.jobs[p as usize].reservation {
+                if let Some(r) = &mut self.jobs[p as usize].lv_mut().reservation {
                     r.held.push(a);
                     r.waiting = r.waiting.saturating_sub(1);
                 }
@@ -591,6 +593,7 @@ impl Controller {
         }
         if let Some(p) = waiting_for
             && self.jobs[p as usize]
+                .lv()
                 .reservation
                 .as_ref()
                 .is_some_and(|r| r.waiting == 0)
@@ -608,13 +611,13 @@ impl Controller {
         p: usize,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        let Some(r) = self.jobs[p].reservation.take() else {
+        let Some(r) = self.jobs[p].live_mut().and_then(|l| l.reservation.take()) else {
             return Ok(());
         };
         for a in r.held {
             self.release(a)?;
         }
-        let Some(req) = self.jobs[p].req.clone() else {
+        let Some(req) = self.jobs[p].lv().req.clone() else {
             return Ok(());
         };
         // The victims' GPUs were held, but not the site's power headroom:
@@ -682,7 +685,7 @@ impl Controller {
         // headroom the placement counted on. The victims' part is held by
         // the victims until they stop, then by the reservation.
         let mut held = Vec::new();
-        if let Some(req) = &self.jobs[p].req
+        if let Some(req) = &self.jobs[p].lv().req
             && !req.is_fractional()
         {
             let ix = self.sched.index();
@@ -709,7 +712,7 @@ impl Controller {
         }
         self.jobs[p].state = JobState::Reserved;
         self.jobs[p].reason = "waiting for preempted work to stop".into();
-        self.jobs[p].reservation = Some(Box::new(Reservation {
+        self.jobs[p].lv_mut().reservation = Some(Box::new(Reservation {
             placement,
             waiting: jobs.len() as u32,
             held,
@@ -722,6 +725,7 @@ impl Controller {
             self.request_stop(now, v, StopReason::Preempt, Some(p as u32), out);
         }
         if self.jobs[p]
+            .lv()
             .reservation
             .as_ref()
             .is_some_and(|r| r.waiting == 0)
@@ -881,7 +885,7 @@ impl Controller {
             after = Some(d);
             if matches!(self.sched.add_part(a, d, dg), Ok(true)) {
                 self.sched.track_part(a, d);
-                self.jobs[i].alloc_gpus += dg;
+                self.jobs[i].lv_mut().alloc_gpus += dg;
                 need -= 1;
             }
         }
@@ -889,10 +893,10 @@ impl Controller {
 
     /// The domains of `gone` are all hot spares of job `i`'s current run.
     fn only_spares(&self, i: usize, gone: &[(DomainOrd, u32)]) -> bool {
-        let Some(p) = &self.jobs[i].placement else {
+        let Some(p) = &self.jobs[i].lv().placement else {
             return false;
         };
-        let Some(c) = self.jobs[i].cluster else {
+        let Some(c) = self.jobs[i].lv().cluster else {
             return false;
         };
         let first = self.topo.clusters[c as usize].first_domain;
@@ -937,13 +941,14 @@ impl Controller {
         // too), and the next dispatch refills the pool.
         if self.jobs[i].state != JobState::Stopping && self.only_spares(i, &gone) {
             let first = self.jobs[i]
-                .cluster
+                .cluster()
                 .map_or(0, |c| self.topo.clusters[c as usize].first_domain);
             for &(g, n) in &gone {
                 self.sched.release_part(a, g)?;
                 let j = &mut self.jobs[i];
-                j.alloc_gpus -= n;
-                if let Some(p) = &mut j.placement {
+                let l = j.lv_mut();
+                l.alloc_gpus -= n;
+                if let Some(p) = &mut l.placement {
                     p.domains.retain(|s| s.index != g - first);
                 }
             }
@@ -967,11 +972,11 @@ impl Controller {
         self.observe_interruption(i);
         let need = self.jobs[i].spec.gpus;
         let lost: u32 = gone.iter().map(|p| p.1).sum();
-        if lost > 0 && self.jobs[i].alloc_gpus.saturating_sub(lost) >= need {
+        if lost > 0 && self.jobs[i].lv().alloc_gpus.saturating_sub(lost) >= need {
             for (g, _) in gone {
                 self.sched.release_part(a, g)?;
             }
-            self.jobs[i].alloc_gpus -= lost;
+            self.jobs[i].lv_mut().alloc_gpus -= lost;
             self.jobs[i].spare_swaps += 1;
             if !self.charge(i, cause.category()) {
                 self.give_back(now, i)?;

@@ -88,7 +88,7 @@ impl Controller {
         out: &mut Vec<Action>,
     ) -> Result<bool, ControlError> {
         let i = key.2 as usize;
-        let Some(req) = self.jobs[i].req.as_ref() else {
+        let Some(req) = self.jobs[i].lv().req.as_ref() else {
             self.dequeue(i);
             return Ok(true);
         };
@@ -133,7 +133,7 @@ impl Controller {
                             .into();
                     return Ok(false);
                 }
-                let Some(req) = self.jobs[i].req.as_ref() else {
+                let Some(req) = self.jobs[i].lv().req.as_ref() else {
                     return Ok(true);
                 };
                 let a = self.sched.commit_owned(now, req, p)?;

@@ -121,7 +121,7 @@ impl Controller {
             .map(|(i, j)| {
                 let mut probe = j.clone();
                 probe.attained_gpu_s = self.attained_now(i, now);
-                (order.rank(&probe), j.seq, i)
+                (order.rank(&probe), j.lv().seq, i)
             })
             .collect();
         cand.sort_unstable();
@@ -140,7 +140,7 @@ impl Controller {
     /// GPU-seconds of service a job has attained by `now`.
     pub(crate) fn attained_now(&self, i: usize, now: i64) -> f64 {
         let j = &self.jobs[i];
-        let running = match (j.state, j.run_started_s) {
+        let running = match (j.state, j.lv().run_started_s) {
             (JobState::Running, Some(t)) => (now - t).max(0) as f64 * f64::from(j.spec.gpus),
             _ => 0.0,
         };
@@ -160,7 +160,7 @@ impl Controller {
             .iter()
             .filter(|j| j.state == JobState::Running)
             .filter_map(|j| {
-                let t0 = j.run_started_s?;
+                let t0 = j.lv().run_started_s?;
                 let g = f64::from(j.spec.gpus.max(1));
                 let attained = j.attained_gpu_s + (now - t0).max(0) as f64 * g;
                 let next = thresholds_gpu_s.iter().find(|&&t| t > attained)?;

@@ -448,7 +448,7 @@ impl Controller {
             return;
         };
         self.set_owner(a, Some(Owner::Held(p)));
-        if let Some(res) = &mut self.jobs[p as usize].reservation {
+        if let Some(res) = &mut self.jobs[p as usize].lv_mut().reservation {
             res.held.push(a);
         }
         out.push(replica_stop(r.work));

@@ -127,7 +127,7 @@ fn a_job_is_placed_runs_checkpoints_and_completes_when_reported_finished() {
     );
     let j = c.job(1).unwrap();
     assert_eq!(
-        (j.state, j.alloc_gpus, j.attempt),
+        (j.state, j.alloc_gpus(), j.attempt),
         (JobState::Placed, 16, 1)
     );
     assert!(h(&mut c, T0 + 30, backend(Report::Started { run: run(1, 1) })).is_empty());
@@ -380,7 +380,7 @@ fn a_hot_spare_takes_a_failed_domains_place_without_requeueing() {
     assert_eq!(resume(d[0]), 16.0);
     let j = c.job(1).unwrap();
     assert_eq!(j.state, JobState::Restarting);
-    assert_eq!((j.spare_swaps, j.alloc_gpus), (1, 24));
+    assert_eq!((j.spare_swaps, j.alloc_gpus()), (1, 24));
     assert_eq!(j.interruptions, [1, 0, 0]);
     assert_eq!(c.pending(), 0);
     h(
@@ -439,8 +439,8 @@ fn preemption_waits_for_the_victim_to_stop_before_dispatching() {
     // The victim is asked to stop, and the preemptor is not dispatched yet.
     assert_eq!(acts, vec![stop(1, 1, StopReason::Preempt, 120)]);
     let (low, high) = (c.job(1).unwrap(), c.job(2).unwrap());
-    assert_eq!((low.state, low.alloc_gpus), (JobState::Stopping, 32));
-    assert_eq!((high.state, high.alloc_gpus), (JobState::Reserved, 0));
+    assert_eq!((low.state, low.alloc_gpus()), (JobState::Stopping, 32));
+    assert_eq!((high.state, high.alloc_gpus()), (JobState::Reserved, 0));
     assert_eq!(c.preemptions(), 1);
     assert_eq!(c.scheduler().allocs().count(), 1);
     // Ticks meanwhile neither stop the victim again nor place the preemptor.
@@ -598,7 +598,7 @@ fn a_refused_dispatch_requeues_the_job_with_the_reason() {
         j.state
     );
     assert!(j.reason.contains("partition drained"), "{}", j.reason);
-    assert_eq!(j.alloc_gpus, 0);
+    assert_eq!(j.alloc_gpus(), 0);
     assert_eq!(c.pending(), 1);
     assert_eq!(c.scheduler().allocs().count(), 0);
     // The next pass places it again, as a new attempt.
@@ -922,7 +922,7 @@ fn a_stopping_run_whose_domain_fails_is_killed_at_once() {
     assert_eq!(acts[0], stop(1, 1, StopReason::Release, 0));
     let low = c.job(1).unwrap();
     assert_eq!(low.state, JobState::Interrupted);
-    assert_eq!(low.alloc_gpus, 0);
+    assert_eq!(low.alloc_gpus(), 0);
     // The room it left goes to the preemptor, which waited for it.
     let d = dispatches(&acts);
     assert_eq!(d.len(), 1, "{acts:?}");
@@ -1172,7 +1172,7 @@ fn a_failed_hot_spare_costs_its_gang_nothing() {
     assert!(acts.is_empty(), "{acts:?}");
     let j = c.job(1).unwrap();
     assert_eq!(j.state, JobState::Running);
-    assert_eq!((j.attempt, j.alloc_gpus, j.spares_lost), (1, 16, 1));
+    assert_eq!((j.attempt, j.alloc_gpus(), j.spares_lost), (1, 16, 1));
     assert_eq!(j.interruptions, [0, 0, 0]);
     // Its next restart (a software crash, restarted in place) refills the
     // pool from the free domain 3.

@@ -370,11 +370,13 @@ fn invariants(c: &Controller) -> Result<(), String> {
     let mut held = 0;
     for j in c.jobs() {
         let holds = j.state.holds_run();
-        let placed = j.placement.as_ref().map_or(0, |p| p.gpus());
-        if holds != (j.alloc_gpus > 0) || j.alloc_gpus != placed {
+        let placed = j.placement().map_or(0, |p| p.gpus());
+        if holds != (j.alloc_gpus() > 0) || j.alloc_gpus() != placed {
             return Err(format!(
                 "job {} is {:?} holding {} GPUs, placed on {placed}",
-                j.id, j.state, j.alloc_gpus
+                j.id,
+                j.state,
+                j.alloc_gpus()
             ));
         }
         held += holds as usize;

@@ -653,7 +653,7 @@ impl<S: Store> Reconciler<S> {
                 terminal: j.state.is_terminal(),
                 attempt: j.attempt,
                 cluster: j
-                    .cluster
+                    .cluster()
                     .map(|c| self.ctl.topology().clusters[c as usize].name.to_string()),
                 reason: j.reason.to_string(),
                 detail_json: views::job_detail(j).to_string(),

@@ -24,7 +24,7 @@ pub fn price_model(p: PriceModel) -> &'static str {
 }
 
 fn placement(j: &JobInfo) -> Option<PlacementView> {
-    let p = j.placement.as_ref()?;
+    let p = j.placement()?;
     Some(PlacementView {
         cluster: p.cluster.to_string(),
         domains: p
@@ -91,7 +91,7 @@ pub fn job_view(r: &JobRow) -> JobView {
 /// What every explanation starts from: the job's state in a sentence.
 pub fn explain_base(j: &JobInfo, topo: &Topology) -> ExplainView {
     let cluster = j
-        .cluster
+        .cluster()
         .map(|c| topo.clusters[c as usize].name.clone())
         .unwrap_or_default();
     let summary = match j.state {
