@@ -132,8 +132,9 @@ pub(crate) struct Live {
     /// Its key while queued.
     pub qkey: Option<(u64, u64, u32)>,
     pub alloc: Option<AllocId>,
-    /// The scheduler's request, while the job may still be placed.
-    pub req: Option<Box<Request>>,
+    /// The scheduler's request, while the job may still be placed (in the
+    /// live part's own box, so not boxed again).
+    pub req: Option<Request>,
     pub seq: u64,
     /// When the current dispatch or stop times out.
     pub deadline: Option<i64>,

@@ -89,7 +89,7 @@ impl Controller {
                 // domains of the cluster the gang lands on, topped up from
                 // free capacity at every dispatch (`top_up_spares`).
                 req.checkpoint_interval_s = interval_s;
-                job.lv_mut().req = Some(Box::new(req));
+                job.lv_mut().req = Some(req);
                 self.by_id.insert(id, idx);
                 self.jobs.push(job);
                 self.enqueue(idx as usize);
