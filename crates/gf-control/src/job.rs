@@ -161,7 +161,7 @@ static NOT_LIVE: Live = Live {
 
 impl Live {
     /// Holds nothing the controller still needs: no allocation, queue
-    /// entry, deadline, stop or reservation.
+    /// entry, request, deadline, stop or reservation.
     fn is_idle(&self) -> bool {
         self.cluster.is_none()
             && self.placement.is_none()
@@ -190,6 +190,13 @@ impl JobInfo {
     /// GPUs held now (the gang plus hot spares; 0 when not placed).
     pub fn alloc_gpus(&self) -> u32 {
         self.lv().alloc_gpus
+    }
+
+    /// Whether the record still carries the part only a job that may run
+    /// needs: every job that has not ended does, and an ended one should
+    /// not (it is what keeps a year's millions of ended records small).
+    pub fn has_live_part(&self) -> bool {
+        self.live.is_some()
     }
 
     /// Its live part (an ended job's reads as empty).

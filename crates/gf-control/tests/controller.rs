@@ -157,6 +157,7 @@ fn a_job_is_placed_runs_checkpoints_and_completes_when_reported_finished() {
     assert_eq!(j.state, JobState::Completed);
     assert_eq!(j.end_s, Some(T0 + 5 * 3600));
     assert_eq!(j.progress.done_gpu_h, 80.0);
+    assert!(!j.has_live_part(), "an ended job keeps no live part");
     assert_eq!(c.scheduler().allocs().count(), 0);
 }
 

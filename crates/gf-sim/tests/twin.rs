@@ -148,6 +148,16 @@ fn gpu_hours_and_jobs_are_conserved() {
             s.jobs_submitted
         );
         for j in sim.controller().jobs() {
+            // An ended job's record has let go of its live part (a year of
+            // a 20M-GPU fleet holds millions of them); a job that may still
+            // run keeps it.
+            assert_eq!(
+                j.has_live_part(),
+                !j.state.is_terminal(),
+                "{} is {:?}",
+                j.spec.name,
+                j.state
+            );
             if matches!(
                 j.state,
                 gf_control::JobState::Pending | gf_control::JobState::Interrupted
