@@ -60,7 +60,7 @@ fn dispatched_by_team(c: &Controller, acts: &[Action]) -> (usize, usize) {
     let mut n = (0, 0);
     for a in acts {
         if let Action::Dispatch(d) = a {
-            match c.job(d.run.job).unwrap().spec.team.as_str() {
+            match c.job(d.run.job).unwrap().spec.team.as_ref() {
                 "a" => n.0 += 1,
                 _ => n.1 += 1,
             }

@@ -435,10 +435,10 @@ fn read_job(cx: &mut Diagnostics, v: Value<'_>) -> Option<JobSpec> {
     let locs = t.finish(cx);
     Some(JobSpec {
         name: name?,
-        team: team.unwrap_or_default(),
+        team: team.unwrap_or_default().into(),
         priority,
         gpus: gpus.unwrap_or(1),
-        accelerators: accelerators.unwrap_or_default(),
+        accelerators: accelerators.unwrap_or_default().into(),
         work_gpu_hours: work.unwrap_or(1.0),
         checkpoint_interval_min: interval,
         checkpoint_cost_min: cost,

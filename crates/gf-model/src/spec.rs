@@ -9,6 +9,7 @@
 //! Like the scenario types, they depend on the catalog and units only.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -296,15 +297,18 @@ fn max_priority() -> u32 {
 pub struct JobSpec {
     /// Unique name.
     pub name: String,
-    /// The team that owns it.
-    pub team: String,
+    /// The team that owns it: shared, since a workload's millions of
+    /// jobs name the same few teams (a `String` each was an allocation
+    /// made at submit and a cold one freed when the job ended).
+    pub team: Arc<str>,
     /// Higher runs first and may preempt lower.
     #[serde(default)]
     pub priority: u32,
     /// Gang size in GPUs.
     pub gpus: u32,
-    /// Accelerators it runs on, most preferred first.
-    pub accelerators: Vec<String>,
+    /// Accelerators it runs on, most preferred first: shared between the
+    /// jobs of a workload, as the team is.
+    pub accelerators: Arc<[String]>,
     /// Work in reference (H100) GPU-hours.
     pub work_gpu_hours: f64,
     /// Minutes between checkpoints; without it the interval is derived from the failure rate.

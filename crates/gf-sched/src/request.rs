@@ -78,7 +78,7 @@ impl Request {
             .filter_map(|a| topo.accel(a))
             .collect();
         if accels.is_empty() {
-            return Err(RequestError::NoKnownAccelerator(j.accelerators.clone()));
+            return Err(RequestError::NoKnownAccelerator(j.accelerators.to_vec()));
         }
         let scoped = !j.providers.is_empty() || !j.regions.is_empty();
         Ok(Request {

@@ -67,6 +67,9 @@ pub struct Sim {
     gen_count: Vec<u32>,
     /// Each training generator's gang-size mix, built once.
     size_mix: Vec<Option<rand_distr::weighted::WeightedIndex<f64>>>,
+    /// Each training generator's team and accelerators, shared by the
+    /// specs of all its jobs rather than copied into each.
+    gen_shared: Vec<(Arc<str>, Arc<[String]>)>,
     inbox: VecDeque<Event>,
     /// The controller's actions for the event being fed (kept between
     /// events for its capacity).
@@ -204,6 +207,11 @@ impl Sim {
                 .training
                 .iter()
                 .map(|g| workload::weighted_index(g.sizes.iter().map(|s| s.share)))
+                .collect(),
+            gen_shared: sc
+                .training
+                .iter()
+                .map(|g| (g.team.as_str().into(), g.accelerators.as_slice().into()))
                 .collect(),
             inbox: VecDeque::new(),
             actions: Vec::new(),
@@ -378,10 +386,10 @@ impl Sim {
         let gpus = wg.sizes[k].gpus;
         let spec = JobSpec {
             name: job_name(&wg.name, self.gen_count[g]),
-            team: wg.team.clone(),
+            team: Arc::clone(&self.gen_shared[g].0),
             priority: wg.priority,
             gpus,
-            accelerators: wg.accelerators.clone(),
+            accelerators: Arc::clone(&self.gen_shared[g].1),
             work_gpu_hours: gpus as f64 * hours,
             checkpoint_interval_min: None,
             checkpoint_cost_min: self.sc.checkpoint.cost_min,

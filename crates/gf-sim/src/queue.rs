@@ -271,10 +271,10 @@ impl Drive<'_> {
 fn spec(j: &QueueJob, i: usize, half: f64) -> JobSpec {
     JobSpec {
         name: format!("trace-{i}"),
-        team: String::new(),
+        team: "".into(),
         priority: 100,
         gpus: j.gpus,
-        accelerators: vec!["trace-gpu".into()],
+        accelerators: ["trace-gpu".to_string()].into(),
         work_gpu_hours: f64::from(j.gpus) * j.duration_s.max(1.0) / 3600.0,
         // Never in the run: the only checkpoint is the one a preemption writes.
         checkpoint_interval_min: Some(1e12),

@@ -45,10 +45,10 @@ fn world() -> World {
 fn run(job: u64, domain: u32, work_gpu_hours: f64) -> RunSpec {
     let spec = JobSpec {
         name: format!("j{job}"),
-        team: String::new(),
+        team: "".into(),
         priority: 100,
         gpus: 8,
-        accelerators: vec!["h100".into()],
+        accelerators: ["h100".to_string()].into(),
         work_gpu_hours,
         checkpoint_interval_min: None,
         checkpoint_cost_min: 1.0,

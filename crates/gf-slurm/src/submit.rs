@@ -157,7 +157,7 @@ mod tests {
             team: "t".into(),
             priority: 0,
             gpus: slots.iter().map(|s| s.1).sum(),
-            accelerators: vec!["h100".into()],
+            accelerators: ["h100".to_string()].into(),
             work_gpu_hours: 1.0,
             checkpoint_interval_min: None,
             checkpoint_cost_min: 1.0,

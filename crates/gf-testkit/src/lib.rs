@@ -163,7 +163,7 @@ pub fn job(name: &str) -> JobBuilder {
             gpus: 8,
             accelerators: ["gb200", "gb300", "h100", "h200", "b200"]
                 .map(String::from)
-                .to_vec(),
+                .into(),
             work_gpu_hours: 100.0,
             checkpoint_interval_min: Some(60.0),
             checkpoint_cost_min: 5.0,

@@ -88,7 +88,7 @@ pub fn job(name: &str) -> Job {
         team: "t".into(),
         priority: 100,
         gpus: 8,
-        accelerators: vec!["h100".into()],
+        accelerators: ["h100".to_string()].into(),
         work_gpu_hours: 80.0,
         checkpoint_interval_min: None,
         checkpoint_cost_min: 5.0,

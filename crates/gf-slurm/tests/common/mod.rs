@@ -109,7 +109,7 @@ pub fn run_on(id: Id, job: u64, domains: &[u32], exec: ExecSpec) -> RunSpec {
         team: "t".into(),
         priority: 0,
         gpus,
-        accelerators: vec!["h100".into()],
+        accelerators: ["h100".to_string()].into(),
         work_gpu_hours: 1.0,
         checkpoint_interval_min: None,
         checkpoint_cost_min: 1.0,
