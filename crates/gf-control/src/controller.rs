@@ -330,13 +330,13 @@ impl Controller {
                 let c = self
                     .topo
                     .cluster_by_name(cluster)
-                    .ok_or_else(|| ControlError::UnknownCluster(cluster.clone()))?;
+                    .ok_or_else(|| ControlError::UnknownCluster(cluster.to_string()))?;
                 match domains
                     .iter()
                     .find(|&&i| self.topo.domain_of(c, i).is_none())
                 {
                     Some(&index) => Err(ControlError::UnknownDomain {
-                        cluster: cluster.clone(),
+                        cluster: cluster.to_string(),
                         index,
                     }),
                     None => Ok(()),
@@ -366,12 +366,12 @@ impl Controller {
                 let c = self
                     .topo
                     .cluster_by_name(&cluster)
-                    .ok_or_else(|| ControlError::UnknownCluster(cluster.clone()))?;
+                    .ok_or_else(|| ControlError::UnknownCluster(cluster.to_string()))?;
                 let mut ords = Vec::with_capacity(domains.len());
                 for &i in &domains {
                     ords.push(self.topo.domain_of(c, i).ok_or_else(|| {
                         ControlError::UnknownDomain {
-                            cluster: cluster.clone(),
+                            cluster: cluster.to_string(),
                             index: i,
                         }
                     })?);

@@ -1215,7 +1215,7 @@ fn a_cluster_back_from_an_outage_is_held_out_of_placement_for_the_holdoff() {
     // It answers again at T0 + 200, but is held out for 600 s: a gang that
     // only a whole empty cluster can take waits.
     let back = backend(Report::CapacityChanged {
-        cluster: failed.to_string(),
+        cluster: failed.clone(),
         domains: vec![0, 1, 2, 3],
         online: true,
         cause: CapacityCause::Repair,
@@ -1249,7 +1249,7 @@ fn without_a_holdoff_a_cluster_back_from_an_outage_is_used_at_once() {
     );
     h(&mut c, T0 + 101, Event::ScheduleTick);
     let back = backend(Report::CapacityChanged {
-        cluster: failed.to_string(),
+        cluster: failed.clone(),
         domains: vec![0, 1, 2, 3],
         online: true,
         cause: CapacityCause::Repair,

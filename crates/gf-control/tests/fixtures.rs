@@ -337,7 +337,7 @@ fn realistic_log() -> EventLog {
     feed(
         T0 + 5000,
         backend(Report::CapacityChanged {
-            cluster: p1.placement.cluster.to_string(),
+            cluster: p1.placement.cluster.clone(),
             domains: vec![lost],
             online: false,
             cause: CapacityCause::GpuFailure,
@@ -361,7 +361,7 @@ fn realistic_log() -> EventLog {
     feed(
         T0 + 9000,
         backend(Report::CapacityChanged {
-            cluster: p1.placement.cluster.to_string(),
+            cluster: p1.placement.cluster.clone(),
             domains: vec![lost],
             online: true,
             cause: CapacityCause::Repair,

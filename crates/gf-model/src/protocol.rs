@@ -338,8 +338,10 @@ pub enum Report {
     },
     /// NVLink domains of a cluster came online or went offline.
     CapacityChanged {
-        /// The cluster's full name.
-        cluster: String,
+        /// The cluster's full name (shared with the topology's, as a
+        /// placement's is: a year of a 20M-GPU fleet reports millions of
+        /// failures and repairs).
+        cluster: Arc<str>,
         /// Indices of the domains within the cluster.
         domains: Vec<u32>,
         /// Online now, or offline now.

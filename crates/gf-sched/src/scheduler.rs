@@ -553,8 +553,11 @@ impl Scheduler {
         if let Some(&moved) = list.get(i) {
             self.alloc_pos[moved as usize] = i as u32;
         }
-        if self.work_alloc.get(&a.work) == Some(&id) {
-            self.work_alloc.remove(&a.work);
+        // One probe of the table, not a look-up and then a removal.
+        if let std::collections::hash_map::Entry::Occupied(e) = self.work_alloc.entry(a.work)
+            && *e.get() == id
+        {
+            e.remove();
         }
         if a.preemptible {
             unpreemptible(

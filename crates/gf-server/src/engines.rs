@@ -109,9 +109,8 @@ impl Engines {
     /// reports a rebuilt world produces again.
     pub fn is_sim_report(&self, r: &Report) -> bool {
         match r {
-            Report::CapacityChanged { cluster, .. } | Report::Unknown { cluster, .. } => {
-                self.engine_of(cluster) == Engine::Sim
-            }
+            Report::CapacityChanged { cluster, .. } => self.engine_of(cluster) == Engine::Sim,
+            Report::Unknown { cluster, .. } => self.engine_of(cluster) == Engine::Sim,
             _ => r
                 .run()
                 .is_some_and(|run| self.home(run) != Some(Engine::Slurm)),
@@ -334,7 +333,7 @@ domain_failures_per_domain_year = 200.0
             .expect("the world never waits")
             .expect("the world answers");
         let named = |r: &Report| match r {
-            Report::CapacityChanged { cluster, .. } => Some(cluster.clone()),
+            Report::CapacityChanged { cluster, .. } => Some(cluster.to_string()),
             _ => None,
         };
         let clusters: HashSet<String> = reports.iter().filter_map(named).collect();

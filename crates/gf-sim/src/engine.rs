@@ -70,6 +70,10 @@ pub struct Sim {
     /// Each training generator's team and accelerators, shared by the
     /// specs of all its jobs rather than copied into each.
     gen_shared: Vec<(Arc<str>, Arc<[String]>)>,
+    /// Each training generator's growth at the horizon (at least 1), the
+    /// bound its arrivals are thinned against: the same number for every
+    /// arrival, worked out once rather than twice per arrival.
+    gen_bound: Vec<f64>,
     inbox: VecDeque<Event>,
     /// The controller's actions for the event being fed (kept between
     /// events for its capacity).
@@ -213,6 +217,14 @@ impl Sim {
                 .iter()
                 .map(|g| (g.team.as_str().into(), g.accelerators.as_slice().into()))
                 .collect(),
+            gen_bound: sc
+                .training
+                .iter()
+                .map(|g| {
+                    let horizon_y = (end_s - start_s) as f64 / YEAR_S;
+                    workload::growth(g.growth_per_year, horizon_y).max(1.0)
+                })
+                .collect(),
             inbox: VecDeque::new(),
             actions: Vec::new(),
             events: 0,
@@ -264,10 +276,7 @@ impl Sim {
     /// The next arrival of generator `g`: a Poisson process whose rate grows
     /// year on year, drawn by thinning against the rate at the horizon.
     fn next_arrival(&mut self, g: usize) {
-        let wg = &self.sc.training[g];
-        let horizon_y = (self.end_s - self.start_s) as f64 / YEAR_S;
-        let max_rate =
-            wg.arrivals_per_day / DAY * workload::growth(wg.growth_per_year, horizon_y).max(1.0);
+        let max_rate = self.sc.training[g].arrivals_per_day / DAY * self.gen_bound[g];
         let gap = workload::exp_gap_s(&mut self.rng_arrivals, max_rate);
         self.push_after(gap, Ev::Arrival(g as u32));
     }
@@ -363,8 +372,7 @@ impl Sim {
 
     fn arrival(&mut self, g: usize) -> Result<(), SimError> {
         let wg = &self.sc.training[g];
-        let horizon_y = (self.end_s - self.start_s) as f64 / YEAR_S;
-        let max_mult = workload::growth(wg.growth_per_year, horizon_y).max(1.0);
+        let max_mult = self.gen_bound[g];
         let now_mult = workload::growth(wg.growth_per_year, self.years());
         // Thinning: accept with the ratio of the rate now to the bound.
         let accept = self.rng_arrivals.random::<f64>() < now_mult / max_mult;

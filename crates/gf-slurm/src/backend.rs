@@ -306,7 +306,7 @@ impl SlurmBackend {
         c.online.iter_mut().for_each(|o| *o = false);
         if !domains.is_empty() {
             out.push(Report::CapacityChanged {
-                cluster: c.cfg.name.clone(),
+                cluster: c.cfg.name.as_str().into(),
                 domains,
                 online: false,
                 cause: CapacityCause::ClusterOutage,
@@ -529,7 +529,7 @@ impl SlurmBackend {
                 .collect();
             if !domains.is_empty() {
                 out.push(Report::CapacityChanged {
-                    cluster: c.cfg.name.clone(),
+                    cluster: c.cfg.name.as_str().into(),
                     domains,
                     online,
                     cause,

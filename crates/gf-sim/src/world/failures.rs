@@ -7,6 +7,8 @@
 //! runs on the lost domains first (their last checkpoints reported), then is
 //! reported per cluster, which is what a real fleet's monitoring shows.
 
+use std::sync::Arc;
+
 use gf_model::protocol::{CapacityCause, FailureCategory, Report, RunId};
 use gf_sched::DomainOrd;
 use rand::Rng;
@@ -246,7 +248,7 @@ impl SimWorld {
     /// Reports domains of cluster `c` that went online or offline.
     fn report_capacity(&mut self, c: u32, domains: Vec<u32>, online: bool, cause: CapacityCause) {
         self.pending.push(Report::CapacityChanged {
-            cluster: self.topo.clusters[c as usize].name.to_string(),
+            cluster: Arc::clone(&self.topo.clusters[c as usize].name),
             domains,
             online,
             cause,
