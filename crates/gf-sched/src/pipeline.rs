@@ -755,6 +755,19 @@ pub struct Pipeline {
     pub filters: &'static [AnyFilter],
     /// Soft rules with their weights.
     pub scorers: Vec<(f64, AnyScorer)>,
+    /// The positions in `scorers` of the rules that vary with the time or
+    /// the spend ([`Scorer::varies`]), in pipeline order. A cluster's score
+    /// is the sum of the other terms, in pipeline order from zero, plus these
+    /// in order: the first part is kept while the cluster is unchanged (see
+    /// [`Prepared`](crate::prepared::Prepared)), so only these are asked at
+    /// every decision.
+    pub(crate) varying: Vec<usize>,
+    /// The filters whose verdict on a cluster is kept with its score but
+    /// read its state, so are asked again once it changes (a bit per
+    /// position in [`FILTERS`]).
+    pub(crate) kept_live: u64,
+    /// The filters never kept: asked at every decision that they apply to.
+    pub(crate) unkept: u64,
 }
 
 impl Pipeline {
@@ -772,7 +785,38 @@ impl Pipeline {
             Strategy::Cheapest => vec![(1.0, AnyScorer::Cost(EffectiveCost))],
             Strategy::MultiObjective(w) => weighted(w),
         };
-        Pipeline { filters, scorers }
+        let varying = scorers
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.varies())
+            .map(|(i, _)| i)
+            .collect();
+        let mask = |keep: &dyn Fn(&AnyFilter) -> bool| {
+            filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| keep(f))
+                .fold(0u64, |m, (i, _)| m | 1 << i)
+        };
+        Pipeline {
+            filters,
+            scorers,
+            varying,
+            kept_live: mask(&|f| f.kept() && !f.is_static()),
+            unkept: mask(&|f| !f.kept()),
+        }
+    }
+
+    /// `kept` (the sum of a cluster's terms that do not vary) plus the
+    /// weighted terms that do, in pipeline order: cluster `c`'s score.
+    #[inline(always)]
+    pub(crate) fn add_varying(&self, cx: &Ctx<'_>, c: ClusterOrd, kept: f64) -> f64 {
+        let mut sum = kept;
+        for &i in &self.varying {
+            let (w, s) = &self.scorers[i];
+            sum += w * s.score(cx, c);
+        }
+        sum
     }
 }
 

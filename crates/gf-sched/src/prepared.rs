@@ -46,21 +46,18 @@ pub struct Prepared {
     /// static scorers read of a request).
     terms_known: Vec<Cell<bool>>,
     n_static: usize,
-    /// Per cluster, what its kept rules said, its kept terms and its score
-    /// sum (see [`Kept`]), while the cluster's state and its site's draw
-    /// are unchanged since: the rules kept read nothing else, so the answer
-    /// is the one they would give again. Placing work changes one cluster
-    /// and its site between two decisions of a shape; the capacity index's
-    /// log of changes says which, and only those are asked again.
+    /// Per cluster, what its kept rules said and the sum of its terms that
+    /// do not vary with the time or the spend (see [`Kept`]), while the
+    /// cluster's state and its site's draw are unchanged since: the rules
+    /// kept read nothing else, so the answer is the one they would give
+    /// again. Placing work changes one cluster and its site between two
+    /// decisions of a shape; the capacity index's log of changes says which,
+    /// and only those are asked again.
     pub(crate) kept: Vec<Cell<Kept>>,
-    /// Per cluster, `n_live` weighted terms in the order of the scorers
-    /// that are neither static nor vary (valid from [`TERMS_KNOWN`]).
-    live_terms: Vec<Cell<f64>>,
-    n_live: usize,
     /// Whether a scorer of the pipeline varies with the time or the spend:
-    /// a kept sum is then the sum of one instant.
+    /// a kept score is then the score of one instant.
     varies: bool,
-    /// The instant the kept sums were worked out at, and the count of the
+    /// The instant the kept scores were worked out at, and the count of the
     /// scheduler's spend reports then.
     at: Cell<(i64, u64)>,
     /// How far this shape has read the index's log of changes.
@@ -71,12 +68,18 @@ pub struct Prepared {
 /// first filter that rejects it among those whose verdict reads only the
 /// request's shape, the cluster's state and its site's draw (every filter
 /// but the scope and the team quota; [`NO_FAIL`]: none), and the sum of its
-/// scorers' terms.
+/// scorers' terms that do not vary with the time or the spend (those that
+/// do are added at each decision, see
+/// [`Pipeline::add_varying`](crate::pipeline::Pipeline::add_varying)).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Kept {
+    /// The sum of the terms that do not vary (from [`KEPT_KNOWN`]).
+    pub(crate) kept: f64,
+    /// The score at the instant `at` (from [`SUM_KNOWN`]): `kept` and the
+    /// terms that vary.
     pub(crate) sum: f64,
     pub(crate) fail: u8,
-    /// [`UNKNOWN`], [`FAIL_KNOWN`], [`TERMS_KNOWN`] or [`SUM_KNOWN`]: how
+    /// [`UNKNOWN`], [`FAIL_KNOWN`], [`KEPT_KNOWN`] or [`SUM_KNOWN`]: how
     /// much is kept, each including the ones before it.
     pub(crate) state: u8,
 }
@@ -85,12 +88,13 @@ pub(crate) struct Kept {
 pub(crate) const UNKNOWN: u8 = 0;
 /// The cluster's verdict is kept.
 pub(crate) const FAIL_KNOWN: u8 = 1;
-/// Its terms under the scorers that read its state are kept too.
-pub(crate) const TERMS_KNOWN: u8 = 2;
-/// Its score sum at the instant `at` is kept too.
+/// The sum of its terms that do not vary is kept too.
+pub(crate) const KEPT_KNOWN: u8 = 2;
+/// Its score at the instant `at` is kept too.
 pub(crate) const SUM_KNOWN: u8 = 3;
 
 const NOTHING_KEPT: Kept = Kept {
+    kept: 0.0,
     sum: 0.0,
     fail: NO_FAIL,
     state: UNKNOWN,
@@ -105,7 +109,6 @@ impl Prepared {
             pipeline.scorers.iter().filter(|(_, s)| f(s)).count()
         };
         let n_static = count(&|s| s.is_static());
-        let n_live = count(&|s| !s.is_static() && !s.varies());
         Prepared {
             shape: Shape::of(cx.req),
             static_fail: vec![Cell::new(UNASKED); n],
@@ -113,9 +116,7 @@ impl Prepared {
             terms_known: vec![Cell::new(false); n],
             n_static,
             kept: vec![Cell::new(NOTHING_KEPT); n],
-            live_terms: vec![Cell::new(0.0); n * n_live],
-            n_live,
-            varies: count(&|s| s.varies()) > 0,
+            varies: pipeline.scorers.iter().any(|(_, s)| s.varies()),
             at: Cell::new((cx.now, u64::MAX)),
             read: Cell::new(ReadTo::default()),
         }
@@ -133,11 +134,12 @@ impl Prepared {
     }
 
     /// Brings what is kept up to date for a decision at `at` (the instant
-    /// and the scheduler's count of spend reports): the sums of another
-    /// instant or spend are dropped when a score varies with them, and
-    /// everything kept of a cluster that changed since the last call (every
-    /// cluster, the first time) is forgotten: the clusters the index
-    /// logged, and those of each site whose draw it logged.
+    /// and the scheduler's count of spend reports): the scores of another
+    /// instant or spend are dropped when a term varies with them (the sums
+    /// of the terms that do not are kept), and everything kept of a cluster
+    /// that changed since the last call (every cluster, the first time) is
+    /// forgotten: the clusters the index logged, and those of each site
+    /// whose draw it logged.
     pub(crate) fn refresh(&self, index: &CapacityIndex, at: (i64, u64)) {
         if self.at.get() != at {
             self.at.set(at);
@@ -145,7 +147,7 @@ impl Prepared {
                 for k in &self.kept {
                     let mut x = k.get();
                     if x.state == SUM_KNOWN {
-                        x.state = TERMS_KNOWN;
+                        x.state = KEPT_KNOWN;
                         k.set(x);
                     }
                 }
@@ -235,13 +237,6 @@ impl Prepared {
     pub(crate) fn static_terms(&self, c: ClusterOrd) -> &[Cell<f64>] {
         let c = c as usize;
         &self.static_terms[c * self.n_static..(c + 1) * self.n_static]
-    }
-
-    /// Cluster `c`'s kept terms under the scorers that read its state, in
-    /// pipeline order (valid from [`TERMS_KNOWN`]).
-    pub(crate) fn live_terms(&self, c: ClusterOrd) -> &[Cell<f64>] {
-        let c = c as usize;
-        &self.live_terms[c * self.n_live..(c + 1) * self.n_live]
     }
 }
 

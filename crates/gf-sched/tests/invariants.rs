@@ -49,6 +49,38 @@ fn small_fleet(gb_domains: u32, h_domains: u32, tight_mw: f64) -> gf_model::Docu
         .build()
 }
 
+/// A fleet of 36 clusters (two providers, three regions each, six
+/// clusters a region: NVL72 and HGX, reserved, on demand and spot, a
+/// commitment on one provider and a power-tight region): enough for the
+/// candidate cap to stop a decision part way through the fleet.
+fn wide_fleet(domains: u32, tight_mw: f64) -> gf_model::Document {
+    let mut f = fleet().team("default", &[("h100", 96)]);
+    for (p, provider) in ["aws", "azure"].into_iter().enumerate() {
+        f = f.provider(provider);
+        for r in 0..3u32 {
+            let mw = if p == 1 && r == 2 { tight_mw } else { 100.0 };
+            f = f.region(
+                &format!("r{r}"),
+                mw,
+                if r == 0 { "us-east" } else { "eu-west" },
+            );
+            for k in 0..6u32 {
+                let model =
+                    [PriceModel::Reserved, PriceModel::OnDemand, PriceModel::Spot][k as usize % 3];
+                let usd = 1.0 + (k + r + p as u32) as f64 * 0.5;
+                let n = domains + (k + r) % 3;
+                f = if k % 2 == 0 {
+                    f.cluster_with(&format!("nvl{k}"), "gb200", n, model, usd, Some(2))
+                } else {
+                    f.cluster_with(&format!("hgx{k}"), "h100", n + 1, model, usd, None)
+                };
+            }
+        }
+    }
+    f.contract("aws-commit", "aws", 1e7, "2026-01-01", 12)
+        .build()
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Place {
@@ -339,63 +371,23 @@ proptest! {
             1..60),
         cap in 0u32..4, seed in 0u64..4,
     ) {
-        let doc = small_fleet(gb, h, tight);
-        let topo = Arc::new(Topology::from_document(&doc));
-        let policy = capped(cap);
-        let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
-        let mut now = 1_780_000_000;
-        let mut live: Vec<AllocId> = Vec::new();
-        for (i, ((gpus, accel, prio, spot, then, k), who)) in steps.into_iter().enumerate() {
-            // The team's quota of 96 H100s binds for some gangs and not
-            // others as its placements come and go; one provider is a scope.
-            let req = match who {
-                0 | 1 => request(&topo, i as u64, gpus, accel, prio, spot),
-                w => {
-                    let mut j = job(&format!("j{i}"))
-                        .gpus(gpus)
-                        .accels(accels_of(accel))
-                        .priority(prio);
-                    j = if w == 2 { j.team("default") } else { j.providers(&["aws"]) };
-                    if spot {
-                        j = j.spot();
-                    }
-                    Request::from_job(&topo, i as u64, &j.build()).unwrap()
-                }
-            };
-            let fresh = s.decide(now, &req, true);
-            let remembered = s.decide(now, &req, false);
-            prop_assert_eq!(&remembered.outcome, &fresh.outcome);
-            let (a, b) = (&remembered.explanation, &fresh.explanation);
-            prop_assert_eq!(
-                (a.considered, a.feasible, a.rejected),
-                (b.considered, b.feasible, b.rejected)
-            );
-            // A third of the decisions are not acted on, so that a shape is
-            // decided again with nothing changed but the time or the spend.
-            if !k.is_multiple_of(3)
-                && let Some((id, _)) = s.apply(now, &req, &remembered).unwrap()
-            {
-                live.retain(|&x| s.alloc(x).is_some() && x != id);
-                live.push(id);
-            }
-            match then {
-                0 if !live.is_empty() => {
-                    let id = live.swap_remove(k % live.len());
-                    s.release(id).unwrap();
-                }
-                1 => now += 600,
-                2 => {
-                    let d = (k % topo.n_domains()) as u32;
-                    for id in s.allocs_on_domain(d) {
-                        s.release(id).unwrap();
-                        live.retain(|&x| x != id);
-                    }
-                    s.set_domain_online(d, k % 2 == 0);
-                }
-                3 => s.set_contract_spend(0, (k % 1000) as f64 * 1e4),
-                _ => {}
-            }
-        }
+        remembered(&small_fleet(gb, h, tight), capped(cap), seed, steps)?;
+    }
+
+    /// The same on a fleet of 36 clusters of two providers, one under a
+    /// commitment (its score varies with the time and the spend, added to
+    /// the kept sum of the other terms at each instant): the rotation starts
+    /// anywhere and the cap is reached part way through the fleet or not.
+    #[test]
+    fn remembered_decisions_on_a_wide_fleet_are_the_decisions(
+        gb in 1u32..4, tight in 0.1f64..2.0,
+        steps in prop::collection::vec(
+            ((prop_oneof![Just(8u32), Just(16), Just(72), Just(144)], 0u8..3, 0u32..100,
+             any::<bool>(), 0u8..4, any::<usize>()), 0u8..4),
+            1..80),
+        cap in prop_oneof![Just(0u32), Just(1), Just(10), Just(14), Just(25)], seed in 0u64..4,
+    ) {
+        remembered(&wide_fleet(gb, tight), capped(cap), seed, steps)?;
     }
 
     #[test]
@@ -687,4 +679,79 @@ fn capped(cap: u32) -> Policy {
         },
         ..Policy::default()
     }
+}
+
+/// One step of [`remembered`]: a gang size, an accelerator set, a priority,
+/// spot or not, what happens next, a number to pick with, and who asks.
+type Step = ((u32, u8, u32, bool, u8, usize), u8);
+
+/// Decides each step's request twice, remembered and afresh (see
+/// `remembered_decisions_are_the_decisions`), acting on some and moving
+/// the world on between them.
+fn remembered(
+    doc: &gf_model::Document,
+    policy: Policy,
+    seed: u64,
+    steps: Vec<Step>,
+) -> Result<(), TestCaseError> {
+    let topo = Arc::new(Topology::from_document(doc));
+    let mut s = Scheduler::new(Arc::clone(&topo), policy, seed);
+    let mut now = 1_780_000_000;
+    let mut live: Vec<AllocId> = Vec::new();
+    for (i, ((gpus, accel, prio, spot, then, k), who)) in steps.into_iter().enumerate() {
+        // The team's quota of 96 H100s binds for some gangs and not
+        // others as its placements come and go; one provider is a scope.
+        let req = match who {
+            0 | 1 => request(&topo, i as u64, gpus, accel, prio, spot),
+            w => {
+                let mut j = job(&format!("j{i}"))
+                    .gpus(gpus)
+                    .accels(accels_of(accel))
+                    .priority(prio);
+                j = if w == 2 {
+                    j.team("default")
+                } else {
+                    j.providers(&["aws"])
+                };
+                if spot {
+                    j = j.spot();
+                }
+                Request::from_job(&topo, i as u64, &j.build()).unwrap()
+            }
+        };
+        let fresh = s.decide(now, &req, true);
+        let remembered = s.decide(now, &req, false);
+        prop_assert_eq!(&remembered.outcome, &fresh.outcome);
+        let (a, b) = (&remembered.explanation, &fresh.explanation);
+        prop_assert_eq!(
+            (a.considered, a.feasible, a.rejected),
+            (b.considered, b.feasible, b.rejected)
+        );
+        // A third of the decisions are not acted on, so that a shape is
+        // decided again with nothing changed but the time or the spend.
+        if !k.is_multiple_of(3)
+            && let Some((id, _)) = s.apply(now, &req, &remembered).unwrap()
+        {
+            live.retain(|&x| s.alloc(x).is_some() && x != id);
+            live.push(id);
+        }
+        match then {
+            0 if !live.is_empty() => {
+                let id = live.swap_remove(k % live.len());
+                s.release(id).unwrap();
+            }
+            1 => now += 600,
+            2 => {
+                let d = (k % topo.n_domains()) as u32;
+                for id in s.allocs_on_domain(d) {
+                    s.release(id).unwrap();
+                    live.retain(|&x| x != id);
+                }
+                s.set_domain_online(d, k % 2 == 0);
+            }
+            3 => s.set_contract_spend(0, (k % 1000) as f64 * 1e4),
+            _ => {}
+        }
+    }
+    Ok(())
 }

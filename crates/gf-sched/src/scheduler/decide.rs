@@ -8,8 +8,8 @@ use std::cell::Cell;
 
 use crate::decision::{Cause, Decision, Explanation, Outcome, Placement, Verdict};
 use crate::pack::pick;
-use crate::pipeline::{AnyFilter, Ctx, Filter, Scorer, first_reject};
-use crate::prepared::{FAIL_KNOWN, Kept, NO_FAIL, Prepared, SUM_KNOWN, TERMS_KNOWN, UNKNOWN};
+use crate::pipeline::{Ctx, Filter, Scorer, first_reject};
+use crate::prepared::{FAIL_KNOWN, KEPT_KNOWN, Kept, NO_FAIL, Prepared, SUM_KNOWN, UNKNOWN};
 use crate::request::Request;
 use crate::topology::ClusterOrd;
 
@@ -228,9 +228,9 @@ impl Scheduler {
             };
             ex.feasible += 1;
             let mut terms = Vec::new();
-            // The scorers' terms are summed from zero in pipeline order and
-            // the caller's bonus added last, on every path, so a kept sum is
-            // the same float as one computed afresh.
+            // The scorers' terms are summed in one order (see
+            // `sum_terms`) and the caller's bonus added last, on every path,
+            // so a kept sum is the same float as one computed afresh.
             let total = self.sum_terms(cx, c, &mut terms) + bonus;
             ex.clusters.push((c, Verdict::Scored(total, terms)));
             if self.better(req, &mut best, total, c) {
@@ -258,20 +258,19 @@ impl Scheduler {
         let (n, cap, start) = self.rotation(req);
         let mut ex = Explanation::default();
         let mut best: Option<(f64, Option<u64>, ClusterOrd)> = None;
-        let filters = &self.pipeline.filters;
-        let mask = |keep: &dyn Fn(&AnyFilter) -> bool| {
-            filters
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| keep(f))
-                .fold(0u64, |m, (i, _)| m | 1 << i)
-        };
+        let pipeline = &*self.pipeline;
+        let filters = &pipeline.filters;
         // Kept per cluster: the rules that read no more than what a
         // cluster's verdict is kept under, the static ones among them read
         // from the shape's static answers. Asked at every decision: the
         // others, unless moot for this one.
-        let kept_live = active & mask(&|f| f.kept() && !f.is_static());
-        let asked = active & mask(&|f| !f.kept() && !f.moot(cx));
+        let kept_live = active & pipeline.kept_live;
+        let moot = filters
+            .iter()
+            .enumerate()
+            .filter(|&(i, f)| pipeline.unkept >> i & 1 != 0 && f.moot(cx))
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        let asked = active & pipeline.unkept & !moot;
         for i in 0..n {
             // The rotation from `start`, without a division per cluster.
             let c = if start + i < n {
@@ -326,6 +325,7 @@ impl Scheduler {
     fn keep_verdict(&self, cx: &Ctx<'_>, p: &Prepared, c: ClusterOrd, kept_live: u64) -> Kept {
         let static_fail = p.static_fail(&self.pipeline, cx, c);
         let k = Kept {
+            kept: 0.0,
             sum: 0.0,
             fail: first_reject(kept_live & before(static_fail), cx, c)
                 .map_or(static_fail, |f| f as u8),
@@ -335,37 +335,36 @@ impl Scheduler {
         k
     }
 
-    /// Works out cluster `c`'s score sum for `p`'s shape and keeps it with
-    /// its verdict `k`: the scorers' terms in pipeline order from zero, the
-    /// static ones read from `p`, the ones that read the cluster's state
-    /// read from `p` too once kept, the ones that vary asked (out of line
-    /// for the reason [`Self::keep_verdict`] is).
+    /// Works out cluster `c`'s score for `p`'s shape at this decision's
+    /// instant and keeps it with its verdict `k`: the sum of its terms that
+    /// do not vary, unless kept (in pipeline order from zero, the static
+    /// ones read from `p`, the others asked), then the terms that vary (out
+    /// of line for the reason [`Self::keep_verdict`] is).
     #[inline(never)]
     fn keep_sum(&self, cx: &Ctx<'_>, p: &Prepared, c: ClusterOrd, mut k: Kept) -> Kept {
-        let mut sum = 0.0;
-        let mut statics = p.static_terms(c).iter();
-        let mut lives = p.live_terms(c).iter();
-        let ask_live = k.state < TERMS_KNOWN;
-        for (w, s) in &self.pipeline.scorers {
-            if s.is_static() {
-                sum += statics.next().map_or(0.0, Cell::get);
-            } else if s.varies() {
-                sum += w * s.score(cx, c);
-            } else if let Some(t) = lives.next() {
-                if ask_live {
-                    t.set(w * s.score(cx, c));
+        if k.state < KEPT_KNOWN {
+            let mut sum = 0.0;
+            let mut statics = p.static_terms(c).iter();
+            for (w, s) in &self.pipeline.scorers {
+                if s.is_static() {
+                    sum += statics.next().map_or(0.0, Cell::get);
+                } else if !s.varies() {
+                    sum += w * s.score(cx, c);
                 }
-                sum += t.get();
             }
+            k.kept = sum;
         }
-        k.sum = sum;
+        k.sum = self.pipeline.add_varying(cx, c, k.kept);
         k.state = SUM_KNOWN;
         p.kept[c as usize].set(k);
         k
     }
 
-    /// The weighted sum of the scorers' terms for cluster `c`, from zero in
-    /// pipeline order, each term kept in `terms`.
+    /// The weighted sum of the scorers' terms for cluster `c`, each term
+    /// kept in `terms`: those that do not vary with the time or the spend
+    /// from zero in pipeline order, then those that do (the order a kept
+    /// score is summed in, see
+    /// [`Pipeline::add_varying`](crate::pipeline::Pipeline::add_varying)).
     fn sum_terms(
         &self,
         cx: &Ctx<'_>,
@@ -375,10 +374,12 @@ impl Scheduler {
         let mut sum = 0.0;
         for (w, s) in &self.pipeline.scorers {
             let v = s.score(cx, c);
-            sum += w * v;
+            if !s.varies() {
+                sum += w * v;
+            }
             terms.push((std::borrow::Cow::Borrowed(s.name()), v));
         }
-        sum
+        self.pipeline.add_varying(cx, c, sum)
     }
 }
 
