@@ -451,7 +451,15 @@ mod tests {
                     prop::collection::vec(prop::collection::vec(0u32..zones as u32, 0..4), zones),
                     prop::collection::vec(prop_oneof![Just(0u32), 0u32..4, 0u32..60], slots),
                     prop::collection::vec(
-                        prop_oneof![(-600.0f64..100.0), (-3.0f64..3.0), (-1e7f64..1e3)],
+                        // Some zones with the same need, so that the
+                        // rule's ties between zones are asked.
+                        prop_oneof![
+                            (-600.0f64..100.0),
+                            (-3.0f64..3.0),
+                            (-1e7f64..1e3),
+                            Just(-60.0),
+                            Just(0.0)
+                        ],
                         zones,
                     ),
                     0u32..40,
