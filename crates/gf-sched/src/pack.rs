@@ -218,8 +218,19 @@ fn spare_whole(
     n_blocks: u32,
     parts: &[(DomainOrd, u32)],
 ) -> Option<DomainOrd> {
-    let used = |d: DomainOrd| parts.iter().any(|p| p.0 == d);
-    let in_use = |b: &u32| parts.iter().any(|p| topo.domain_block[p.0 as usize] == *b);
+    // The domains taken and their blocks, sorted once: asked of every
+    // block and every whole-free domain met, a scan of `parts` each time
+    // made a gang of hundreds of domains quadratic.
+    let mut taken: Vec<DomainOrd> = parts.iter().map(|p| p.0).collect();
+    taken.sort_unstable();
+    let mut taken_blocks: Vec<u32> = taken
+        .iter()
+        .map(|&d| topo.domain_block[d as usize])
+        .collect();
+    taken_blocks.sort_unstable();
+    taken_blocks.dedup();
+    let used = |d: DomainOrd| taken.binary_search(&d).is_ok();
+    let in_use = |b: &u32| taken_blocks.binary_search(b).is_ok();
     // The blocks in use in block order, then the others in block order: two
     // walks over the blocks rather than a sorted copy of them.
     let blocks = first_block..first_block + n_blocks;
