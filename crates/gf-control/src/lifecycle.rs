@@ -803,6 +803,9 @@ impl Controller {
         for &d in domains {
             self.sched.set_domain_online(d, false);
         }
+        // Sorted, so a gang finds what it lost without asking every part.
+        let mut lost = domains.to_vec();
+        lost.sort_unstable();
         for &d in domains {
             // A copy, since handling an allocation changes the list.
             for a in self.allocs_on_domain(d) {
@@ -814,7 +817,9 @@ impl Controller {
                     continue;
                 }
                 match self.owners.get(a as usize).copied().flatten() {
-                    Some(Owner::Job(j)) => self.lose_domain(now, j as usize, a, d, cause, out)?,
+                    Some(Owner::Job(j)) => {
+                        self.lose_domain(now, j as usize, (a, d, &lost), cause, out)?
+                    }
                     Some(Owner::Replica(s)) => self.lose_replica(s as usize, a, d, out)?,
                     // Held for a reservation: its commit finds the room gone.
                     Some(Owner::Held(_)) => {}
@@ -914,29 +919,26 @@ impl Controller {
     /// its place if the gang still has enough GPUs without it (the job
     /// restarts on the rest from its last checkpoint, not re-queued);
     /// otherwise the gang is given up and queued again.
+    /// `lost`: the report's domains, sorted.
     fn lose_domain(
         &mut self,
         now: i64,
         i: usize,
-        a: AllocId,
-        d: DomainOrd,
+        (a, d, lost): (AllocId, DomainOrd, &[DomainOrd]),
         cause: CapacityCause,
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
-        // Every offline domain under the gang counts, not only `d`: one
-        // report can take several, and the spares must cover them all.
+        // Every domain of the report under the gang counts, not only `d`,
+        // and the spares must cover them all. Those are its offline ones: a
+        // gang gives up or releases what it loses, so it holds no domain an
+        // earlier report took (asking each part's state read hundreds of
+        // domains per failure under a frontier gang).
         let ix = self.sched.index();
-        let gone: SmallVec<[(DomainOrd, u32); 4]> = self
-            .sched
-            .alloc(a)
-            .map(|x| {
-                x.parts
-                    .iter()
-                    .copied()
-                    .filter(|p| p.0 == d || !ix.is_online(p.0))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let parts = self.sched.alloc(a).map_or(&[][..], |x| &x.parts[..]);
+        let gone: SmallVec<[(DomainOrd, u32); 4]> = (parts.iter().copied())
+            .filter(|p| p.0 == d || lost.binary_search(&p.0).is_ok())
+            .collect();
+        debug_assert!(parts.iter().all(|p| ix.is_online(p.0) || gone.contains(p)));
         // Only idle spares failed: the run goes on (its backend drops them
         // too), and the next dispatch refills the pool.
         if self.jobs[i].state != JobState::Stopping && self.only_spares(i, &gone) {
