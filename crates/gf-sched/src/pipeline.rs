@@ -759,8 +759,8 @@ pub struct Pipeline {
     /// the spend ([`Scorer::varies`]), in pipeline order. A cluster's score
     /// is the sum of the other terms, in pipeline order from zero, plus these
     /// in order: the first part is kept while the cluster is unchanged (see
-    /// [`Prepared`](crate::prepared::Prepared)), so only these are asked at
-    /// every decision.
+    /// [`Prepared`](crate::prepared::Prepared)), so only these are asked
+    /// again when the time or the spend moves.
     pub(crate) varying: Vec<usize>,
     /// The filters whose verdict on a cluster is kept with its score but
     /// read its state, so are asked again once it changes (a bit per
