@@ -116,7 +116,7 @@ impl Prepared {
             terms_known: vec![Cell::new(false); n],
             n_static,
             kept: vec![Cell::new(NOTHING_KEPT); n],
-            varies: pipeline.scorers.iter().any(|(_, s)| s.varies()),
+            varies: !pipeline.varying.is_empty(),
             at: Cell::new((cx.now, u64::MAX)),
             read: Cell::new(ReadTo::default()),
         }

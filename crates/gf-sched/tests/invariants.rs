@@ -365,10 +365,7 @@ proptest! {
     #[test]
     fn remembered_decisions_are_the_decisions(
         gb in 2u32..8, h in 2u32..12, tight in 0.1f64..2.0,
-        steps in prop::collection::vec(
-            ((prop_oneof![Just(8u32), Just(16), Just(72), Just(144)], 0u8..3, 0u32..100,
-             any::<bool>(), 0u8..4, any::<usize>()), 0u8..4),
-            1..60),
+        steps in steps(60),
         cap in 0u32..4, seed in 0u64..4,
     ) {
         remembered(&small_fleet(gb, h, tight), capped(cap), seed, steps)?;
@@ -381,10 +378,7 @@ proptest! {
     #[test]
     fn remembered_decisions_on_a_wide_fleet_are_the_decisions(
         gb in 1u32..4, tight in 0.1f64..2.0,
-        steps in prop::collection::vec(
-            ((prop_oneof![Just(8u32), Just(16), Just(72), Just(144)], 0u8..3, 0u32..100,
-             any::<bool>(), 0u8..4, any::<usize>()), 0u8..4),
-            1..80),
+        steps in steps(80),
         cap in prop_oneof![Just(0u32), Just(1), Just(10), Just(14), Just(25)], seed in 0u64..4,
     ) {
         remembered(&wide_fleet(gb, tight), capped(cap), seed, steps)?;
@@ -684,6 +678,20 @@ fn capped(cap: u32) -> Policy {
 /// One step of [`remembered`]: a gang size, an accelerator set, a priority,
 /// spot or not, what happens next, a number to pick with, and who asks.
 type Step = ((u32, u8, u32, bool, u8, usize), u8);
+
+/// Up to `most` steps for [`remembered`].
+fn steps(most: usize) -> impl Strategy<Value = Vec<Step>> {
+    let gpus = prop_oneof![Just(8u32), Just(16), Just(72), Just(144)];
+    let step = (
+        gpus,
+        0u8..3,
+        0u32..100,
+        any::<bool>(),
+        0u8..4,
+        any::<usize>(),
+    );
+    prop::collection::vec((step, 0u8..4), 1..most)
+}
 
 /// Decides each step's request twice, remembered and afresh (see
 /// `remembered_decisions_are_the_decisions`), acting on some and moving
