@@ -11,7 +11,6 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use gf_model::chunked::ChunkedVec;
 use gf_model::protocol::{FailureCategory, JobId, PROTOCOL_VERSION, Report, ServiceId};
 use gf_sched::{Alloc, AllocId, CapacityIndex, DomainOrd, Policy, Scheduler, Topology};
 
@@ -20,6 +19,7 @@ use crate::estimate::{Observed, RateEstimator};
 use crate::job::JobInfo;
 use crate::protocol::{Action, ControlConfig, Event, EventLog};
 use crate::scale::Service;
+use crate::table::JobTable;
 
 /// Who holds an allocation.
 #[derive(Debug, Clone, Copy)]
@@ -40,9 +40,15 @@ pub struct Controller {
     pub(crate) topo: Arc<Topology>,
     pub(crate) sched: Scheduler,
     pub(crate) cfg: ControlConfig,
-    /// Every job's record, in submission order; chunked, so that a table
-    /// of millions never moves as it grows.
-    pub(crate) jobs: ChunkedVec<JobInfo>,
+    /// Every job's record, in submission order (an ended one handed out
+    /// when ended records are not kept).
+    pub(crate) jobs: JobTable,
+    /// Ended records handed out, waiting for the shell to take them
+    /// (`ControlConfig::keep_ended_jobs` off).
+    pub(crate) ended: Vec<JobInfo>,
+    /// Jobs that ended during the event being handled: their records are
+    /// handed out once it is handled, when nothing refers to them.
+    pub(crate) ending: Vec<u32>,
     pub(crate) by_id: gf_model::ids::JobIndex,
     /// Pending and interrupted jobs.
     pub(crate) queue: BTreeSet<QueueKey>,
@@ -93,7 +99,9 @@ impl Controller {
             topo,
             sched,
             cfg,
-            jobs: ChunkedVec::new(),
+            jobs: JobTable::default(),
+            ended: Vec::new(),
+            ending: Vec::new(),
             by_id: gf_model::ids::JobIndex::default(),
             queue: BTreeSet::new(),
             services: Vec::new(),
@@ -154,14 +162,24 @@ impl Controller {
         &self.cfg
     }
 
-    /// Every job, in submission order.
-    pub fn jobs(&self) -> &ChunkedVec<JobInfo> {
+    /// Every job's record held, in submission order: all of them, unless
+    /// ended records are not kept (`ControlConfig::keep_ended_jobs`).
+    pub fn jobs(&self) -> &JobTable {
         &self.jobs
+    }
+
+    /// Takes the records of the jobs that ended since the last call, in the
+    /// order they ended, when ended records are not kept
+    /// (`ControlConfig::keep_ended_jobs` off); always empty otherwise. Their
+    /// ids stay known: a resubmission is still a duplicate, a cancel still
+    /// changes nothing.
+    pub fn take_ended(&mut self) -> std::vec::Drain<'_, JobInfo> {
+        self.ended.drain(..)
     }
 
     /// One job.
     pub fn job(&self, id: JobId) -> Option<&JobInfo> {
-        self.by_id.get(&id).map(|i| &self.jobs[i as usize])
+        self.jobs.get(self.by_id.get(&id)? as usize)
     }
 
     /// Jobs waiting to be placed.
@@ -184,7 +202,7 @@ impl Controller {
     /// The job or service replica holding an allocation.
     pub fn owner_of(&self, alloc: AllocId) -> Option<Result<JobId, ServiceId>> {
         match self.owners.get(alloc as usize).copied().flatten()? {
-            Owner::Job(j) | Owner::Held(j) => Some(Ok(self.jobs[j as usize].id)),
+            Owner::Job(j) | Owner::Held(j) => Some(Ok(self.jobs.get(j as usize)?.id)),
             Owner::Replica(s) => Some(Err(self.services[s as usize].id)),
         }
     }
@@ -247,6 +265,7 @@ impl Controller {
         if r.is_err() {
             out.truncate(len);
         }
+        self.hand_out_ended();
         r
     }
 
@@ -417,10 +436,28 @@ impl Controller {
         }
     }
 
+    /// Hands out the records of the jobs that ended during the event just
+    /// handled, when ended records are not kept, once nothing refers to
+    /// them: a record whose live part stays (a stop the controller still
+    /// waits on) is kept.
+    fn hand_out_ended(&mut self) {
+        for k in 0..self.ending.len() {
+            let i = self.ending[k] as usize;
+            let done = self
+                .jobs
+                .get(i)
+                .is_some_and(|j| j.state.is_terminal() && !j.has_live_part());
+            if let Some(j) = self.jobs.take(i).filter(|_| done) {
+                self.ended.push(j);
+            }
+        }
+        self.ending.clear();
+    }
+
     /// The job index if `attempt` is its current run and it holds one.
     pub(crate) fn current(&self, job: JobId, attempt: u32) -> Option<usize> {
         let i = self.by_id.get(&job)?;
-        let j = &self.jobs[i as usize];
+        let j = self.jobs.get(i as usize)?;
         (j.attempt == attempt && j.lv().alloc.is_some() && j.state.holds_run())
             .then_some(i as usize)
     }

@@ -35,6 +35,7 @@ mod protocol;
 mod queue;
 pub mod run;
 mod scale;
+mod table;
 
 pub use controller::Controller;
 pub use error::ControlError;
@@ -48,3 +49,4 @@ pub use protocol::{Action, ControlConfig, Event, EventLog, LogEntry};
 pub use queue::QueueOrder;
 pub use run::young_daly_interval_s;
 pub use scale::{ServiceInfo, Slo};
+pub use table::JobTable;

@@ -127,8 +127,12 @@ impl Controller {
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
         let i = self.by_id.get(&id).ok_or(ControlError::UnknownJob(id))? as usize;
+        // A record handed out is of a job that ended.
+        let Some(j) = self.jobs.get(i) else {
+            return Ok(());
+        };
         let why = "cancelled by its owner".to_string();
-        match self.jobs[i].state {
+        match j.state {
             s if s.is_terminal() => {}
             JobState::Pending | JobState::Interrupted => {
                 self.dequeue(i);
@@ -211,7 +215,11 @@ impl Controller {
             }
             self.deadlines.pop_first();
             let i = i as usize;
-            if self.jobs[i].attempt != attempt || self.jobs[i].lv().deadline != Some(t) {
+            if self
+                .jobs
+                .get(i)
+                .is_none_or(|j| j.attempt != attempt || j.lv().deadline != Some(t))
+            {
                 continue;
             }
             self.jobs[i].lv_mut().deadline = None;
@@ -308,6 +316,9 @@ impl Controller {
         j.retire();
         if !self.cfg.keep_ended_specs {
             j.spec = Arc::clone(&self.released_spec);
+        }
+        if !self.cfg.keep_ended_jobs {
+            self.ending.push(i as u32);
         }
         out.push(Action::Ended {
             job: j.id,
@@ -666,10 +677,12 @@ impl Controller {
         for &w in victims {
             if let Some(v) = self.by_id.get(&w) {
                 let v = v as usize;
-                if !matches!(
-                    self.jobs[v].state,
-                    JobState::Placed | JobState::Running | JobState::Restarting
-                ) {
+                if !self.jobs.get(v).is_some_and(|j| {
+                    matches!(
+                        j.state,
+                        JobState::Placed | JobState::Running | JobState::Restarting
+                    )
+                }) {
                     return Ok(false);
                 }
                 jobs.push(v);

@@ -153,6 +153,13 @@ pub struct ControlConfig {
     /// one shared by every such job ([`crate::JobInfo::spec`]).
     #[serde(default = "yes")]
     pub keep_ended_specs: bool,
+    /// Keep an ended job's record in the table (for status and explain).
+    /// A shell that keeps the history elsewhere turns it off — the twin,
+    /// which folds each ended job into its summary as it ends — and an
+    /// ended record that holds nothing the controller still needs is then
+    /// handed out ([`crate::Controller::take_ended`]); its id stays known.
+    #[serde(default = "yes")]
+    pub keep_ended_jobs: bool,
 }
 
 fn yes() -> bool {
@@ -178,6 +185,7 @@ impl Default for ControlConfig {
             cancel_grace_s: 60,
             outage_holdoff_s: 0,
             keep_ended_specs: true,
+            keep_ended_jobs: true,
         }
     }
 }

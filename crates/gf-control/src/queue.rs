@@ -106,8 +106,7 @@ impl Controller {
         let order = self.cfg.queue.clone();
         let mut cand: Vec<(u64, u64, usize)> = self
             .jobs
-            .iter()
-            .enumerate()
+            .iter_indexed()
             .filter(|(_, j)| {
                 matches!(
                     j.state,

@@ -466,12 +466,14 @@ impl Controller {
         for v in victims {
             if let Some(i) = self.by_id.get(&v.work) {
                 let i = i as usize;
-                if matches!(
-                    self.jobs[i].state,
-                    crate::job::JobState::Placed
-                        | crate::job::JobState::Running
-                        | crate::job::JobState::Restarting
-                ) {
+                if self.jobs.get(i).is_some_and(|j| {
+                    matches!(
+                        j.state,
+                        crate::job::JobState::Placed
+                            | crate::job::JobState::Running
+                            | crate::job::JobState::Restarting
+                    )
+                }) {
                     self.preemptions += 1;
                     self.request_stop(now, i, StopReason::Preempt, None, out);
                 }

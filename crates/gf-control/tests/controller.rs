@@ -108,6 +108,75 @@ fn an_ended_job_releases_its_spec_only_when_asked_and_keeps_its_size_and_work() 
 }
 
 #[test]
+fn an_ended_record_is_handed_out_only_when_asked_and_once_nothing_waits_on_it() {
+    for keep in [true, false] {
+        let mut c = controller(ControlConfig {
+            keep_ended_specs: keep,
+            keep_ended_jobs: keep,
+            ..cfg()
+        });
+        for id in 1..=3 {
+            started(&mut c, id, job(&format!("j{id}")).gpus(8).work(40.0));
+        }
+        for id in [2, 1] {
+            let ev = backend(Report::Finished { run: run(id, 1) });
+            assert!(matches!(
+                &h(&mut c, T0 + 3600, ev)[..],
+                [Action::Ended { .. }]
+            ));
+        }
+        // A cancelled run keeps its record while its stop is awaited.
+        let acts = h(&mut c, T0 + 3700, Event::JobCancelled { job: 3 });
+        assert_eq!(acts, vec![stop(3, 1, StopReason::Cancel, 60)]);
+        assert_eq!(c.job(3).unwrap().state, JobState::Stopping);
+        let stopped = Report::Stopped {
+            run: run(3, 1),
+            progress: None,
+        };
+        let acts = h(&mut c, T0 + 3710, backend(stopped));
+        assert!(matches!(&acts[..], [Action::Ended { .. }]), "{acts:?}");
+        assert_eq!(c.jobs().len(), 3);
+        let ended: Vec<_> = c.take_ended().collect();
+        if keep {
+            assert!(ended.is_empty());
+            assert_eq!(c.jobs().held(), 3);
+            assert_eq!(c.job(1).unwrap().state, JobState::Completed);
+            continue;
+        }
+        // Handed out in the order the jobs ended, with what the summary reads.
+        let got: Vec<_> = ended.iter().map(|j| (j.id, j.state, j.gpus)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, JobState::Completed, 8),
+                (1, JobState::Completed, 8),
+                (3, JobState::Cancelled, 8)
+            ]
+        );
+        assert!(
+            ended
+                .iter()
+                .all(|j| !j.has_live_part() && j.end_s.is_some())
+        );
+        assert!(c.take_ended().next().is_none());
+        assert_eq!((c.jobs().held(), c.jobs().iter().count()), (0, 0));
+        assert!(c.job(1).is_none());
+        // Its id stays known: a resubmission is a duplicate, a cancel and a
+        // late report change nothing, and nothing new is handed out.
+        assert!(h(&mut c, T0 + 4000, job("again").gpus(8).submit(1)).is_empty());
+        assert!(h(&mut c, T0 + 4000, Event::JobCancelled { job: 2 }).is_empty());
+        let late = backend(Report::Finished { run: run(1, 1) });
+        assert!(h(&mut c, T0 + 4000, late).is_empty());
+        assert!(h(&mut c, T0 + 4000, Event::ScheduleTick).is_empty());
+        assert_eq!((c.jobs().len(), c.jobs().held()), (3, 0));
+        assert!(c.take_ended().next().is_none());
+        // Its GPUs went back: a new job takes them.
+        started(&mut c, 4, job("j4").gpus(24));
+        assert_eq!(c.jobs().held(), 1);
+    }
+}
+
+#[test]
 fn a_job_is_placed_runs_checkpoints_and_completes_when_reported_finished() {
     let mut c = controller(cfg());
     let spec = job("a").gpus(16).build_spec();

@@ -138,6 +138,9 @@ impl Sim {
             // year of millions of jobs holds none of theirs (half the
             // twin's memory at 20M GPUs).
             keep_ended_specs: false,
+            // Nor their records: each ended job is folded into the summary
+            // as it ends (`fold_ended`).
+            keep_ended_jobs: false,
             ..control_config(&sc)
         };
         let ctl = Controller::new(
@@ -576,7 +579,20 @@ impl Sim {
             }
         }
         self.actions = actions;
+        self.fold_ended();
         Ok(())
+    }
+
+    /// Folds the jobs that just ended into the summary's record, with
+    /// their truth, which the world then forgets; a job whose run the
+    /// world still holds waits for the summary.
+    fn fold_ended(&mut self) {
+        for j in self.ctl.take_ended() {
+            match self.world.take_truth(j.id) {
+                Some(st) => self.m.jobs.add(&j, &st, self.end_s, &self.m.large_names),
+                None => self.m.deferred.push(j),
+            }
+        }
     }
 
     fn act(&mut self, a: Action) -> Result<(), SimError> {

@@ -19,6 +19,7 @@
 //! [`openb`] the FGD paper's static-packing experiment behind `replay openb`.
 
 pub mod engine;
+mod jobs;
 pub mod live;
 pub mod metrics;
 pub mod openb;

@@ -8,12 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use gf_control::{CapacityCause, Controller, JobState, ServiceInfo};
+use gf_control::{CapacityCause, Controller, JobInfo, ServiceInfo};
+use gf_model::chunked::ChunkedVec;
+use gf_model::protocol::JobId;
 use gf_model::{Date, Document};
 use gf_sched::Topology;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::jobs::JobsFold;
 use crate::world::SimWorld;
 
 #[derive(Debug, Clone, Default)]
@@ -47,6 +50,11 @@ pub(crate) struct Recorder {
     /// submission: the controller releases an ended job's spec (see
     /// `ControlConfig::keep_ended_specs`), and the summary lists these by name.
     pub large_names: FxHashMap<gf_model::protocol::JobId, String>,
+    /// The jobs folded as they ended.
+    pub jobs: JobsFold,
+    /// Ended jobs whose truth the world could not hand over yet (a run it
+    /// still holds): folded at the summary, with their truth then.
+    pub deferred: Vec<JobInfo>,
     pub svc_started: Vec<bool>,
     svc: Vec<SvcAcc>,
     pub agentic_core_h: f64,
@@ -110,14 +118,14 @@ pub struct ContractSeries {
     pub pro_rata_usd: Vec<f64>,
 }
 
-fn r4(x: f64) -> f64 {
+pub(crate) fn r4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
 /// Jobs of at least this many GPUs are listed one by one in the summary.
 pub(crate) const LARGE_JOB_GPUS: u32 = 4096;
 
-fn r2(x: f64) -> f64 {
+pub(crate) fn r2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -127,6 +135,8 @@ impl Recorder {
             submitted: 0,
             completed: 0,
             large_names: FxHashMap::default(),
+            jobs: JobsFold::default(),
+            deferred: Vec::new(),
             svc_started: Vec::new(),
             svc: vec![SvcAcc::default(); doc.services.len()],
             agentic_core_h: 0.0,
@@ -666,71 +676,53 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         );
     }
 
-    // Jobs. The lists are sized once: grown by doubling, three lists of a
-    // year's millions of jobs were 3% of a 20M-GPU year in copies and
-    // first touches of pages.
-    let n_jobs = x.ctl.jobs().len();
-    let mut waits = Vec::with_capacity(n_jobs);
-    let mut jcts = Vec::with_capacity(n_jobs);
-    let mut ettrs = Vec::with_capacity(n_jobs);
-    let mut tr = TrainingSummary::default();
-    let mut spare_swaps = 0u64;
+    // Jobs: those folded as they ended, and the ones still held (running,
+    // waiting, or ended with a run the world still holds), folded into a
+    // copy of the sums. A run still going at the horizon counts as
+    // allocated up to it, and its compute since its last durable
+    // checkpoint counts as lost: nothing keeps it.
+    let done = &rec.jobs;
+    let mut held = JobsFold::default();
     for j in x.ctl.jobs() {
-        match j.state {
-            JobState::Completed => s.jobs_completed += 1,
-            JobState::Failed => s.jobs_failed += 1,
-            JobState::Cancelled => s.jobs_cancelled += 1,
-            JobState::Pending | JobState::Interrupted => {
-                let why = if j.reason.is_empty() {
-                    "waiting".to_string()
-                } else {
-                    j.reason.to_string()
-                };
-                *s.jobs_pending.entry(why).or_default() += 1;
-            }
-            _ => s.jobs_running += 1,
-        }
-        if let Some(fs) = j.first_start_s {
-            waits.push((fs - j.submitted_s) as f64 / 3600.0);
-        }
-        // The world's truth. A run still going at the horizon counts as
-        // allocated up to it, and its compute since its last durable
-        // checkpoint counts as lost: nothing keeps it.
         let st = x.world.job_truth(j.id, x.end_s);
-        spare_swaps += j.spare_swaps as u64;
-        tr.allocated_gpu_hours += st.alloc_gpu_s / 3600.0;
-        tr.useful_gpu_hours += st.useful_gpu_s / 3600.0;
-        tr.lost_gpu_hours += st.lost_gpu_s / 3600.0;
-        tr.checkpoint_gpu_hours += st.ckpt_gpu_s / 3600.0;
-        tr.restart_gpu_hours += st.restart_gpu_s / 3600.0;
-        tr.spare_gpu_hours += st.spare_gpu_s / 3600.0;
-        let ettr = match (j.first_start_s, j.end_s.or(Some(x.end_s))) {
-            (Some(a), Some(b)) if b > a => st.useful_gpu_s / j.gpus as f64 / (b - a) as f64,
-            _ => 0.0,
-        };
-        if j.state == JobState::Completed {
-            if let Some(e) = j.end_s {
-                jcts.push((e - j.submitted_s) as f64 / 3600.0);
-            }
-            ettrs.push(ettr);
-        }
-        if j.gpus >= LARGE_JOB_GPUS {
-            tr.large_jobs.push(LargeJob {
-                name: rec.large_names.get(&j.id).cloned().unwrap_or_default(),
-                gpus: j.gpus,
-                state: j.state.as_str().to_string(),
-                progress: r4(if j.state == JobState::Completed {
-                    1.0
-                } else {
-                    (j.progress.done_gpu_h / j.work_gpu_hours).min(1.0)
-                }),
-                goodput: r4(st.useful_gpu_s / st.alloc_gpu_s.max(1e-9)),
-                ettr: r4(ettr),
-                interruptions: j.interruptions.iter().sum(),
-                checkpoint_interval_min: r2(j.interval_s as f64 / 60.0),
-            });
-        }
+        held.add(j, &st, x.end_s, &rec.large_names);
     }
+    for j in &rec.deferred {
+        let st = x.world.job_truth(j.id, x.end_s);
+        held.add(j, &st, x.end_s, &rec.large_names);
+    }
+    s.jobs_completed = done.completed + held.completed;
+    s.jobs_failed = done.failed + held.failed;
+    s.jobs_cancelled = done.cancelled + held.cancelled;
+    s.jobs_running = done.running + held.running;
+    s.jobs_pending = done.pending.clone();
+    for (why, n) in held.pending {
+        *s.jobs_pending.entry(why).or_default() += n;
+    }
+    let hours = |a: &ChunkedVec<u32>, b: &ChunkedVec<u32>| -> Vec<f64> {
+        let mut v = Vec::with_capacity(a.len() + b.len());
+        v.extend(a.iter().chain(b.iter()).map(|&t| t as f64 / 3600.0));
+        v
+    };
+    let waits = hours(&done.waits_s, &held.waits_s);
+    let jcts = hours(&done.jcts_s, &held.jcts_s);
+    let mut ettrs = Vec::with_capacity(done.ettrs.len() + held.ettrs.len());
+    ettrs.extend(done.ettrs.iter().chain(held.ettrs.iter()));
+    let mut large: Vec<&(JobId, LargeJob)> = done.large.iter().chain(&held.large).collect();
+    large.sort_unstable_by_key(|(id, _)| *id);
+    let mut tr = TrainingSummary {
+        large_jobs: large.into_iter().map(|(_, l)| l.clone()).collect(),
+        ..TrainingSummary::default()
+    };
+    let spare_swaps = done.spare_swaps + held.spare_swaps;
+    // GPU-seconds summed, then made hours once.
+    let (d, h) = (&done.truth, &held.truth);
+    tr.allocated_gpu_hours = (d.alloc_gpu_s + h.alloc_gpu_s) / 3600.0;
+    tr.useful_gpu_hours = (d.useful_gpu_s + h.useful_gpu_s) / 3600.0;
+    tr.lost_gpu_hours = (d.lost_gpu_s + h.lost_gpu_s) / 3600.0;
+    tr.checkpoint_gpu_hours = (d.ckpt_gpu_s + h.ckpt_gpu_s) / 3600.0;
+    tr.restart_gpu_hours = (d.restart_gpu_s + h.restart_gpu_s) / 3600.0;
+    tr.spare_gpu_hours = (d.spare_gpu_s + h.spare_gpu_s) / 3600.0;
     s.jobs_submitted = x.ctl.jobs().len() as u64;
     s.goodput = r4(tr.useful_gpu_hours / tr.allocated_gpu_hours.max(1e-9));
     s.inference_gpu_hours = r2(x.replica_gpu_s / 3600.0);

@@ -75,33 +75,25 @@ pub(crate) enum WorldEv {
     Ready(RunId),
 }
 
-/// The truth of each job that ran, by job id: records appended in the
-/// order jobs first ended a run, found through a dense index (a year of a
-/// 20M-GPU fleet has 6.4 million jobs; a hash table of them was 3% of its
-/// run, and rehashing it as it grew another 1.4%).
+/// The truth of each job that ran, by job id, until the shell takes it
+/// ([`SimWorld::take_truth`]): the twin takes an ended job's truth as it
+/// folds the job into its summary, so the table holds the jobs that may
+/// still run, tens of thousands, rather than each of a year's millions (a
+/// 20M-GPU fleet's truths were 300 MB of fresh pages).
 #[derive(Debug, Clone, Default)]
 struct Truths {
-    ix: gf_model::ids::JobIndex,
-    of: gf_model::chunked::ChunkedVec<JobTruth>,
+    of: FxHashMap<JobId, JobTruth>,
 }
 
 impl Truths {
     /// Job `job`'s truth, a new one if it has none yet.
     fn entry(&mut self, job: JobId) -> &mut JobTruth {
-        let i = match self.ix.get(&job) {
-            Some(i) => i as usize,
-            None => {
-                self.ix.insert(job, self.of.len() as u32);
-                self.of.push(JobTruth::default());
-                self.of.len() - 1
-            }
-        };
-        &mut self.of[i]
+        self.of.entry(job).or_default()
     }
 
     /// Job `job`'s truth so far.
     fn get(&self, job: JobId) -> Option<&JobTruth> {
-        self.ix.get(&job).map(|i| &self.of[i as usize])
+        self.of.get(&job)
     }
 }
 
@@ -852,6 +844,17 @@ impl SimWorld {
             t.add(r, &r.outcome_at(&p, end_s), end_s - p.start_s);
         }
         t
+    }
+
+    /// Job `job`'s truth, handed over and forgotten, once the world holds
+    /// no run of it; `None`, and nothing forgotten, while it does (a run
+    /// the controller gave up waiting for still adds to it).
+    pub fn take_truth(&mut self, job: JobId) -> Option<JobTruth> {
+        // A ghost (see `ghosts`) has had its truth accounted already.
+        if self.runs.get(job).is_some_and(|r| !r.ghost) {
+            return None;
+        }
+        Some(self.truth.of.remove(&job).unwrap_or_default())
     }
 
     /// Takes back a list of reports [`Backend::observe`] returned, once
