@@ -24,6 +24,7 @@
 
 mod backfill;
 mod controller;
+mod deadline;
 mod error;
 mod estimate;
 mod fair;

@@ -192,62 +192,8 @@ impl Controller {
         }));
     }
 
-    fn set_deadline(&mut self, i: usize, t: i64) {
-        self.clear_deadline(i);
-        let j = &mut self.jobs[i];
-        j.lv_mut().deadline = Some(t);
-        self.deadlines.insert((t, i as u32, j.attempt));
-    }
-
-    fn clear_deadline(&mut self, i: usize) {
-        let j = &mut self.jobs[i];
-        if let Some(t) = j.live_mut().and_then(|l| l.deadline.take()) {
-            self.deadlines.remove(&(t, i as u32, j.attempt));
-        }
-    }
-
-    /// Expires dispatches that were never reported started and stops whose
-    /// grace period ran out.
-    pub(crate) fn expire(&mut self, now: i64, out: &mut Vec<Action>) -> Result<(), ControlError> {
-        while let Some(&(t, i, attempt)) = self.deadlines.first() {
-            if t > now {
-                break;
-            }
-            self.deadlines.pop_first();
-            let i = i as usize;
-            if self
-                .jobs
-                .get(i)
-                .is_none_or(|j| j.attempt != attempt || j.lv().deadline != Some(t))
-            {
-                continue;
-            }
-            self.jobs[i].lv_mut().deadline = None;
-            match self.jobs[i].state {
-                JobState::Placed | JobState::Restarting => {
-                    let run = self.jobs[i].run();
-                    out.push(Action::Stop(StopSpec {
-                        run,
-                        reason: StopReason::Release,
-                        grace_s: 0,
-                    }));
-                    let why = format!(
-                        "dispatch not started within {} s, waiting to be placed again",
-                        self.cfg.dispatch_timeout_s
-                    );
-                    self.give_back(now, i)?;
-                    self.requeue(i, why);
-                }
-                // The backend never confirmed: the grace period is the bound.
-                JobState::Stopping => self.confirm_stop(now, i, false, out)?,
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
     /// Releases job `i`'s allocation and forgets where it ran.
-    fn give_back(&mut self, now: i64, i: usize) -> Result<Option<Alloc>, ControlError> {
+    pub(crate) fn give_back(&mut self, now: i64, i: usize) -> Result<Option<Alloc>, ControlError> {
         self.stop_clock(now, i);
         self.clear_deadline(i);
         let alloc = self.jobs[i].live_mut().and_then(|l| {
@@ -285,7 +231,7 @@ impl Controller {
     }
 
     /// Back into the queue without charging a retry budget.
-    fn requeue(&mut self, i: usize, why: String) {
+    pub(crate) fn requeue(&mut self, i: usize, why: String) {
         let j = &mut self.jobs[i];
         j.state = if j.attempt == 0 {
             JobState::Pending
@@ -554,7 +500,7 @@ impl Controller {
     /// ended on its own, or its grace ran out): its GPUs go to the
     /// reservation that waits for them, if any, and the job goes on as the
     /// stop's reason says.
-    fn confirm_stop(
+    pub(crate) fn confirm_stop(
         &mut self,
         now: i64,
         i: usize,
