@@ -447,7 +447,7 @@ impl Controller {
                 .jobs
                 .get(i)
                 .is_some_and(|j| j.state.is_terminal() && !j.has_live_part());
-            if let Some(j) = self.jobs.take(i).filter(|_| done) {
+            if done && let Some(j) = self.jobs.take(i) {
                 self.ended.push(j);
             }
         }
