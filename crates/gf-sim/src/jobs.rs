@@ -35,9 +35,9 @@ pub(crate) struct JobsFold {
     pub jcts_s: ChunkedVec<u32>,
     /// Effective training time ratio of the completed jobs.
     pub ettrs: ChunkedVec<f64>,
-    /// GPU-seconds by what they bought, summed over the jobs (whole
-    /// numbers but for partial restarts' shares, so any order of the
-    /// jobs gives the same sums).
+    /// GPU-seconds by what they bought, summed over the jobs in the order
+    /// they ended. They are whole numbers (but for partial restarts'
+    /// shares), so the sums are exact whatever that order.
     pub truth: JobTruth,
     pub spare_swaps: u64,
     /// The jobs of at least [`LARGE_JOB_GPUS`], with their ids (the
