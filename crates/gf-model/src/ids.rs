@@ -1,5 +1,5 @@
 //! Job ids to the index of a job's record, for whoever keeps one per job
-//! (the controller's job table, the twin's truth of each job). Every report
+//! (the controller's job table). Every report
 //! names its job, so this is looked up on every event; the ids the store and
 //! the twin give are consecutive from 1, so they index a vector (one memory
 //! access) rather than a hash table (two, in a table of millions of jobs a
