@@ -77,13 +77,7 @@ impl JobsFold {
         if let Some(fs) = j.first_start_s {
             self.waits_s.push(secs(fs - j.submitted_s));
         }
-        let t = &mut self.truth;
-        t.alloc_gpu_s += st.alloc_gpu_s;
-        t.useful_gpu_s += st.useful_gpu_s;
-        t.lost_gpu_s += st.lost_gpu_s;
-        t.ckpt_gpu_s += st.ckpt_gpu_s;
-        t.restart_gpu_s += st.restart_gpu_s;
-        t.spare_gpu_s += st.spare_gpu_s;
+        self.truth += *st;
         self.spare_swaps += u64::from(j.spare_swaps);
         let ettr = match (j.first_start_s, j.end_s.or(Some(end_s))) {
             (Some(a), Some(b)) if b > a => st.useful_gpu_s / j.gpus as f64 / (b - a) as f64,

@@ -676,9 +676,9 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
         );
     }
 
-    // Jobs: those folded as they ended, and the ones still held (running,
-    // waiting, or ended with a run the world still holds), folded into a
-    // copy of the sums. A run still going at the horizon counts as
+    // Jobs: those folded as they ended, plus the ones still held (running,
+    // waiting, or ended with a run the world still holds), folded here
+    // apart and added to them. A run still going at the horizon counts as
     // allocated up to it, and its compute since its last durable
     // checkpoint counts as lost: nothing keeps it.
     let done = &rec.jobs;
@@ -716,13 +716,14 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     };
     let spare_swaps = done.spare_swaps + held.spare_swaps;
     // GPU-seconds summed, then made hours once.
-    let (d, h) = (&done.truth, &held.truth);
-    tr.allocated_gpu_hours = (d.alloc_gpu_s + h.alloc_gpu_s) / 3600.0;
-    tr.useful_gpu_hours = (d.useful_gpu_s + h.useful_gpu_s) / 3600.0;
-    tr.lost_gpu_hours = (d.lost_gpu_s + h.lost_gpu_s) / 3600.0;
-    tr.checkpoint_gpu_hours = (d.ckpt_gpu_s + h.ckpt_gpu_s) / 3600.0;
-    tr.restart_gpu_hours = (d.restart_gpu_s + h.restart_gpu_s) / 3600.0;
-    tr.spare_gpu_hours = (d.spare_gpu_s + h.spare_gpu_s) / 3600.0;
+    let mut t = done.truth;
+    t += held.truth;
+    tr.allocated_gpu_hours = t.alloc_gpu_s / 3600.0;
+    tr.useful_gpu_hours = t.useful_gpu_s / 3600.0;
+    tr.lost_gpu_hours = t.lost_gpu_s / 3600.0;
+    tr.checkpoint_gpu_hours = t.ckpt_gpu_s / 3600.0;
+    tr.restart_gpu_hours = t.restart_gpu_s / 3600.0;
+    tr.spare_gpu_hours = t.spare_gpu_s / 3600.0;
     s.jobs_submitted = x.ctl.jobs().len() as u64;
     s.goodput = r4(tr.useful_gpu_hours / tr.allocated_gpu_hours.max(1e-9));
     s.inference_gpu_hours = r2(x.replica_gpu_s / 3600.0);

@@ -128,6 +128,18 @@ pub struct JobTruth {
     pub spare_gpu_s: f64,
 }
 
+/// The GPU-seconds of two jobs (or two parts of a run) together.
+impl std::ops::AddAssign for JobTruth {
+    fn add_assign(&mut self, o: JobTruth) {
+        self.alloc_gpu_s += o.alloc_gpu_s;
+        self.useful_gpu_s += o.useful_gpu_s;
+        self.ckpt_gpu_s += o.ckpt_gpu_s;
+        self.restart_gpu_s += o.restart_gpu_s;
+        self.lost_gpu_s += o.lost_gpu_s;
+        self.spare_gpu_s += o.spare_gpu_s;
+    }
+}
+
 impl JobTruth {
     /// Adds what run `r` bought in `held_s` seconds, split as `o` says.
     fn add(&mut self, r: &SimRun, o: &run::RunOutcome, held_s: i64) {
