@@ -80,7 +80,7 @@ fn backlog(n: usize) -> Vec<Event> {
                 .build();
             Event::JobSubmitted {
                 job: i as u64 + 1,
-                spec: Box::new(spec),
+                spec: std::sync::Arc::new(spec),
             }
         })
         .collect()

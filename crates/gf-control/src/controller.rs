@@ -290,7 +290,7 @@ impl Controller {
         };
         self.expire(past, out)?;
         match ev {
-            Event::JobSubmitted { job, spec } => self.submit(now, job, *spec, out),
+            Event::JobSubmitted { job, spec } => self.submit(now, job, spec, out),
             Event::JobCancelled { job } => self.cancel(now, job, out)?,
             Event::ServiceSubmitted {
                 service,

@@ -50,7 +50,13 @@ impl Controller {
         s.max(60.0) as i64
     }
 
-    pub(crate) fn submit(&mut self, now: i64, id: JobId, spec: JobSpec, out: &mut Vec<Action>) {
+    pub(crate) fn submit(
+        &mut self,
+        now: i64,
+        id: JobId,
+        spec: Arc<JobSpec>,
+        out: &mut Vec<Action>,
+    ) {
         if self.by_id.contains_key(&id) {
             // A resubmission of a known job is a duplicate delivery: jobs never run twice.
             return;
@@ -81,7 +87,7 @@ impl Controller {
             })),
             gpus: spec.gpus,
             work_gpu_hours: spec.work_gpu_hours,
-            spec: Arc::new(spec),
+            spec,
         };
         match Request::from_job(&self.topo, id, &job.spec) {
             Ok(mut req) => {

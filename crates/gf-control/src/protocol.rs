@@ -9,6 +9,8 @@
 //! fixtures of each variant are committed under `tests/fixtures/v1/` and
 //! read back in CI, so a change that breaks old logs is caught.
 
+use std::sync::Arc;
+
 use gf_model::protocol::{
     JobId, PROTOCOL_VERSION, Report, RunSpec, ServiceId, ShrinkSpec, StopSpec,
 };
@@ -27,8 +29,9 @@ pub enum Event {
     JobSubmitted {
         /// Its identity, given by the submitter.
         job: JobId,
-        /// What it is.
-        spec: Box<JobSpec>,
+        /// What it is: shared, so that the controller keeps the very
+        /// allocation the submitter built rather than a copy.
+        spec: Arc<JobSpec>,
     },
     /// Its owner cancelled a job.
     JobCancelled {

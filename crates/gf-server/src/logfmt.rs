@@ -62,7 +62,7 @@ pub fn decode(rec: &LogRecord) -> Result<Logged, BadEntry> {
             let spec: JobSpec = serde_json::from_str(spec_json).map_err(|e| bad(e.to_string()))?;
             Ok(Logged::of(Event::JobSubmitted {
                 job: *job,
-                spec: Box::new(spec),
+                spec: std::sync::Arc::new(spec),
             }))
         }
         Body::ServiceCreated { service, spec_json } => {

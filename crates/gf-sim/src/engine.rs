@@ -369,7 +369,7 @@ impl Sim {
         }
         self.feed(Event::JobSubmitted {
             job: id,
-            spec: Box::new(spec),
+            spec: Arc::new(spec),
         })
     }
 
@@ -556,6 +556,10 @@ impl Sim {
             let mut reports =
                 ready(self.world.observe(self.now)).expect("the simulated world never waits")?;
             if reports.is_empty() {
+                // Given back even when empty: it is the buffer the world
+                // fills next, and one dropped here is grown again from
+                // nothing (a few allocations an event).
+                self.world.recycle_reports(reports);
                 return Ok(());
             }
             for r in reports.drain(..) {

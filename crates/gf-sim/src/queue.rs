@@ -209,7 +209,7 @@ pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> Result<QueueReport,
                 now,
                 Event::JobSubmitted {
                     job: i as u64 + 1,
-                    spec: Box::new(spec(&jobs[i], i, half)),
+                    spec: Arc::new(spec(&jobs[i], i, half)),
                 },
             )?;
         }
@@ -255,6 +255,8 @@ impl Drive<'_> {
         loop {
             let mut reports = self.world.reports(now)?;
             if reports.is_empty() {
+                // Given back even when empty, as the engine does.
+                self.world.recycle_reports(reports);
                 return Ok(n);
             }
             n += reports.len();

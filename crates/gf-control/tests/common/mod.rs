@@ -133,7 +133,7 @@ impl Job {
     pub fn submit(self, id: u64) -> Event {
         Event::JobSubmitted {
             job: id,
-            spec: Box::new(self.0),
+            spec: std::sync::Arc::new(self.0),
         }
     }
 }
