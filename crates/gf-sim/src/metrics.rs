@@ -699,10 +699,15 @@ pub(crate) fn summarize(x: Inputs<'_>) -> Summary {
     for (why, n) in held.pending {
         *s.jobs_pending.entry(why).or_default() += n;
     }
+    // Sorted as whole seconds (a year's millions of jobs sort faster as
+    // integers than as floats under `total_cmp`), then made hours: the
+    // division keeps the order, so `percentiles` finds the list sorted
+    // already and works on the very values it worked on before.
     let hours = |a: &ChunkedVec<u32>, b: &ChunkedVec<u32>| -> Vec<f64> {
-        let mut v = Vec::with_capacity(a.len() + b.len());
-        v.extend(a.iter().chain(b.iter()).map(|&t| t as f64 / 3600.0));
-        v
+        let mut s: Vec<u32> = Vec::with_capacity(a.len() + b.len());
+        s.extend(a.iter().chain(b.iter()));
+        s.sort_unstable();
+        s.into_iter().map(|t| t as f64 / 3600.0).collect()
     };
     let waits = hours(&done.waits_s, &held.waits_s);
     let jcts = hours(&done.jcts_s, &held.jcts_s);
