@@ -64,6 +64,38 @@ work_gpu_hours = 80.0
     let v = rt.block_on(api.wait_job(quick, 60, |v| v["state"] == "completed"));
     assert_eq!(v["attempt"], 1, "{v}");
     assert!(v["done_gpu_hours"].as_f64().unwrap() >= 0.0);
+    // Its record has left the controller (its row is written): the store
+    // answers for it, in the same words.
+    let url = format!("{}/metrics", srv.url);
+    let held = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("gigafleet_job_records_held "))
+            .map(|v| v.trim().to_string())
+    };
+    let mut last = None;
+    for _ in 0..100 {
+        let text = rt.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+        last = held(&text);
+        if last.as_deref() == Some("0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        last.as_deref(),
+        Some("0"),
+        "an ended job's record is still held"
+    );
+    let (ok, out, err) = cli(&srv, &token, &["explain", &quick.to_string(), "--json"]);
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["state"], "completed", "{e}");
+    assert!(
+        e["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("it ended completed")),
+        "{e}"
+    );
 
     // Fill both clusters (the big one with another team's gang), then a
     // job that must wait.

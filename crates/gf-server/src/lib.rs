@@ -470,6 +470,11 @@ pub fn control_config(doc: &Document, time_scale: f64) -> ControlConfig {
     if cc.outage_holdoff_s == 0 {
         cc.outage_holdoff_s = OUTAGE_HOLDOFF_S;
     }
+    // An ended job's record leaves the controller once its last state is
+    // written to the store, which answers for it from then on: a control
+    // plane that runs for months would otherwise hold every job it ever
+    // ran (and look through all of them for the waiting ones each round).
+    cc.keep_ended_jobs = false;
     cc
 }
 

@@ -21,6 +21,7 @@ pub struct Metrics {
     submissions: Counter,
     rejected: Family<Labels, Counter>,
     queue_depth: Gauge,
+    records_held: Gauge,
     dispatch_latency: Histogram,
     commit_latency: Histogram,
     gpus: Family<Labels, Gauge>,
@@ -61,6 +62,12 @@ impl Metrics {
             "Jobs waiting to be placed",
             queue_depth.clone(),
         );
+        let records_held = Gauge::default();
+        registry.register(
+            "job_records_held",
+            "Job records the controller holds in memory: the jobs not ended, and ended ones until their row is written",
+            records_held.clone(),
+        );
         let dispatch_latency = Histogram::new(exponential_buckets(1e-6, 2.0, 24));
         registry.register(
             "dispatch_latency_seconds",
@@ -91,6 +98,7 @@ impl Metrics {
             submissions,
             rejected,
             queue_depth,
+            records_held,
             dispatch_latency,
             commit_latency,
             gpus,
@@ -143,6 +151,11 @@ impl Metrics {
                 .get_or_create(&vec![("site".to_string(), s.clone())])
                 .set(*w);
         }
+    }
+
+    /// The controller holds `n` job records.
+    pub fn records_held(&self, n: usize) {
+        self.records_held.set(n as i64);
     }
 
     /// The Prometheus text exposition.

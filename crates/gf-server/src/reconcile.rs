@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use gf_api::{ClusterView, ExplainView, FleetView, SiteView};
 use gf_backend::{Backend, BackendError};
-use gf_control::{Action, Controller, Event, JobState};
+use gf_control::{Action, Controller, Event, JobInfo, JobState};
 use gf_model::Document;
 use gf_model::protocol::{JobId, Report, RunId, RunSpec, StopSpec};
 use gf_sched::Request;
@@ -112,6 +112,9 @@ pub struct Reconciler<S: Store> {
     touched: Vec<JobId>,
     /// What was last written of each job: state, attempt, reason, cluster.
     projected: HashMap<JobId, (JobState, u32, String)>,
+    /// Records of ended jobs the controller handed out, kept until their
+    /// last state is written (then the store's row is the job's record).
+    ended: HashMap<JobId, JobInfo>,
     last_tick: Instant,
     last_fleet: Instant,
     /// Entries other than ticks handled since the last tick.
@@ -215,6 +218,7 @@ impl<S: Store> Reconciler<S> {
             outbox: Vec::new(),
             touched: Vec::new(),
             projected: HashMap::new(),
+            ended: HashMap::new(),
             last_tick: Instant::now(),
             last_fleet: Instant::now() - FLEET_EVERY,
             activity: true,
@@ -503,6 +507,10 @@ impl<S: Store> Reconciler<S> {
                 return;
             }
         };
+        // Each was touched by its `Ended` action below.
+        for j in self.ctl.take_ended() {
+            self.ended.insert(j.id, j);
+        }
         for a in actions {
             match a {
                 Action::Dispatch(spec) => {
@@ -642,7 +650,11 @@ impl<S: Store> Reconciler<S> {
         ids.dedup();
         let mut updates = Vec::new();
         for id in ids {
-            let Some(j) = self.ctl.job(id) else { continue };
+            // A job the controller no longer holds, nor waits to have
+            // written, ended and was written: its row is final.
+            let Some(j) = self.ctl.job(id).or_else(|| self.ended.get(&id)) else {
+                continue;
+            };
             let key = (j.state, j.attempt, j.reason.to_string());
             if self.projected.get(&id) == Some(&key) {
                 continue;
@@ -663,6 +675,11 @@ impl<S: Store> Reconciler<S> {
         }
         if !updates.is_empty() {
             self.store.update_jobs(Some(self.fence), updates).await?;
+        }
+        // Every ended record was touched, so its last state is written now:
+        // it and what was noted of it go (its row no longer changes).
+        for (id, _) in self.ended.drain() {
+            self.projected.remove(&id);
         }
         Ok(())
     }
@@ -732,6 +749,8 @@ impl<S: Store> Reconciler<S> {
             .map(|(i, s)| (s.name.clone(), ix.site_drawn_w(i as u32) as f64))
             .collect();
         self.metrics.fleet(self.ctl.pending() as i64, &gpus, &power);
+        self.metrics
+            .records_held(self.ctl.jobs().held() + self.ended.len());
         self.project_services().await;
     }
 

@@ -104,6 +104,9 @@ pub fn explain_base(j: &JobInfo, topo: &Topology) -> ExplainView {
         }
         JobState::Running => format!("it runs on {cluster}"),
         JobState::Stopping => format!("it is being stopped on {cluster}: {}", j.reason),
+        JobState::Completed | JobState::Failed | JobState::Cancelled if j.reason.is_empty() => {
+            format!("it ended {}", j.state.as_str())
+        }
         JobState::Completed | JobState::Failed | JobState::Cancelled => {
             format!("it ended {}: {}", j.state.as_str(), j.reason)
         }
@@ -167,10 +170,13 @@ pub fn explain_row(r: &JobRow) -> ExplainView {
     ExplainView {
         id: r.id,
         state: r.state.clone(),
-        summary: if r.reason.is_empty() {
-            format!("it is {}", r.state)
-        } else {
-            format!("it is {}: {}", r.state, r.reason)
+        // An ended job's record leaves the controller once its row is
+        // written, so the row answers for it: in the controller's words.
+        summary: match (r.terminal, r.reason.is_empty()) {
+            (true, true) => format!("it ended {}", r.state),
+            (true, false) => format!("it ended {}: {}", r.state, r.reason),
+            (false, true) => format!("it is {}", r.state),
+            (false, false) => format!("it is {}: {}", r.state, r.reason),
         },
         considered: None,
         feasible: None,
