@@ -158,7 +158,8 @@ pub struct ControlConfig {
     pub keep_ended_specs: bool,
     /// Keep an ended job's record in the table (for status and explain).
     /// A shell that keeps the history elsewhere turns it off — the twin,
-    /// which folds each ended job into its summary as it ends — and an
+    /// which folds each ended job into its summary as it ends, and `serve`,
+    /// whose store keeps each job's last state on its row — and an
     /// ended record that holds nothing the controller still needs is then
     /// handed out ([`crate::Controller::take_ended`]); its id stays known.
     #[serde(default = "yes")]
