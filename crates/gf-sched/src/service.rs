@@ -562,6 +562,13 @@ impl Scratch {
         svc.residual_into(need, &mut self.short, &mut self.spare);
         self.short.iter().sum()
     }
+
+    /// The spare capacity each zone had left after the last
+    /// [`Scratch::uncovered`], copied into `into`.
+    fn spare_left_into(&self, into: &mut Vec<f64>) {
+        into.clear();
+        into.extend_from_slice(&self.spare);
+    }
 }
 
 impl Scheduler {
