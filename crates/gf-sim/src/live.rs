@@ -43,7 +43,7 @@ impl LiveWorld {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(2);
         let end_s = start_s + LIVE_YEARS * 365 * 86_400;
-        let world = SimWorld::new(
+        let mut world = SimWorld::new(
             topo,
             failures,
             checkpoint.restart_overhead_min * 60.0,
@@ -51,6 +51,9 @@ impl LiveWorld {
             start_s,
             end_s,
         );
+        // Nobody takes a job's truth here (the server's store keeps its
+        // history): kept, one per job would stay for the server's life.
+        world.forget_truths();
         LiveWorld { world }
     }
 

@@ -135,3 +135,36 @@ fn drive<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 gf_backend::backend_conformance_suite!(world(), drive);
+
+/// The world embedded in `serve` keeps no job's truth: nothing there takes
+/// one, so each would stay for the server's life. The twin's world keeps a
+/// finished job's until the engine takes it.
+#[test]
+fn the_live_world_keeps_no_truth_the_twins_world_keeps_each_until_taken() {
+    use gf_backend::Backend;
+    use gf_model::protocol::Report;
+
+    let doc = gf_model::parse_document("fleet.toml", FLEET).expect("fleet parses");
+    let topo = Arc::new(Topology::from_document(&doc));
+    let finished = |reports: Vec<Report>| {
+        reports
+            .iter()
+            .any(|r| matches!(r, Report::Finished { run } if run.job == 1))
+    };
+
+    let mut live = gf_sim::LiveWorld::new(&doc, Arc::clone(&topo), 7, T0);
+    drive(live.dispatch(T0 + 60, &run(1, 0, 8.0))).expect("dispatched");
+    let reports = drive(live.observe(T0 + 6 * 3600)).expect("observed");
+    assert!(finished(reports), "the 1-hour run finished within 6 hours");
+    assert_eq!(live.world().truths_held(), 0);
+
+    let mut twin = world();
+    drive(twin.w.dispatch(T0 + 60, &run(1, 0, 8.0))).expect("dispatched");
+    // The twin's engine steps its world between events; `wait` does here.
+    drive(twin.wait(6 * 3600));
+    let reports = drive(twin.w.observe(twin.now())).expect("observed");
+    assert!(finished(reports), "the 1-hour run finished within 6 hours");
+    assert_eq!(twin.w.truths_held(), 1);
+    assert!(twin.w.take_truth(1).is_some_and(|t| t.useful_gpu_s > 0.0));
+    assert_eq!(twin.w.truths_held(), 0);
+}

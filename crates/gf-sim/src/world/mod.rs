@@ -83,11 +83,20 @@ pub(crate) enum WorldEv {
 #[derive(Debug, Clone, Default)]
 struct Truths {
     of: FxHashMap<JobId, JobTruth>,
+    /// No truth is kept (see [`SimWorld::forget_truths`]): what would be
+    /// added to one goes here and is dropped.
+    off: bool,
+    sink: JobTruth,
 }
 
 impl Truths {
-    /// Job `job`'s truth, a new one if it has none yet.
+    /// Job `job`'s truth, a new one if it has none yet (a throwaway one
+    /// when truths are not kept).
     fn entry(&mut self, job: JobId) -> &mut JobTruth {
+        if self.off {
+            self.sink = JobTruth::default();
+            return &mut self.sink;
+        }
         self.of.entry(job).or_default()
     }
 
@@ -856,6 +865,20 @@ impl SimWorld {
             t.add(r, &r.outcome_at(&p, end_s), end_s - p.start_s);
         }
         t
+    }
+
+    /// Keeps no job's truth from now on: for a shell that never takes
+    /// them (the live server's embedded world, whose jobs' history is the
+    /// server's store), where each job's truth would stay for the life of
+    /// the process.
+    pub fn forget_truths(&mut self) {
+        self.truth.off = true;
+        self.truth.of = FxHashMap::default();
+    }
+
+    /// Jobs whose truth the world holds now.
+    pub fn truths_held(&self) -> usize {
+        self.truth.of.len()
     }
 
     /// Job `job`'s truth, handed over and forgotten, once the world holds
