@@ -49,6 +49,9 @@ pub struct Controller {
     /// Jobs that ended during the event being handled: their records are
     /// handed out once it is handled, when nothing refers to them.
     pub(crate) ending: Vec<u32>,
+    /// Jobs whose reason or state changed during the event last handled
+    /// with no action naming them (see [`Controller::moved`]).
+    pub(crate) moved: Vec<JobId>,
     pub(crate) by_id: gf_model::ids::JobIndex,
     /// Pending and interrupted jobs.
     pub(crate) queue: BTreeSet<QueueKey>,
@@ -102,6 +105,7 @@ impl Controller {
             jobs: JobTable::default(),
             ended: Vec::new(),
             ending: Vec::new(),
+            moved: Vec::new(),
             by_id: gf_model::ids::JobIndex::default(),
             queue: BTreeSet::new(),
             services: Vec::new(),
@@ -175,6 +179,18 @@ impl Controller {
     /// changes nothing.
     pub fn take_ended(&mut self) -> std::vec::Drain<'_, JobInfo> {
         self.ended.drain(..)
+    }
+
+    /// The jobs whose reason or state changed while the last event was
+    /// handled without an action naming them: a scheduling pass rewrites
+    /// why each job it could not place still waits, and a job can go back
+    /// to the queue or into a reservation with nothing sent to a backend.
+    /// A shell that writes each job's state where users read it (serve's
+    /// rows) writes these beside the jobs its actions name, rather than
+    /// looking through every waiting job after each event. A job may be
+    /// listed more than once.
+    pub fn moved(&self) -> &[JobId] {
+        &self.moved
     }
 
     /// One job.
@@ -261,6 +277,7 @@ impl Controller {
         out: &mut Vec<Action>,
     ) -> Result<(), ControlError> {
         let len = out.len();
+        self.moved.clear();
         let r = self.handle_inner(now, ev, out);
         if r.is_err() {
             out.truncate(len);

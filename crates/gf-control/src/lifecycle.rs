@@ -245,7 +245,17 @@ impl Controller {
             JobState::Interrupted
         };
         j.reason = why.into();
+        self.moved.push(j.id);
         self.enqueue(i);
+    }
+
+    /// Sets why job `i` is where it is, noting the job when that changed.
+    pub(crate) fn set_reason(&mut self, i: usize, why: Cow<'static, str>) {
+        let j = &mut self.jobs[i];
+        if j.reason != why {
+            j.reason = why;
+            self.moved.push(j.id);
+        }
     }
 
     pub(crate) fn end(
@@ -677,6 +687,7 @@ impl Controller {
         }
         self.jobs[p].state = JobState::Reserved;
         self.jobs[p].reason = "waiting for preempted work to stop".into();
+        self.moved.push(self.jobs[p].id);
         self.jobs[p].lv_mut().reservation = Some(Box::new(Reservation {
             placement,
             waiting: jobs.len() as u32,

@@ -101,9 +101,11 @@ impl Controller {
                         .any(|&(g, p)| g <= req.gpus && p >= req.priority)
             });
         if dominated {
-            let r = &mut self.jobs[i].reason;
-            if !r.starts_with("no fit") {
-                *r = "no fit: a job of its kind no larger found no room".into();
+            if !self.jobs[i].reason.starts_with("no fit") {
+                self.set_reason(
+                    i,
+                    "no fit: a job of its kind no larger found no room".into(),
+                );
             }
             return Ok(false);
         }
@@ -117,10 +119,11 @@ impl Controller {
                         None => missed.push((MissKey::of(req), vec![miss])),
                     }
                 }
-                self.jobs[i].reason = match d.explanation.causes().first() {
+                let why = match d.explanation.causes().first() {
                     Some((c, n)) => format!("no fit: {c} ({n} clusters)").into(),
                     None => "no fit: no cluster accepts it".into(),
                 };
+                self.set_reason(i, why);
                 if self.cfg.easy_backfill && self.shadow.is_none() {
                     self.reserve_for_head(now, i);
                 }
@@ -128,9 +131,11 @@ impl Controller {
             }
             Outcome::Placed(p) => {
                 if !self.backfill_allows(now, i, &p) {
-                    self.jobs[i].reason =
+                    self.set_reason(
+                        i,
                         "held back: its cluster's room is reserved for a job that waits longer"
-                            .into();
+                            .into(),
+                    );
                     return Ok(false);
                 }
                 let Some(req) = self.jobs[i].lv().req.as_ref() else {
@@ -143,7 +148,7 @@ impl Controller {
             Outcome::Preempt { placement, victims } => {
                 let victims: Vec<WorkId> = victims.iter().map(|v| v.work).collect();
                 if !self.reserve(now, i, placement, &victims, out)? {
-                    self.jobs[i].reason = "waiting for preempted work to finish stopping".into();
+                    self.set_reason(i, "waiting for preempted work to finish stopping".into());
                 }
             }
         }

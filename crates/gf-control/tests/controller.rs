@@ -978,6 +978,40 @@ fn a_pass_reaches_small_work_behind_many_blocked_gangs() {
 }
 
 #[test]
+fn a_pass_lists_the_waiting_jobs_whose_reason_it_changed_and_only_those() {
+    // 24 of 32 GPUs busy: two gangs of 16 cannot fit, one of 8 can.
+    let mut c = controller(cfg());
+    started(&mut c, 1, job("busy").gpus(24).work(1e6));
+    h(&mut c, T0, job("a").gpus(16).priority(90).submit(10));
+    h(&mut c, T0, job("b").gpus(16).priority(90).submit(11));
+    // A submission names its job; nothing else moved.
+    assert!(c.moved().is_empty(), "{:?}", c.moved());
+    h(&mut c, T0, job("c").gpus(8).priority(80).submit(12));
+    let acts = h(&mut c, T0 + 60, Event::ScheduleTick);
+    // The placed job is named by its dispatch; the two that wait got a
+    // reason in place of "waiting for the next scheduling pass".
+    assert_eq!(dispatches(&acts)[0].run, run(12, 1));
+    let mut moved = c.moved().to_vec();
+    moved.sort_unstable();
+    moved.dedup();
+    assert_eq!(moved, vec![10, 11]);
+    for id in [10, 11] {
+        let j = c.job(id).unwrap();
+        assert_eq!(j.state, JobState::Pending);
+        assert!(j.reason.starts_with("no fit"), "{}", j.reason);
+    }
+    // The next pass finds them where they were, for the same reason.
+    let acts = h(&mut c, T0 + 120, Event::ScheduleTick);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert!(c.moved().is_empty(), "{:?}", c.moved());
+    // A preemption moves its preemptor into a reservation with no action
+    // naming it: listed.
+    let (c, _) = preempting();
+    assert_eq!(c.job(2).unwrap().state, JobState::Reserved);
+    assert!(c.moved().contains(&2), "{:?}", c.moved());
+}
+
+#[test]
 fn a_stopping_run_whose_domain_fails_is_killed_at_once() {
     // The victim of a preemption is stopping with 120 s of grace when a
     // domain under it goes away: it is requeued at once, so it must be

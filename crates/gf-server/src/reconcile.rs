@@ -307,7 +307,7 @@ impl<S: Store> Reconciler<S> {
             self.adopt_held().await;
         }
         self.touched.extend(self.ctl.jobs().iter().map(|j| j.id));
-        self.project(true).await?;
+        self.project().await?;
         self.publish_fleet().await;
         self.shared.set_handled(self.handled, self.now);
         Ok(out)
@@ -461,7 +461,7 @@ impl<S: Store> Reconciler<S> {
         }
         self.timers();
         self.flush().await?;
-        self.project(got > 0).await?;
+        self.project().await?;
         if self.last_fleet.elapsed() >= FLEET_EVERY {
             self.publish_fleet().await;
         }
@@ -507,6 +507,9 @@ impl<S: Store> Reconciler<S> {
                 return;
             }
         };
+        // The jobs the event moved without an action naming them (the
+        // waiting jobs whose reason a scheduling pass rewrote).
+        self.touched.extend_from_slice(self.ctl.moved());
         // Each was touched by its `Ended` action below.
         for j in self.ctl.take_ended() {
             self.ended.insert(j.id, j);
@@ -630,22 +633,15 @@ impl<S: Store> Reconciler<S> {
         Ok(())
     }
 
-    /// Writes what changed of the touched jobs onto their rows; with
-    /// `waiting`, of the waiting jobs too (after any entry was handled: a
-    /// scheduling pass rewrites the reasons of the jobs it does not place,
-    /// and those are found by looking, not by the events).
-    async fn project(&mut self, waiting: bool) -> Result<(), LoopError> {
-        if self.touched.is_empty() && !waiting {
+    /// Writes what changed of the touched jobs onto their rows: those the
+    /// events and actions named, and those the controller says it moved
+    /// without naming (the waiting jobs a scheduling pass gave a new
+    /// reason), so that a round costs what changed, not the queue's depth.
+    async fn project(&mut self) -> Result<(), LoopError> {
+        if self.touched.is_empty() {
             return Ok(());
         }
         let mut ids = std::mem::take(&mut self.touched);
-        ids.extend(
-            self.ctl
-                .jobs()
-                .iter()
-                .filter(|j| waiting && matches!(j.state, JobState::Pending | JobState::Interrupted))
-                .map(|j| j.id),
-        );
         ids.sort_unstable();
         ids.dedup();
         let mut updates = Vec::new();
