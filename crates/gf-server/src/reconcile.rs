@@ -60,6 +60,13 @@ use crate::views;
 
 /// Entries read from the log at once.
 const PAGE: usize = 2048;
+/// Most log events or job rows one store request of the loop writes. The
+/// store's writer commits requests in groups, the submissions of the API
+/// among them; a pass that placed thousands of jobs, written as one
+/// request, held every submission queued behind it for tens of
+/// milliseconds (the API's p99), where requests of this size take about a
+/// millisecond each and let the submissions through in between.
+const WRITE_CHUNK: usize = 128;
 /// Least wall time between two schedule ticks the loop writes.
 const TICK_MIN: Duration = Duration::from_millis(200);
 /// Most wall time between two schedule ticks (overdue stops and dispatches
@@ -621,15 +628,18 @@ impl<S: Store> Reconciler<S> {
         }
     }
 
-    /// Appends the outbox to the log, as this leader.
+    /// Appends the outbox to the log, as this leader, [`WRITE_CHUNK`]
+    /// events to a store request: what is appended is always a prefix of
+    /// the outbox, which the controller reads back in order, so a round
+    /// cut short by a failure leaves the log as if the rest had come later.
     async fn flush(&mut self) -> Result<(), LoopError> {
-        if self.outbox.is_empty() {
-            return Ok(());
-        }
-        let events: Vec<String> = self.outbox.iter().map(Logged::to_json).collect();
         let at = self.clock.now_s().max(self.now);
-        self.store.append(Some(self.fence), at, events).await?;
-        self.outbox.clear();
+        while !self.outbox.is_empty() {
+            let n = self.outbox.len().min(WRITE_CHUNK);
+            let events: Vec<String> = self.outbox[..n].iter().map(Logged::to_json).collect();
+            self.store.append(Some(self.fence), at, events).await?;
+            self.outbox.drain(..n);
+        }
         Ok(())
     }
 
@@ -645,6 +655,7 @@ impl<S: Store> Reconciler<S> {
         ids.sort_unstable();
         ids.dedup();
         let mut updates = Vec::new();
+        let mut keys = Vec::new();
         for id in ids {
             // A job the controller no longer holds, nor waits to have
             // written, ended and was written: its row is final.
@@ -655,6 +666,7 @@ impl<S: Store> Reconciler<S> {
             if self.projected.get(&id) == Some(&key) {
                 continue;
             }
+            keys.push((id, key));
             updates.push(JobUpdate {
                 id,
                 state: j.state.as_str().to_string(),
@@ -667,10 +679,18 @@ impl<S: Store> Reconciler<S> {
                 detail_json: views::job_detail(j).to_string(),
                 at_s: self.now,
             });
-            self.projected.insert(id, key);
         }
-        if !updates.is_empty() {
-            self.store.update_jobs(Some(self.fence), updates).await?;
+        // [`WRITE_CHUNK`] rows to a store request. A row counts as written
+        // once its request is committed; on a failure what is not written
+        // stays touched, for the next round.
+        while !updates.is_empty() {
+            let n = updates.len().min(WRITE_CHUNK);
+            let chunk: Vec<JobUpdate> = updates.drain(..n).collect();
+            if let Err(e) = self.store.update_jobs(Some(self.fence), chunk).await {
+                self.touched.extend(keys.iter().map(|(id, _)| *id));
+                return Err(e.into());
+            }
+            self.projected.extend(keys.drain(..n));
         }
         // Every ended record was touched, so its last state is written now:
         // it and what was noted of it go (its row no longer changes).
