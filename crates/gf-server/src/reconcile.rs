@@ -64,9 +64,10 @@ const PAGE: usize = 2048;
 /// store's writer commits requests in groups, the submissions of the API
 /// among them; a pass that placed thousands of jobs, written as one
 /// request, held every submission queued behind it for tens of
-/// milliseconds (the API's p99), where requests of this size take about a
-/// millisecond each and let the submissions through in between.
-const WRITE_CHUNK: usize = 128;
+/// milliseconds (the API's p99), where requests of this size take well
+/// under a millisecond each and let the submissions through in between
+/// (64 against 128: p99 9.6-10.0 against 9.7-10.5 ms; docs/performance.md).
+const WRITE_CHUNK: usize = 64;
 /// Least wall time between two schedule ticks the loop writes.
 const TICK_MIN: Duration = Duration::from_millis(200);
 /// Most wall time between two schedule ticks (overdue stops and dispatches
