@@ -27,7 +27,7 @@ pub use backend::{BackendSpec, NodeNames, SlurmSpec};
 pub use catalog::{Accelerator, Catalog, Vendor};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use latency::{LatencySpec, ZoneRtt};
-pub use parse::{parse_document, parse_document_with, parse_what_if};
+pub use parse::{parse_document, parse_document_with, parse_tree_with, parse_what_if};
 pub use scenario::ScenarioSpec;
 pub use spec::*;
 pub use units::Date;

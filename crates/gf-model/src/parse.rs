@@ -23,6 +23,33 @@ pub fn parse_document_with(
 ) -> Result<Document, Vec<Diagnostic>> {
     let mut cx = Diagnostics::new(path, src);
     let doc = crate::read::read_document(&mut cx, src);
+    checked(cx, doc, fleet)
+}
+
+/// [`parse_document_with`] for a tree a caller built rather than TOML text
+/// (the API's JSON bodies): `root` is what `toml_span::parse` would have
+/// returned for `src`, and its spans only place the diagnostics in `src`.
+/// A body that is read without errors needs no text at all (empty spans
+/// and an empty `src`); the API writes the text out only to locate the
+/// problems of one that is not.
+pub fn parse_tree_with(
+    path: &str,
+    src: &str,
+    root: toml_span::Value<'_>,
+    fleet: Option<&Document>,
+) -> Result<Document, Vec<Diagnostic>> {
+    let mut cx = Diagnostics::new(path, src);
+    let doc = crate::read::read_root(&mut cx, root);
+    checked(cx, doc, fleet)
+}
+
+/// The document read, once validated; the diagnostics when anything is
+/// wrong.
+fn checked(
+    mut cx: Diagnostics,
+    doc: Option<Document>,
+    fleet: Option<&Document>,
+) -> Result<Document, Vec<Diagnostic>> {
     if let Some(doc) = &doc {
         crate::validate::validate(&mut cx, doc, fleet);
         crate::validate::plan::check_plan(&mut cx, doc);

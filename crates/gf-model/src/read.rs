@@ -36,6 +36,11 @@ pub(crate) fn read_document(cx: &mut Diagnostics, src: &str) -> Option<Document>
             return None;
         }
     };
+    read_root(cx, root)
+}
+
+/// Reads a document's tree, parsed from a file or built by a caller.
+pub(crate) fn read_root(cx: &mut Diagnostics, root: Value<'_>) -> Option<Document> {
     let mut t = Tbl::new(cx, root, "the file")?;
     let version = t.req::<u32>(cx, "version");
     if let Some(v) = version.filter(|&v| v != FORMAT_VERSION) {

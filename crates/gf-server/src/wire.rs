@@ -52,6 +52,21 @@ impl Toml {
 }
 
 fn read(table: &str, body: &Value, fleet: &Document) -> Result<Document, Vec<Problem>> {
+    // Most bodies are accepted: their tree is built straight from the JSON
+    // and read with no text to parse. Only a body with a problem (or a
+    // value that tree cannot hold) is written out as text and read again,
+    // so that each problem is placed on its line and so its field.
+    if let Some(root) = tree(table, body)
+        && let Ok(doc) = gf_model::parse_tree_with(table, "", root, Some(fleet))
+    {
+        return Ok(doc);
+    }
+    read_text(table, body, fleet)
+}
+
+/// Reads the body written out as TOML text, one field per line, each
+/// problem placed on the line of the field it is about.
+fn read_text(table: &str, body: &Value, fleet: &Document) -> Result<Document, Vec<Problem>> {
     let Value::Object(fields) = body else {
         return Err(vec![whole(&format!(
             "the body must be a JSON object with the fields of a [[{table}]] table"
@@ -89,6 +104,46 @@ fn read(table: &str, body: &Value, fleet: &Document) -> Result<Document, Vec<Pro
     }
     gf_model::parse_document_with(table, &t.text, Some(fleet))
         .map_err(|ds| ds.iter().map(|d| locate(d, &t.paths)).collect())
+}
+
+/// The tree the text written out below would parse into, without its
+/// spans (no diagnostic is kept from it): `version = 1` and one `[[table]]`
+/// holding the body's fields. `None` for a body that is not an object or
+/// holds a value TOML cannot (null, an integer past `i64`), left to the
+/// text's reading to refuse with its path.
+fn tree<'a>(table: &'a str, body: &'a Value) -> Option<toml_span::Value<'a>> {
+    use toml_span::value::{Key, Table, Value as T, ValueInner as V};
+    fn key(name: &str) -> Key<'_> {
+        Key {
+            name: name.into(),
+            span: Default::default(),
+        }
+    }
+    fn value(v: &Value) -> Option<T<'_>> {
+        Some(T::new(match v {
+            Value::Null => return None,
+            Value::Bool(b) => V::Boolean(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => V::Integer(i),
+                None if n.is_u64() => return None,
+                None => V::Float(n.as_f64()?),
+            },
+            Value::String(s) => V::String(s.as_str().into()),
+            Value::Array(items) => V::Array(items.iter().map(value).collect::<Option<_>>()?),
+            Value::Object(m) => V::Table(
+                m.iter()
+                    .map(|(k, v)| Some((key(k), value(v)?)))
+                    .collect::<Option<Table<'_>>>()?,
+            ),
+        }))
+    }
+    let Value::Object(_) = body else {
+        return None;
+    };
+    let mut root = Table::new();
+    root.insert(key("version"), T::new(V::Integer(1)));
+    root.insert(key(table), T::new(V::Array(vec![value(body)?])));
+    Some(T::new(V::Table(root)))
 }
 
 fn locate(d: &Diagnostic, paths: &[String]) -> Problem {
@@ -165,6 +220,8 @@ fn quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn fleet() -> Document {
@@ -241,6 +298,77 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
         bad["exec"]["workdir"] = "relative".into();
         let ps = job(&bad, &fleet()).unwrap_err();
         assert_eq!(ps[0].field, "exec", "{ps:?}");
+    }
+
+    /// A job body that the fleet accepts as it is.
+    fn valid() -> Value {
+        serde_json::json!({
+            "name": "a", "team": "research", "gpus": 8,
+            "accelerators": ["h100"], "work_gpu_hours": 100.5
+        })
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (-3i64..70_000).prop_map(Value::from),
+            prop_oneof![Just(i64::MAX), Just(i64::MIN)].prop_map(Value::from),
+            prop_oneof![Just(u64::MAX), Just(1u64 << 63)].prop_map(Value::from),
+            (-10.0f64..1e6).prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
+            prop_oneof![Just("h100"), Just("research"), Just(""), Just("x\"\n")]
+                .prop_map(Value::from),
+            Just(Value::Null),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(2, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![Just("command"), Just("env"), Just("workdir"), Just("zz")],
+                    inner,
+                    0..3
+                )
+                .prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// The tree built from the JSON accepts exactly the bodies the
+        /// text written out accepts, and reads them into the same job.
+        #[test]
+        fn the_tree_reads_a_body_as_its_text_does(
+            field in prop::sample::select(&[
+                "gpus", "priority", "work_gpu_hours", "accelerators", "spot",
+                "preemptible", "gpu_milli", "checkpoint_interval_min", "name",
+                "team", "exec", "colour",
+            ][..]),
+            v in value(),
+        ) {
+            let f = fleet();
+            let mut b = valid();
+            b[field] = v;
+            let by_tree = tree("job", &b)
+                .map(|root| gf_model::parse_tree_with("job", "", root, Some(&f)));
+            let by_text = read_text("job", &b, &f);
+            match (by_tree, by_text) {
+                (Some(Ok(a)), Ok(d)) => prop_assert_eq!(
+                    serde_json::to_value(&a.jobs).unwrap(),
+                    serde_json::to_value(&d.jobs).unwrap()
+                ),
+                (Some(Ok(_)), Err(ps)) => {
+                    prop_assert!(false, "the tree accepts what the text refuses: {ps:?}")
+                }
+                (_, Ok(_)) => prop_assert!(false, "the text accepts what the tree does not"),
+                _ => {}
+            }
+        }
     }
 
     #[test]
