@@ -31,3 +31,28 @@ pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// Checks, before a long run, that the output file `path` given with `flag`
+/// can be written when the run ends: its directory exists and it is not a
+/// directory itself. A run of minutes that could not write its result
+/// would otherwise end with nothing but an error.
+pub(crate) fn check_output(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: the directory {} does not exist; create it or name a file in one that does",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: is a directory; name a file to write",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -90,6 +90,22 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--until {s}: {e}"))?,
         ),
     };
+    if let (Some(u), Some(sc)) = (until, &doc.scenario) {
+        let end = Date::from_days(sc.start.days() + sc.horizon_days as i32);
+        if u > end {
+            bail!(
+                "--until {u}: after the scenario's end, {end} ({} days from {}); \
+                 give a date up to {end}, or raise `horizon_days`",
+                sc.horizon_days,
+                sc.start
+            );
+        }
+    }
+    for (flag, path) in [("--json", &a.json), ("--report", &a.report)] {
+        if let Some(p) = path {
+            crate::out::check_output(flag, p)?;
+        }
+    }
     let names: Vec<String> = if a.compare.is_empty() {
         vec![a.policy.clone()]
     } else {

@@ -66,6 +66,37 @@ fn broken_files_exit_2_with_every_error_located() {
 }
 
 #[test]
+fn simulate_refuses_an_output_it_could_not_write_and_an_until_past_the_end_before_running() {
+    let sc = "examples/multicloud-2026.toml";
+    let o = run(&["simulate", sc, "--json", "/nonexistent-gf-dir/s.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains(
+            "--json /nonexistent-gf-dir/s.json: the directory /nonexistent-gf-dir does not exist"
+        ),
+        "{e}"
+    );
+    // Refused before the run: nothing was simulated, so nothing printed.
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    let o = run(&["simulate", sc, "--report", "examples"]);
+    assert!(
+        stderr(&o).contains("--report examples: is a directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["simulate", sc, "--until", "2099-01-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--until 2099-01-01: after the scenario's end"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["simulate", sc, "--until", "2026-+1-+5"]);
+    assert!(stderr(&o).contains("expected YYYY-MM-DD"), "{}", stderr(&o));
+}
+
+#[test]
 fn place_explains_the_decision() {
     let o = run(&[
         "place",

@@ -356,8 +356,12 @@ fn read_contract(cx: &mut Diagnostics, v: Value<'_>) -> Option<ContractSpec> {
     }
     let start = t.req::<Date>(cx, "start");
     let term = t.req::<u32>(cx, "term_months");
-    if term == Some(0) {
-        cx.error(t.at("term_months"), "`term_months` must be at least 1");
+    // A century at most: its end must stay a date of the calendar.
+    if term.is_some_and(|m| !(1..=1_200).contains(&m)) {
+        cx.error(
+            t.at("term_months"),
+            "`term_months` must be from 1 to 1200 (a century)",
+        );
     }
     let locs = t.finish(cx);
     Some(ContractSpec {

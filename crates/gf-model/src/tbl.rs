@@ -63,18 +63,36 @@ impl FromToml for bool {
 impl FromToml for f64 {
     fn from_toml(cx: &mut Diagnostics, mut v: Value<'_>) -> Option<Self> {
         match v.take() {
-            ValueInner::Float(f) if f.is_finite() => Some(f),
+            ValueInner::Float(f) if f.is_finite() => within_max(cx, v.span.start, f),
             ValueInner::Float(_) => {
                 cx.error(v.span.start, "expected a finite number, found inf or nan");
                 None
             }
-            ValueInner::Integer(i) => Some(i as f64),
+            ValueInner::Integer(i) => within_max(cx, v.span.start, i as f64),
             other => {
                 wanted(cx, v.span.start, "a number", &other);
                 None
             }
         }
     }
+}
+
+/// The largest magnitude a number of the file may have: a quadrillion,
+/// far past any fleet's dollars, GPUs, watts or requests per second (the
+/// seeds' 20M-GPU fleet commits 1.2e12 dollars), yet far enough below
+/// `f64::MAX` that sums and products of them stay finite (1e308 given as a
+/// price made the spend `inf` and its share of a commitment NaN).
+pub(crate) const MAX_NUMBER: f64 = 1e15;
+
+fn within_max(cx: &mut Diagnostics, at: usize, x: f64) -> Option<f64> {
+    if x.abs() > MAX_NUMBER {
+        cx.error(
+            at,
+            format!("{x:e} is out of range; expected a number from -1e15 to 1e15"),
+        );
+        return None;
+    }
+    Some(x)
 }
 
 macro_rules! from_toml_uint {
@@ -297,6 +315,24 @@ pub(crate) fn positive(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
         cx.error(
             t.at(key),
             format!("`{key}` is {x}; it must be more than zero"),
+        );
+    }
+}
+
+/// Reports `x` at `key` when it is outside `lo..=hi`; `what` says what
+/// the bounds are in words (e.g. "from 1 second to a year").
+pub(crate) fn between(
+    cx: &mut Diagnostics,
+    t: &Tbl<'_>,
+    key: &str,
+    x: f64,
+    (lo, hi): (f64, f64),
+    what: &str,
+) {
+    if !(lo..=hi).contains(&x) {
+        cx.error(
+            t.at(key),
+            format!("`{key}` is {x}; it must be from {lo} to {hi} ({what})"),
         );
     }
 }

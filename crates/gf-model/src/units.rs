@@ -76,12 +76,22 @@ impl std::str::FromStr for Date {
         let (Some(y), Some(m), Some(d)) = (y, m, d) else {
             return Err(bad());
         };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        // Digits only: `parse` alone would take a sign ("+026").
+        let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
             return Err(bad());
         }
         let y: i32 = y.parse().map_err(|_| bad())?;
         let m: u32 = m.parse().map_err(|_| bad())?;
         let d: u32 = d.parse().map_err(|_| bad())?;
+        // A fleet's dates are its contracts' and simulations': years before
+        // the epoch or at the end of four digits only ever come from a typo
+        // (and a date later than 9999 could not be written back).
+        if !(1970..=9998).contains(&y) {
+            return Err(format!(
+                "`{s}` is out of range; expected a year from 1970 to 9998"
+            ));
+        }
         Date::from_ymd(y, m, d).ok_or_else(|| format!("`{s}` is not a day of the calendar"))
     }
 }

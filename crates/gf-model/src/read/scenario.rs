@@ -10,22 +10,61 @@ use toml_span::Value;
 
 use crate::diag::Diagnostics;
 use crate::scenario::*;
-use crate::tbl::{Tbl, fraction, non_negative, positive};
+use crate::tbl::{Tbl, between, fraction, non_negative, positive};
 use crate::units::Date;
+
+/// The longest simulation: a century of days.
+const MAX_HORIZON_DAYS: u32 = 36_500;
+/// Most samples of the fleet's state one run takes (each is a row of the
+/// report's time series).
+const MAX_SAMPLES: f64 = 100_000.0;
+const MINUTES_PER_DAY: f64 = 1_440.0;
+const MINUTES_PER_YEAR: f64 = 525_600.0;
 
 pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<ScenarioSpec> {
     let mut t = Tbl::new(cx, v, "[scenario]")?;
     let start = t.req::<Date>(cx, "start");
     let horizon_days = t.req::<u32>(cx, "horizon_days");
-    if horizon_days == Some(0) {
-        cx.error(t.at("horizon_days"), "`horizon_days` must be at least 1");
+    if horizon_days.is_some_and(|h| !(1..=MAX_HORIZON_DAYS).contains(&h)) {
+        cx.error(
+            t.at("horizon_days"),
+            format!("`horizon_days` must be from 1 to {MAX_HORIZON_DAYS} (a century)"),
+        );
     }
     let sample_hours = t.or::<f64>(cx, "sample_hours", 6.0);
     positive(cx, &t, "sample_hours", sample_hours);
+    if let Some(h) = horizon_days
+        && sample_hours > 0.0
+        && f64::from(h) * 24.0 / sample_hours > MAX_SAMPLES
+    {
+        cx.error(
+            t.at("sample_hours"),
+            format!(
+                "`sample_hours` = {sample_hours} over {h} days is more than {MAX_SAMPLES} \
+                 samples; make it at least {}",
+                f64::from(h) * 24.0 / MAX_SAMPLES
+            ),
+        );
+    }
     let schedule_interval_min = t.or::<f64>(cx, "schedule_interval_min", 5.0);
-    positive(cx, &t, "schedule_interval_min", schedule_interval_min);
+    let interval = (1.0 / 60.0, MINUTES_PER_YEAR);
+    between(
+        cx,
+        &t,
+        "schedule_interval_min",
+        schedule_interval_min,
+        interval,
+        "a second to a year",
+    );
     let autoscale_interval_min = t.or::<f64>(cx, "autoscale_interval_min", 60.0);
-    positive(cx, &t, "autoscale_interval_min", autoscale_interval_min);
+    between(
+        cx,
+        &t,
+        "autoscale_interval_min",
+        autoscale_interval_min,
+        interval,
+        "a second to a year",
+    );
     let zone_utc_offset_h = t.or::<BTreeMap<String, f64>>(cx, "zone_utc_offset_h", BTreeMap::new());
     let fair_share = t.or::<bool>(cx, "fair_share", false);
     let easy_backfill = t.or::<bool>(cx, "easy_backfill", true);
@@ -102,7 +141,15 @@ fn read_size(cx: &mut Diagnostics, v: Value<'_>) -> Option<SizeShare> {
     }
     let share = t.req::<f64>(cx, "share");
     if let Some(s) = share {
-        positive(cx, &t, "share", s);
+        // Weights: their sum must stay finite for the draw.
+        between(
+            cx,
+            &t,
+            "share",
+            s,
+            (f64::MIN_POSITIVE, 1e9),
+            "a weight above zero",
+        );
     }
     t.finish(cx);
     Some(SizeShare {
@@ -118,7 +165,15 @@ fn read_training(cx: &mut Diagnostics, v: Value<'_>) -> Option<TrainingGen> {
     let priority = t.or::<u32>(cx, "priority", 0);
     let arrivals_per_day = t.req::<f64>(cx, "arrivals_per_day");
     if let Some(a) = arrivals_per_day {
-        non_negative(cx, &t, "arrivals_per_day", a);
+        // The seeds' 20M-GPU fleet sees ~18,000 a day.
+        between(
+            cx,
+            &t,
+            "arrivals_per_day",
+            a,
+            (0.0, 1e6),
+            "up to a million a day",
+        );
     }
     let accelerators = t.req::<Vec<String>>(cx, "accelerators");
     if accelerators.as_ref().is_some_and(|a| a.is_empty()) {
@@ -356,19 +411,45 @@ fn read_checkpoint(cx: &mut Diagnostics, v: Value<'_>) -> Option<CheckpointSpec>
             }
         },
     };
+    // Each cost is at most a day: a longer checkpoint or restart is not a
+    // practice to model but a typo (1e300 minutes made goodput negative).
+    let minutes = (0.0, MINUTES_PER_DAY);
+    let seconds = (0.0, MINUTES_PER_DAY * 60.0);
     let interval_min = t.or::<f64>(cx, "interval_min", d.interval_min);
     positive(cx, &t, "interval_min", interval_min);
+    between(
+        cx,
+        &t,
+        "interval_min",
+        interval_min,
+        (0.0, MINUTES_PER_YEAR),
+        "up to a year",
+    );
     let cost_min = t.or::<f64>(cx, "cost_min", d.cost_min);
-    non_negative(cx, &t, "cost_min", cost_min);
+    between(cx, &t, "cost_min", cost_min, minutes, "up to a day");
     let restart_overhead_min = t.or::<f64>(cx, "restart_overhead_min", d.restart_overhead_min);
-    non_negative(cx, &t, "restart_overhead_min", restart_overhead_min);
+    between(
+        cx,
+        &t,
+        "restart_overhead_min",
+        restart_overhead_min,
+        minutes,
+        "up to a day",
+    );
     let persist_min = t.or::<f64>(cx, "persist_min", d.persist_min);
-    non_negative(cx, &t, "persist_min", persist_min);
+    between(cx, &t, "persist_min", persist_min, minutes, "up to a day");
     let in_memory_replicas = t.or::<bool>(cx, "in_memory_replicas", d.in_memory_replicas);
     let detect_s = t.or::<f64>(cx, "detect_s", d.detect_s);
-    non_negative(cx, &t, "detect_s", detect_s);
+    between(cx, &t, "detect_s", detect_s, seconds, "up to a day");
     let init_s_per_1k_gpus = t.or::<f64>(cx, "init_s_per_1k_gpus", d.init_s_per_1k_gpus);
-    non_negative(cx, &t, "init_s_per_1k_gpus", init_s_per_1k_gpus);
+    between(
+        cx,
+        &t,
+        "init_s_per_1k_gpus",
+        init_s_per_1k_gpus,
+        seconds,
+        "up to a day",
+    );
     let oracle_rates = t.or::<bool>(cx, "oracle_rates", d.oracle_rates);
     let replica_group_gpus = t.or::<u32>(cx, "replica_group_gpus", d.replica_group_gpus);
     let partial_restart = t
@@ -437,8 +518,66 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
         let msg = e[0].to_string();
         assert!(msg.starts_with("s.toml:24:12"), "{msg}");
         assert!(
-            msg.contains("`detect_s` is -1; it must be zero or more"),
+            msg.contains("`detect_s` is -1; it must be from 0 to 86400 (up to a day)"),
             "{msg}"
+        );
+        // A figure no practice has, placed the same way.
+        let bad = src.replace("persist_min = 3", "persist_min = 1e300");
+        let e = parse_document("s.toml", &bad).unwrap_err();
+        let msg = e[0].to_string();
+        assert!(msg.starts_with("s.toml:22:"), "{msg}");
+        assert!(
+            msg.contains("1e300 is out of range; expected a number from -1e15 to 1e15"),
+            "{msg}"
+        );
+        let bad = src.replace("persist_min = 3", "persist_min = 2000");
+        let msg = parse_document("s.toml", &bad).unwrap_err()[0].to_string();
+        assert!(
+            msg.contains("`persist_min` is 2000; it must be from 0 to 1440 (up to a day)"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_scenario_whose_clock_or_samples_would_run_away_is_refused() {
+        let base = format!("{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 365\n");
+        for (extra, says) in [
+            ("horizon_days = 4294967295", "must be from 1 to 36500"),
+            (
+                "sample_hours = 0.001",
+                "more than 100000 samples; make it at least 0.0876",
+            ),
+            (
+                "schedule_interval_min = 1e9",
+                "it must be from 0.016666666666666666 to 525600",
+            ),
+            ("autoscale_interval_min = 0", "(a second to a year)"),
+            ("start = \"+026-01-01\"", "expected YYYY-MM-DD"),
+            ("start = \"0026-01-01\"", "a year from 1970 to 9998"),
+        ] {
+            let key = extra.split(' ').next().unwrap();
+            let src: String = base
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} ")))
+                .chain([extra])
+                .collect::<Vec<_>>()
+                .join("\n");
+            let e = parse_document("s.toml", &src).unwrap_err();
+            assert!(
+                e.iter().any(|d| d.to_string().contains(says)),
+                "{extra}: {e:?}"
+            );
+        }
+        let shares = format!(
+            "{base}[[scenario.training]]\nname = \"t\"\nteam = \"research\"\n\
+             arrivals_per_day = 1.0\naccelerators = [\"h100\"]\nhours_median = 1.0\n\
+             sizes = [ {{ gpus = 8, share = 1e14 }}, {{ gpus = 16, share = 1e14 }} ]\n"
+        );
+        let e = parse_document("s.toml", &shares).unwrap_err();
+        assert!(
+            e.iter()
+                .any(|d| d.to_string().contains("`share` is 100000000000000")),
+            "{e:?}"
         );
     }
 
