@@ -92,7 +92,7 @@ pub fn parse_what_if(
         Ok(v) => v,
         Err(e) => {
             cx.error(e.span.start, format!("invalid what-if: {e}"));
-            return Err(cx.into_sorted());
+            return Err(on_the_command_line(spec, cx.into_sorted()));
         }
     };
     let w = crate::read::plan::read_what_if(&mut cx, root);
@@ -101,8 +101,34 @@ pub fn parse_what_if(
     }
     match w {
         Some(w) if !cx.has_errors() => Ok(w),
-        _ => Err(cx.into_sorted()),
+        _ => Err(on_the_command_line(spec, cx.into_sorted())),
     }
+}
+
+/// Places the diagnostics of a what-if's TOML lines on what the user
+/// typed: line 1, the column where the pair starts in `spec`, and the pair
+/// named in the message (the TOML's own lines and columns mean nothing to
+/// them, and with several `--what-if` the pair says which one it was).
+fn on_the_command_line(spec: &str, ds: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for pair in spec.split(',') {
+        starts.push((at, pair));
+        at += pair.len() + 1;
+    }
+    ds.into_iter()
+        .map(|mut d| {
+            // Line 1 is the name (the whole spec); line 2 on, one pair each.
+            let (col, what) = match (d.line as usize).checked_sub(2).and_then(|i| starts.get(i)) {
+                Some(&(at, pair)) => (at + 1, pair),
+                None => (1, spec),
+            };
+            d.line = 1;
+            d.col = col as u32;
+            d.message = format!("`{what}`: {}", d.message);
+            d
+        })
+        .collect()
 }
 
 fn quote(s: &str) -> String {

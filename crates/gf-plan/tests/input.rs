@@ -117,13 +117,18 @@ fn a_bad_what_if_on_the_command_line_is_located() {
     let d = doc(&format!("{}{}", base(), flat_plan(3, 5.0, 10.0, false)));
     let e = gf_model::parse_what_if("--what-if", "delay_site=a/r7,delay_months=x", &d).unwrap_err();
     let e: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+    // Placed on what was typed: the pair, and the column where it starts.
     assert!(
-        e.iter().any(
-            |x| x.starts_with("--what-if:3:17: error: expected a whole number, found a string")
-        ),
+        e.iter().any(|x| x.starts_with(
+            "--what-if:1:17: error: `delay_months=x`: expected a whole number, found a string"
+        )),
         "{e:?}"
     );
-    assert!(e.iter().any(|x| x.contains("unknown site `a/r7`")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|x| x.starts_with("--what-if:1:1: error: `delay_site=a/r7`: unknown site `a/r7`")),
+        "{e:?}"
+    );
     let ok = gf_model::parse_what_if("--what-if", "cut_provider=a,cut_share=0.25", &d).unwrap();
     assert_eq!(ok.cut_provider.as_deref(), Some("a"));
     assert_eq!(ok.cut_share, 0.25);
