@@ -71,16 +71,22 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
     let training = t.list(cx, "training", read_training);
     let inference = t.list(cx, "inference", read_inference);
     let agentic = t.take("agentic").and_then(|v| read_agentic(cx, v));
+    // A section that could not be read is reported; the rest of
+    // [scenario] is still read, so that every problem shows at once.
     let failures = match t.take("failures") {
-        Some(v) => read_failures(cx, v)?,
+        Some(v) => read_failures(cx, v).unwrap_or_default(),
         None => FailureSpec::default(),
     };
+    // A section that could not be read is reported; the rest of
+    // [scenario] is still read, so that every problem shows at once.
     let checkpoint = match t.take("checkpoint") {
-        Some(v) => read_checkpoint(cx, v)?,
+        Some(v) => read_checkpoint(cx, v).unwrap_or_default(),
         None => CheckpointSpec::default(),
     };
+    // A section that could not be read is reported; the rest of
+    // [scenario] is still read, so that every problem shows at once.
     let power = match t.take("power") {
-        Some(v) => read_power(cx, v)?,
+        Some(v) => read_power(cx, v).unwrap_or_default(),
         None => PowerSpec::default(),
     };
     let locs = t.finish(cx);
@@ -536,6 +542,21 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
             msg.contains("`persist_min` is 2000; it must be from 0 to 1440 (up to a day)"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_section_that_cannot_be_read_hides_no_other_problem() {
+        let src = format!(
+            "{FLEET}\n[scenario]\nstart = \"2026-01-01\"\nhorizon_days = 30\n\
+             failures = 5\nhorizon_dayz = 3\n"
+        );
+        let e: Vec<String> = parse_document("s.toml", &src)
+            .unwrap_err()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert!(e.iter().any(|d| d.contains("[scenario.failures]")), "{e:?}");
+        assert!(e.iter().any(|d| d.contains("`horizon_dayz`")), "{e:?}");
     }
 
     #[test]
