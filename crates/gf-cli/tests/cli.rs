@@ -97,6 +97,41 @@ fn simulate_refuses_an_output_it_could_not_write_and_an_until_past_the_end_befor
 }
 
 #[test]
+fn a_job_no_cluster_matches_gets_one_true_error_not_a_gang_of_zero() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-nomatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("jobs.toml");
+    let job = |name: &str, extra: &str| {
+        format!(
+            "[[job]]\nname = \"{name}\"\nteam = \"research\"\ngpus = 8\nwork_gpu_hours = 10\n{extra}\n"
+        )
+    };
+    let src = format!(
+        "version = 1\n{}{}{}",
+        job("a", "accelerators = []"),
+        job("b", "accelerators = [\"h100\"]\nproviders = [\"nope\"]"),
+        job("c", "accelerators = [\"gb300\"]"),
+    );
+    std::fs::write(&f, src).unwrap();
+    let o = run(&[
+        "validate",
+        "--fleet",
+        "examples/small-fleet.toml",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(!e.contains("largest: 0 GPUs"), "{e}");
+    assert!(e.contains("`accelerators` is empty"), "{e}");
+    assert!(e.contains("unknown provider `nope`"), "{e}");
+    assert!(
+        e.contains("no cluster of the fleet has gb300 within the providers and regions"),
+        "{e}"
+    );
+    assert!(e.contains("3 errors"), "{e}");
+}
+
+#[test]
 fn place_explains_the_decision() {
     let o = run(&[
         "place",

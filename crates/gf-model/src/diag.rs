@@ -99,6 +99,13 @@ impl Diagnostics {
         });
     }
 
+    /// How many diagnostics were recorded, errors and warnings: a check
+    /// that would only repeat what an earlier one said compares it before
+    /// and after.
+    pub fn count(&self) -> usize {
+        self.items.len()
+    }
+
     /// True when at least one error was recorded.
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)

@@ -336,17 +336,36 @@ fn check_job(
     fleet: Option<&Document>,
     j: &JobSpec,
 ) {
+    let before = cx.count();
     check_accelerators(
         cx,
         catalog,
         j.locs.of("accelerators"),
         j.accelerators.iter().map(|s| s.as_str()),
     );
+    let mut said = cx.count() - before;
     check_team(cx, teams, &j.locs, &j.team, j.priority);
     let Some(fleet) = fleet else { return };
+    let before = cx.count();
     check_scope(cx, fleet, &j.locs, &j.providers, &j.regions);
+    said += cx.count() - before;
     let accels: Vec<&str> = j.accelerators.iter().map(|s| s.as_str()).collect();
     let clusters = allowed_clusters(fleet, &accels, &j.providers, &j.regions);
+    if clusters.is_empty() {
+        // An empty or unknown accelerator list, or an unknown provider or
+        // region, was reported above; a "largest: 0 GPUs" would only
+        // mislead. Otherwise say what is true: nothing matches.
+        if said == 0 && !accels.is_empty() {
+            cx.error(
+                j.locs.of("accelerators") as usize,
+                format!(
+                    "no cluster of the fleet has {} within the providers and regions it may use",
+                    accels.join(" or ")
+                ),
+            );
+        }
+        return;
+    }
     let largest = clusters
         .iter()
         .map(|(_, _, c)| c.domains as u64 * domain_gpus(catalog, c) as u64)
