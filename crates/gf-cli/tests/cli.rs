@@ -132,6 +132,33 @@ fn a_job_no_cluster_matches_gets_one_true_error_not_a_gang_of_zero() {
 }
 
 #[test]
+fn names_that_would_make_two_clusters_one_are_refused_where_written() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("fleet.toml");
+    let cluster = "[[provider.region.cluster]]\nname = \"c\"\naccelerator = \"h100\"\n\
+                   domains = 2\nprice = { model = \"on-demand\", usd_per_gpu_hour = 2.0 }\n";
+    let src = format!(
+        "version = 1\n[[provider]]\nname = \"aws\"\n[[provider.region]]\nname = \"us/east\"\n\
+         power_mw = 10\nzone = \"z\"\n{cluster}\
+         [[provider]]\nname = \"aws/us\"\n[[provider.region]]\nname = \"east\"\n\
+         power_mw = 10\nzone = \"z\"\n{cluster}"
+    );
+    std::fs::write(&f, src).unwrap();
+    let o = run(&["validate", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("fleet.toml:5:9: error: region name `us/east`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fleet.toml:14:9: error: provider name `aws/us`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn place_explains_the_decision() {
     let o = run(&[
         "place",

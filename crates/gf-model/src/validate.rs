@@ -191,7 +191,21 @@ fn join(names: &BTreeSet<&str>) -> String {
 
 fn unique<'a>(cx: &mut Diagnostics, what: &str, names: impl Iterator<Item = (&'a str, u32)>) {
     let mut seen = BTreeSet::new();
+    // A provider's, region's or cluster's name is a segment of a cluster's
+    // full name, `provider/region/cluster`: an empty one or one with a `/`
+    // would make two clusters one name (`aws` + `us/east` and `aws/us` +
+    // `east`) or name none.
+    let segment = matches!(what, "provider" | "region" | "cluster");
     for (n, at) in names {
+        if segment && (n.is_empty() || n.contains('/') || n.chars().any(char::is_whitespace)) {
+            cx.error(
+                at as usize,
+                format!(
+                    "{what} name `{n}` is part of clusters' full names (provider/region/cluster): \
+                     give one that is not empty and has no `/` or spaces, e.g. `us-east-1`"
+                ),
+            );
+        }
         if !seen.insert(n) {
             cx.error(
                 at as usize,
