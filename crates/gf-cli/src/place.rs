@@ -74,6 +74,35 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
             Policy::NAMES.join(", ")
         )
     })?;
+    // An age is minutes of running work, up to a year: a negative or NaN
+    // age made every loss zero and changed the victims without a word.
+    if !(0.0..=525_600.0).contains(&a.load_age_min) {
+        anyhow::bail!(
+            "--load-age-min {}: expected minutes from 0 to 525600 (a year)",
+            a.load_age_min
+        );
+    }
+    // Nothing to place is a mistake in the command, not an empty answer.
+    let matches = |n: &str| a.name.as_deref().is_none_or(|w| w == n);
+    if !work.jobs.iter().any(|j| matches(&j.name))
+        && !work.services.iter().any(|s| matches(&s.name))
+    {
+        let mut held: Vec<&str> = work.jobs.iter().map(|j| j.name.as_str()).collect();
+        held.extend(work.services.iter().map(|s| s.name.as_str()));
+        let what = match &a.name {
+            Some(n) => format!("no job or service named `{n}`"),
+            None => "no job or service".to_string(),
+        };
+        anyhow::bail!(
+            "{}: {what} to place; {}",
+            a.job,
+            if held.is_empty() {
+                "give a file with [[job]] or [[service]] tables".to_string()
+            } else {
+                format!("it holds: {}", held.join(", "))
+            }
+        );
+    }
     let topo = Arc::new(Topology::from_document(&fleet));
     let (index, now) = match &a.at {
         Some(s) => {

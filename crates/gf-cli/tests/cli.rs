@@ -159,6 +159,48 @@ fn names_that_would_make_two_clusters_one_are_refused_where_written() {
 }
 
 #[test]
+fn place_with_nothing_to_place_or_a_bad_age_says_so() {
+    let fleet = "examples/small-fleet.toml";
+    let o = run(&[
+        "place",
+        "--fleet",
+        fleet,
+        "--job",
+        "examples/jobs.toml",
+        "--name",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no job or service named `nope` to place; it holds: frontier-pretrain"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["place", "--fleet", fleet, "--job", fleet]);
+    assert!(
+        stderr(&o).contains("no job or service to place"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "place",
+        "--fleet",
+        fleet,
+        "--job",
+        "examples/preempt.toml",
+        "--load",
+        "examples/busy.toml",
+        "--load-age-min=-5",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--load-age-min -5: expected minutes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn place_explains_the_decision() {
     let o = run(&[
         "place",
