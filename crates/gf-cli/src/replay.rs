@@ -25,6 +25,25 @@ use gf_sim::openb::{
 use gf_trace::TraceError;
 use gf_trace::openb;
 
+/// The largest `--tune`: ten times the cluster's GPUs. The paper tunes to
+/// 1.3; a larger ratio only appends more draws of the same pods, and memory
+/// grows with it.
+const MAX_TUNE: f64 = 10.0;
+
+/// The most seeds one `--seed` may name, ranges expanded: a thousand times
+/// a published sweep's ten, and a bound on the results a sweep holds.
+const MAX_SEEDS: u64 = 100_000;
+
+/// The most runs (pod lists x policies x seeds) one sweep may hold: each
+/// keeps its curves (a few KiB) until the CSV is written.
+const MAX_SWEEP_RUNS: usize = 100_000;
+
+/// The most pods a tuned workload may hold. The published runs hold about
+/// 11,000; tuning appends draws until the demand target is met, so a list
+/// of tiny GPU requests on a large cluster would otherwise grow without
+/// limit.
+const MAX_TUNED_PODS: f64 = 2_000_000.0;
+
 /// Replay a public trace through the scheduler.
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -55,8 +74,9 @@ struct OpenbArgs {
     /// Seed; with --sweep a comma list and A..B ranges (default 42..51).
     #[arg(long, value_name = "N", value_delimiter = ',')]
     seed: Vec<String>,
-    /// Arrived GPU demand to reach, as a multiple of cluster GPU capacity.
-    #[arg(long, default_value_t = DEFAULT_TUNE)]
+    /// Arrived GPU demand to reach, as a multiple of cluster GPU capacity,
+    /// in (0, 10].
+    #[arg(long, default_value_t = DEFAULT_TUNE, allow_negative_numbers = true)]
     tune: f64,
     /// Print one run as JSON.
     #[arg(long, conflicts_with = "sweep")]
@@ -97,18 +117,28 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 fn openb_cmd(a: OpenbArgs) -> anyhow::Result<ExitCode> {
     let policies = parse_policies(&a.policy, a.sweep)?;
     let seeds = parse_seeds(&a.seed, a.sweep)?;
-    if !a.tune.is_finite() {
-        bail!("--tune must be a finite number, got {}", a.tune);
+    // Written so that NaN fails it too.
+    if !(a.tune > 0.0 && a.tune <= MAX_TUNE) {
+        bail!(
+            "--tune {:?}: expected a multiple of the cluster's GPU capacity in (0, {MAX_TUNE}] (the paper uses {DEFAULT_TUNE})",
+            a.tune
+        );
     }
     let mut models = ModelTable::new();
-    let nodes = load_nodes(&a.nodes, &mut models)?;
+    let (nodes, model_names) = load_nodes(&a.nodes, &mut models)?;
+    let cluster = Cluster {
+        path: &a.nodes,
+        nodes: &nodes,
+        models: &models,
+        model_names: &model_names,
+    };
     if a.sweep {
-        return sweep(&a, &nodes, &models, &policies, &seeds);
+        return sweep(&a, &cluster, &policies, &seeds);
     }
     if a.pods.len() != 1 || policies.len() != 1 || seeds.len() != 1 {
         bail!("a single run takes one --pods, one --policy and one --seed; use --sweep for more");
     }
-    let pods = load_pods(&a.pods[0], &models)?;
+    let pods = load_pods(&a.pods[0], &cluster, a.tune)?;
     let config = ReplayConfig {
         tune: a.tune,
         ..ReplayConfig::new(policies[0], seeds[0])
@@ -163,6 +193,11 @@ fn parse_seeds(texts: &[String], sweep: bool) -> anyhow::Result<Vec<u64>> {
     let mut out = Vec::new();
     for t in texts {
         let t = t.trim();
+        let too_many = || {
+            anyhow::anyhow!(
+                "--seed {t}: more than {MAX_SEEDS} seeds in all; expected at most {MAX_SEEDS} (the published runs use 42..51)"
+            )
+        };
         let bad =
             || anyhow::anyhow!("--seed: expected a whole number or a range A..B, found '{t}'");
         if let Some((a, b)) = t.split_once("..") {
@@ -175,37 +210,102 @@ fn parse_seeds(texts: &[String], sweep: bool) -> anyhow::Result<Vec<u64>> {
             if a > b {
                 return Err(bad());
             }
+            // Counted before it is expanded: `0..u64::MAX` must not allocate.
+            if (b - a) as u128 + 1 + out.len() as u128 > u128::from(MAX_SEEDS) {
+                return Err(too_many());
+            }
             out.extend(a..=b);
         } else {
+            if out.len() as u64 >= MAX_SEEDS {
+                return Err(too_many());
+            }
             out.push(t.parse().map_err(|_| bad())?);
         }
     }
     Ok(out)
 }
 
-fn load_nodes(path: &Path, models: &mut ModelTable) -> anyhow::Result<Vec<NodeSpec>> {
+/// The cluster of a replay: its node list, and the names its pods may ask
+/// for, to check pod lists against.
+struct Cluster<'a> {
+    path: &'a Path,
+    nodes: &'a [NodeSpec],
+    models: &'a ModelTable,
+    /// The GPU models of the nodes, sorted, for messages.
+    model_names: &'a [String],
+}
+
+impl Cluster<'_> {
+    fn gpu_milli(&self) -> u64 {
+        self.nodes.iter().map(NodeSpec::gpu_milli).sum()
+    }
+}
+
+/// The nodes of the list at `path`, and the GPU models they hold, sorted.
+fn load_nodes(
+    path: &Path,
+    models: &mut ModelTable,
+) -> anyhow::Result<(Vec<NodeSpec>, Vec<String>)> {
     let mut nodes = Vec::new();
+    let mut names = Vec::new();
     for n in openb::open_nodes(path)? {
         let n = n?;
         let spec = NodeSpec::named(models, n.cpu_milli, n.memory_mib, n.gpu, n.model.as_deref())
             .map_err(|e| row_error(path, n.row, &e))?;
         nodes.push(spec);
+        if let Some(m) = n.model {
+            names.push(m);
+        }
     }
     if nodes.is_empty() {
-        bail!("{}: error: the node list has no nodes", path.display());
+        return Err(file_error(
+            path,
+            "the node list has no nodes; expected a header line, then one row per node (sn, cpu_milli, memory_mib, gpu, model)",
+        ));
     }
-    Ok(nodes)
+    // The replay measures GPU allocation against the cluster's GPUs, and
+    // tunes the workload to a multiple of them: with none, every figure is
+    // 0 of 0 and the run says nothing.
+    if nodes.iter().all(|n| n.gpus == 0) {
+        return Err(file_error(
+            path,
+            "the node list has no GPU: every node has gpu 0; expected at least one node with gpu 1 or more and its model",
+        ));
+    }
+    names.sort_unstable();
+    names.dedup();
+    Ok((nodes, names))
 }
 
-fn load_pods(path: &Path, models: &ModelTable) -> anyhow::Result<Vec<PodSpec>> {
+fn load_pods(path: &Path, cluster: &Cluster, tune: f64) -> anyhow::Result<Vec<PodSpec>> {
     let mut pods: Vec<openb::OpenbPod> = openb::read_pods(path)?;
     // The reference orders pods by name before it shuffles them; the order
     // decides which pod each shuffled position holds.
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     let mut specs = Vec::with_capacity(pods.len());
     for p in &pods {
+        // A pod that names only models the cluster lacks fits nowhere, and
+        // every failure would be counted as a packing failure of the policy:
+        // a list meant for another cluster, not a result.
+        if !p.gpu_spec.is_empty()
+            && p.gpu_spec
+                .iter()
+                .all(|m| cluster.models.get(m.trim()).is_none())
+        {
+            return Err(row_error(
+                path,
+                p.row,
+                &format_args!(
+                    "column 'gpu_spec': no node of {} has model {}; expected an empty field (any model) or one or more of {}",
+                    cluster.path.display(),
+                    p.gpu_spec.join("|"),
+                    cluster.model_names.join(", ")
+                ),
+            )
+            .into());
+        }
         let spec = PodSpec::named(
-            models,
+            cluster.models,
             p.cpu_milli,
             p.memory_mib,
             p.num_gpu,
@@ -216,9 +316,43 @@ fn load_pods(path: &Path, models: &ModelTable) -> anyhow::Result<Vec<PodSpec>> {
         specs.push(spec);
     }
     if specs.is_empty() {
-        bail!("{}: error: the pod list has no pods", path.display());
+        return Err(file_error(
+            path,
+            "the pod list has no pods; expected a header line, then one row per pod (name, cpu_milli, memory_mib, num_gpu, gpu_milli, ...)",
+        ));
+    }
+    // Tuning appends pods until the arrived GPU demand reaches `tune` x the
+    // cluster's GPUs: with no GPU asked it would never get there.
+    let demand: u64 = specs.iter().map(PodSpec::total_gpu_milli).sum();
+    if demand == 0 {
+        return Err(file_error(
+            path,
+            "the pod list asks for no GPU (every pod has num_gpu 0); expected at least one pod with num_gpu 1 or more",
+        ));
+    }
+    // The tuned list holds about this many pods when it grows (drawn with
+    // replacement, so the mean demand per pod stays the list's).
+    let tuned = specs.len() as f64 * tune * cluster.gpu_milli() as f64 / demand as f64;
+    if tuned > MAX_TUNED_PODS {
+        return Err(file_error(
+            path,
+            &format!(
+                "tuned to {tune} x the {} GPUs of {}, the pod list would grow to about {tuned:.0} pods, \
+                 more than the {MAX_TUNED_PODS} a run holds; expected a lower --tune or pods asking for more GPU",
+                cluster.gpu_milli() / 1000,
+                cluster.path.display()
+            ),
+        ));
     }
     Ok(specs)
+}
+
+fn file_error(path: &Path, message: &str) -> anyhow::Error {
+    TraceError::File {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    }
+    .into()
 }
 
 fn row_error(path: &Path, row: u64, e: &dyn std::fmt::Display) -> TraceError {
@@ -313,14 +447,23 @@ struct Job {
 
 fn sweep(
     a: &OpenbArgs,
-    nodes: &[NodeSpec],
-    models: &ModelTable,
+    cluster: &Cluster,
     policies: &[Policy],
     seeds: &[u64],
 ) -> anyhow::Result<ExitCode> {
+    let runs = a.pods.len() * policies.len() * seeds.len();
+    if runs > MAX_SWEEP_RUNS {
+        bail!(
+            "--sweep: {} pod lists x {} policies x {} seeds is {runs} runs; expected at most {MAX_SWEEP_RUNS} (fewer --seed, --policy or --pods)",
+            a.pods.len(),
+            policies.len(),
+            seeds.len()
+        );
+    }
+    let nodes = cluster.nodes;
     let mut workloads = Vec::new();
     for p in &a.pods {
-        workloads.push((workload_name(p), load_pods(p, models)?));
+        workloads.push((workload_name(p), load_pods(p, cluster, a.tune)?));
     }
     // The published file's order: workload, then policy, then seed.
     let mut jobs = Vec::new();

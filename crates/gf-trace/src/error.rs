@@ -13,6 +13,15 @@ pub enum TraceError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The file as a whole is unusable, though every row reads: it has no
+    /// rows, or together they ask for something no run can do.
+    #[error("{}: error: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what would be accepted.
+        message: String,
+    },
     /// A row (or the header) is malformed.
     #[error("{}:{row}: error: {message}", path.display())]
     Row {
@@ -30,7 +39,7 @@ impl TraceError {
     pub fn row(&self) -> Option<u64> {
         match self {
             TraceError::Row { row, .. } => Some(*row),
-            TraceError::Io { .. } => None,
+            TraceError::Io { .. } | TraceError::File { .. } => None,
         }
     }
 }

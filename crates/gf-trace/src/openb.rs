@@ -7,8 +7,12 @@
 //!   scheduled_time`.
 //!
 //! `gpu_milli` is the share of each GPU (1000 is a whole GPU) and may be below
-//! 1000 only when `num_gpu` is 1; `gpu_spec` is empty (any model) or a
-//! `|`-separated list of accepted models.
+//! 1000 only when `num_gpu` is 1; a CPU-only pod has both at 0, and a pod
+//! with GPUs has `gpu_milli` of at least 1 (the shipped lists hold no other
+//! rows, and a mixed one would be counted as GPU demand by one reader of it
+//! and as none by another). `gpu_spec` is empty (any model) or a
+//! `|`-separated list of accepted models. A pod is deleted no earlier than it
+//! is created.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -188,7 +192,19 @@ impl<R: BufRead> PodReader<R> {
         }
         let num_gpu = l.u32_in(num, "num_gpu", MAX_GPUS)?;
         let gpu_milli = l.u32_in(milli, "gpu_milli", MILLI_PER_GPU)?;
-        if num_gpu > 1 && gpu_milli > 0 && gpu_milli < MILLI_PER_GPU {
+        if num_gpu == 0 && gpu_milli > 0 {
+            return Err(l.error(&format!(
+                "column 'gpu_milli': a pod with num_gpu 0 asks for no GPU, so gpu_milli must be 0, \
+                 found {gpu_milli}; give num_gpu 1 or more for a GPU pod"
+            )));
+        }
+        if num_gpu > 0 && gpu_milli == 0 {
+            return Err(l.error(&format!(
+                "column 'gpu_milli': a pod with num_gpu {num_gpu} needs the share of each GPU \
+                 in 1..=1000, found 0; give num_gpu 0 for a CPU-only pod"
+            )));
+        }
+        if num_gpu > 1 && gpu_milli < MILLI_PER_GPU {
             return Err(l.error(&format!(
                 "column 'gpu_milli': a fraction of a GPU ({gpu_milli}) is only allowed with num_gpu 1, \
                  found num_gpu {num_gpu}; use 1000 for whole GPUs"
@@ -214,6 +230,16 @@ impl<R: BufRead> PodReader<R> {
                     .collect()
             })
             .unwrap_or_default();
+        let creation_time = time(c.creation_time, "creation_time")?;
+        let deletion_time = time(c.deletion_time, "deletion_time")?;
+        if let (Some(created), Some(deleted)) = (creation_time, deletion_time)
+            && deleted < created
+        {
+            return Err(l.error(&format!(
+                "column 'deletion_time': {deleted} is before creation_time {created}; \
+                 expected a time at or after creation_time, or an empty field"
+            )));
+        }
         Ok(OpenbPod {
             row: l.row(),
             name: name.to_owned(),
@@ -224,8 +250,8 @@ impl<R: BufRead> PodReader<R> {
             gpu_spec,
             qos: text(c.qos),
             pod_phase: text(c.pod_phase),
-            creation_time: time(c.creation_time, "creation_time")?,
-            deletion_time: time(c.deletion_time, "deletion_time")?,
+            creation_time,
+            deletion_time,
             scheduled_time: time(c.scheduled_time, "scheduled_time")?,
         })
     }
@@ -317,6 +343,18 @@ mod tests {
             (
                 format!("{head}p0,1,1,2,500\n"),
                 "pods.csv:2: error: column 'gpu_milli': a fraction of a GPU (500) is only allowed with num_gpu 1, found num_gpu 2; use 1000 for whole GPUs",
+            ),
+            (
+                format!("{head}p0,1,1,0,500\n"),
+                "pods.csv:2: error: column 'gpu_milli': a pod with num_gpu 0 asks for no GPU, so gpu_milli must be 0, found 500; give num_gpu 1 or more for a GPU pod",
+            ),
+            (
+                format!("{head}p0,1,1,1,0\n"),
+                "pods.csv:2: error: column 'gpu_milli': a pod with num_gpu 1 needs the share of each GPU in 1..=1000, found 0; give num_gpu 0 for a CPU-only pod",
+            ),
+            (
+                "name,cpu_milli,memory_mib,num_gpu,gpu_milli,creation_time,deletion_time\np0,1,1,1,1000,5,4\n".to_owned(),
+                "pods.csv:2: error: column 'deletion_time': 4 is before creation_time 5; expected a time at or after creation_time, or an empty field",
             ),
             (
                 format!("{head}p0,1,1\n"),

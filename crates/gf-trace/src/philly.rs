@@ -7,6 +7,12 @@
 //! `msr/seed=0/*.trace` and the 10-field one of `physical_cluster/*.trace`
 //! (Gavel's `scheduler/utils.py::parse_trace`). Both are tab-separated with
 //! no header.
+//!
+//! Bounds are checked here, where the row is known: an arrival beyond
+//! [`MAX_ARRIVAL_S`] or a step count beyond [`MAX_STEPS`] is refused with
+//! its row, since a replay simulates every second up to the last arrival
+//! and a number that large is a broken row, not a workload (the shipped
+//! traces arrive within 126 days and run at most 8.7e8 steps).
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read};
@@ -15,9 +21,19 @@ use std::path::{Path, PathBuf};
 use crate::error::TraceError;
 use crate::file::TraceFile;
 
+/// The latest arrival a trace row may give: ten years of 365 days, in
+/// seconds.
+pub const MAX_ARRIVAL_S: f64 = 10.0 * 365.0 * 86_400.0;
+
+/// The most steps a trace row may ask for: 2^53, the largest count an `f64`
+/// holds exactly, so the count read is the count written.
+pub const MAX_STEPS: u64 = 1 << 53;
+
 /// One job of a Philly-derived trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhillyJob {
+    /// The 1-based line it was read from, for messages about it downstream.
+    pub row: u64,
     /// Model and batch size, e.g. `ResNet-50 (batch size 64)`: the key of the throughput table.
     pub job_type: String,
     /// Training steps to run.
@@ -89,10 +105,11 @@ impl PhillyJobs {
         if job_type.is_empty() {
             return Err(self.err("column job_type (field 1) is empty; expected a model name such as `ResNet-50 (batch size 64)`".into()));
         }
-        let steps = num(steps_i, "total_steps", "a whole number of steps > 0")?;
-        if steps < 1.0 || steps.fract() != 0.0 {
+        let steps_want = format!("a whole number of steps in 1..={MAX_STEPS}");
+        let steps = num(steps_i, "total_steps", &steps_want)?;
+        if steps < 1.0 || steps.fract() != 0.0 || steps > MAX_STEPS as f64 {
             return Err(self.err(format!(
-                "column total_steps (field {}) is `{}`; expected a whole number of steps > 0",
+                "column total_steps (field {}) is `{}`; expected {steps_want}",
                 steps_i + 1,
                 f[steps_i].trim()
             )));
@@ -105,10 +122,11 @@ impl PhillyJobs {
                 f[gpus_i].trim()
             )));
         }
-        let arrival = num(arrival_i, "arrival_time_s", "seconds >= 0")?;
-        if arrival < 0.0 {
+        let arrival_want = format!("seconds in 0..={MAX_ARRIVAL_S} (ten years)");
+        let arrival = num(arrival_i, "arrival_time_s", &arrival_want)?;
+        if !(0.0..=MAX_ARRIVAL_S).contains(&arrival) {
             return Err(self.err(format!(
-                "column arrival_time_s (field {}) is `{}`; expected seconds >= 0",
+                "column arrival_time_s (field {}) is `{}`; expected {arrival_want}",
                 arrival_i + 1,
                 f[arrival_i].trim()
             )));
@@ -122,6 +140,7 @@ impl PhillyJobs {
             None => None,
         };
         Ok(PhillyJob {
+            row: self.row,
             job_type,
             total_steps: steps as u64,
             arrival_s: arrival,
@@ -195,12 +214,38 @@ impl Throughputs {
                         "worker type `{worker}`: key `{key}` is not of the form \"('job type', scale_factor)\""
                     )));
                 };
-                if let Some(t) = entry.get("null").and_then(|x| x.as_f64()) {
-                    alone.insert((worker.clone(), name, sf), t);
+                // `null` is the throughput alone (the other keys are
+                // co-located pairs). The shipped table measures 0 where a
+                // job does not run on a worker (out of memory), so 0 reads
+                // as "not measured"; a negative or missing figure is a
+                // broken table, and skipping it would turn into a confusing
+                // "no throughput" for some job far from here.
+                let t = entry.get("null").and_then(serde_json::Value::as_f64);
+                match t {
+                    Some(t) if t >= 0.0 => {
+                        alone.insert((worker.clone(), name, sf), t);
+                    }
+                    _ => {
+                        let found = entry
+                            .get("null")
+                            .map_or_else(|| "missing".to_owned(), |v| format!("`{v}`"));
+                        return Err(row_err(format!(
+                            "worker type `{worker}`, key `{key}`: the throughput alone (field `null`) is {found}; \
+                             expected steps per second >= 0 (0 for a job that does not run there)"
+                        )));
+                    }
                 }
             }
         }
         Ok(Throughputs { alone })
+    }
+
+    /// The worker types (GPU models) the table measures, sorted.
+    pub fn workers(&self) -> Vec<&str> {
+        let mut w: Vec<&str> = self.alone.keys().map(|k| k.0.as_str()).collect();
+        w.sort_unstable();
+        w.dedup();
+        w
     }
 
     /// Steps per second of `job_type` at `gpus` on `worker`, alone.
@@ -296,12 +341,78 @@ mod tests {
         let r: Vec<Result<PhillyJob, TraceError>> = read_jobs(&p).unwrap().collect();
         assert!(r[0].is_ok());
         let e = r[1].as_ref().unwrap_err().to_string();
-        assert!(e.ends_with("b.trace:2: error: column total_steps (field 5) is `many`; expected a whole number of steps > 0"), "{e}");
+        assert!(e.ends_with("b.trace:2: error: column total_steps (field 5) is `many`; expected a whole number of steps in 1..=9007199254740992"), "{e}");
         let e = r[2].as_ref().unwrap_err().to_string();
         assert!(
             e.contains("b.trace:3: error: 2 tab-separated fields; expected 7"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn arrivals_and_steps_beyond_their_bounds_name_the_row() {
+        let p = write(
+            "c.trace",
+            "A\tcmd\t-step\t1\t100\t315360000\t1\n\
+             A\tcmd\t-step\t1\t100\t1e19\t1\n\
+             A\tcmd\t-step\t1\t100\tinf\t1\n\
+             A\tcmd\t-step\t1\t1e300\t0\t1\n",
+        );
+        let r: Vec<Result<PhillyJob, TraceError>> = read_jobs(&p).unwrap().collect();
+        assert_eq!(r[0].as_ref().unwrap().row, 1);
+        let arrival = "expected seconds in 0..=315360000 (ten years)";
+        let e = r[1].as_ref().unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "c.trace:2: error: column arrival_time_s (field 6) is `1e19`; {arrival}"
+            )),
+            "{e}"
+        );
+        let e = r[2].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains("c.trace:3: error: column arrival_time_s (field 6) is `inf`"),
+            "{e}"
+        );
+        let e = r[3].as_ref().unwrap_err().to_string();
+        assert!(
+            e.ends_with("c.trace:4: error: column total_steps (field 5) is `1e300`; expected a whole number of steps in 1..=9007199254740992"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_negative_or_missing_throughput_names_the_table_entry() {
+        let ok = write(
+            "ok.json",
+            r#"{"v100": {"('A', 1)": {"null": 2.0}, "('A', 2)": {"null": 0.0}}, "k80": {}}"#,
+        );
+        let t = Throughputs::read(&ok).unwrap();
+        assert_eq!(t.workers(), ["v100"]);
+        // A measured 0 (the job does not run there) is no throughput.
+        assert_eq!(t.duration_s("v100", "A", 2, 10), Some((2.5, true)));
+        for (name, text, found) in [
+            (
+                "neg.json",
+                r#"{"v100": {"('A', 1)": {"null": -1.0}}}"#,
+                "`-1.0`",
+            ),
+            (
+                "str.json",
+                r#"{"v100": {"('A', 1)": {"null": "fast"}}}"#,
+                "`\"fast\"`",
+            ),
+            ("none.json", r#"{"v100": {"('A', 1)": {}}}"#, "missing"),
+        ] {
+            let e = Throughputs::read(&write(name, text))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.ends_with(&format!(
+                    "{name}:1: error: worker type `v100`, key `('A', 1)`: the throughput alone (field `null`) is {found}; expected steps per second >= 0 (0 for a job that does not run there)"
+                )),
+                "{e}"
+            );
+        }
     }
 
     #[test]
