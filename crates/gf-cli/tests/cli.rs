@@ -201,6 +201,31 @@ fn place_with_nothing_to_place_or_a_bad_age_says_so() {
 }
 
 #[test]
+fn a_plan_whose_terms_or_sizes_no_solver_could_take_is_refused_where_written() {
+    let src = std::fs::read_to_string(root().join("examples/plan-2026-2032.toml")).unwrap();
+    let bad = src
+        .replacen("gpus = 144_000", "gpus = 1000000000000000000", 1)
+        .replacen(
+            "start = \"2027-01-01\"\nterm_months = 48",
+            "start = \"2027-01-01\"\nterm_months = 4294967295",
+            1,
+        );
+    assert_ne!(bad, src);
+    let dir = std::env::temp_dir().join(format!("gf-cli-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("plan.toml");
+    std::fs::write(&f, bad).unwrap();
+    let o = run(&["validate", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("`gpus` must be from 1 to 1000000000"), "{e}");
+    assert!(
+        e.contains("`term_months` is 4294967295; it must be from 1 to 1200"),
+        "{e}"
+    );
+}
+
+#[test]
 fn place_explains_the_decision() {
     let o = run(&[
         "place",

@@ -24,7 +24,7 @@ use toml_span::value::{Value, ValueInner};
 use crate::catalog::{Accelerator, Vendor};
 use crate::diag::Diagnostics;
 use crate::spec::*;
-use crate::tbl::{Tbl, non_negative, positive, wanted};
+use crate::tbl::{Tbl, months, non_negative, positive, wanted};
 use crate::units::Date;
 
 /// Reads a whole file; `None` when it is not TOML or not a table (reported).
@@ -356,13 +356,7 @@ fn read_contract(cx: &mut Diagnostics, v: Value<'_>) -> Option<ContractSpec> {
     }
     let start = t.req::<Date>(cx, "start");
     let term = t.req::<u32>(cx, "term_months");
-    // A century at most: its end must stay a date of the calendar.
-    if term.is_some_and(|m| !(1..=1_200).contains(&m)) {
-        cx.error(
-            t.at("term_months"),
-            "`term_months` must be from 1 to 1200 (a century)",
-        );
-    }
+    months(cx, &t, "term_months", term, 1);
     let locs = t.finish(cx);
     Some(ContractSpec {
         name: name?,

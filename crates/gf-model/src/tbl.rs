@@ -337,6 +337,23 @@ pub(crate) fn between(
     }
 }
 
+/// The longest term or lead a file may give, in months: a century (a
+/// contract's end must stay a date of the calendar, and a plan's months a
+/// model a solver can build).
+pub(crate) const MAX_MONTHS: u32 = 1_200;
+
+/// Reports a count of months at `key` outside `least..=MAX_MONTHS`.
+pub(crate) fn months(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, m: Option<u32>, least: u32) {
+    if let Some(m) = m
+        && !(least..=MAX_MONTHS).contains(&m)
+    {
+        cx.error(
+            t.at(key),
+            format!("`{key}` is {m}; it must be from {least} to {MAX_MONTHS} (a century)"),
+        );
+    }
+}
+
 /// Reports `x` at `key` when it is outside 0..=1.
 pub(crate) fn fraction(cx: &mut Diagnostics, t: &Tbl<'_>, key: &str, x: f64) {
     if !(0.0..=1.0).contains(&x) {

@@ -6,7 +6,7 @@ use toml_span::value::ValueInner;
 
 use crate::diag::Diagnostics;
 use crate::plan::*;
-use crate::tbl::Tbl;
+use crate::tbl::{Tbl, months};
 use crate::units::Date;
 
 pub(crate) fn read_plan(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanSpec> {
@@ -230,10 +230,12 @@ fn read_option(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanOption> {
     let name = t.req::<String>(cx, "name");
     let cluster = t.req::<String>(cx, "cluster");
     let gpus = t.req::<u64>(cx, "gpus");
-    if gpus == Some(0) {
-        cx.error(t.at("gpus"), "`gpus` must be at least 1");
+    // A billion GPUs at most: 1e18 made the solver fail to build its model.
+    if gpus.is_some_and(|g| !(1..=1_000_000_000).contains(&g)) {
+        cx.error(t.at("gpus"), "`gpus` must be from 1 to 1000000000");
     }
     let lead = t.req::<u32>(cx, "lead_months");
+    months(cx, &t, "lead_months", lead, 0);
     let from = t.opt::<Date>(cx, "exercise_from");
     let by = t.req::<Date>(cx, "exercise_by");
     if let (Some(f), Some(b)) = (from, by)
@@ -251,9 +253,7 @@ fn read_option(cx: &mut Diagnostics, v: Value<'_>) -> Option<PlanOption> {
     let fee = t.or::<f64>(cx, "fee_usd", 0.0);
     at_least(cx, &t, "fee_usd", fee, 0.0);
     let term = t.opt::<u32>(cx, "term_months");
-    if term == Some(0) {
-        cx.error(t.at("term_months"), "`term_months` must be at least 1");
-    }
+    months(cx, &t, "term_months", term, 1);
     let divisible = t.or::<bool>(cx, "divisible", false);
     let locs = t.finish(cx);
     Some(PlanOption {
@@ -282,9 +282,7 @@ fn read_candidate(cx: &mut Diagnostics, v: Value<'_>) -> Option<CandidateContrac
     let accelerator = t.req::<String>(cx, "accelerator");
     let start = t.req::<Date>(cx, "start");
     let term = t.req::<u32>(cx, "term_months");
-    if term == Some(0) {
-        cx.error(t.at("term_months"), "`term_months` must be at least 1");
-    }
+    months(cx, &t, "term_months", term, 1);
     let usd = t.req::<f64>(cx, "usd_per_gpu_hour");
     if let Some(x) = usd {
         at_least(cx, &t, "usd_per_gpu_hour", x, 0.0);
