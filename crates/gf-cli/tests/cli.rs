@@ -226,6 +226,41 @@ fn a_plan_whose_terms_or_sizes_no_solver_could_take_is_refused_where_written() {
 }
 
 #[test]
+fn a_replica_no_cluster_holds_and_a_cut_below_zero_are_refused() {
+    let dir = std::env::temp_dir().join(format!("gf-cli-svc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::fs::read_to_string(root().join("examples/services.toml")).unwrap();
+    let bad = src.replacen("gpus_per_replica = 8", "gpus_per_replica = 4294967295", 1);
+    assert_ne!(bad, src);
+    let f = dir.join("services.toml");
+    std::fs::write(&f, bad).unwrap();
+    let o = run(&[
+        "validate",
+        "--fleet",
+        "examples/small-fleet.toml",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a replica of 4294967295 GPUs is larger than any cluster"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "plan",
+        "examples/plan-2026-2032.toml",
+        "--what-if",
+        "power_site=oracle/abilene,power_delta_mw=-1e9",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("would leave `oracle/abilene` a negative envelope"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn place_explains_the_decision() {
     let o = run(&[
         "place",

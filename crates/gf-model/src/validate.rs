@@ -459,6 +459,22 @@ fn check_service(
     check_scope(cx, fleet, &s.locs, &[], &s.regions);
     let accels = s.accelerators();
     let clusters = allowed_clusters(fleet, &accels, &[], &s.regions);
+    // A replica is a gang like a job's: it must fit in one cluster.
+    let largest = clusters
+        .iter()
+        .map(|(_, _, c)| c.domains as u64 * domain_gpus(catalog, c) as u64)
+        .max();
+    if let Some(largest) = largest
+        && u64::from(s.gpus_per_replica) > largest
+    {
+        cx.error(
+            s.locs.of("gpus_per_replica") as usize,
+            format!(
+                "a replica of {} GPUs is larger than any cluster it may run on (largest: {largest} GPUs); a replica never spans clusters",
+                s.gpus_per_replica
+            ),
+        );
+    }
     let providers: BTreeSet<&str> = clusters.iter().map(|(p, _, _)| p.name.as_str()).collect();
     if (providers.len() as u32) < s.min_providers {
         cx.error(

@@ -66,6 +66,15 @@ pub(crate) fn read_scenario(cx: &mut Diagnostics, v: Value<'_>) -> Option<Scenar
         "a second to a year",
     );
     let zone_utc_offset_h = t.or::<BTreeMap<String, f64>>(cx, "zone_utc_offset_h", BTreeMap::new());
+    // The world's clocks run from UTC-12 to UTC+14.
+    for (z, &h) in &zone_utc_offset_h {
+        if !(-12.0..=14.0).contains(&h) {
+            cx.error(
+                t.at("zone_utc_offset_h"),
+                format!("zone `{z}`'s UTC offset is {h} hours; it must be from -12 to 14"),
+            );
+        }
+    }
     let fair_share = t.or::<bool>(cx, "fair_share", false);
     let easy_backfill = t.or::<bool>(cx, "easy_backfill", true);
     let training = t.list(cx, "training", read_training);
@@ -573,6 +582,10 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
                 "it must be from 0.016666666666666666 to 525600",
             ),
             ("autoscale_interval_min = 0", "(a second to a year)"),
+            (
+                "zone_utc_offset_h = { us-east = 1e9 }",
+                "it must be from -12 to 14",
+            ),
             ("start = \"+026-01-01\"", "expected YYYY-MM-DD"),
             ("start = \"0026-01-01\"", "a year from 1970 to 9998"),
         ] {

@@ -170,6 +170,25 @@ pub(crate) fn check_what_if(cx: &mut Diagnostics, doc: &Document, w: &WhatIf) {
             );
         }
     }
+    // A cut may take a site's envelope to zero, never below.
+    if let Some(site) = &w.power_site
+        && let Some(mw) = doc
+            .providers
+            .iter()
+            .flat_map(|p| p.regions.iter().map(move |r| (p, r)))
+            .find(|(p, r)| format!("{}/{}", p.name, r.name) == *site)
+            .map(|(_, r)| r.power_mw)
+        && mw + w.power_delta_mw < 0.0
+    {
+        cx.error(
+            w.locs.of("power_delta_mw") as usize,
+            format!(
+                "`power_delta_mw = {}` would leave `{site}` a negative envelope ({mw} MW now); \
+                 it must be at least {}",
+                w.power_delta_mw, -mw
+            ),
+        );
+    }
     if let Some(x) = &w.cut_provider
         && !doc.providers.iter().any(|p| &p.name == x)
     {
