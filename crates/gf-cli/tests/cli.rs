@@ -24,6 +24,13 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Asserts that the run exited with `code` and said `says` on stderr.
+fn refused(o: &Output, code: i32, says: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{e}");
+    assert!(e.contains(says), "wanted {says:?} in: {e}");
+}
+
 #[test]
 fn every_shipped_example_validates() {
     let mut paths: Vec<String> = std::fs::read_dir(root().join("examples"))
@@ -86,12 +93,7 @@ fn simulate_refuses_an_output_it_could_not_write_and_an_until_past_the_end_befor
         stderr(&o)
     );
     let o = run(&["simulate", sc, "--until", "2099-01-01"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("--until 2099-01-01: after the scenario's end"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, 1, "--until 2099-01-01: after the scenario's end");
     let o = run(&["simulate", sc, "--until", "2026-+1-+5"]);
     assert!(stderr(&o).contains("expected YYYY-MM-DD"), "{}", stderr(&o));
 }
@@ -170,11 +172,10 @@ fn place_with_nothing_to_place_or_a_bad_age_says_so() {
         "--name",
         "nope",
     ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("no job or service named `nope` to place; it holds: frontier-pretrain"),
-        "{}",
-        stderr(&o)
+    refused(
+        &o,
+        1,
+        "no job or service named `nope` to place; it holds: frontier-pretrain",
     );
     let o = run(&["place", "--fleet", fleet, "--job", fleet]);
     assert!(
@@ -192,12 +193,7 @@ fn place_with_nothing_to_place_or_a_bad_age_says_so() {
         "examples/busy.toml",
         "--load-age-min=-5",
     ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("--load-age-min -5: expected minutes"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, 1, "--load-age-min -5: expected minutes");
 }
 
 #[test]
@@ -240,11 +236,10 @@ fn a_replica_no_cluster_holds_and_a_cut_below_zero_are_refused() {
         "examples/small-fleet.toml",
         f.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("a replica of 4294967295 GPUs is larger than any cluster"),
-        "{}",
-        stderr(&o)
+    refused(
+        &o,
+        2,
+        "a replica of 4294967295 GPUs is larger than any cluster",
     );
     let o = run(&[
         "plan",
@@ -252,12 +247,7 @@ fn a_replica_no_cluster_holds_and_a_cut_below_zero_are_refused() {
         "--what-if",
         "power_site=oracle/abilene,power_delta_mw=-1e9",
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("would leave `oracle/abilene` a negative envelope"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, 2, "would leave `oracle/abilene` a negative envelope");
 }
 
 #[test]
