@@ -54,6 +54,16 @@ pub enum SimError {
         /// The scenario start.
         start: Date,
     },
+    /// A queue replay's cluster has no GPU to a server (or none at all).
+    #[error(
+        "a replay's cluster needs at least one GPU and one GPU a server (got {gpus} GPUs, {per_server} a server)"
+    )]
+    EmptyCluster {
+        /// The cluster's GPUs.
+        gpus: u32,
+        /// Its GPUs a server.
+        per_server: u32,
+    },
     /// The controller reported a fault (a bug, surfaced rather than hidden).
     #[error("controller: {0}")]
     Control(#[from] gf_control::ControlError),

@@ -147,6 +147,14 @@ fn fleet(c: QueueCluster) -> Document {
 /// Replays `jobs` under `cfg` through the controller and the simulated
 /// world; deterministic for a given input and seed.
 pub fn replay_queue(jobs: &[QueueJob], cfg: &QueueConfig) -> Result<QueueReport, SimError> {
+    // A server of no GPU is a domain the capacity index cannot hold (the
+    // CLI refuses the flag; a library caller gets this, not a panic).
+    if cfg.cluster.gpus == 0 || cfg.cluster.gpus_per_server == 0 {
+        return Err(SimError::EmptyCluster {
+            gpus: cfg.cluster.gpus,
+            per_server: cfg.cluster.gpus_per_server,
+        });
+    }
     let topo = Arc::new(Topology::from_document(&fleet(cfg.cluster)));
     let capacity = topo.total_gpus();
     let half = (cfg.restart_cost_s / 2.0).max(0.0);
@@ -383,6 +391,19 @@ mod tests {
 
     fn run(jobs: &[QueueJob], cfg: &QueueConfig) -> QueueReport {
         replay_queue(jobs, cfg).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_of_servers_without_gpus_is_an_error_not_a_panic() {
+        let c = QueueCluster {
+            gpus: 8,
+            gpus_per_server: 0,
+        };
+        let e = replay_queue(&[job(0.0, 1, 1.0)], &QueueConfig::new(order("fifo"), c, 1));
+        assert!(
+            matches!(e, Err(SimError::EmptyCluster { per_server: 0, .. })),
+            "{e:?}"
+        );
     }
 
     #[test]

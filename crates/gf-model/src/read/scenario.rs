@@ -232,6 +232,17 @@ fn read_training(cx: &mut Diagnostics, v: Value<'_>) -> Option<TrainingGen> {
     non_negative(cx, &t, "hours_sigma", hours_sigma);
     let hours_max = t.or::<f64>(cx, "hours_max", max_hours());
     positive(cx, &t, "hours_max", hours_max);
+    if let Some(h) = hours_median
+        && hours_max < h
+    {
+        cx.error(
+            t.at("hours_max"),
+            format!(
+                "`hours_max` ({hours_max}) is below `hours_median` ({h}): more than half \
+                 the jobs would be cut to hours_max; make it at least {h}"
+            ),
+        );
+    }
     let growth_per_year = t.or::<f64>(cx, "growth_per_year", 1.0);
     positive(cx, &t, "growth_per_year", growth_per_year);
     let preemptible = t.or::<bool>(cx, "preemptible", true);
@@ -611,6 +622,17 @@ price = { model = "on-demand", usd_per_gpu_hour = 2.0 }
         assert!(
             e.iter()
                 .any(|d| d.to_string().contains("`share` is 100000000000000")),
+            "{e:?}"
+        );
+        let cut = shares.replace(
+            "hours_median = 1.0",
+            "hours_median = 100.0\nhours_max = 10.0",
+        );
+        let e = parse_document("s.toml", &cut).unwrap_err();
+        assert!(
+            e.iter().any(|d| d
+                .to_string()
+                .contains("`hours_max` (10) is below `hours_median` (100)")),
             "{e:?}"
         );
     }
