@@ -380,11 +380,7 @@ fn check_job(
         }
         return;
     }
-    let largest = clusters
-        .iter()
-        .map(|(_, _, c)| c.domains as u64 * domain_gpus(catalog, c) as u64)
-        .max()
-        .unwrap_or(0);
+    let largest = largest_gpus(catalog, &clusters).unwrap_or(0);
     if (j.gpus as u64) > largest && !accels.iter().any(|a| catalog.get(a).is_none()) {
         cx.error(
             j.locs.of("gpus") as usize,
@@ -394,6 +390,18 @@ fn check_job(
             ),
         );
     }
+}
+
+/// The GPUs of the largest of `clusters`: the largest gang (or replica)
+/// that can run on them, since a gang never spans clusters.
+fn largest_gpus(
+    catalog: &Catalog,
+    clusters: &[(&ProviderSpec, &RegionSpec, &ClusterSpec)],
+) -> Option<u64> {
+    clusters
+        .iter()
+        .map(|(_, _, c)| c.domains as u64 * domain_gpus(catalog, c) as u64)
+        .max()
 }
 
 fn check_scope(
@@ -460,11 +468,7 @@ fn check_service(
     let accels = s.accelerators();
     let clusters = allowed_clusters(fleet, &accels, &[], &s.regions);
     // A replica is a gang like a job's: it must fit in one cluster.
-    let largest = clusters
-        .iter()
-        .map(|(_, _, c)| c.domains as u64 * domain_gpus(catalog, c) as u64)
-        .max();
-    if let Some(largest) = largest
+    if let Some(largest) = largest_gpus(catalog, &clusters)
         && u64::from(s.gpus_per_replica) > largest
     {
         cx.error(
