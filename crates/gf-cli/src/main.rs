@@ -102,6 +102,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // The reader went away (`| head`): nothing more is wanted, no error to report.
         Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<out::BadInput>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

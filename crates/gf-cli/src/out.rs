@@ -32,6 +32,29 @@ pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// A mistake in what the user gave a command (a flag, an output path, a
+/// file with nothing the command can use): reported as an error with exit
+/// status 2, as a file's own problems are; any other failure exits 1.
+#[derive(Debug)]
+pub(crate) struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Returns early with a [`BadInput`], formatted as `format!` would.
+macro_rules! bad_input {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::out::BadInput(format!($($arg)*))))
+    };
+}
+
+pub(crate) use bad_input;
+
 /// Checks, before a long run, that the output file `path` given with `flag`
 /// can be written when the run ends: its directory exists and it is not a
 /// directory itself. A run of minutes that could not write its result
@@ -42,14 +65,14 @@ pub(crate) fn check_output(flag: &str, path: &std::path::Path) -> anyhow::Result
         _ => std::path::Path::new("."),
     };
     if !dir.is_dir() {
-        anyhow::bail!(
+        bad_input!(
             "{flag} {}: the directory {} does not exist; create it or name a file in one that does",
             path.display(),
             dir.display()
         );
     }
     if path.is_dir() {
-        anyhow::bail!(
+        bad_input!(
             "{flag} {}: is a directory; name a file to write",
             path.display()
         );

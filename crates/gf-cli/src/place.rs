@@ -1,11 +1,10 @@
 //! `gigafleet place`: the decision for each job or service of a file on a
 //! fleet that is empty or loaded with running work, and why.
 
-use crate::out::{out, outln};
+use crate::out::{bad_input, out, outln};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Args;
 use gf_model::Date;
 use gf_sched::explain::{domain_name, render_decision};
@@ -67,17 +66,17 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let policy = Policy::named(&a.policy).with_context(|| {
-        format!(
+    let Some(policy) = Policy::named(&a.policy) else {
+        bad_input!(
             "unknown policy `{}`; expected one of: {}",
             a.policy,
             Policy::NAMES.join(", ")
-        )
-    })?;
+        );
+    };
     // An age is minutes of running work, up to a year: a negative or NaN
     // age made every loss zero and changed the victims without a word.
     if !(0.0..=525_600.0).contains(&a.load_age_min) {
-        anyhow::bail!(
+        bad_input!(
             "--load-age-min {}: expected minutes from 0 to 525600 (a year)",
             a.load_age_min
         );
@@ -93,7 +92,7 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
             Some(n) => format!("no job or service named `{n}`"),
             None => "no job or service".to_string(),
         };
-        anyhow::bail!(
+        bad_input!(
             "{}: {what} to place; {}",
             a.job,
             if held.is_empty() {
@@ -106,9 +105,10 @@ pub fn run(a: PlaceArgs) -> anyhow::Result<ExitCode> {
     let topo = Arc::new(Topology::from_document(&fleet));
     let (index, now) = match &a.at {
         Some(s) => {
-            let day: Date = s
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("--at: {e}"))?;
+            let day: Date = match s.parse() {
+                Ok(d) => d,
+                Err(e) => bad_input!("--at: {e}"),
+            };
             let mut ix = CapacityIndex::new(&topo);
             for c in &topo.clusters {
                 for d in 0..c.online_domains_on(day) {

@@ -14,12 +14,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use gf_model::plan::WhatIf;
 use gf_model::{Catalog, Document};
 use gf_plan::{Instance, Plan, PlanError, WhatIfOut};
 
 use crate::load;
+use crate::out::bad_input;
 use crate::simulate::usd;
 
 #[path = "plan_report.rs"]
@@ -96,7 +97,7 @@ pub fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
         Err(inv) => return Ok(load::report(&inv)),
     };
     if doc.plan.is_none() {
-        bail!(
+        bad_input!(
             "{}: no [plan] section; add one with `start`, `months` and `unmet_usd_per_gpu_hour` to plan this fleet",
             a.scenario
         );

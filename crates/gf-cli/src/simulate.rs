@@ -22,13 +22,13 @@
 //! policy's headline figures; the top level is the first policy's run.
 //! Everything but `wall_seconds` is the same bytes for the same seed.
 
-use crate::out::{out, outln};
+use crate::out::{bad_input, out, outln};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use gf_model::Date;
 use gf_sched::Policy;
 use gf_sim::{Sim, SimOptions, Summary};
@@ -63,7 +63,7 @@ pub struct SimulateArgs {
 fn policy(name: &str) -> anyhow::Result<Policy> {
     match Policy::named(name) {
         Some(p) => Ok(p),
-        None => bail!(
+        None => bad_input!(
             "unknown policy `{name}`; expected one of: {}",
             Policy::NAMES.join(", ")
         ),
@@ -78,22 +78,22 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     };
     // Reading validated the scenario's references too (gf_model::scenario::check_scenario).
     if doc.scenario.is_none() {
-        bail!(
+        bad_input!(
             "{}: no [scenario] section; add one with `start` and `horizon_days` to simulate this fleet",
             a.scenario
         );
     }
     let until = match &a.until {
         None => None,
-        Some(s) => Some(
-            s.parse::<Date>()
-                .map_err(|e| anyhow::anyhow!("--until {s}: {e}"))?,
-        ),
+        Some(s) => match s.parse::<Date>() {
+            Ok(d) => Some(d),
+            Err(e) => bad_input!("--until {s}: {e}"),
+        },
     };
     if let (Some(u), Some(sc)) = (until, &doc.scenario) {
         let end = Date::from_days(sc.start.days() + sc.horizon_days as i32);
         if u > end {
-            bail!(
+            bad_input!(
                 "--until {u}: after the scenario's end, {end} ({} days from {}); \
                  give a date up to {end}, or raise `horizon_days`",
                 sc.horizon_days,

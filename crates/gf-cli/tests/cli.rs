@@ -76,7 +76,7 @@ fn broken_files_exit_2_with_every_error_located() {
 fn simulate_refuses_an_output_it_could_not_write_and_an_until_past_the_end_before_running() {
     let sc = "examples/multicloud-2026.toml";
     let o = run(&["simulate", sc, "--json", "/nonexistent-gf-dir/s.json"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(
         e.contains(
@@ -93,7 +93,7 @@ fn simulate_refuses_an_output_it_could_not_write_and_an_until_past_the_end_befor
         stderr(&o)
     );
     let o = run(&["simulate", sc, "--until", "2099-01-01"]);
-    refused(&o, 1, "--until 2099-01-01: after the scenario's end");
+    refused(&o, 2, "--until 2099-01-01: after the scenario's end");
     let o = run(&["simulate", sc, "--until", "2026-+1-+5"]);
     assert!(stderr(&o).contains("expected YYYY-MM-DD"), "{}", stderr(&o));
 }
@@ -174,7 +174,7 @@ fn place_with_nothing_to_place_or_a_bad_age_says_so() {
     ]);
     refused(
         &o,
-        1,
+        2,
         "no job or service named `nope` to place; it holds: frontier-pretrain",
     );
     let o = run(&["place", "--fleet", fleet, "--job", fleet]);
@@ -193,7 +193,7 @@ fn place_with_nothing_to_place_or_a_bad_age_says_so() {
         "examples/busy.toml",
         "--load-age-min=-5",
     ]);
-    refused(&o, 1, "--load-age-min -5: expected minutes");
+    refused(&o, 2, "--load-age-min -5: expected minutes");
 }
 
 #[test]
