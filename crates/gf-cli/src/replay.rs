@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use gf_sched::share::{ModelTable, NodeSpec, PodSpec, Policy};
+use gf_sched::share::{ModelId, ModelTable, NodeSpec, PodSpec, Policy};
 use gf_sim::openb::{
     CURVE_POINTS, DEFAULT_TUNE, PUBLISHED_SEEDS, ReplayConfig, ReplayResult, replay,
 };
@@ -125,12 +125,11 @@ fn openb_cmd(a: OpenbArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut models = ModelTable::new();
-    let (nodes, model_names) = load_nodes(&a.nodes, &mut models)?;
+    let nodes = load_nodes(&a.nodes, &mut models)?;
     let cluster = Cluster {
         path: &a.nodes,
         nodes: &nodes,
         models: &models,
-        model_names: &model_names,
     };
     if a.sweep {
         return sweep(&a, &cluster, &policies, &seeds);
@@ -231,31 +230,32 @@ struct Cluster<'a> {
     path: &'a Path,
     nodes: &'a [NodeSpec],
     models: &'a ModelTable,
-    /// The GPU models of the nodes, sorted, for messages.
-    model_names: &'a [String],
 }
 
 impl Cluster<'_> {
     fn gpu_milli(&self) -> u64 {
         self.nodes.iter().map(NodeSpec::gpu_milli).sum()
     }
+
+    /// The GPU models of the nodes (those a pod can ask for), sorted, for
+    /// messages.
+    fn model_names(&self) -> String {
+        let mut names: Vec<&str> = (0..self.models.len())
+            .map(|i| self.models.name(ModelId(i as u8)))
+            .collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
 }
 
-/// The nodes of the list at `path`, and the GPU models they hold, sorted.
-fn load_nodes(
-    path: &Path,
-    models: &mut ModelTable,
-) -> anyhow::Result<(Vec<NodeSpec>, Vec<String>)> {
+/// The nodes of the list at `path`; their GPU models go into `models`.
+fn load_nodes(path: &Path, models: &mut ModelTable) -> anyhow::Result<Vec<NodeSpec>> {
     let mut nodes = Vec::new();
-    let mut names = Vec::new();
     for n in openb::open_nodes(path)? {
         let n = n?;
         let spec = NodeSpec::named(models, n.cpu_milli, n.memory_mib, n.gpu, n.model.as_deref())
             .map_err(|e| row_error(path, n.row, &e))?;
         nodes.push(spec);
-        if let Some(m) = n.model {
-            names.push(m);
-        }
     }
     if nodes.is_empty() {
         return Err(file_error(
@@ -272,9 +272,7 @@ fn load_nodes(
             "the node list has no GPU: every node has gpu 0; expected at least one node with gpu 1 or more and its model",
         ));
     }
-    names.sort_unstable();
-    names.dedup();
-    Ok((nodes, names))
+    Ok(nodes)
 }
 
 fn load_pods(path: &Path, cluster: &Cluster, tune: f64) -> anyhow::Result<Vec<PodSpec>> {
@@ -299,7 +297,7 @@ fn load_pods(path: &Path, cluster: &Cluster, tune: f64) -> anyhow::Result<Vec<Po
                     "column 'gpu_spec': no node of {} has model {}; expected an empty field (any model) or one or more of {}",
                     cluster.path.display(),
                     p.gpu_spec.join("|"),
-                    cluster.model_names.join(", ")
+                    cluster.model_names()
                 ),
             )
             .into());
