@@ -55,11 +55,25 @@ macro_rules! bad_input {
 
 pub(crate) use bad_input;
 
+/// Checks, before a long run, that the files of `--json` and `--report`
+/// (when given) can be written when the run ends: see [`check_output`].
+pub(crate) fn check_outputs(
+    json: Option<&std::path::Path>,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    for (flag, path) in [("--json", json), ("--report", report)] {
+        if let Some(p) = path {
+            check_output(flag, p)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks, before a long run, that the output file `path` given with `flag`
 /// can be written when the run ends: its directory exists and it is not a
 /// directory itself. A run of minutes that could not write its result
 /// would otherwise end with nothing but an error.
-pub(crate) fn check_output(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+fn check_output(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),

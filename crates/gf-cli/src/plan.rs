@@ -106,11 +106,7 @@ pub fn run(a: PlanArgs) -> anyhow::Result<ExitCode> {
         Ok(w) => w,
         Err(inv) => return Ok(load::report(&inv)),
     };
-    for (flag, path) in [("--json", &a.json), ("--report", &a.report)] {
-        if let Some(p) = path {
-            crate::out::check_output(flag, p)?;
-        }
-    }
+    crate::out::check_outputs(a.json.as_deref(), a.report.as_deref())?;
     let catalog = Catalog::with_overrides(&doc.accelerators);
     let inst = Instance::from_document(&doc)?;
     let mut progress = |msg: &str| eprintln!("[{:7.2} s] {msg}", t0.elapsed().as_secs_f64());

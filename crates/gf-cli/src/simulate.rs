@@ -101,11 +101,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    for (flag, path) in [("--json", &a.json), ("--report", &a.report)] {
-        if let Some(p) = path {
-            crate::out::check_output(flag, p)?;
-        }
-    }
+    crate::out::check_outputs(a.json.as_deref(), a.report.as_deref())?;
     let names: Vec<String> = if a.compare.is_empty() {
         vec![a.policy.clone()]
     } else {
